@@ -1,0 +1,196 @@
+/*
+ * alert_router_plugin.h -- the alert-router sink plugin ABI, version 1.
+ *
+ * This header is the source of truth for the ABI. The Rust SDK in the same crate
+ * (`alert-router-plugin`) mirrors it; a plugin may be written against either, in any
+ * language that can export C functions.
+ *
+ * A sink plugin is a shared library (`lib<name>.so`) that exports one function,
+ * `alert_router_plugin_v1`, returning a static descriptor. The router loads the
+ * library, checks the descriptor, then creates one instance per configured sink and
+ * hands it rendered messages to deliver. The router owns everything around delivery:
+ * queueing, rate limits, retries with backoff, dead letters, metrics. A plugin makes
+ * one attempt per `deliver` call and says how it went.
+ *
+ * Conventions that hold for every function below:
+ *   - Strings are UTF-8 byte slices (pointer + length), NOT NUL-terminated, and are
+ *     BORROWED for the duration of the call only. Copy what you keep.
+ *   - Data flows back to a caller through an `ar_write_fn` callback that the caller
+ *     passes in. The callee calls it (zero, one or more times; the bytes are appended)
+ *     before returning; the caller copies the bytes. So memory is always freed by the
+ *     side that allocated it and no `free` function crosses the boundary.
+ *   - Nothing may unwind across the boundary: catch every exception or panic and
+ *     return a failure instead. (The Rust SDK does this for you.)
+ *   - Structs carry their own size and only ever grow at the end; a field added
+ *     after ABI 1 is labelled "added in ABI n". Check `struct_size` before reading
+ *     a field that a newer or older peer might not have.
+ *
+ * A minimal plugin that accepts every message:
+ *
+ *     #include "alert_router_plugin.h"
+ *     #include <stdlib.h>
+ *
+ *     static void *create(const ar_host *host, const char *settings, size_t len,
+ *                         ar_write_fn error, void *error_ctx) {
+ *         (void)settings; (void)len; (void)error; (void)error_ctx;
+ *         return (void *)host;                     // any non-NULL handle will do
+ *     }
+ *     static int32_t deliver(void *instance, const char *msg, size_t len,
+ *                            uint64_t *retry_after_ms, ar_write_fn reason, void *reason_ctx) {
+ *         const ar_host *host = instance;
+ *         host->log(host->host_data, AR_LOG_INFO, msg, len);
+ *         return AR_OK;
+ *     }
+ *     static void destroy(void *instance) { (void)instance; }
+ *
+ *     static const ar_plugin plugin = {
+ *         AR_ABI_VERSION, sizeof(ar_plugin), "hello", "0.1.0",
+ *         "{\"markup\":\"none\"}", create, deliver, destroy,
+ *     };
+ *     const ar_plugin *alert_router_plugin_v1(void) { return &plugin; }
+ *
+ * Build it with `cc -shared -fPIC -o libhello.so hello.c` and put the file in a
+ * directory listed under `plugins.dirs` in router.yaml.
+ */
+#ifndef ALERT_ROUTER_PLUGIN_H
+#define ALERT_ROUTER_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version this header describes. A host refuses a descriptor whose
+ * `abi_version` differs from its own and names both versions in the error. */
+#define AR_ABI_VERSION 1
+
+/* The name of the one symbol a plugin exports. A later ABI gets a new symbol
+ * (`alert_router_plugin_v2`), so a library may export several and old hosts keep
+ * finding the one they understand. */
+#define AR_ENTRY_SYMBOL "alert_router_plugin_v1"
+
+/* Outcomes of `deliver`. */
+#define AR_OK 0    /* delivered; the router marks the message done */
+#define AR_RETRY 1 /* not delivered, worth another attempt (e.g. HTTP 429, 5xx, timeout) */
+#define AR_FAIL 2  /* not delivered, never will be (e.g. HTTP 400): dead-lettered */
+
+/* Levels for `ar_host.log`. */
+#define AR_LOG_ERROR 1
+#define AR_LOG_WARN 2
+#define AR_LOG_INFO 3
+#define AR_LOG_DEBUG 4
+#define AR_LOG_TRACE 5
+
+/* Receives bytes handed back across the boundary. `ctx` is the pointer the caller
+ * passed next to the callback. The bytes are borrowed for this call only; each call
+ * appends to what earlier calls wrote. */
+typedef void (*ar_write_fn)(void *ctx, const char *bytes, size_t len);
+
+/*
+ * The host's services, passed to `create`. The table and `host_data` stay valid
+ * from the moment `create` is called until `destroy` returns. Every function in it
+ * is thread-safe: a plugin may call it from `create`, `deliver`, or any thread of
+ * its own, including several at once.
+ */
+typedef struct ar_host {
+    /* sizeof(ar_host) as the host compiled it. */
+    uint32_t struct_size;
+
+    /* Opaque; pass it back as the first argument of every function below. */
+    void *host_data;
+
+    /* Required. Writes `msg` to the router's log at `level` (AR_LOG_*), tagged
+     * with the sink's name. Never pass secrets: the router cannot redact them. */
+    void (*log)(void *host_data, int32_t level, const char *msg, size_t len);
+
+    /* Required. Reads router data as JSON. `path` names a resource of the
+     * router's HTTP API below /v1, with an optional query string:
+     *   "status", "state/portfolio", "state/positions", "state/trades?limit=10",
+     *   "state/performance", "state/equity".
+     * Returns 0 and writes the JSON answer to `reply`, or returns non-zero and
+     * writes a one-line error message to `reply`. */
+    int32_t (*query)(void *host_data, const char *path, size_t path_len, ar_write_fn reply,
+                     void *reply_ctx);
+
+    /* Required. Posts an event back into the router, exactly as `POST /v1/events`
+     * would (one JSON object; `source` defaults to the sink's name). Use it for
+     * events a plugin originates, such as a command a user sent to a bot.
+     * Returns 0 and writes `{"accepted":1,"ids":[...]}` to `reply`, or returns
+     * non-zero and writes the reason the event was refused. */
+    int32_t (*emit)(void *host_data, const char *event_json, size_t len, ar_write_fn reply,
+                    void *reply_ctx);
+} ar_host;
+
+/*
+ * The descriptor returned by the entry symbol. It must stay valid (typically a
+ * `static const`) for as long as the library is loaded; the host never unloads a
+ * library once it has created an instance from it.
+ */
+typedef struct ar_plugin {
+    /* Must be AR_ABI_VERSION. */
+    uint32_t abi_version;
+
+    /* sizeof(ar_plugin) as the plugin compiled it. The host refuses a descriptor
+     * smaller than the ABI 1 size. */
+    uint32_t struct_size;
+
+    /* NUL-terminated, static. `name` is the plugin's name as sinks refer to it in
+     * router.yaml (`plugin: <name>`); it should match the file name lib<name>.so. */
+    const char *name;
+    const char *version;
+
+    /* NUL-terminated, static JSON object describing the plugin:
+     *   "markup":   how the router escapes values interpolated into this plugin's
+     *               templates: "html" (Telegram), "markdown" (Discord),
+     *               "mrkdwn" (Slack) or "none" (JSON webhooks, console). Required.
+     *   "settings": optional; an object mapping each setting name to
+     *               {"type": "string|number|integer|boolean|array|object",
+     *                "required": bool, "secret": bool, "description": "..."}.
+     *               The router checks sinks' settings against it and never logs or
+     *               shows a setting marked secret.
+     *   "description": optional one-line description. */
+    const char *manifest;
+
+    /* Required. Called by the router once per sink that uses this plugin, when the
+     * configuration is loaded or reloaded, on a router thread (never the async
+     * runtime). `settings_json` is the sink's `settings` as a JSON object.
+     * Validate them here; start any threads the plugin needs.
+     * Returns an opaque, non-NULL instance handle, or NULL after writing a one-line
+     * reason to `error` (shown to the operator as "create refused the settings"). */
+    void *(*create)(const ar_host *host, const char *settings_json, size_t settings_len,
+                    ar_write_fn error, void *error_ctx);
+
+    /* Required. Delivers one message, making exactly one attempt. Called on a
+     * thread dedicated to the sink, never concurrently for the same instance, in
+     * FIFO order, and never after `destroy`. Blocking is fine; sleeping to retry is
+     * not (return AR_RETRY and the router waits, honouring its rate limit).
+     *
+     * `message_json` is an object:
+     *   {"id": "<message id, stable across attempts>", "sink": "<sink name>",
+     *    "attempt": 1, "payload": <the rendered template>, "event": <the event>}
+     *
+     * Returns AR_OK, AR_RETRY or AR_FAIL. For AR_RETRY, set `*retry_after_ms` to
+     * the delay the upstream asked for (e.g. a 429's Retry-After); the whole sink
+     * pauses that long. Leave it 0 to let the router pick an exponential backoff.
+     * For AR_RETRY and AR_FAIL, write a one-line reason to `reason`; it is shown in
+     * /v1/status and in the dead letters, so keep secrets out of it. */
+    int32_t (*deliver)(void *instance, const char *message_json, size_t message_len,
+                       uint64_t *retry_after_ms, ar_write_fn reason, void *reason_ctx);
+
+    /* Required. Called once per instance when its sink is removed, reconfigured
+     * or the router stops, after the last `deliver` has returned. Stop and join
+     * every thread the instance started, and free what it owns. After this
+     * returns the host may free the `ar_host` table it passed to `create`. */
+    void (*destroy)(void *instance);
+} ar_plugin;
+
+/* The entry symbol every plugin exports. */
+const ar_plugin *alert_router_plugin_v1(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALERT_ROUTER_PLUGIN_H */

@@ -1,0 +1,173 @@
+//! The C entry points [`export_plugin!`](crate::export_plugin) generates for a
+//! [`Sink`]. Every one runs its body under `catch_unwind`: a panic becomes a refusal
+//! (`create`) or a failed delivery (`deliver`), never an abort of the router.
+
+use std::any::Any;
+use std::ffi::{c_char, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+
+use crate::{Host, Message, Outcome, Sink, ffi};
+
+/// Turns a panic payload into the message it was raised with.
+pub fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    };
+    format!("plugin panicked: {text}")
+}
+
+fn write(f: ffi::WriteFn, ctx: *mut c_void, text: &str) {
+    // SAFETY: the host passed `f` and `ctx` for this call; `text` outlives it.
+    unsafe { f(ctx, text.as_ptr() as *const c_char, text.len()) }
+}
+
+/// `create` for sink type `S`.
+///
+/// # Safety
+/// Called by the host as the header documents.
+pub unsafe extern "C" fn create<S: Sink>(
+    host: *const ffi::Host,
+    settings_json: *const c_char,
+    settings_len: usize,
+    error: ffi::WriteFn,
+    error_ctx: *mut c_void,
+) -> *mut c_void {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the host keeps `host` valid until `destroy`, and the settings for the call.
+        let host = unsafe { Host::from_raw(host) }.ok_or("the host passed no service table")?;
+        let raw = unsafe { ffi::bytes(settings_json, settings_len) };
+        let raw = if raw.is_empty() {
+            b"{}".as_slice()
+        } else {
+            raw
+        };
+        let settings: S::Settings =
+            serde_json::from_slice(raw).map_err(|e| format!("settings: {e}"))?;
+        S::create(host, settings)
+    }));
+    match result {
+        Ok(Ok(sink)) => Box::into_raw(Box::new(Mutex::new(sink))) as *mut c_void,
+        Ok(Err(reason)) => {
+            write(error, error_ctx, &reason);
+            std::ptr::null_mut()
+        }
+        Err(panic) => {
+            write(error, error_ctx, &panic_message(panic));
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// `deliver` for sink type `S`.
+///
+/// # Safety
+/// Called by the host as the header documents, with an instance `create::<S>` returned.
+pub unsafe extern "C" fn deliver<S: Sink>(
+    instance: *mut c_void,
+    message_json: *const c_char,
+    message_len: usize,
+    retry_after_ms: *mut u64,
+    reason: ffi::WriteFn,
+    reason_ctx: *mut c_void,
+) -> i32 {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `instance` came from `create::<S>` and is not yet destroyed.
+        let sink = unsafe { &*(instance as *const Mutex<S>) };
+        let raw = unsafe { ffi::bytes(message_json, message_len) };
+        match serde_json::from_slice::<Message>(raw) {
+            // A panic in an earlier delivery poisons the lock; the sink's state is still
+            // the best there is, and refusing every later message would be worse.
+            Ok(message) => sink
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .deliver(message),
+            Err(e) => Outcome::fail(format!("the router sent a malformed message: {e}")),
+        }
+    }))
+    .unwrap_or_else(|panic| Outcome::fail(panic_message(panic)));
+    match outcome {
+        Outcome::Ok => ffi::AR_OK,
+        Outcome::Retry {
+            after,
+            reason: text,
+        } => {
+            if let (Some(after), false) = (after, retry_after_ms.is_null()) {
+                // SAFETY: the host passes a valid out-pointer.
+                unsafe { *retry_after_ms = after.as_millis().try_into().unwrap_or(u64::MAX) };
+            }
+            write(reason, reason_ctx, &text);
+            ffi::AR_RETRY
+        }
+        Outcome::Fail { reason: text } => {
+            write(reason, reason_ctx, &text);
+            ffi::AR_FAIL
+        }
+    }
+}
+
+/// `destroy` for sink type `S`: drops the sink, which joins its threads.
+///
+/// # Safety
+/// Called once by the host with an instance `create::<S>` returned.
+pub unsafe extern "C" fn destroy<S: Sink>(instance: *mut c_void) {
+    if instance.is_null() {
+        return;
+    }
+    // A panic in Drop must not unwind into the host; the instance is gone either way.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `instance` came from `create::<S>` and is destroyed exactly once.
+        drop(unsafe { Box::from_raw(instance as *mut Mutex<S>) });
+    }));
+}
+
+/// Exports a [`Sink`] as a plugin: generates the `alert_router_plugin_v1` entry symbol
+/// and its descriptor.
+///
+/// ```ignore
+/// export_plugin!(MySink, name = "mysink", manifest = r#"{"markup": "none"}"#);
+/// // optionally: version = "1.2.3" (defaults to the crate's version)
+/// ```
+///
+/// `name` is what sinks write as `plugin:` in router.yaml; build the crate as a
+/// `cdylib` named after it (`[lib] name = "mysink"`, giving `libmysink.so`). The
+/// `manifest` is the JSON object the header describes (`markup`, `settings`,
+/// `description`).
+#[macro_export]
+macro_rules! export_plugin {
+    ($sink:ty, name = $name:literal, manifest = $manifest:expr $(,)?) => {
+        $crate::export_plugin!(
+            $sink,
+            name = $name,
+            version = env!("CARGO_PKG_VERSION"),
+            manifest = $manifest
+        );
+    };
+    ($sink:ty, name = $name:literal, version = $version:expr, manifest = $manifest:expr $(,)?) => {
+        #[doc(hidden)]
+        pub mod __alert_router_plugin_export {
+            use super::*;
+
+            static DESCRIPTOR: $crate::ffi::Plugin = $crate::ffi::Plugin {
+                abi_version: $crate::ffi::ABI_VERSION,
+                struct_size: ::std::mem::size_of::<$crate::ffi::Plugin>() as u32,
+                name: concat!($name, "\0").as_ptr() as *const ::std::ffi::c_char,
+                version: concat!($version, "\0").as_ptr() as *const ::std::ffi::c_char,
+                manifest: concat!($manifest, "\0").as_ptr() as *const ::std::ffi::c_char,
+                create: $crate::export::create::<$sink>,
+                deliver: $crate::export::deliver::<$sink>,
+                destroy: $crate::export::destroy::<$sink>,
+            };
+
+            /// The plugin's entry symbol (ABI version 1).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn alert_router_plugin_v1() -> *const $crate::ffi::Plugin {
+                &DESCRIPTOR
+            }
+        }
+    };
+}

@@ -1,0 +1,104 @@
+//! `#[repr(C)]` mirrors of `include/alert_router_plugin.h`. The header is the source of
+//! truth; a C plugin compiled against it is loaded by the router's tests, which keeps
+//! the two in step.
+
+use std::ffi::{c_char, c_void};
+
+/// The ABI version these types describe (`AR_ABI_VERSION`).
+pub const ABI_VERSION: u32 = 1;
+/// The symbol every plugin exports (`AR_ENTRY_SYMBOL`), NUL-terminated.
+pub const ENTRY_SYMBOL: &[u8] = b"alert_router_plugin_v1\0";
+
+/// `AR_OK`: delivered.
+pub const AR_OK: i32 = 0;
+/// `AR_RETRY`: not delivered, worth another attempt.
+pub const AR_RETRY: i32 = 1;
+/// `AR_FAIL`: not delivered, never will be.
+pub const AR_FAIL: i32 = 2;
+
+/// `ar_write_fn`: receives bytes handed back across the boundary, borrowed for the call.
+pub type WriteFn = unsafe extern "C" fn(ctx: *mut c_void, bytes: *const c_char, len: usize);
+
+/// `ar_host`: the host's services, valid from `create` until `destroy` returns.
+#[repr(C)]
+pub struct Host {
+    pub struct_size: u32,
+    pub host_data: *mut c_void,
+    pub log:
+        unsafe extern "C" fn(host_data: *mut c_void, level: i32, msg: *const c_char, len: usize),
+    pub query: unsafe extern "C" fn(
+        host_data: *mut c_void,
+        path: *const c_char,
+        path_len: usize,
+        reply: WriteFn,
+        reply_ctx: *mut c_void,
+    ) -> i32,
+    pub emit: unsafe extern "C" fn(
+        host_data: *mut c_void,
+        event_json: *const c_char,
+        len: usize,
+        reply: WriteFn,
+        reply_ctx: *mut c_void,
+    ) -> i32,
+}
+
+/// `ar_plugin`: the descriptor returned by the entry symbol.
+#[repr(C)]
+pub struct Plugin {
+    pub abi_version: u32,
+    pub struct_size: u32,
+    pub name: *const c_char,
+    pub version: *const c_char,
+    pub manifest: *const c_char,
+    pub create: unsafe extern "C" fn(
+        host: *const Host,
+        settings_json: *const c_char,
+        settings_len: usize,
+        error: WriteFn,
+        error_ctx: *mut c_void,
+    ) -> *mut c_void,
+    pub deliver: unsafe extern "C" fn(
+        instance: *mut c_void,
+        message_json: *const c_char,
+        message_len: usize,
+        retry_after_ms: *mut u64,
+        reason: WriteFn,
+        reason_ctx: *mut c_void,
+    ) -> i32,
+    pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+}
+
+// SAFETY: a descriptor is immutable static data: string literals and function pointers.
+unsafe impl Sync for Plugin {}
+
+/// `ar_plugin_entry`: the type of the entry symbol.
+pub type EntryFn = unsafe extern "C" fn() -> *const Plugin;
+
+/// An [`WriteFn`] that appends to the `Vec<u8>` that `ctx` points to. Both sides of the
+/// ABI use it to collect what the other side writes back.
+///
+/// # Safety
+/// `ctx` must point to a live `Vec<u8>`, and `bytes` to `len` readable bytes.
+pub unsafe extern "C" fn write_to_vec(ctx: *mut c_void, bytes: *const c_char, len: usize) {
+    if ctx.is_null() || bytes.is_null() || len == 0 {
+        return;
+    }
+    // SAFETY: guaranteed by the caller, as documented above.
+    unsafe {
+        let out = &mut *(ctx as *mut Vec<u8>);
+        out.extend_from_slice(std::slice::from_raw_parts(bytes as *const u8, len));
+    }
+}
+
+/// Borrows a (pointer, length) pair from the other side as bytes; NULL reads as empty.
+///
+/// # Safety
+/// `ptr` must be NULL or point to `len` bytes that stay valid for `'a`.
+pub unsafe fn bytes<'a>(ptr: *const c_char, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(ptr as *const u8, len) }
+    }
+}

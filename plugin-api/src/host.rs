@@ -1,0 +1,126 @@
+//! [`Host`]: the router's services as a plugin sees them (log, query, emit).
+
+use std::ffi::{c_char, c_void};
+use std::ptr::NonNull;
+
+use crate::ffi;
+
+/// Log levels for [`Host::log`], as `AR_LOG_*` in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Level {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+/// A handle to the router's services. Cheap to copy and usable from any thread,
+/// including threads the sink starts itself, until the sink is dropped.
+#[derive(Clone, Copy)]
+pub struct Host {
+    raw: NonNull<ffi::Host>,
+}
+
+// SAFETY: the header promises every host function is thread-safe and the table stays
+// valid until `destroy` returns; the SDK drops the sink inside `destroy`.
+unsafe impl Send for Host {}
+unsafe impl Sync for Host {}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Host")
+    }
+}
+
+impl Host {
+    /// Wraps the table the router passed to `create`.
+    ///
+    /// # Safety
+    /// `raw` must be the `ar_host` pointer given to `create`, and the `Host` must not be
+    /// used after `destroy` returns.
+    pub unsafe fn from_raw(raw: *const ffi::Host) -> Option<Host> {
+        NonNull::new(raw as *mut ffi::Host).map(|raw| Host { raw })
+    }
+
+    fn table(&self) -> &ffi::Host {
+        // SAFETY: valid for the sink's lifetime (see `from_raw`).
+        unsafe { self.raw.as_ref() }
+    }
+
+    /// Writes a line to the router's log, tagged with the sink's name. Never log secrets.
+    pub fn log(&self, level: Level, message: &str) {
+        let t = self.table();
+        // SAFETY: the slice is valid for the call; the host copies it.
+        unsafe {
+            (t.log)(
+                t.host_data,
+                level as i32,
+                message.as_ptr() as *const c_char,
+                message.len(),
+            )
+        }
+    }
+
+    pub fn error(&self, message: &str) {
+        self.log(Level::Error, message)
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.log(Level::Warn, message)
+    }
+
+    pub fn info(&self, message: &str) {
+        self.log(Level::Info, message)
+    }
+
+    pub fn debug(&self, message: &str) {
+        self.log(Level::Debug, message)
+    }
+
+    /// Reads router data: `path` names a resource of the HTTP API below `/v1`, such as
+    /// `"status"`, `"state/portfolio"` or `"state/trades?limit=10"`.
+    pub fn query(&self, path: &str) -> Result<serde_json::Value, String> {
+        let t = self.table();
+        let mut reply = Vec::new();
+        // SAFETY: `path` is valid for the call; `reply` outlives it.
+        let rc = unsafe {
+            (t.query)(
+                t.host_data,
+                path.as_ptr() as *const c_char,
+                path.len(),
+                ffi::write_to_vec,
+                &mut reply as *mut Vec<u8> as *mut c_void,
+            )
+        };
+        answer(rc, reply)
+    }
+
+    /// Posts an event into the router, as `POST /v1/events` would. Returns the router's
+    /// answer, `{"accepted": 1, "ids": [...]}`.
+    pub fn emit(&self, event: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let t = self.table();
+        let body = event.to_string();
+        let mut reply = Vec::new();
+        // SAFETY: `body` is valid for the call; `reply` outlives it.
+        let rc = unsafe {
+            (t.emit)(
+                t.host_data,
+                body.as_ptr() as *const c_char,
+                body.len(),
+                ffi::write_to_vec,
+                &mut reply as *mut Vec<u8> as *mut c_void,
+            )
+        };
+        answer(rc, reply)
+    }
+}
+
+fn answer(rc: i32, reply: Vec<u8>) -> Result<serde_json::Value, String> {
+    let text = String::from_utf8_lossy(&reply);
+    if rc != 0 {
+        return Err(text.into_owned());
+    }
+    serde_json::from_str(&text).map_err(|e| format!("the router answered with invalid JSON: {e}"))
+}

@@ -1,0 +1,115 @@
+//! The console sink: prints each message to stdout, or appends it to a file.
+//!
+//! Settings:
+//! - `path`: a file to append to (created if missing; relative to the router's working
+//!   directory). Without it, messages go to stdout.
+//! - `format`: `text` (default) writes the payload's `text` field, or the payload as
+//!   JSON when it has none, followed by a blank line; `json` writes the whole message
+//!   (`id`, `sink`, `attempt`, `payload`, `event`) as one JSON line.
+//!
+//! The demo and the end-to-end tests use it: a file in `json` format is an exact record
+//! of what was delivered, in order.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+
+use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    format: Format,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+pub struct Console {
+    out: Output,
+    format: Format,
+}
+
+enum Output {
+    Stdout,
+    File(File),
+}
+
+impl Sink for Console {
+    type Settings = Settings;
+
+    fn create(_host: Host, settings: Settings) -> Result<Self, String> {
+        let out = match settings.path.as_deref() {
+            None | Some("-") => Output::Stdout,
+            Some(path) => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("settings.path: cannot open {path} for appending: {e}"))?;
+                Output::File(file)
+            }
+        };
+        Ok(Console {
+            out,
+            format: settings.format,
+        })
+    }
+
+    fn deliver(&mut self, message: Message) -> Outcome {
+        let record = match self.format {
+            Format::Text => {
+                let text = match message.payload.get("text").and_then(|t| t.as_str()) {
+                    Some(text) => text.trim_end().to_owned(),
+                    None => message.payload.to_string(),
+                };
+                format!("{text}\n\n")
+            }
+            Format::Json => {
+                let line = serde_json::json!({
+                    "id": message.id,
+                    "sink": message.sink,
+                    "attempt": message.attempt,
+                    "payload": message.payload,
+                    "event": message.event,
+                });
+                format!("{line}\n")
+            }
+        };
+        // One write call per message, so concurrent writers never interleave lines.
+        let written = match &mut self.out {
+            Output::Stdout => {
+                let mut stdout = io::stdout().lock();
+                stdout
+                    .write_all(record.as_bytes())
+                    .and_then(|_| stdout.flush())
+            }
+            Output::File(file) => file.write_all(record.as_bytes()),
+        };
+        match written {
+            Ok(()) => Outcome::Ok,
+            Err(e) => Outcome::retry(format!("write failed: {e}")),
+        }
+    }
+}
+
+export_plugin!(
+    Console,
+    name = "console",
+    manifest = r#"{
+  "markup": "none",
+  "description": "Prints messages to stdout or appends them to a file",
+  "settings": {
+    "path": {"type": "string", "description": "file to append to; stdout when absent"},
+    "format": {"type": "string", "description": "text (default) or json"}
+  }
+}"#
+);
