@@ -121,6 +121,18 @@ typedef struct ar_host {
      * non-zero and writes the reason the event was refused. */
     int32_t (*emit)(void *host_data, const char *event_json, size_t len, ar_write_fn reply,
                     void *reply_ctx);
+
+    /* Required. Renders one of this sink's templates, so that what a plugin says on
+     * its own initiative (a bot's answer to a command) is worded by templates the
+     * operator edits, like every notification. `name` is looked up as for messages:
+     * templates/<sink>/<name>.yaml, then templates/<plugin>/<name>.yaml (no default
+     * fallback). `context_json` is a JSON object whose keys become template variables,
+     * next to `sink` and `now`. Returns 0 and writes the rendered payload (JSON) to
+     * `reply`, or returns non-zero and writes why it could not (no such template, a
+     * template error with its file:line:col). */
+    int32_t (*render)(void *host_data, const char *name, size_t name_len,
+                      const char *context_json, size_t context_len, ar_write_fn reply,
+                      void *reply_ctx);
 } ar_host;
 
 /*

@@ -40,6 +40,15 @@ pub struct Host {
         reply: WriteFn,
         reply_ctx: *mut c_void,
     ) -> i32,
+    pub render: unsafe extern "C" fn(
+        host_data: *mut c_void,
+        name: *const c_char,
+        name_len: usize,
+        context_json: *const c_char,
+        context_len: usize,
+        reply: WriteFn,
+        reply_ctx: *mut c_void,
+    ) -> i32,
 }
 
 /// `ar_plugin`: the descriptor returned by the entry symbol.

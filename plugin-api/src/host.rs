@@ -117,6 +117,35 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Renders this sink's template `name` (`templates/<sink>/<name>.yaml`, then
+    /// `templates/<plugin>/<name>.yaml`) with `context`'s keys as template variables, and
+    /// returns the rendered payload. Use it for what a plugin says on its own initiative,
+    /// such as a bot's answer to a command, so operators can reword it.
+    pub fn render(
+        &self,
+        name: &str,
+        context: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let t = self.table();
+        let context = context.to_string();
+        let mut reply = Vec::new();
+        // SAFETY: both slices are valid for the call; `reply` outlives it.
+        let rc = unsafe {
+            (t.render)(
+                t.host_data,
+                name.as_ptr() as *const c_char,
+                name.len(),
+                context.as_ptr() as *const c_char,
+                context.len(),
+                ffi::write_to_vec,
+                &mut reply as *mut Vec<u8> as *mut c_void,
+            )
+        };
+        answer(rc, reply)
+    }
+}
+
 fn answer(rc: i32, reply: Vec<u8>) -> Result<serde_json::Value, String> {
     let text = String::from_utf8_lossy(&reply);
     if rc != 0 {

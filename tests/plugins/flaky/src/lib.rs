@@ -1,0 +1,1 @@
+//! Test plugin (written by the plugin-host task).
