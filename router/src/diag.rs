@@ -47,16 +47,13 @@ impl Diagnostic {
 
 /// saphyr starts some messages with "line L column C: "; the diagnostic says that itself.
 fn strip_location_prefix(reason: &str) -> &str {
-    if let Some(rest) = reason.strip_prefix("line ") {
-        if let Some(idx) = rest.find(": ") {
-            let head = &rest[..idx];
-            if head
-                .split(" column ")
-                .all(|p| p.trim().chars().all(|c| c.is_ascii_digit()))
-            {
-                return &rest[idx + 2..];
-            }
-        }
+    if let Some(rest) = reason.strip_prefix("line ")
+        && let Some(idx) = rest.find(": ")
+        && rest[..idx]
+            .split(" column ")
+            .all(|p| p.trim().chars().all(|c| c.is_ascii_digit()))
+    {
+        return &rest[idx + 2..];
     }
     reason
 }

@@ -9,4 +9,11 @@
 //! [`dispatch`] → [`plugins`], with [`api`] in front and [`cli`] on top.
 
 pub mod cli;
+pub mod config;
 pub mod diag;
+pub mod dispatch;
+pub mod event;
+pub mod ingest;
+pub mod plugins;
+pub mod render;
+pub mod rules;

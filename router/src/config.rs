@@ -1,0 +1,632 @@
+//! `router.yaml`: reading it (with `${VAR}` / `${VAR:-default}` from the environment and
+//! a `.env` beside it), checking every field, and resolving relative paths against the
+//! file's own directory. Emits a [`Config`] or every problem as a [`Diagnostic`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::diag::{Diagnostic, Diagnostics};
+
+/// The default address of the HTTP API.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that needs it (comparing a bearer token).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The whole configuration, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub server: Server,
+    /// Where the router keeps its data (outbox, state).
+    pub storage: PathBuf,
+    /// Directories searched for `lib<name>.so`, in order (the executable's own directory
+    /// is searched after them).
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Rule files, or directories whose `*.yaml` files are rule files.
+    pub rules: Vec<PathBuf>,
+    /// The templates directory.
+    pub templates: PathBuf,
+    pub sinks: BTreeMap<String, SinkConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    /// When set, every API call needs `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+    /// The largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+/// One configured sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkConfig {
+    pub plugin: String,
+    pub enabled: bool,
+    pub rate_limit: Option<RateLimit>,
+    /// Messages waiting for this sink beyond which ingest answers 503.
+    pub max_queue: usize,
+    pub retry: RetryPolicy,
+    /// Handed to the plugin's `create` as JSON.
+    pub settings: serde_json::Value,
+    /// Where the sink is defined, for diagnostics.
+    pub line: u32,
+    pub col: u32,
+}
+
+/// At most `burst` deliveries at once, refilled at one per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub period: Duration,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before a message goes to the dead letters (the first one included).
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+// ---- the file as written ---------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    plugins: RawPlugins,
+    #[serde(default)]
+    rules: Option<OneOrMany>,
+    #[serde(default)]
+    templates: Option<String>,
+    #[serde(default)]
+    sinks: BTreeMap<String, Spanned<RawSink>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    token: Option<String>,
+    max_body: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugins {
+    #[serde(default)]
+    dirs: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    plugin: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    rate_limit: Option<RawRateLimit>,
+    max_queue: Option<usize>,
+    retry: Option<RawRetry>,
+    #[serde(default)]
+    settings: Option<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    rate: Spanned<String>,
+    burst: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    initial_backoff: Option<Spanned<String>>,
+    max_backoff: Option<Spanned<String>>,
+}
+
+// ---- loading ---------------------------------------------------------------------------
+
+impl Config {
+    /// Reads and checks `path`, with the process environment and the `.env` beside it.
+    pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Diagnostic::file(path, format!("cannot read the config: {e}")))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut env: HashMap<String, String> = read_dotenv(&dir.join(".env"))?;
+        // The process environment wins over .env, as with every dotenv tool.
+        env.extend(std::env::vars());
+        Config::parse(path, &text, &|name| env.get(name).cloned())
+    }
+
+    /// Checks config `text` as if read from `path`, looking variables up with `var`.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Diagnostics> {
+        let text = interpolate(path, text, var)?;
+        let raw: RawConfig =
+            serde_saphyr::from_str(&text).map_err(|e| Diagnostic::yaml(path, &e))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            }
+        };
+        let mut problems = Diagnostics::default();
+
+        let listen = match &raw.server.listen {
+            None => DEFAULT_LISTEN.parse().ok(),
+            Some(l) => match l.value.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    problems.push(at(path, &l.referenced, format!(
+                        "server.listen: {:?} is not an address: write host:port, e.g. 127.0.0.1:9470",
+                        l.value
+                    )));
+                    None
+                }
+            },
+        };
+        let max_body_bytes = match &raw.server.max_body {
+            None => 8 << 20,
+            Some(s) => parse_size(&s.value).unwrap_or_else(|e| {
+                problems.push(at(path, &s.referenced, format!("server.max_body: {e}")));
+                0
+            }),
+        };
+        let token = raw.server.token.filter(|t| !t.is_empty()).map(Secret::new);
+
+        let mut sinks = BTreeMap::new();
+        for (name, spanned) in raw.sinks {
+            let loc = spanned.referenced;
+            let sink = spanned.value;
+            if !valid_name(&name) {
+                problems.push(at(
+                    path,
+                    &loc,
+                    format!("sinks.{name}: a sink name uses letters, digits, `_` and `-`"),
+                ));
+            }
+            let rate_limit = sink
+                .rate_limit
+                .and_then(|r| match parse_rate(&r.rate.value) {
+                    Ok(period) => Some(RateLimit {
+                        period,
+                        burst: r.burst.unwrap_or(1).max(1),
+                    }),
+                    Err(e) => {
+                        problems.push(at(
+                            path,
+                            &r.rate.referenced,
+                            format!("sinks.{name}.rate_limit.rate: {e}"),
+                        ));
+                        None
+                    }
+                });
+            let mut retry = RetryPolicy::default();
+            if let Some(r) = sink.retry {
+                if let Some(n) = r.max_attempts {
+                    retry.max_attempts = n.max(1);
+                }
+                for (field, value, slot) in [
+                    (
+                        "initial_backoff",
+                        r.initial_backoff,
+                        &mut retry.initial_backoff,
+                    ),
+                    ("max_backoff", r.max_backoff, &mut retry.max_backoff),
+                ] {
+                    if let Some(v) = value {
+                        match parse_duration(&v.value) {
+                            Ok(d) => *slot = d,
+                            Err(e) => problems.push(at(
+                                path,
+                                &v.referenced,
+                                format!("sinks.{name}.retry.{field}: {e}"),
+                            )),
+                        }
+                    }
+                }
+            }
+            let settings = sink.settings.unwrap_or_else(|| serde_json::json!({}));
+            if !settings.is_object() {
+                problems.push(at(
+                    path,
+                    &loc,
+                    format!("sinks.{name}.settings: must be a mapping of setting: value"),
+                ));
+            }
+            sinks.insert(
+                name,
+                SinkConfig {
+                    plugin: sink.plugin,
+                    enabled: sink.enabled,
+                    rate_limit,
+                    max_queue: sink.max_queue.unwrap_or(100_000).max(1),
+                    retry,
+                    settings,
+                    line: loc.line() as u32,
+                    col: loc.column() as u32,
+                },
+            );
+        }
+
+        let rules = match raw.rules {
+            None => vec![resolve("rules")],
+            Some(OneOrMany::One(p)) => vec![resolve(&p)],
+            Some(OneOrMany::Many(ps)) => ps.iter().map(|p| resolve(p)).collect(),
+        };
+        let config = Config {
+            path: path.to_path_buf(),
+            server: Server {
+                listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9470))),
+                token,
+                max_body_bytes,
+            },
+            storage: resolve(raw.storage.path.as_deref().unwrap_or("data")),
+            plugin_dirs: raw.plugins.dirs.iter().map(|d| resolve(d)).collect(),
+            rules,
+            templates: resolve(raw.templates.as_deref().unwrap_or("templates")),
+            sinks,
+        };
+        problems.into_result(config)
+    }
+
+    /// The sinks that are switched on.
+    pub fn enabled_sinks(&self) -> impl Iterator<Item = (&String, &SinkConfig)> {
+        self.sinks.iter().filter(|(_, s)| s.enabled)
+    }
+}
+
+fn at(path: &Path, loc: &serde_saphyr::Location, message: String) -> Diagnostic {
+    Diagnostic::new(path, loc.line() as u32, loc.column() as u32, message)
+}
+
+/// Names of sinks and rules: what fits in a metric label and a file name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}`; `$${` stays a literal `${`. Works on the raw
+/// text line by line, so YAML errors still point at the right line. A missing variable
+/// without a default is an error naming it and where it is used.
+pub fn interpolate(
+    path: &Path,
+    text: &str,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, Diagnostics> {
+    let mut out = String::with_capacity(text.len());
+    let mut problems = Diagnostics::default();
+    for (lineno, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        while let Some(start) = rest.find('$') {
+            out.push_str(&rest[..start]);
+            let after = &rest[start..];
+            if let Some(literal) = after.strip_prefix("$${") {
+                out.push_str("${");
+                rest = literal;
+                continue;
+            }
+            if !after.starts_with("${") {
+                out.push('$');
+                rest = &after[1..];
+                continue;
+            }
+            let col = (line.len() - after.len() + 1) as u32;
+            let Some(end) = after.find('}') else {
+                problems.push(Diagnostic::new(
+                    path,
+                    lineno as u32 + 1,
+                    col,
+                    "unclosed `${`: write ${NAME} or ${NAME:-default}",
+                ));
+                out.push_str(after);
+                rest = "";
+                break;
+            };
+            let inner = &after[2..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            match (var(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(default)) => out.push_str(default),
+                (None, None) => problems.push(Diagnostic::new(
+                    path,
+                    lineno as u32 + 1,
+                    col,
+                    format!("environment variable {name} is not set: export it, add it to .env beside the config, or write ${{{name}:-default}}"),
+                )),
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    problems.into_result(out)
+}
+
+/// Reads `KEY=VALUE` lines (optionally `export KEY=VALUE`, quoted values, `#` comments).
+/// A missing file is no error.
+pub fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, Diagnostic> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(Diagnostic::file(path, format!("cannot read: {e}"))),
+    };
+    let mut vars = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(Diagnostic::new(path, i as u32 + 1, 1, "expected KEY=VALUE"));
+        };
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value);
+        vars.insert(key.trim().to_owned(), value.to_owned());
+    }
+    Ok(vars)
+}
+
+/// `500ms`, `30s`, `5m`, `2h`, `1d`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: write e.g. 500ms, 30s, 5m, 2h"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}: use ms, s, m, h or d"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `30/min`, `1/s`, `5/2s`, `100/h`: the time between two deliveries at that rate.
+pub fn parse_rate(s: &str) -> Result<Duration, String> {
+    let hint = "write it as count/period, e.g. 30/min, 1/s or 5/2s";
+    let (count, per) = s.split_once('/').ok_or_else(|| format!("{s:?}: {hint}"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: the count must be a whole number; {hint}"))?;
+    if count == 0 {
+        return Err(format!(
+            "{s:?}: a rate of zero would never deliver; disable the sink instead"
+        ));
+    }
+    let per = per.trim();
+    let period = match per {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "min" | "m" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        "d" | "day" => Duration::from_secs(86400),
+        other => {
+            parse_duration(other).map_err(|_| format!("{s:?}: unknown period {other:?}; {hint}"))?
+        }
+    };
+    if period.is_zero() {
+        return Err(format!("{s:?}: the period must be longer than zero"));
+    }
+    Ok(period / count)
+}
+
+/// `512KiB`, `8MiB`, `1MB`, or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: write e.g. 512KiB or 8MiB"))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "KiB" => 1024,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}: use B, KiB, MiB or GiB"
+            ));
+        }
+    };
+    Ok(n.saturating_mul(mult))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, vars: &[(&str, &str)]) -> Result<Config, Diagnostics> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::parse(Path::new("/etc/ar/router.yaml"), text, &|n| {
+            vars.get(n).cloned()
+        })
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = parse("sinks:\n  console:\n    plugin: console\n", &[]).unwrap();
+        assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.storage, PathBuf::from("/etc/ar/data"));
+        assert_eq!(c.rules, vec![PathBuf::from("/etc/ar/rules")]);
+        assert_eq!(c.templates, PathBuf::from("/etc/ar/templates"));
+        let s = &c.sinks["console"];
+        assert!(s.enabled && s.rate_limit.is_none());
+        assert_eq!((s.line, s.col), (3, 5));
+    }
+
+    #[test]
+    fn full_sink() {
+        let c = parse(
+            "sinks:\n  tg:\n    plugin: telegram\n    rate_limit: {rate: 30/min, burst: 5}\n    max_queue: 10\n    retry: {max_attempts: 3, initial_backoff: 2s}\n    settings: {bot_token: \"${TG}\"}\n",
+            &[("TG", "123:abc")],
+        )
+        .unwrap();
+        let s = &c.sinks["tg"];
+        assert_eq!(
+            s.rate_limit,
+            Some(RateLimit {
+                period: Duration::from_secs(2),
+                burst: 5
+            })
+        );
+        assert_eq!(s.retry.max_attempts, 3);
+        assert_eq!(s.retry.initial_backoff, Duration::from_secs(2));
+        assert_eq!(s.settings["bot_token"], "123:abc");
+    }
+
+    #[test]
+    fn missing_variable_names_it_and_where() {
+        let err = parse("server:\n  token: ${API_TOKEN}\n", &[]).unwrap_err();
+        assert_eq!(
+            err.0[0].to_string(),
+            "/etc/ar/router.yaml:2:10: environment variable API_TOKEN is not set: export it, add it to .env beside the config, or write ${API_TOKEN:-default}"
+        );
+        let c = parse(
+            "server:\n  token: \"${API_TOKEN:-}\"\n  listen: ${L:-0.0.0.0:1}\n",
+            &[],
+        )
+        .unwrap();
+        assert!(c.server.token.is_none());
+        assert_eq!(c.server.listen.port(), 1);
+        assert_eq!(
+            interpolate(Path::new("x"), "a $${B} $5", &|_| None).unwrap(),
+            "a ${B} $5"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_all_reported_with_places() {
+        let err = parse(
+            "server:\n  listen: nowhere\nsinks:\n  a:\n    plugin: x\n    rate_limit: {rate: lots}\n",
+            &[],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("router.yaml:2:11: server.listen"), "{text}");
+        assert!(
+            text.contains("router.yaml:6:24: sinks.a.rate_limit.rate"),
+            "{text}"
+        );
+        let err = parse("sinks:\n  a:\n    plugin: x\n    colour: red\n", &[]).unwrap_err();
+        assert!(err.to_string().contains(":4:"), "{err}");
+    }
+
+    #[test]
+    fn rates_durations_sizes() {
+        assert_eq!(parse_rate("30/min").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_rate("1/s").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_rate("5/2s").unwrap(), Duration::from_millis(400));
+        assert!(parse_rate("0/s").is_err() && parse_rate("fast").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_size("8MiB").unwrap(), 8 << 20);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "*** ***");
+    }
+}

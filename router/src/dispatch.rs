@@ -1,0 +1,589 @@
+//! Delivery: one worker thread per sink takes messages from the sink's queue in FIFO
+//! order and hands them to the plugin, one attempt at a time. Owns the sink's rate limit
+//! (never exceeded), pauses asked for by the upstream (`retry(after)`), exponential
+//! backoff with jitter, the attempt cap, dead letters, and the sink's counters.
+//! Plugins only make attempts; every wait happens here.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{Quota, RateLimiter};
+use serde::Serialize;
+
+use crate::config::{RateLimit, RetryPolicy};
+use crate::plugins::{Delivery, Instance};
+
+/// The longest pause a plugin's `retry(after)` can impose on its sink.
+const MAX_PAUSE: Duration = Duration::from_secs(3600);
+
+/// Dead letters kept per sink; older ones are dropped (and counted) beyond it.
+const DEAD_LETTERS_KEPT: usize = 10_000;
+
+/// One rendered message waiting for one sink.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Stable across attempts: `<event id>:<sink>`.
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    /// The event as templates saw it.
+    pub event: Arc<serde_json::Value>,
+    pub enqueued: Instant,
+}
+
+/// A message that will not be delivered: failed for good, or out of attempts.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempts: u32,
+    pub error: String,
+    /// Unix seconds.
+    pub time: u64,
+    pub payload: serde_json::Value,
+}
+
+/// Upper bounds (seconds) of the delivery latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A sink's counters, read by `/v1/status` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub retried: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub render_errors: AtomicU64,
+    pub dead_letters_dropped: AtomicU64,
+    pub unhealthy: AtomicBool,
+    pub last_error: Mutex<Option<String>>,
+    pub dead_letters: Mutex<VecDeque<DeadLetter>>,
+    /// Cumulative counts per [`LATENCY_BUCKETS`] entry (plus +Inf), and the sum in µs.
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    pub latency_sum_us: AtomicU64,
+}
+
+impl SinkStats {
+    fn record_latency(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_buckets[LATENCY_BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn set_error(&self, e: &str) {
+        self.unhealthy.store(true, Ordering::Relaxed);
+        *lock(&self.last_error) = Some(e.to_owned());
+    }
+
+    /// Records a message that will never be delivered.
+    pub fn dead_letter(&self, letter: DeadLetter) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.set_error(&letter.error);
+        let mut letters = lock(&self.dead_letters);
+        if letters.len() >= DEAD_LETTERS_KEPT {
+            letters.pop_front();
+            self.dead_letters_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        letters.push_back(letter);
+    }
+}
+
+/// Poisoning only means another thread panicked while holding the lock; the data (queues,
+/// counters) is still consistent enough to keep delivering.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A sink's bounded FIFO queue. Space is reserved before a batch is pushed, so a batch
+/// spanning several sinks is taken whole or not at all.
+#[derive(Debug)]
+pub struct Queue {
+    inner: Mutex<QueueInner>,
+    ready: Condvar,
+}
+
+#[derive(Debug)]
+struct QueueInner {
+    items: VecDeque<Message>,
+    reserved: usize,
+    capacity: usize,
+    /// The head is being delivered: it stays counted until done.
+    in_flight: bool,
+}
+
+impl Queue {
+    pub fn new(capacity: usize) -> Self {
+        Queue {
+            inner: Mutex::new(QueueInner {
+                items: VecDeque::new(),
+                reserved: 0,
+                capacity,
+                in_flight: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Messages waiting, the one being delivered included.
+    pub fn len(&self) -> usize {
+        lock(&self.inner).items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn set_capacity(&self, capacity: usize) {
+        lock(&self.inner).capacity = capacity;
+    }
+
+    /// Reserves room for `n` messages; false when the queue would exceed its capacity.
+    pub fn reserve(&self, n: usize) -> bool {
+        let mut q = lock(&self.inner);
+        if q.items.len() + q.reserved + n > q.capacity {
+            return false;
+        }
+        q.reserved += n;
+        true
+    }
+
+    /// Gives back a reservation that will not be used.
+    pub fn release(&self, n: usize) {
+        let mut q = lock(&self.inner);
+        q.reserved = q.reserved.saturating_sub(n);
+    }
+
+    /// Pushes messages into space reserved for them.
+    pub fn push_reserved(&self, messages: impl IntoIterator<Item = Message>) {
+        let mut q = lock(&self.inner);
+        for m in messages {
+            q.reserved = q.reserved.saturating_sub(1);
+            q.items.push_back(m);
+        }
+        drop(q);
+        self.ready.notify_all();
+    }
+
+    /// Waits for the head message and returns a copy (it stays queued until `done`).
+    /// `None` once `stop` says to stop and, unless draining, at once.
+    fn head(&self, stop: &Stop) -> Option<Message> {
+        let mut q = lock(&self.inner);
+        loop {
+            if let Some(m) = q.items.front().cloned() {
+                if stop.past_deadline() {
+                    return None;
+                }
+                q.in_flight = true;
+                return Some(m);
+            }
+            if stop.requested() {
+                return None;
+            }
+            q = self
+                .ready
+                .wait_timeout(q, Duration::from_millis(200))
+                .map(|(q, _)| q)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// The head message is finished with (delivered or dead-lettered).
+    fn done(&self) {
+        let mut q = lock(&self.inner);
+        q.items.pop_front();
+        q.in_flight = false;
+    }
+
+    fn wake(&self) {
+        self.ready.notify_all();
+    }
+}
+
+/// Tells workers to stop: at once, or after draining their queues until a deadline.
+#[derive(Debug, Default)]
+pub struct Stop {
+    state: Mutex<Option<Instant>>,
+    wake: Condvar,
+}
+
+impl Stop {
+    /// Stop taking from the queue once it is empty, and at `deadline` in any case.
+    pub fn drain_until(&self, deadline: Instant) {
+        *lock(&self.state) = Some(deadline);
+        self.wake.notify_all();
+    }
+
+    fn requested(&self) -> bool {
+        lock(&self.state).is_some()
+    }
+
+    fn past_deadline(&self) -> bool {
+        lock(&self.state).is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Sleeps for `d`, or until the drain deadline passes. False when cut short by it.
+    fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        let mut state = lock(&self.state);
+        loop {
+            let now = Instant::now();
+            if state.is_some_and(|deadline| now >= deadline) {
+                return false;
+            }
+            if now >= until {
+                return true;
+            }
+            let wait = match *state {
+                Some(deadline) => until.min(deadline) - now,
+                None => until - now,
+            };
+            state = self
+                .wake
+                .wait_timeout(state, wait)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+}
+
+/// What a worker needs to deliver; replaced as a whole when the sink is reconfigured.
+pub struct Delivering {
+    pub instance: Instance,
+    pub rate_limit: Option<RateLimit>,
+    pub retry: RetryPolicy,
+}
+
+/// A running sink: its queue, counters and worker thread.
+pub struct Worker {
+    pub name: String,
+    pub queue: Arc<Queue>,
+    pub stats: Arc<SinkStats>,
+    stop: Arc<Stop>,
+    next: Arc<Mutex<Option<Delivering>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Worker {
+    /// Starts the worker thread for sink `name`.
+    pub fn start(name: &str, delivering: Delivering, capacity: usize) -> std::io::Result<Worker> {
+        let queue = Arc::new(Queue::new(capacity));
+        let stats = Arc::new(SinkStats::default());
+        let stop = Arc::new(Stop::default());
+        let next = Arc::new(Mutex::new(None));
+        let mut run = Run {
+            name: name.to_owned(),
+            queue: queue.clone(),
+            stats: stats.clone(),
+            stop: stop.clone(),
+            next: next.clone(),
+            limiter: delivering.rate_limit.map(limiter),
+            delivering,
+            paused_until: None,
+            rng: seed(name),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("sink-{name}"))
+            .spawn(move || run.run())?;
+        Ok(Worker {
+            name: name.to_owned(),
+            queue,
+            stats,
+            stop,
+            next,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Hands the worker a new plugin instance and policy (a reload changed the sink). It
+    /// takes effect before the next attempt; the queue and counters stay.
+    pub fn reconfigure(&self, delivering: Delivering, capacity: usize) {
+        self.queue.set_capacity(capacity);
+        *lock(&self.next) = Some(delivering);
+        self.queue.wake();
+    }
+
+    /// Drains the queue until `deadline`, then stops the worker and destroys the plugin
+    /// instance. Returns how many messages were left undelivered.
+    pub fn shutdown(&self, deadline: Instant) -> usize {
+        self.stop.drain_until(deadline);
+        self.queue.wake();
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+        self.queue.len()
+    }
+}
+
+fn limiter(
+    rate: RateLimit,
+) -> RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock> {
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(rate.period.max(Duration::from_nanos(1)))
+        .map(|q| q.allow_burst(burst))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX));
+    RateLimiter::direct(quota)
+}
+
+/// Exponential backoff with jitter: between half and all of initial × 2^(attempt-1),
+/// capped at the maximum.
+fn backoff(retry: RetryPolicy, attempt: u32, rng: &mut u64) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1).min(20))
+        .unwrap_or(u32::MAX);
+    let full = retry
+        .initial_backoff
+        .saturating_mul(factor)
+        .min(retry.max_backoff);
+    // xorshift64: jitter needs spread, not cryptographic quality.
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let fraction = 0.5 + (*rng % 1000) as f64 / 2000.0;
+    full.mul_f64(fraction)
+}
+
+fn seed(name: &str) -> u64 {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    name.bytes()
+        .fold(t | 1, |h, b| h.rotate_left(5) ^ u64::from(b))
+}
+
+/// The worker thread's own state.
+struct Run {
+    name: String,
+    queue: Arc<Queue>,
+    stats: Arc<SinkStats>,
+    stop: Arc<Stop>,
+    next: Arc<Mutex<Option<Delivering>>>,
+    delivering: Delivering,
+    limiter: Option<
+        RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>,
+    >,
+    /// Set by an upstream's `retry(after)`: the whole sink waits until then.
+    paused_until: Option<Instant>,
+    rng: u64,
+}
+
+#[derive(Serialize)]
+struct Wire<'a> {
+    id: &'a str,
+    sink: &'a str,
+    attempt: u32,
+    payload: &'a serde_json::Value,
+    event: &'a serde_json::Value,
+}
+
+impl Run {
+    fn run(&mut self) {
+        while let Some(message) = self.queue.head(&self.stop) {
+            if self.deliver(&message) {
+                self.queue.done();
+            } else {
+                break; // the drain deadline passed mid-retry: the message stays queued
+            }
+        }
+    }
+
+    /// Takes a reconfiguration handed over by a reload, keeping the limiter's budget
+    /// unless the rate itself changed.
+    fn pick_up_changes(&mut self) {
+        if let Some(next) = lock(&self.next).take() {
+            if next.rate_limit != self.delivering.rate_limit {
+                self.limiter = next.rate_limit.map(limiter);
+            }
+            self.delivering = next;
+        }
+    }
+
+    /// Delivers one message with retries. False when cut short by the drain deadline.
+    fn deliver(&mut self, message: &Message) -> bool {
+        let mut attempt = 0u32;
+        loop {
+            self.pick_up_changes();
+            if let Some(until) = self.paused_until.take() {
+                let now = Instant::now();
+                if until > now && !self.stop.sleep(until - now) {
+                    return false;
+                }
+            }
+            if !self.wait_for_rate_limit() {
+                return false;
+            }
+            attempt += 1;
+            let wire = Wire {
+                id: &message.id,
+                sink: &self.name,
+                attempt,
+                payload: &message.payload,
+                event: &message.event,
+            };
+            let body = match serde_json::to_vec(&wire) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.dead_letter(message, attempt, format!("cannot encode the message: {e}"));
+                    return true;
+                }
+            };
+            let retry = self.delivering.retry;
+            match self.delivering.instance.deliver(&body) {
+                Delivery::Ok => {
+                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    self.stats.unhealthy.store(false, Ordering::Relaxed);
+                    self.stats.record_latency(message.enqueued.elapsed());
+                    return true;
+                }
+                Delivery::Fail { reason } => {
+                    tracing::warn!(sink = %self.name, message = %message.id, %reason, "delivery failed for good");
+                    self.dead_letter(message, attempt, reason);
+                    return true;
+                }
+                Delivery::Retry { after, reason } => {
+                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    self.stats.set_error(&reason);
+                    if attempt >= retry.max_attempts {
+                        tracing::warn!(sink = %self.name, message = %message.id, attempts = attempt, %reason, "out of attempts");
+                        self.dead_letter(
+                            message,
+                            attempt,
+                            format!("gave up after {attempt} attempts: {reason}"),
+                        );
+                        return true;
+                    }
+                    match after {
+                        Some(after) => {
+                            tracing::info!(sink = %self.name, pause_ms = after.as_millis() as u64, %reason, "upstream asked to wait; sink paused");
+                            // A plugin may ask for anything; an hour is the most we honour.
+                            let after = after.min(MAX_PAUSE);
+                            self.paused_until = Some(Instant::now() + after);
+                        }
+                        None => {
+                            let wait = backoff(retry, attempt, &mut self.rng);
+                            tracing::debug!(sink = %self.name, attempt, wait_ms = wait.as_millis() as u64, %reason, "retrying");
+                            if !self.stop.sleep(wait) {
+                                return false;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Blocks until the limiter allows one more delivery. False when cut short.
+    fn wait_for_rate_limit(&mut self) -> bool {
+        let Some(limiter) = &self.limiter else {
+            return true;
+        };
+        let mut waited = false;
+        loop {
+            match limiter.check() {
+                Ok(()) => {
+                    if waited {
+                        self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return true;
+                }
+                Err(not_until) => {
+                    waited = true;
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    if !self.stop.sleep(wait) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn dead_letter(&self, message: &Message, attempts: u32, error: String) {
+        self.stats.dead_letter(DeadLetter {
+            id: message.id.clone(),
+            event_id: message.event_id.clone(),
+            event_type: message.event_type.clone(),
+            attempts,
+            error,
+            time: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            payload: message.payload.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(n: u32) -> Message {
+        Message {
+            id: format!("m{n}"),
+            event_id: format!("e{n}"),
+            event_type: "t".into(),
+            payload: serde_json::json!({}),
+            event: Arc::new(serde_json::json!({})),
+            enqueued: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn queue_reserves_before_it_takes() {
+        let q = Queue::new(3);
+        assert!(q.reserve(2));
+        assert!(!q.reserve(2), "2 reserved + 2 more would exceed 3");
+        q.push_reserved([message(1), message(2)]);
+        assert_eq!(q.len(), 2);
+        assert!(q.reserve(1));
+        q.release(1);
+        assert!(q.reserve(1) && !q.reserve(1));
+    }
+
+    #[test]
+    fn stop_cuts_sleeps_at_the_deadline() {
+        let stop = Stop::default();
+        stop.drain_until(Instant::now());
+        assert!(!stop.sleep(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let retry = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+        };
+        let mut rng = seed("x");
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let third = backoff(retry, 3, &mut rng);
+            assert!(
+                third >= Duration::from_secs(2) && third <= Duration::from_secs(4),
+                "{third:?}"
+            );
+            seen.insert(third);
+            let capped = backoff(retry, 30, &mut rng);
+            assert!(
+                capped >= Duration::from_secs(5) && capped <= Duration::from_secs(10),
+                "{capped:?}"
+            );
+        }
+        assert!(seen.len() > 10, "jitter spreads retries: {seen:?}");
+    }
+}

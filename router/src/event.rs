@@ -1,0 +1,620 @@
+//! Events: what producers post. Owns the reserved keys (`type`, `severity`, `time`, `id`,
+//! `source`, `labels`), the severity order, and the documented fields of the trading
+//! types, which are validated; any other type is a custom event and passes through.
+//! Takes JSON values, emits [`Event`]s or an [`EventError`] naming the field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// How urgent an event is. Ordered: `debug < info < warning < error < critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Severity {
+    Debug,
+    #[default]
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Debug,
+        Severity::Info,
+        Severity::Warning,
+        Severity::Error,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Debug => "debug",
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+
+    /// Case-insensitive; `warn` and `crit` are accepted as the short forms producers use.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "debug" => Ok(Severity::Debug),
+            "info" => Ok(Severity::Info),
+            "warning" | "warn" => Ok(Severity::Warning),
+            "error" => Ok(Severity::Error),
+            "critical" | "crit" => Ok(Severity::Critical),
+            _ => Err(format!(
+                "unknown severity {s:?}: use one of debug, info, warning, error, critical"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One accepted event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    /// The `type` key.
+    pub kind: String,
+    pub severity: Severity,
+    pub time: OffsetDateTime,
+    pub source: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Every key that is not reserved: `event.<key>` in templates and rules.
+    pub data: Map<String, Value>,
+}
+
+/// Why an event was refused: the field (when one is to blame) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl EventError {
+    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        EventError {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "field `{field}`: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+const RESERVED: [&str; 6] = ["type", "severity", "time", "id", "source", "labels"];
+
+impl Event {
+    /// Validates one posted JSON value. `now` stands in for a missing `time`; a missing
+    /// `id` gets a new time-ordered one.
+    pub fn from_json(value: Value, now: OffsetDateTime) -> Result<Event, EventError> {
+        let Value::Object(mut map) = value else {
+            return Err(EventError {
+                field: None,
+                message: format!("an event must be a JSON object, got {}", kind_of(&value)),
+            });
+        };
+        let kind = match map.remove("type") {
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                return Err(EventError::field(
+                    "type",
+                    format!("expected a string, got {}", kind_of(&other)),
+                ));
+            }
+            None => {
+                return Err(EventError::field(
+                    "type",
+                    "missing: every event needs a `type`, such as \"trade_opened\" or \"disk_full\"",
+                ));
+            }
+        };
+        if kind.is_empty()
+            || !kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+        {
+            return Err(EventError::field(
+                "type",
+                format!(
+                    "{kind:?} is not a valid type: use lowercase letters, digits, `_`, `.` and `-`"
+                ),
+            ));
+        }
+        let severity = match map.remove("severity") {
+            None | Some(Value::Null) => default_severity(&kind),
+            Some(Value::String(s)) => s
+                .parse()
+                .map_err(|e: String| EventError::field("severity", e))?,
+            Some(other) => {
+                return Err(EventError::field(
+                    "severity",
+                    format!("expected a string, got {}", kind_of(&other)),
+                ));
+            }
+        };
+        let time = match map.remove("time") {
+            None | Some(Value::Null) => now,
+            Some(Value::String(s)) => OffsetDateTime::parse(&s, &Rfc3339).map_err(|e| {
+                EventError::field(
+                    "time",
+                    format!("{s:?} is not an RFC 3339 time ({e}), e.g. \"2025-11-03T14:30:00Z\""),
+                )
+            })?,
+            Some(other) => {
+                return Err(EventError::field(
+                    "time",
+                    format!("expected an RFC 3339 string, got {}", kind_of(&other)),
+                ));
+            }
+        };
+        let id = match map.remove("id") {
+            None | Some(Value::Null) => new_id(),
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s,
+            Some(Value::String(_)) => {
+                return Err(EventError::field("id", "must be 1 to 128 characters"));
+            }
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => {
+                return Err(EventError::field(
+                    "id",
+                    format!("expected a string, got {}", kind_of(&other)),
+                ));
+            }
+        };
+        let source = match map.remove("source") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(other) => {
+                return Err(EventError::field(
+                    "source",
+                    format!("expected a string, got {}", kind_of(&other)),
+                ));
+            }
+        };
+        let labels = match map.remove("labels") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(labels)) => labels
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k, s)),
+                    Value::Number(n) => Ok((k, n.to_string())),
+                    Value::Bool(b) => Ok((k, b.to_string())),
+                    other => Err(EventError::field(
+                        format!("labels.{k}"),
+                        format!("label values are strings, got {}", kind_of(&other)),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(EventError::field(
+                    "labels",
+                    format!(
+                        "expected an object of string values, got {}",
+                        kind_of(&other)
+                    ),
+                ));
+            }
+        };
+        if let Some(schema) = schema_of(&kind) {
+            check_fields(schema, &map)?;
+        }
+        Ok(Event {
+            id,
+            kind,
+            severity,
+            time,
+            source,
+            labels,
+            data: map,
+        })
+    }
+
+    /// The event as templates and rule expressions see it: its data fields next to the
+    /// reserved keys, `time` as RFC 3339 and `severity` lowercase.
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::with_capacity(self.data.len() + RESERVED.len());
+        for (k, v) in &self.data {
+            map.insert(k.clone(), v.clone());
+        }
+        map.insert("type".into(), Value::String(self.kind.clone()));
+        map.insert(
+            "severity".into(),
+            Value::String(self.severity.as_str().into()),
+        );
+        map.insert("time".into(), Value::String(format_time(self.time)));
+        map.insert("id".into(), Value::String(self.id.clone()));
+        if let Some(source) = &self.source {
+            map.insert("source".into(), Value::String(source.clone()));
+        }
+        map.insert(
+            "labels".into(),
+            Value::Object(
+                self.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        );
+        Value::Object(map)
+    }
+}
+
+/// RFC 3339 in UTC, as the router writes every time.
+pub fn format_time(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// A new, unique, time-ordered event id (UUID v7).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// `error` events are errors unless they say otherwise; everything else is info.
+fn default_severity(kind: &str) -> Severity {
+    if kind == "error" {
+        Severity::Error
+    } else {
+        Severity::Info
+    }
+}
+
+fn kind_of(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.chars().count() > 40 => "a string".into(),
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// What a documented field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    Number,
+    Integer,
+    /// A number of seconds or a human text such as "3 hours".
+    Duration,
+    List,
+}
+
+impl FieldKind {
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            FieldKind::Text => v.is_string(),
+            FieldKind::Number => v.is_number(),
+            FieldKind::Integer => {
+                v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
+            FieldKind::Duration => v.is_number() || v.is_string(),
+            FieldKind::List => v.is_array(),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            FieldKind::Text => "a string",
+            FieldKind::Number => "a number",
+            FieldKind::Integer => "a whole number",
+            FieldKind::Duration => "a number of seconds or a text such as \"3 hours\"",
+            FieldKind::List => "an array",
+        }
+    }
+}
+
+/// One documented field of a trading type.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub required: bool,
+}
+
+const fn req(name: &'static str, kind: FieldKind) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
+    }
+}
+
+const fn opt(name: &'static str, kind: FieldKind) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+    }
+}
+
+use FieldKind::{Duration, Integer, List, Number, Text};
+
+/// The trading types of the original monitoring module and their fields. Extra fields
+/// are allowed (and reach templates); documented ones must have the right shape.
+pub const TRADING_TYPES: &[(&str, &[Field])] = &[
+    (
+        "trade_opened",
+        &[
+            req("symbol", Text),
+            req("side", Text),
+            req("entry_price", Number),
+            req("quantity", Number),
+            opt("strategy", Text),
+            opt("stop_loss", Number),
+            opt("take_profit", Number),
+            opt("total_value", Number),
+        ],
+    ),
+    (
+        "trade_closed",
+        &[
+            req("symbol", Text),
+            req("side", Text),
+            req("entry_price", Number),
+            req("exit_price", Number),
+            req("quantity", Number),
+            req("pnl", Number),
+            req("pnl_pct", Number),
+            opt("reason", Text),
+            opt("duration", Duration),
+            opt("strategy", Text),
+        ],
+    ),
+    (
+        "error",
+        &[
+            req("message", Text),
+            opt("error_type", Text),
+            opt("component", Text),
+            opt("details", Text),
+        ],
+    ),
+    (
+        "daily_summary",
+        &[
+            opt("date", Text),
+            req("total_trades", Integer),
+            req("winning_trades", Integer),
+            req("losing_trades", Integer),
+            req("win_rate", Number),
+            req("total_pnl", Number),
+            opt("total_pnl_pct", Number),
+            opt("best_trade", Number),
+            opt("worst_trade", Number),
+            opt("portfolio_value", Number),
+        ],
+    ),
+    (
+        "portfolio_update",
+        &[
+            req("total_value", Number),
+            opt("cash", Number),
+            opt("pnl", Number),
+            opt("pnl_pct", Number),
+            opt("positions", List),
+            opt("drawdown_pct", Number),
+        ],
+    ),
+    (
+        "performance_metrics",
+        &[
+            opt("total_return", Number),
+            opt("sharpe_ratio", Number),
+            opt("sortino_ratio", Number),
+            opt("max_drawdown", Number),
+            opt("win_rate", Number),
+            opt("profit_factor", Number),
+            opt("total_trades", Integer),
+            opt("volatility", Number),
+            opt("var_95", Number),
+        ],
+    ),
+];
+
+/// Fields of each entry of `portfolio_update.positions`.
+const POSITION_FIELDS: &[Field] = &[
+    req("symbol", Text),
+    req("side", Text),
+    req("quantity", Number),
+    req("entry_price", Number),
+    req("current_price", Number),
+    opt("pnl", Number),
+    opt("pnl_pct", Number),
+    opt("value", Number),
+];
+
+/// The documented fields of `kind`, or `None` for a custom type.
+pub fn schema_of(kind: &str) -> Option<&'static [Field]> {
+    TRADING_TYPES
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map(|(_, fields)| *fields)
+}
+
+fn check_fields(schema: &[Field], map: &Map<String, Value>) -> Result<(), EventError> {
+    check_object(schema, map, "")?;
+    if let Some(Value::Array(positions)) = map.get("positions") {
+        for (i, p) in positions.iter().enumerate() {
+            let prefix = format!("positions[{i}].");
+            match p {
+                Value::Object(p) => check_object(POSITION_FIELDS, p, &prefix)?,
+                other => {
+                    return Err(EventError::field(
+                        format!("positions[{i}]"),
+                        format!("expected an object, got {}", kind_of(other)),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_object(
+    schema: &[Field],
+    map: &Map<String, Value>,
+    prefix: &str,
+) -> Result<(), EventError> {
+    for field in schema {
+        match map.get(field.name) {
+            None | Some(Value::Null) if field.required => {
+                return Err(EventError::field(
+                    format!("{prefix}{}", field.name),
+                    format!("missing: required, {}", field.kind.expected()),
+                ));
+            }
+            None | Some(Value::Null) => {}
+            Some(v) if !field.kind.accepts(v) => {
+                return Err(EventError::field(
+                    format!("{prefix}{}", field.name),
+                    format!("expected {}, got {}", field.kind.expected(), kind_of(v)),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> Result<Event, EventError> {
+        Event::from_json(v, OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn severity_is_ordered_and_case_insensitive() {
+        assert!(Severity::Debug < Severity::Info && Severity::Error < Severity::Critical);
+        assert_eq!("WARNING".parse::<Severity>(), Ok(Severity::Warning));
+        assert_eq!("Crit".parse::<Severity>(), Ok(Severity::Critical));
+        assert!(
+            "loud"
+                .parse::<Severity>()
+                .unwrap_err()
+                .contains("debug, info")
+        );
+    }
+
+    #[test]
+    fn reserved_keys_are_taken_out_and_data_stays() {
+        let e = parse(json!({
+            "type": "disk_full", "severity": "Warning", "time": "2025-11-03T14:30:00Z",
+            "id": "abc", "source": "host-1", "labels": {"env": "prod", "n": 3}, "used_pct": 97
+        }))
+        .unwrap();
+        assert_eq!(e.kind, "disk_full");
+        assert_eq!(e.severity, Severity::Warning);
+        assert_eq!(e.id, "abc");
+        assert_eq!(e.labels["n"], "3");
+        assert_eq!(e.data.len(), 1);
+        let j = e.to_json();
+        assert_eq!(j["time"], "2025-11-03T14:30:00Z");
+        assert_eq!(j["used_pct"], 97);
+        assert_eq!(j["severity"], "warning");
+    }
+
+    #[test]
+    fn defaults_fill_what_is_missing() {
+        let e = parse(json!({"type": "ping"})).unwrap();
+        assert_eq!(e.severity, Severity::Info);
+        assert_eq!(e.time, OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(e.id.len(), 36);
+        assert_eq!(
+            parse(json!({"type": "error", "message": "x"}))
+                .unwrap()
+                .severity,
+            Severity::Error
+        );
+    }
+
+    #[test]
+    fn bad_reserved_keys_name_the_field() {
+        let cases = [
+            (json!({"severity": "info"}), "type"),
+            (json!({"type": 3}), "type"),
+            (json!({"type": "Trade Opened"}), "type"),
+            (json!({"type": "x", "severity": "loud"}), "severity"),
+            (json!({"type": "x", "time": "yesterday"}), "time"),
+            (json!({"type": "x", "labels": ["a"]}), "labels"),
+            (json!({"type": "x", "labels": {"a": {"b": 1}}}), "labels.a"),
+        ];
+        for (input, field) in cases {
+            let err = parse(input.clone()).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{input} -> {err}");
+        }
+        assert!(
+            parse(json!([1]))
+                .unwrap_err()
+                .to_string()
+                .contains("must be a JSON object")
+        );
+    }
+
+    #[test]
+    fn trading_types_are_validated() {
+        let ok = json!({"type": "trade_opened", "symbol": "BTC/USDT", "side": "BUY",
+                        "entry_price": 45000, "quantity": 0.5, "strategy": "RSI_MACD"});
+        assert!(parse(ok).is_ok());
+        let err = parse(
+            json!({"type": "trade_opened", "symbol": "BTC/USDT", "side": "BUY",
+                               "entry_price": "45000", "quantity": 0.5}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "field `entry_price`: expected a number, got the string \"45000\""
+        );
+        let err = parse(json!({"type": "trade_closed", "symbol": "ETH/USDT"})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("side"));
+        let err = parse(json!({"type": "portfolio_update", "total_value": 1,
+                               "positions": [{"symbol": "BTC", "side": "LONG", "quantity": 1,
+                                              "entry_price": 1, "current_price": "x"}]}))
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("positions[0].current_price"));
+        // custom types pass through with any fields
+        assert!(parse(json!({"type": "my.custom-event", "anything": [1, {"x": null}]})).is_ok());
+        // durations may be text, as the original module sent them
+        assert!(
+            parse(
+                json!({"type": "trade_closed", "symbol": "E", "side": "SELL", "entry_price": 1,
+                             "exit_price": 2, "quantity": 1, "pnl": 1, "pnl_pct": 1,
+                             "duration": "3 hours"})
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! [`Catalog`]: where plugins are looked for, and the libraries already loaded from there.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::library::{self, FileIdentity};
+use super::{Plugin, PluginError};
+
+/// The plugin directories, searched in order, and a cache of what was loaded from them.
+///
+/// Loading the same unchanged file again returns the same `Arc<Plugin>`; a file that
+/// changed on disk (replaced, rewritten) is loaded anew from a fresh copy, and instances
+/// created after that run the new code while older instances keep running the old.
+/// Share it behind an `Arc`: loads from several threads are serialised.
+pub struct Catalog {
+    dirs: Vec<PathBuf>,
+    /// Where private copies are made before `dlopen`.
+    copies: PathBuf,
+    /// Canonical path → the version of the file last loaded from it.
+    loaded: Mutex<HashMap<PathBuf, Loaded>>,
+}
+
+struct Loaded {
+    identity: FileIdentity,
+    plugin: Arc<Plugin>,
+}
+
+impl Catalog {
+    /// A catalog over `dirs` (searched in order) followed by the directory of the running
+    /// executable, which is always searched (unless it is already in `dirs`).
+    pub fn new(mut dirs: Vec<PathBuf>) -> Catalog {
+        match std::env::current_exe() {
+            Ok(exe) => {
+                if let Some(exe_dir) = exe.parent()
+                    && !dirs.iter().any(|d| same_dir(d, exe_dir))
+                {
+                    dirs.push(exe_dir.to_path_buf());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell where the executable is; its directory is not searched for plugins");
+            }
+        }
+        Catalog {
+            dirs,
+            copies: std::env::temp_dir(),
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The directories searched, in order, the executable's last.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// Finds `lib<name>.so` in the first directory that has it, and loads it (or returns
+    /// the cached plugin if that file has not changed since it was last loaded).
+    ///
+    /// Blocking (file copies, `dlopen`): call it off the async runtime.
+    pub fn load(&self, name: &str) -> Result<Arc<Plugin>, PluginError> {
+        if !valid_name(name) {
+            return Err(PluginError::InvalidName {
+                name: name.to_owned(),
+            });
+        }
+        let file_name = format!("lib{name}.so");
+        for dir in &self.dirs {
+            let path = dir.join(&file_name);
+            match fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => return self.load_file(&path, name),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(PluginError::Io {
+                        path,
+                        action: "read the plugin file's metadata",
+                        error: e,
+                    });
+                }
+            }
+        }
+        Err(PluginError::NotFound {
+            name: name.to_owned(),
+            searched: self.dirs.clone(),
+        })
+    }
+
+    /// Loads every `lib*.so` in the directories, for `alert-router plugins`. A name found
+    /// in several directories is loaded from the first, as [`Catalog::load`] would. Files
+    /// within a directory come in name order; a directory that does not exist is skipped,
+    /// one that cannot be read is an error in the list.
+    ///
+    /// Blocking, like [`Catalog::load`].
+    pub fn discover(&self) -> Vec<Result<Arc<Plugin>, PluginError>> {
+        let mut seen = HashSet::new();
+        let mut found = Vec::new();
+        for dir in &self.dirs {
+            let entries = match fs::read_dir(dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    found.push(Err(PluginError::Io {
+                        path: dir.clone(),
+                        action: "list the plugin directory",
+                        error: e,
+                    }));
+                    continue;
+                }
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| entry.path().is_file())
+                .filter_map(|entry| {
+                    let file_name = entry.file_name().into_string().ok()?;
+                    let name = file_name.strip_prefix("lib")?.strip_suffix(".so")?;
+                    Some(name.to_owned())
+                })
+                .collect();
+            names.sort();
+            for name in names {
+                if !seen.insert(name.clone()) {
+                    continue;
+                }
+                if !valid_name(&name) {
+                    found.push(Err(PluginError::InvalidName { name }));
+                    continue;
+                }
+                found.push(self.load_file(&dir.join(format!("lib{name}.so")), &name));
+            }
+        }
+        found
+    }
+
+    fn load_file(&self, path: &Path, name: &str) -> Result<Arc<Plugin>, PluginError> {
+        let canonical = fs::canonicalize(path).map_err(|e| PluginError::Io {
+            path: path.to_path_buf(),
+            action: "resolve the plugin file's path",
+            error: e,
+        })?;
+        let (file, identity) = library::open(&canonical)?;
+        // Held across the load, so two threads asking for the same new file load it once.
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = loaded.get(&canonical)
+            && cached.identity == identity
+        {
+            return Ok(Arc::clone(&cached.plugin));
+        }
+        let (lib, identity) = library::load_copy(path, file, identity, &self.copies)?;
+        let plugin = Arc::new(Plugin::from_library(lib, path, name)?);
+        // Replacing the entry drops the catalog's hold on the older version: unloaded if it
+        // never had an instance, kept for life (library::retain) if it did.
+        loaded.insert(
+            canonical,
+            Loaded {
+                identity,
+                plugin: Arc::clone(&plugin),
+            },
+        );
+        Ok(plugin)
+    }
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("dirs", &self.dirs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Plugin names become file names and template directories: ASCII letters, digits and `_`,
+/// as a cargo library name would be.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (fs::canonicalize(a), fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_identifiers() {
+        for good in ["console", "telegram", "my_sink2", "X"] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", "../etc/x", "a/b", "serde_derive-5ca0", "a.b", "tg\0"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_executables_directory_is_searched_last_and_once() {
+        let exe_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let catalog = Catalog::new(vec!["/nonexistent/plugins".into()]);
+        assert_eq!(
+            catalog.dirs(),
+            [PathBuf::from("/nonexistent/plugins"), exe_dir.clone()]
+        );
+        let catalog = Catalog::new(vec![exe_dir.clone()]);
+        assert_eq!(catalog.dirs(), [exe_dir]);
+    }
+
+    #[test]
+    fn an_invalid_name_is_refused_before_any_search() {
+        let catalog = Catalog::new(vec![]);
+        let err = catalog.load("../../tmp/evil").unwrap_err();
+        assert!(matches!(err, PluginError::InvalidName { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_missing_plugin_lists_every_directory() {
+        let catalog = Catalog::new(vec!["/nonexistent/a".into(), "/nonexistent/b".into()]);
+        let err = catalog.load("no_such_plugin").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, PluginError::NotFound { .. }), "{text}");
+        for dir in catalog.dirs() {
+            assert!(text.contains(&dir.display().to_string()), "{text}");
+        }
+    }
+}

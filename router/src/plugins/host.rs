@@ -1,0 +1,475 @@
+//! The `ar_host` table a plugin instance calls back into: [`HostServices`] (what the rest
+//! of the router provides), the C callbacks that reach it, and [`HostTable`], the
+//! allocation that holds the table for one instance's lifetime.
+
+use std::any::Any;
+use std::ffi::{c_char, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use alert_router_plugin::{Level, ffi};
+
+/// What the router offers plugins through `ar_host`. Implemented by the part of the router
+/// that owns the state store, ingest and templates; called from any thread, including
+/// threads a plugin started, possibly several at once. `sink` is the name of the sink whose
+/// instance is calling.
+pub trait HostServices: Send + Sync + 'static {
+    /// Answer a `query` (path below /v1, e.g. "status", "state/trades?limit=5"): JSON text or an error line.
+    fn query(&self, sink: &str, path: &str) -> Result<String, String>;
+    /// Ingest one event posted by a plugin (JSON text): the answer JSON or the refusal reason.
+    fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, String>;
+    /// Render this sink's template `name` with the JSON object `context_json`: payload JSON or an error line.
+    fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, String>;
+}
+
+/// What `host_data` points to.
+struct HostData {
+    sink: String,
+    plugin: String,
+    services: Arc<dyn HostServices>,
+}
+
+/// The table and the data it points to, in one allocation that never moves.
+struct HostBlock {
+    table: ffi::Host,
+    data: HostData,
+}
+
+/// Owns one instance's `ar_host` table. The allocation is made once and freed only when
+/// this is dropped, which the instance does after `destroy` returns (or at once when
+/// `create` refused), as the header promises the plugin.
+pub(super) struct HostTable(NonNull<HostBlock>);
+
+// SAFETY: the block holds only Send + Sync data (strings, an Arc<dyn HostServices>), and
+// the callbacks only read it; the table is owned by exactly one HostTable.
+unsafe impl Send for HostTable {}
+
+impl HostTable {
+    pub(super) fn new(sink: &str, plugin: &str, services: Arc<dyn HostServices>) -> HostTable {
+        let block = Box::new(HostBlock {
+            table: ffi::Host {
+                struct_size: size_of::<ffi::Host>() as u32,
+                host_data: std::ptr::null_mut(),
+                log: host_log,
+                // SAFETY (all three): the callbacks differ from the table's types only in
+                // taking the reply callback as `Option<WriteFn>`, which the language
+                // guarantees ABI-compatible with `WriteFn` (an option-like enum over a
+                // non-null function pointer). Taking it as Option lets a NULL from C be
+                // checked instead of being undefined behaviour on arrival.
+                query: unsafe { std::mem::transmute::<QueryImpl, QueryFn>(host_query) },
+                emit: unsafe { std::mem::transmute::<EmitImpl, EmitFn>(host_emit) },
+                render: unsafe { std::mem::transmute::<RenderImpl, RenderFn>(host_render) },
+            },
+            data: HostData {
+                sink: sink.to_owned(),
+                plugin: plugin.to_owned(),
+                services,
+            },
+        });
+        let block = NonNull::from(Box::leak(block));
+        // SAFETY: `block` is a live, exclusively owned allocation; `host_data` points into
+        // it and stays valid until Drop frees the whole block.
+        unsafe {
+            let p = block.as_ptr();
+            (*p).table.host_data = (&raw mut (*p).data).cast::<c_void>();
+        }
+        HostTable(block)
+    }
+
+    /// The `ar_host *` to hand to `create`.
+    pub(super) fn as_ptr(&self) -> *const ffi::Host {
+        // SAFETY: the block is live while `self` is.
+        unsafe { &raw const (*self.0.as_ptr()).table }
+    }
+}
+
+impl Drop for HostTable {
+    fn drop(&mut self) {
+        // SAFETY: allocated by Box in `new`, freed only here.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+type QueryFn =
+    unsafe extern "C" fn(*mut c_void, *const c_char, usize, ffi::WriteFn, *mut c_void) -> i32;
+type QueryImpl = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    usize,
+    Option<ffi::WriteFn>,
+    *mut c_void,
+) -> i32;
+type EmitFn = QueryFn;
+type EmitImpl = QueryImpl;
+type RenderFn = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    usize,
+    *const c_char,
+    usize,
+    ffi::WriteFn,
+    *mut c_void,
+) -> i32;
+type RenderImpl = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    usize,
+    *const c_char,
+    usize,
+    Option<ffi::WriteFn>,
+    *mut c_void,
+) -> i32;
+
+/// # Safety
+/// `host_data` is NULL or the pointer a live [`HostTable`] put in its table.
+unsafe fn host_data<'a>(host_data: *mut c_void) -> Option<&'a HostData> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (host_data as *const HostData).as_ref() }
+}
+
+const ERROR: i32 = Level::Error as i32;
+const WARN: i32 = Level::Warn as i32;
+const DEBUG: i32 = Level::Debug as i32;
+const TRACE: i32 = Level::Trace as i32;
+
+/// `ar_host.log`: a tracing event with the sink and plugin as fields. Unknown levels log
+/// at info, so a message is never lost to a plugin's mistake.
+unsafe extern "C" fn host_log(host_data: *mut c_void, level: i32, msg: *const c_char, len: usize) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as the header documents, host_data is ours and msg is `len` bytes (or NULL).
+        let Some(data) = (unsafe { self::host_data(host_data) }) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(unsafe { ffi::bytes(msg, len) });
+        let (sink, plugin) = (data.sink.as_str(), data.plugin.as_str());
+        match level {
+            ERROR => tracing::error!(sink, plugin, "{text}"),
+            WARN => tracing::warn!(sink, plugin, "{text}"),
+            DEBUG => tracing::debug!(sink, plugin, "{text}"),
+            TRACE => tracing::trace!(sink, plugin, "{text}"),
+            // AR_LOG_INFO, and any level a plugin made up.
+            _ => tracing::info!(sink, plugin, "{text}"),
+        }
+    }));
+}
+
+/// `ar_host.query`.
+unsafe extern "C" fn host_query(
+    host_data: *mut c_void,
+    path: *const c_char,
+    path_len: usize,
+    reply: Option<ffi::WriteFn>,
+    reply_ctx: *mut c_void,
+) -> i32 {
+    answer(reply, reply_ctx, || {
+        // SAFETY: as the header documents; NULL reads as absent or empty.
+        let data = unsafe { self::host_data(host_data) }.ok_or(NO_HOST_DATA)?;
+        let path = std::str::from_utf8(unsafe { ffi::bytes(path, path_len) })
+            .map_err(|_| "the query path is not UTF-8".to_owned())?;
+        data.services.query(&data.sink, path)
+    })
+}
+
+/// `ar_host.emit`.
+unsafe extern "C" fn host_emit(
+    host_data: *mut c_void,
+    event_json: *const c_char,
+    len: usize,
+    reply: Option<ffi::WriteFn>,
+    reply_ctx: *mut c_void,
+) -> i32 {
+    answer(reply, reply_ctx, || {
+        // SAFETY: as the header documents; NULL reads as absent or empty.
+        let data = unsafe { self::host_data(host_data) }.ok_or(NO_HOST_DATA)?;
+        let event = unsafe { ffi::bytes(event_json, len) };
+        data.services.emit(&data.sink, event)
+    })
+}
+
+/// `ar_host.render`. An empty context is taken as `{}`.
+unsafe extern "C" fn host_render(
+    host_data: *mut c_void,
+    name: *const c_char,
+    name_len: usize,
+    context_json: *const c_char,
+    context_len: usize,
+    reply: Option<ffi::WriteFn>,
+    reply_ctx: *mut c_void,
+) -> i32 {
+    answer(reply, reply_ctx, || {
+        // SAFETY: as the header documents; NULL reads as absent or empty.
+        let data = unsafe { self::host_data(host_data) }.ok_or(NO_HOST_DATA)?;
+        let name = std::str::from_utf8(unsafe { ffi::bytes(name, name_len) })
+            .map_err(|_| "the template name is not UTF-8".to_owned())?;
+        let context = match unsafe { ffi::bytes(context_json, context_len) } {
+            [] => b"{}".as_slice(),
+            context => context,
+        };
+        data.services.render(&data.sink, name, context)
+    })
+}
+
+const NO_HOST_DATA: &str =
+    "host_data is NULL: pass the `host_data` of the ar_host table given to create";
+
+/// Runs a service call and writes its answer (or its error line) to `reply`: 0 on success,
+/// 1 on failure. A panic in the router becomes an error line: it must never unwind into C.
+fn answer(
+    reply: Option<ffi::WriteFn>,
+    reply_ctx: *mut c_void,
+    call: impl FnOnce() -> Result<String, String>,
+) -> i32 {
+    catch_unwind(AssertUnwindSafe(|| {
+        let (rc, text) = match catch_unwind(AssertUnwindSafe(call)) {
+            Ok(Ok(text)) => (0, text),
+            Ok(Err(text)) => (1, text),
+            Err(panic) => (
+                1,
+                format!("the router failed while answering: {}", panic_text(&*panic)),
+            ),
+        };
+        if let Some(reply) = reply {
+            // SAFETY: the plugin passed `reply` and `reply_ctx` together for this call.
+            unsafe { reply(reply_ctx, text.as_ptr().cast::<c_char>(), text.len()) };
+        }
+        rc
+    }))
+    .unwrap_or(1)
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "a panic without a message"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    const INFO: i32 = Level::Info as i32;
+
+    struct Services;
+
+    impl HostServices for Services {
+        fn query(&self, sink: &str, path: &str) -> Result<String, String> {
+            match path {
+                "status" => Ok(format!(r#"{{"sink":"{sink}"}}"#)),
+                "boom" => panic!("state store exploded"),
+                other => Err(format!("no such resource: {other}")),
+            }
+        }
+        fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, String> {
+            Ok(format!(
+                "{sink} got {}",
+                String::from_utf8_lossy(event_json)
+            ))
+        }
+        fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, String> {
+            Ok(format!(
+                "{sink}/{name} with {}",
+                String::from_utf8_lossy(context_json)
+            ))
+        }
+    }
+
+    fn table() -> HostTable {
+        HostTable::new("tg-ops", "telegram", Arc::new(Services))
+    }
+
+    /// Calls `query` through the table as a plugin would.
+    fn query(table: &HostTable, path: &str) -> (i32, String) {
+        // SAFETY: a live table; `out` outlives the call.
+        unsafe {
+            let t = &*table.as_ptr();
+            let mut out = Vec::<u8>::new();
+            let rc = (t.query)(
+                t.host_data,
+                path.as_ptr().cast(),
+                path.len(),
+                ffi::write_to_vec,
+                (&raw mut out).cast(),
+            );
+            (rc, String::from_utf8(out).unwrap())
+        }
+    }
+
+    #[test]
+    fn query_emit_and_render_reach_the_services_with_the_sink_name() {
+        let table = table();
+        assert_eq!(
+            query(&table, "status"),
+            (0, r#"{"sink":"tg-ops"}"#.to_owned())
+        );
+        assert_eq!(
+            query(&table, "nope"),
+            (1, "no such resource: nope".to_owned())
+        );
+        // SAFETY: a live table; `out` outlives each call.
+        unsafe {
+            let t = &*table.as_ptr();
+            let mut out = Vec::<u8>::new();
+            let event = br#"{"type":"x"}"#;
+            let rc = (t.emit)(
+                t.host_data,
+                event.as_ptr().cast(),
+                event.len(),
+                ffi::write_to_vec,
+                (&raw mut out).cast(),
+            );
+            assert_eq!(
+                (rc, out.as_slice()),
+                (0, br#"tg-ops got {"type":"x"}"#.as_slice())
+            );
+            let mut out = Vec::<u8>::new();
+            let rc = (t.render)(
+                t.host_data,
+                "status".as_ptr().cast(),
+                6,
+                std::ptr::null(),
+                0,
+                ffi::write_to_vec,
+                (&raw mut out).cast(),
+            );
+            assert_eq!(
+                (rc, out.as_slice()),
+                (0, b"tg-ops/status with {}".as_slice())
+            );
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_router_is_an_error_line_not_an_unwind() {
+        assert_eq!(
+            query(&table(), "boom"),
+            (
+                1,
+                "the router failed while answering: state store exploded".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn null_pointers_are_tolerated() {
+        let mut out = Vec::<u8>::new();
+        // SAFETY: every pointer is NULL or valid; that NULLs are handled is what is tested.
+        unsafe {
+            let rc = host_query(
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                5,
+                Some(ffi::write_to_vec),
+                (&raw mut out).cast(),
+            );
+            assert_eq!(rc, 1);
+            assert!(String::from_utf8_lossy(&out).contains("host_data is NULL"));
+
+            let table = table();
+            let host_data = (*table.as_ptr()).host_data;
+            // No reply callback: the answer is dropped, the return code still tells.
+            assert_eq!(
+                host_query(
+                    host_data,
+                    "status".as_ptr().cast(),
+                    6,
+                    None,
+                    std::ptr::null_mut()
+                ),
+                0
+            );
+            assert_eq!(
+                host_emit(host_data, std::ptr::null(), 3, None, std::ptr::null_mut()),
+                0
+            );
+            assert_eq!(
+                host_render(
+                    host_data,
+                    std::ptr::null(),
+                    0,
+                    std::ptr::null(),
+                    0,
+                    None,
+                    std::ptr::null_mut()
+                ),
+                0
+            );
+            host_log(std::ptr::null_mut(), INFO, "x".as_ptr().cast(), 1);
+            host_log(host_data, INFO, std::ptr::null(), 10);
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_maps_levels_and_tags_sink_and_plugin() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        let table = table();
+        tracing::subscriber::with_default(subscriber, || {
+            // SAFETY: a live table; each message is valid for its call.
+            unsafe {
+                let t = &*table.as_ptr();
+                for (level, msg) in [
+                    (ERROR, "e-msg"),
+                    (WARN, "w-msg"),
+                    (INFO, "i-msg"),
+                    (DEBUG, "d-msg"),
+                    (TRACE, "t-msg"),
+                    (42, "unknown-level"),
+                ] {
+                    (t.log)(t.host_data, level, msg.as_ptr().cast(), msg.len());
+                }
+                (t.log)(t.host_data, WARN, b"bad \xff utf8".as_ptr().cast(), 10);
+            }
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let expected = [
+            ("ERROR", "e-msg"),
+            ("WARN", "w-msg"),
+            ("INFO", "i-msg"),
+            ("DEBUG", "d-msg"),
+            ("TRACE", "t-msg"),
+            ("INFO", "unknown-level"),
+            ("WARN", "bad \u{fffd} utf8"),
+        ];
+        assert_eq!(lines.len(), expected.len(), "{text}");
+        for (line, (level, msg)) in lines.iter().zip(expected) {
+            assert!(line.trim_start().starts_with(level), "{line}");
+            assert!(line.contains(msg), "{line}");
+            assert!(
+                line.contains("sink=\"tg-ops\"") || line.contains("sink=tg-ops"),
+                "{line}"
+            );
+            assert!(
+                line.contains("plugin=\"telegram\"") || line.contains("plugin=telegram"),
+                "{line}"
+            );
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! [`Instance`]: one sink's running instance of a plugin, and [`Delivery`], how one
+//! delivery attempt went.
+
+use std::ffi::{c_char, c_void};
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alert_router_plugin::ffi;
+
+use super::Plugin;
+use super::error::plugin_text;
+use super::host::HostTable;
+
+/// How one delivery attempt went, as the plugin reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Delivered.
+    Ok,
+    /// Not delivered, worth another attempt. `after` is the pause the upstream asked for
+    /// (unbounded: the caller caps it); `None` leaves the backoff to the router.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// Not delivered and never will be: dead-letter it.
+    Fail { reason: String },
+}
+
+/// A plugin instance for one sink. Owned by that sink's worker; dropping it calls the
+/// plugin's `destroy` (exactly once), then frees the `ar_host` table.
+pub struct Instance {
+    handle: NonNull<c_void>,
+    /// Only held: the plugin reads it. Fields drop after `Drop::drop` has called
+    /// `destroy`, so the table outlives the instance, as the header promises.
+    _host: HostTable,
+    plugin: Arc<Plugin>,
+    sink: String,
+}
+
+// SAFETY: the header lets an instance be created on one router thread and used on another
+// (the sink's); `&mut self` on `deliver` keeps calls from overlapping.
+unsafe impl Send for Instance {}
+
+impl Instance {
+    pub(super) fn new(
+        plugin: Arc<Plugin>,
+        sink: &str,
+        handle: NonNull<c_void>,
+        host: HostTable,
+    ) -> Instance {
+        Instance {
+            handle,
+            _host: host,
+            plugin,
+            sink: sink.to_owned(),
+        }
+    }
+
+    /// Makes one delivery attempt of `message_json` (the message object the header
+    /// describes: `id`, `sink`, `attempt`, `payload`, `event`).
+    ///
+    /// Blocking: the plugin talks to its upstream before it returns. Call it from the
+    /// sink's dedicated thread or `spawn_blocking`, never on the async runtime.
+    ///
+    /// A return code other than AR_OK, AR_RETRY or AR_FAIL is a [`Delivery::Fail`] naming
+    /// the code. Reasons are made one line and bounded in length.
+    pub fn deliver(&mut self, message_json: &[u8]) -> Delivery {
+        let mut retry_after_ms: u64 = 0;
+        let mut reason = Vec::<u8>::new();
+        // SAFETY: the handle came from this plugin's `create` and is not destroyed (that
+        // happens in Drop); the message and the out-parameters outlive the call.
+        let rc = unsafe {
+            (self.plugin.deliver_fn)(
+                self.handle.as_ptr(),
+                message_json.as_ptr().cast::<c_char>(),
+                message_json.len(),
+                &mut retry_after_ms,
+                ffi::write_to_vec,
+                (&raw mut reason).cast::<c_void>(),
+            )
+        };
+        let reason = plugin_text(&reason);
+        let or = |fallback: &str| {
+            if reason.is_empty() {
+                fallback.to_owned()
+            } else {
+                reason.clone()
+            }
+        };
+        match rc {
+            ffi::AR_OK => Delivery::Ok,
+            ffi::AR_RETRY => Delivery::Retry {
+                after: (retry_after_ms > 0).then(|| Duration::from_millis(retry_after_ms)),
+                reason: or("the plugin asked for a retry without giving a reason"),
+            },
+            ffi::AR_FAIL => Delivery::Fail {
+                reason: or("the plugin failed the delivery without giving a reason"),
+            },
+            other => Delivery::Fail {
+                reason: format!(
+                    "plugin `{}` returned {other} from deliver, which is none of AR_OK (0), AR_RETRY (1), AR_FAIL (2){}",
+                    self.plugin.name(),
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; its reason: {reason}")
+                    }
+                ),
+            },
+        }
+    }
+
+    /// The plugin this is an instance of.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// The sink this instance delivers for.
+    pub fn sink(&self) -> &str {
+        &self.sink
+    }
+}
+
+impl Drop for Instance {
+    /// Calls the plugin's `destroy`, which stops the instance's threads. Blocking, like
+    /// `deliver`: drop instances off the async runtime.
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `create`; Drop runs once, after every `deliver`
+        // returned (they borrow `self`). `_host` is freed after this, as promised.
+        unsafe { (self.plugin.destroy_fn)(self.handle.as_ptr()) };
+    }
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance")
+            .field("sink", &self.sink)
+            .field("plugin", &self.plugin.name())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,33 @@
+//! The host side of the plugin ABI (`plugin-api/include/alert_router_plugin.h`): finds
+//! sink plugins, loads them, checks what they declare, and runs instances of them.
+//!
+//! The way through, in the order a sink meets it:
+//!
+//! 1. [`Catalog::load`] finds `lib<name>.so` in the configured plugin directories (then the
+//!    executable's own directory), loads it from a fresh private copy so the file can be
+//!    replaced while the router runs, and checks the descriptor and manifest. An unchanged
+//!    file is loaded once and shared as an `Arc<Plugin>`.
+//! 2. [`Plugin::create`] hands one sink's settings to the plugin, with the host's
+//!    [`HostServices`] behind the `ar_host` table, and returns an [`Instance`].
+//! 3. [`Instance::deliver`] makes one delivery attempt and says how it went
+//!    ([`Delivery`]); dropping the instance calls the plugin's `destroy`.
+//!
+//! `create`, `deliver` and dropping an [`Instance`] call plugin code that may block: call
+//! them from a dedicated thread or `spawn_blocking`, never on the async runtime.
+//!
+//! A library that has had an instance is never unloaded (see `library.rs` for why).
+
+mod catalog;
+mod error;
+mod host;
+mod instance;
+mod library;
+mod manifest;
+mod plugin;
+
+pub use catalog::Catalog;
+pub use error::PluginError;
+pub use host::HostServices;
+pub use instance::{Delivery, Instance};
+pub use manifest::{Manifest, Markup, Setting, SettingType, UnknownMarkup};
+pub use plugin::Plugin;

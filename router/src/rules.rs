@@ -1,0 +1,710 @@
+//! Routing rules (`rules/*.yaml`): which sinks get an event. Compiled once per config
+//! load (globs, severity comparisons, `when:` expressions), evaluated per event in order:
+//! the first match wins unless it says `continue: true`. Takes an [`Event`], emits the
+//! [`Hit`]s: the sinks, the template, and the event as the matching rule's `set` left it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::{Environment, Expression, UndefinedBehavior};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::event::{Event, Severity};
+
+/// Fuel for one `when:` evaluation: generous for any sane condition, fatal for a loop.
+const EXPRESSION_FUEL: u64 = 20_000;
+
+/// Variables a `when:` expression may use.
+const EXPRESSION_VARIABLES: [&str; 1] = ["event"];
+
+// ---- the files as written --------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    alerts: Option<Spanned<serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    name: Spanned<String>,
+    #[serde(rename = "match", default)]
+    matcher: RawMatch,
+    #[serde(default)]
+    set: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    to: Vec<Spanned<String>>,
+    template: Option<String>,
+    #[serde(rename = "continue", default)]
+    continue_: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    #[serde(rename = "type")]
+    kind: Option<Spanned<OneOrMany>>,
+    severity: Option<Spanned<String>>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    when: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+// ---- compiled --------------------------------------------------------------------------
+
+/// A severity condition such as `>= warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeverityMatch {
+    op: Cmp,
+    severity: Severity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl SeverityMatch {
+    /// `warning`, `>= warning`, `< error`, `!= debug`.
+    pub fn parse(s: &str) -> Result<SeverityMatch, String> {
+        let s = s.trim();
+        let (op, rest) = [
+            ("==", Cmp::Eq),
+            ("!=", Cmp::Ne),
+            (">=", Cmp::Ge),
+            ("<=", Cmp::Le),
+            (">", Cmp::Gt),
+            ("<", Cmp::Lt),
+            ("=", Cmp::Eq),
+        ]
+        .into_iter()
+        .find_map(|(prefix, op)| s.strip_prefix(prefix).map(|rest| (op, rest)))
+        .unwrap_or((Cmp::Eq, s));
+        let severity = rest.parse()?;
+        Ok(SeverityMatch { op, severity })
+    }
+
+    pub fn matches(&self, s: Severity) -> bool {
+        match self.op {
+            Cmp::Eq => s == self.severity,
+            Cmp::Ne => s != self.severity,
+            Cmp::Lt => s < self.severity,
+            Cmp::Le => s <= self.severity,
+            Cmp::Gt => s > self.severity,
+            Cmp::Ge => s >= self.severity,
+        }
+    }
+}
+
+/// One compiled route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    /// Where it is defined, for messages.
+    pub file: PathBuf,
+    pub line: u32,
+    types: Vec<String>,
+    severity: Option<SeverityMatch>,
+    labels: Vec<(String, String)>,
+    /// Index into the compiled expressions.
+    when: Option<usize>,
+    set: BTreeMap<String, serde_json::Value>,
+    pub to: Vec<String>,
+    pub template: Option<String>,
+    pub continue_: bool,
+}
+
+type Expressions<'env> = Vec<Expression<'env, 'static>>;
+
+self_cell::self_cell!(
+    /// The expression environment and the `when:` expressions compiled in it.
+    struct Compiled {
+        owner: Environment<'static>,
+        #[covariant]
+        dependent: Expressions,
+    }
+);
+
+/// Every route of every rule file, in evaluation order.
+pub struct Rules {
+    routes: Vec<Route>,
+    compiled: Compiled,
+    /// `when:` sources, for reload diffs.
+    sources: Vec<String>,
+}
+
+impl std::fmt::Debug for Rules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rules")
+            .field("routes", &self.routes)
+            .finish()
+    }
+}
+
+/// Where an event goes because of one route.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Index of the route in [`Rules::routes`].
+    pub route: usize,
+    /// The sinks this route sends to that no earlier matching route already took.
+    pub sinks: Vec<String>,
+    /// The event as this route sees it, after its own `set` and earlier ones.
+    pub event: Arc<Event>,
+}
+
+impl Rules {
+    /// An empty rule set: nothing routes anywhere.
+    pub fn empty() -> Rules {
+        Rules {
+            routes: Vec::new(),
+            compiled: Compiled::new(expression_env(), |_| Vec::new()),
+            sources: Vec::new(),
+        }
+    }
+
+    /// Reads every rule file among `paths` (files, or directories of `*.yaml` files read
+    /// in name order) and compiles them. `sink_exists` says whether a sink name is
+    /// configured. Reports every problem found, each at its file:line:col.
+    pub fn load(
+        paths: &[PathBuf],
+        sink_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<Rules, Diagnostics> {
+        let mut problems = Diagnostics::default();
+        let mut files = Vec::new();
+        for path in paths {
+            match rule_files(path) {
+                Ok(mut found) => files.append(&mut found),
+                Err(d) => problems.push(d),
+            }
+        }
+        let mut texts = Vec::new();
+        for file in files {
+            match std::fs::read_to_string(&file) {
+                Ok(text) => texts.push((file, text)),
+                Err(e) => problems.push(Diagnostic::file(&file, format!("cannot read: {e}"))),
+            }
+        }
+        let rules = Rules::compile(&texts, sink_exists);
+        match rules {
+            Ok(rules) => problems.into_result(rules),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
+        }
+    }
+
+    /// Compiles rule files already read: `(path, text)` pairs in evaluation order.
+    pub fn compile(
+        files: &[(PathBuf, String)],
+        sink_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<Rules, Diagnostics> {
+        let mut problems = Diagnostics::default();
+        let mut routes = Vec::new();
+        let mut sources = Vec::new();
+        let mut when_at = Vec::new();
+        let mut names = HashSet::new();
+        for (file, text) in files {
+            let raw: RawFile = match serde_saphyr::from_str(text) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    problems.push(Diagnostic::yaml(file, &e));
+                    continue;
+                }
+            };
+            if let Some(alerts) = raw.alerts {
+                problems.push(at(file, &alerts.referenced, "alerts: derived alerts are planned but not supported by this version; remove the section"));
+            }
+            for spanned in raw.routes {
+                let loc = spanned.referenced;
+                let r = spanned.value;
+                let name = r.name.value.clone();
+                if !crate::config::valid_name(&name) {
+                    problems.push(at(
+                        file,
+                        &r.name.referenced,
+                        format!("route name {name:?}: use letters, digits, `_` and `-`"),
+                    ));
+                }
+                if !names.insert(name.clone()) {
+                    problems.push(at(
+                        file,
+                        &r.name.referenced,
+                        format!("route name `{name}` is used twice: names must be unique"),
+                    ));
+                }
+                let types = match r.matcher.kind.map(|k| k.value) {
+                    None => Vec::new(),
+                    Some(OneOrMany::One(t)) => vec![t],
+                    Some(OneOrMany::Many(ts)) => ts,
+                };
+                let severity =
+                    r.matcher
+                        .severity
+                        .and_then(|s| match SeverityMatch::parse(&s.value) {
+                            Ok(m) => Some(m),
+                            Err(e) => {
+                                problems.push(at(
+                                    file,
+                                    &s.referenced,
+                                    format!(
+                                        "match.severity: {e} (comparisons: ==, !=, <, <=, >, >=)"
+                                    ),
+                                ));
+                                None
+                            }
+                        });
+                if r.to.is_empty() {
+                    problems.push(at(
+                        file,
+                        &loc,
+                        format!("route `{name}`: `to` is empty: list the sinks it sends to"),
+                    ));
+                }
+                for sink in &r.to {
+                    if !sink_exists(&sink.value) {
+                        problems.push(at(file, &sink.referenced, format!(
+                            "route `{name}`: unknown sink `{}`: define it under `sinks:` in router.yaml",
+                            sink.value
+                        )));
+                    }
+                }
+                if let Some(sev) = r.set.get("severity")
+                    && sev
+                        .as_str()
+                        .and_then(|s| s.parse::<Severity>().ok())
+                        .is_none()
+                {
+                    problems.push(at(file, &loc, format!("route `{name}`: set.severity must be one of debug, info, warning, error, critical")));
+                }
+                let when = r.matcher.when.map(|w| {
+                    sources.push(w.value.clone());
+                    when_at.push((file.clone(), w.referenced, name.clone()));
+                    sources.len() - 1
+                });
+                routes.push(Route {
+                    name,
+                    file: file.clone(),
+                    line: loc.line() as u32,
+                    types,
+                    severity,
+                    labels: r.matcher.labels.into_iter().collect(),
+                    when,
+                    set: r.set,
+                    to: r.to.into_iter().map(|s| s.value).collect(),
+                    template: r.template,
+                    continue_: r.continue_,
+                });
+            }
+        }
+        let compiled = Compiled::new(expression_env(), |env| {
+            let mut out = Vec::with_capacity(sources.len());
+            for (src, (file, loc, name)) in sources.iter().zip(&when_at) {
+                match env.compile_expression_owned(src.clone()) {
+                    Ok(expr) => {
+                        let mut unknown: Vec<String> = expr
+                            .undeclared_variables(false)
+                            .into_iter()
+                            .filter(|v| !EXPRESSION_VARIABLES.contains(&v.as_str()))
+                            .collect();
+                        unknown.sort();
+                        if !unknown.is_empty() {
+                            problems.push(at(file, loc, format!(
+                                "route `{name}`: when: unknown variable `{}`: fields are under `event`, e.g. event.pnl_pct",
+                                unknown.join("`, `")
+                            )));
+                        }
+                        out.push(expr);
+                    }
+                    Err(e) => {
+                        let detail = e.detail().unwrap_or("invalid expression");
+                        problems.push(at(
+                            file,
+                            loc,
+                            format!("route `{name}`: when: {} ({detail})", e.kind()),
+                        ));
+                    }
+                }
+            }
+            out
+        });
+        problems.into_result(Rules {
+            routes,
+            compiled,
+            sources,
+        })
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// A fingerprint of each route (name → its whole definition), for reload diffs.
+    pub fn fingerprints(&self) -> BTreeMap<String, String> {
+        self.routes
+            .iter()
+            .map(|r| {
+                let when = r.when.map(|i| self.sources[i].as_str()).unwrap_or("");
+                (
+                    r.name.clone(),
+                    format!(
+                        "{:?}|{when}",
+                        (
+                            &r.types,
+                            &r.severity,
+                            &r.labels,
+                            &r.set,
+                            &r.to,
+                            &r.template,
+                            r.continue_
+                        )
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Evaluates the routes in order for `event`. A sink gets the event at most once:
+    /// from the first matching route that names it. A `when:` that fails to evaluate
+    /// (a missing field, say) does not match; the failure goes to `on_error`.
+    pub fn route(&self, event: Event, on_error: &mut dyn FnMut(&Route, String)) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        let mut event = Arc::new(event);
+        let mut ctx: Option<minijinja::Value> = None;
+        let mut taken: Vec<&str> = Vec::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            if !self.matches(route, &event, &mut ctx, on_error) {
+                continue;
+            }
+            if !route.set.is_empty() {
+                let e = Arc::make_mut(&mut event);
+                apply_set(e, &route.set);
+                ctx = None;
+            }
+            let sinks: Vec<String> = route
+                .to
+                .iter()
+                .filter(|s| !taken.contains(&s.as_str()))
+                .cloned()
+                .collect();
+            taken.extend(route.to.iter().map(String::as_str));
+            if !sinks.is_empty() {
+                hits.push(Hit {
+                    route: i,
+                    sinks,
+                    event: event.clone(),
+                });
+            }
+            if !route.continue_ {
+                break;
+            }
+        }
+        hits
+    }
+
+    fn matches(
+        &self,
+        route: &Route,
+        event: &Event,
+        ctx: &mut Option<minijinja::Value>,
+        on_error: &mut dyn FnMut(&Route, String),
+    ) -> bool {
+        if !route.types.is_empty() && !route.types.iter().any(|t| glob_match(t, &event.kind)) {
+            return false;
+        }
+        if let Some(sev) = &route.severity
+            && !sev.matches(event.severity)
+        {
+            return false;
+        }
+        for (k, pattern) in &route.labels {
+            match event.labels.get(k) {
+                Some(v) if glob_match(pattern, v) => {}
+                _ => return false,
+            }
+        }
+        let Some(idx) = route.when else { return true };
+        let ctx = ctx.get_or_insert_with(|| minijinja::context! { event => minijinja::Value::from(minijinja::value::Serde(event.to_json())) });
+        match self.compiled.borrow_dependent()[idx].eval(ctx.clone()) {
+            Ok(v) => v.is_true(),
+            Err(e) => {
+                on_error(route, format!("when: {e}"));
+                false
+            }
+        }
+    }
+}
+
+/// Applies a route's `set`: `severity` and `labels` change the reserved keys, anything
+/// else a data field.
+fn apply_set(event: &mut Event, set: &BTreeMap<String, serde_json::Value>) {
+    for (k, v) in set {
+        match (k.as_str(), v) {
+            ("severity", serde_json::Value::String(s)) => {
+                if let Ok(sev) = s.parse() {
+                    event.severity = sev;
+                }
+            }
+            ("labels", serde_json::Value::Object(labels)) => {
+                for (lk, lv) in labels {
+                    let value = lv
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| lv.to_string());
+                    event.labels.insert(lk.clone(), value);
+                }
+            }
+            _ => {
+                event.data.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn expression_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    // A condition on a field the event lacks is an error (reported), never a silent match.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(EXPRESSION_FUEL));
+    env
+}
+
+/// The rule files a configured path stands for.
+fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.exists() {
+        return Err(Diagnostic::file(
+            path,
+            "no such rule file or directory: create it or fix `rules:` in router.yaml",
+        ));
+    }
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| Diagnostic::file(path, format!("cannot list rules: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) && p.is_file()
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn at(file: &Path, loc: &serde_saphyr::Location, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(file, loc.line() as u32, loc.column() as u32, message)
+}
+
+/// `*` matches any run of characters, `?` any one; everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return pattern == text;
+    }
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    const SINKS: [&str; 4] = ["telegram", "discord", "console", "pager"];
+
+    fn rules(yaml: &str) -> Result<Rules, Diagnostics> {
+        Rules::compile(
+            &[(PathBuf::from("rules/test.yaml"), yaml.to_owned())],
+            &|s| SINKS.contains(&s),
+        )
+    }
+
+    fn event(v: serde_json::Value) -> Event {
+        Event::from_json(v, OffsetDateTime::UNIX_EPOCH).unwrap()
+    }
+
+    /// (rule name, sinks) for each hit.
+    fn route(r: &Rules, v: serde_json::Value) -> Vec<(String, Vec<String>)> {
+        let mut errors = Vec::new();
+        let hits = r.route(event(v), &mut |route, e| {
+            errors.push(format!("{}: {e}", route.name))
+        });
+        hits.into_iter()
+            .map(|h| (r.routes()[h.route].name.clone(), h.sinks))
+            .collect()
+    }
+
+    const TABLE: &str = r#"
+routes:
+  - name: big-loss
+    match:
+      type: trade_closed
+      when: "event.pnl_pct < -5"
+    set: { severity: critical }
+    to: [pager]
+    continue: true
+  - name: trades
+    match: { type: "trade_*" }
+    to: [telegram, discord]
+  - name: prod-errors
+    match:
+      severity: ">= error"
+      labels: { env: prod }
+    to: [pager, telegram]
+  - name: warnings-to-discord
+    match: { severity: warning, type: [disk_full, "cpu_?ot"] }
+    to: [discord]
+  - name: everything
+    to: [console]
+"#;
+
+    #[test]
+    fn table_of_routing_decisions() {
+        let r = rules(TABLE).unwrap();
+        let closed = |pnl_pct: f64| {
+            json!({"type": "trade_closed", "symbol": "E", "side": "SELL", "entry_price": 1, "exit_price": 1,
+                   "quantity": 1, "pnl": 1, "pnl_pct": pnl_pct})
+        };
+        // (event, expected [(route, sinks)])
+        type Case = (serde_json::Value, Vec<(&'static str, Vec<&'static str>)>);
+        let cases: Vec<Case> = vec![
+            // glob type, first match wins
+            (
+                json!({"type": "trade_opened", "symbol": "B", "side": "BUY", "entry_price": 1, "quantity": 1}),
+                vec![("trades", vec!["telegram", "discord"])],
+            ),
+            // `when` + continue: the loss goes to the pager and on to the trades route
+            (
+                closed(-7.5),
+                vec![
+                    ("big-loss", vec!["pager"]),
+                    ("trades", vec!["telegram", "discord"]),
+                ],
+            ),
+            (closed(4.0), vec![("trades", vec!["telegram", "discord"])]),
+            // severity comparison + labels; a sink is only used once
+            (
+                json!({"type": "oops", "severity": "critical", "labels": {"env": "prod"}}),
+                vec![("prod-errors", vec!["pager", "telegram"])],
+            ),
+            (
+                json!({"type": "oops", "severity": "critical", "labels": {"env": "dev"}}),
+                vec![("everything", vec!["console"])],
+            ),
+            (
+                json!({"type": "oops", "severity": "warning", "labels": {"env": "prod"}}),
+                vec![("everything", vec!["console"])],
+            ),
+            // list of types, `?` glob, exact severity
+            (
+                json!({"type": "cpu_hot", "severity": "warning"}),
+                vec![("warnings-to-discord", vec!["discord"])],
+            ),
+            (
+                json!({"type": "cpu_hot", "severity": "error"}),
+                vec![("everything", vec!["console"])],
+            ),
+        ];
+        for (input, want) in cases {
+            let want: Vec<(String, Vec<String>)> = want
+                .into_iter()
+                .map(|(n, s)| (n.to_owned(), s.into_iter().map(str::to_owned).collect()))
+                .collect();
+            assert_eq!(route(&r, input.clone()), want, "for {input}");
+        }
+    }
+
+    #[test]
+    fn set_changes_the_event_for_its_sinks_and_later_routes() {
+        let r = rules(TABLE).unwrap();
+        let hits = r.route(
+            event(json!({"type": "trade_closed", "symbol": "E", "side": "SELL", "entry_price": 1, "exit_price": 1,
+                         "quantity": 1, "pnl": -9, "pnl_pct": -9})),
+            &mut |_, _| {},
+        );
+        assert!(hits.iter().all(|h| h.event.severity == Severity::Critical));
+    }
+
+    #[test]
+    fn a_when_on_a_missing_field_does_not_match_and_is_reported() {
+        let r = rules("routes:\n  - name: a\n    match: {when: \"event.pnl_pct < -5\"}\n    to: [pager]\n  - name: b\n    to: [console]\n").unwrap();
+        let mut errors = Vec::new();
+        let hits = r.route(event(json!({"type": "x"})), &mut |route, e| {
+            errors.push((route.name.clone(), e))
+        });
+        assert_eq!(hits.len(), 1);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, "a");
+    }
+
+    #[test]
+    fn problems_are_reported_with_places() {
+        let err = rules(
+            "routes:\n  - name: a\n    to: [telegarm]\n  - name: b\n    match: {when: \"event.x <\"}\n    to: [console]\n  - name: c\n    match: {when: \"evnt.x > 1\", severity: \"~ loud\"}\n    to: [console]\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("rules/test.yaml:3:10: route `a`: unknown sink `telegarm`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rules/test.yaml:5:19: route `b`: when: syntax error"),
+            "{text}"
+        );
+        assert!(
+            text.contains("route `c`: when: unknown variable `evnt`"),
+            "{text}"
+        );
+        assert!(text.contains("match.severity: unknown severity"), "{text}");
+        let err = rules("routes:\n  - name: a\n    to: [console]\n    colour: red\n").unwrap_err();
+        assert!(err.to_string().starts_with("rules/test.yaml:4:"), "{err}");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("trade_*", "trade_opened"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXXbYc"));
+        assert!(!glob_match("trade_*", "trades"));
+        assert!(glob_match("cpu_?ot", "cpu_hot") && !glob_match("cpu_?ot", "cpu_ot"));
+    }
+}

@@ -1,0 +1,229 @@
+/*
+ * test_plugin.c -- a sink plugin written in C against alert_router_plugin.h alone.
+ * The router's plugin ABI tests load it (tests/tests/plugin_abi.rs); tests/build.rs
+ * compiles it into libctest.so, and again with -DAR_TEST_ABI_VERSION=2 to check that
+ * the router refuses another ABI version.
+ *
+ * Settings: {"path": "<file>"}, the file every call is recorded in (appended; no `"`
+ * or `\` in the path, the settings are parsed with strstr). On deliver it appends:
+ *   the message JSON, on one line;
+ *   "query: <rc> <answer>"   for query("status");
+ *   "emit: <rc> <answer>"    for emit({"type":"c_plugin_saw","bytes":N});
+ *   "render: <rc> <answer>"  for render("ctest", {}).
+ * Then it answers by what the message's payload contains: "fail" -> AR_FAIL,
+ * "retry" -> AR_RETRY after 1500 ms, "bogus" -> 7 (not an AR_* code), else AR_OK.
+ * destroy appends "destroyed".
+ */
+#include "alert_router_plugin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef AR_TEST_ABI_VERSION
+#define AR_TEST_ABI_VERSION AR_ABI_VERSION
+#endif
+
+typedef struct {
+    const ar_host *host;
+    char *path;
+} ctest;
+
+/* A growable buffer that the host's replies are written into. */
+typedef struct {
+    char *bytes;
+    size_t len;
+    int failed;
+} buffer;
+
+static void buffer_write(void *ctx, const char *bytes, size_t len) {
+    buffer *b = ctx;
+    if (b == NULL || b->failed || len == 0) {
+        return;
+    }
+    char *grown = realloc(b->bytes, b->len + len);
+    if (grown == NULL) {
+        b->failed = 1;
+        return;
+    }
+    memcpy(grown + b->len, bytes, len);
+    b->bytes = grown;
+    b->len += len;
+}
+
+static void write_text(ar_write_fn write, void *ctx, const char *text) {
+    write(ctx, text, strlen(text));
+}
+
+/* Appends `len` bytes and a newline to the file; 0 on success. */
+static int append_line(const char *path, const char *bytes, size_t len) {
+    FILE *f = fopen(path, "a");
+    if (f == NULL) {
+        return -1;
+    }
+    int ok = fwrite(bytes, 1, len, f) == len && fputc('\n', f) != EOF;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Appends "<label>: <rc> <reply>" for one host call. */
+static void record_answer(const ctest *t, const char *label, int32_t rc, const buffer *reply) {
+    size_t cap = strlen(label) + 32 + reply->len;
+    char *line = malloc(cap);
+    if (line == NULL) {
+        return;
+    }
+    int head = snprintf(line, cap, "%s: %d ", label, (int)rc);
+    if (head < 0) {
+        free(line);
+        return;
+    }
+    if (reply->len > 0) {
+        memcpy(line + head, reply->bytes, reply->len);
+    }
+    append_line(t->path, line, (size_t)head + reply->len);
+    free(line);
+}
+
+/* The string value of "path" in a flat JSON object, malloc'd; NULL if absent. */
+static char *settings_path(const char *json, size_t len) {
+    char *text = malloc(len + 1);
+    if (text == NULL) {
+        return NULL;
+    }
+    memcpy(text, json, len);
+    text[len] = '\0';
+    char *result = NULL;
+    char *key = strstr(text, "\"path\"");
+    char *open = key ? strchr(key + 6, '"') : NULL;
+    char *close = open ? strchr(open + 1, '"') : NULL;
+    if (close != NULL) {
+        size_t n = (size_t)(close - open - 1);
+        result = malloc(n + 1);
+        if (result != NULL) {
+            memcpy(result, open + 1, n);
+            result[n] = '\0';
+        }
+    }
+    free(text);
+    return result;
+}
+
+/* Whether `needle` occurs in the message after its "payload" key. */
+static int payload_says(const char *msg, size_t len, const char *needle) {
+    char *text = malloc(len + 1);
+    if (text == NULL) {
+        return 0;
+    }
+    memcpy(text, msg, len);
+    text[len] = '\0';
+    char *payload = strstr(text, "\"payload\"");
+    int found = payload != NULL && strstr(payload, needle) != NULL;
+    free(text);
+    return found;
+}
+
+static void *ctest_create(const ar_host *host, const char *settings, size_t len,
+                          ar_write_fn error, void *error_ctx) {
+    char *path = settings_path(settings, len);
+    if (path == NULL || path[0] == '\0') {
+        free(path);
+        write_text(error, error_ctx, "settings.path is required: the file to record calls in");
+        return NULL;
+    }
+    FILE *f = fopen(path, "a");
+    if (f == NULL) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "settings.path: cannot open %s: %s", path,
+                 strerror(errno));
+        free(path);
+        write_text(error, error_ctx, reason);
+        return NULL;
+    }
+    fclose(f);
+    ctest *t = malloc(sizeof *t);
+    if (t == NULL) {
+        free(path);
+        write_text(error, error_ctx, "out of memory");
+        return NULL;
+    }
+    t->host = host;
+    t->path = path;
+    const char *hello = "ctest created";
+    host->log(host->host_data, AR_LOG_INFO, hello, strlen(hello));
+    return t;
+}
+
+static int32_t ctest_deliver(void *instance, const char *msg, size_t len,
+                             uint64_t *retry_after_ms, ar_write_fn reason, void *reason_ctx) {
+    ctest *t = instance;
+    const ar_host *h = t->host;
+    if (append_line(t->path, msg, len) != 0) {
+        write_text(reason, reason_ctx, "cannot append to the record file");
+        return AR_RETRY;
+    }
+
+    buffer reply = {0};
+    const char *status = "status";
+    int32_t rc = h->query(h->host_data, status, strlen(status), buffer_write, &reply);
+    record_answer(t, "query", rc, &reply);
+    free(reply.bytes);
+
+    char event[96];
+    int event_len =
+        snprintf(event, sizeof event, "{\"type\":\"c_plugin_saw\",\"bytes\":%lu}", (unsigned long)len);
+    buffer emitted = {0};
+    rc = h->emit(h->host_data, event, (size_t)event_len, buffer_write, &emitted);
+    record_answer(t, "emit", rc, &emitted);
+    free(emitted.bytes);
+
+    buffer rendered = {0};
+    const char *name = "ctest";
+    rc = h->render(h->host_data, name, strlen(name), "{}", 2, buffer_write, &rendered);
+    record_answer(t, "render", rc, &rendered);
+    free(rendered.bytes);
+
+    if (payload_says(msg, len, "\"fail\"")) {
+        write_text(reason, reason_ctx, "the payload asked to fail");
+        return AR_FAIL;
+    }
+    if (payload_says(msg, len, "\"retry\"")) {
+        if (retry_after_ms != NULL) {
+            *retry_after_ms = 1500;
+        }
+        write_text(reason, reason_ctx, "the payload asked to retry");
+        return AR_RETRY;
+    }
+    if (payload_says(msg, len, "\"bogus\"")) {
+        write_text(reason, reason_ctx, "made up a return code");
+        return 7;
+    }
+    return AR_OK;
+}
+
+static void ctest_destroy(void *instance) {
+    ctest *t = instance;
+    if (t == NULL) {
+        return;
+    }
+    const char *last = "destroyed";
+    append_line(t->path, last, strlen(last));
+    free(t->path);
+    free(t);
+}
+
+static const ar_plugin descriptor = {
+    AR_TEST_ABI_VERSION,
+    sizeof(ar_plugin),
+    "ctest",
+    "0.3.1",
+    "{\"markup\":\"html\",\"description\":\"C test plugin: records every call in a file\","
+    "\"settings\":{"
+    "\"path\":{\"type\":\"string\",\"required\":true,\"description\":\"file to record calls in\"},"
+    "\"token\":{\"type\":\"string\",\"secret\":true,\"description\":\"ignored; tests redaction\"}}}",
+    ctest_create,
+    ctest_deliver,
+    ctest_destroy,
+};
+
+const ar_plugin *alert_router_plugin_v1(void) { return &descriptor; }
