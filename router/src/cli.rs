@@ -1,6 +1,499 @@
-//! Command line.
-use std::process::ExitCode;
+//! The `alert-router` command line: one function per subcommand. Errors are printed
+//! once, here. Exit codes: 0 success, 1 a problem was found or the command failed,
+//! 2 the command line itself was wrong (clap).
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::event::{Event, format_time};
+use crate::pipeline::{self, Pipeline};
+use crate::plugins::Catalog;
+use crate::render;
+
+/// Routes events (trades, errors, alerts) to people through sink plugins.
+#[derive(Debug, Parser)]
+#[command(name = "alert-router", version, about, long_about = None)]
+pub struct Cli {
+    /// The config file. Relative paths inside it are relative to its directory.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "ALERT_ROUTER_CONFIG",
+        default_value = "router.yaml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the router (the default when no command is given).
+    Run {
+        /// Listen here instead of `server.listen`.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Check the config, rules, templates and plugins; print every problem as
+    /// file:line:col and exit 1 if there is any.
+    Check,
+    /// Print the payload a sink would get for an event.
+    Render {
+        /// The sink, as named in the config.
+        #[arg(long)]
+        sink: String,
+        /// A file holding the event as JSON, or - for stdin.
+        #[arg(long)]
+        event: PathBuf,
+    },
+    /// Show which routes an event matches and which sinks get it.
+    Route {
+        /// A file holding the event as JSON, or - for stdin.
+        #[arg(long)]
+        event: PathBuf,
+    },
+    /// Post an event to a running router: `send trade_opened symbol=BTC/USDT price=45000`.
+    Send {
+        /// The event type.
+        #[arg(value_name = "TYPE")]
+        kind: String,
+        /// Fields as key=value; numbers, true/false and null are parsed, the rest are text.
+        #[arg(value_name = "KEY=VALUE")]
+        fields: Vec<String>,
+        /// debug, info, warning, error or critical.
+        #[arg(long, short)]
+        severity: Option<String>,
+        /// A label as key=value (repeatable).
+        #[arg(long = "label", short = 'l')]
+        labels: Vec<String>,
+        /// The router's address.
+        #[arg(
+            long,
+            env = "ALERT_ROUTER_URL",
+            default_value = "http://127.0.0.1:9470"
+        )]
+        url: String,
+        /// The bearer token, if the router has `server.token`.
+        #[arg(long, env = "ALERT_ROUTER_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// List the plugins found in the plugin directories: name, version, ABI, path.
+    Plugins,
+}
+
+/// Runs the command line and returns the exit code.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command.unwrap_or(Command::Run { listen: None }) {
+        Command::Run { listen } => run(&cli.config, listen),
+        Command::Check => check(&cli.config),
+        Command::Render { sink, event } => render_cmd(&cli.config, &sink, &event),
+        Command::Route { event } => route_cmd(&cli.config, &event),
+        Command::Send {
+            kind,
+            fields,
+            severity,
+            labels,
+            url,
+            token,
+        } => send(&kind, &fields, severity, &labels, &url, token),
+        Command::Plugins => plugins(&cli.config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("ALERT_ROUTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, never into a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
+}
+
+fn load_config(path: &Path) -> Result<Config> {
+    Config::load(path).map_err(|d| anyhow::anyhow!("{d}\n{} problem(s) in the config", d.0.len()))
+}
+
+/// `run`: the daemon.
+fn run(config_path: &Path, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let listen = listen.unwrap_or(config.server.listen);
+    let token = config.server.token.clone();
+    let max_body = config.server.max_body_bytes;
+    let pipeline = Pipeline::start(config).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("router")
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "alert-router listening");
+        println!("alert-router listening on http://{addr}");
+        let app = crate::api::app(
+            crate::api::AppState {
+                pipeline: pipeline.clone(),
+                token,
+            },
+            max_body,
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        anyhow::Ok(())
+    })?;
+    tracing::info!("stopped taking events; draining sinks");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let p = pipeline.clone();
+    let left = std::thread::spawn(move || p.shutdown(deadline))
+        .join()
+        .unwrap_or_default();
+    for (sink, n) in &left {
+        tracing::warn!(sink = %sink, undelivered = n, "stopped with messages still queued");
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// `check`: everything `run` would load, without starting anything.
+fn check(config_path: &Path) -> Result<ExitCode> {
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(d) => return Ok(report(d)),
+    };
+    let catalog = Catalog::new(config.plugin_dirs.clone());
+    let config_file = config.path.clone();
+    let sink_places: Vec<(String, u32, u32)> = config
+        .sinks
+        .iter()
+        .map(|(n, s)| (n.clone(), s.line, s.col))
+        .collect();
+    let checked = match pipeline::check(config, &catalog) {
+        Ok(c) => c,
+        Err(d) => return Ok(report(d)),
+    };
+    let mut problems = Diagnostics::default();
+    for (name, loaded) in &checked.plugins {
+        if let Err(reason) = loaded {
+            let (line, col) = sink_places
+                .iter()
+                .find(|(n, ..)| n == name)
+                .map(|(_, l, c)| (*l, *c))
+                .unwrap_or((0, 0));
+            problems.push(Diagnostic::new(
+                &config_file,
+                line,
+                col,
+                format!("sink `{name}`: {reason}"),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Ok(report(problems));
+    }
+    println!(
+        "ok: {} sink(s), {} route(s), templates in {}",
+        checked.plugins.len(),
+        checked.rules.routes().len(),
+        checked.config.templates.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(d: Diagnostics) -> ExitCode {
+    for problem in &d.0 {
+        println!("{problem}");
+    }
+    eprintln!("{} problem(s) found", d.0.len());
+    ExitCode::FAILURE
+}
+
+fn read_events(path: &Path) -> Result<Vec<Event>> {
+    let mut body = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin().read_to_end(&mut body)?;
+    } else {
+        body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    crate::ingest::parse_body(&body, OffsetDateTime::now_utc())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn checked(config_path: &Path) -> Result<pipeline::Checked> {
+    let config = load_config(config_path)?;
+    let catalog = Catalog::new(config.plugin_dirs.clone());
+    pipeline::check(config, &catalog).map_err(|d| anyhow::anyhow!("{d}"))
+}
+
+/// `render`: the payload `sink` would get for each event in the file.
+fn render_cmd(config_path: &Path, sink: &str, event_path: &Path) -> Result<ExitCode> {
+    let checked = checked(config_path)?;
+    let Some(sink_config) = checked.config.sinks.get(sink) else {
+        bail!(
+            "no sink `{sink}` in {}: the sinks are {}",
+            checked.config.path.display(),
+            names(checked.config.sinks.keys())
+        );
+    };
+    let plugin = match checked.plugins.get(sink) {
+        Some(Ok(p)) => p.name().to_owned(),
+        _ => sink_config.plugin.clone(),
+    };
+    let now = format_time(OffsetDateTime::now_utc());
+    for event in read_events(event_path)? {
+        let kind = event.kind.clone();
+        let hits = checked.rules.route(event.clone(), &mut |_, _| {});
+        let hit = hits.iter().find(|h| h.sinks.iter().any(|s| s == sink));
+        let (rule, template, event) = match hit {
+            Some(h) => {
+                let route = &checked.rules.routes()[h.route];
+                (
+                    route.name.clone(),
+                    route.template.clone().unwrap_or(kind),
+                    (*h.event).clone(),
+                )
+            }
+            None => {
+                eprintln!(
+                    "note: no route sends this {kind} event to `{sink}`; rendering its `{kind}` template anyway"
+                );
+                (String::new(), kind, event)
+            }
+        };
+        let Some(id) = checked.templates.resolve(sink, &plugin, &template) else {
+            bail!(
+                "no template `{template}` for sink `{sink}`: add templates/{sink}/{template}.yaml or templates/{plugin}/{template}.yaml"
+            );
+        };
+        let ctx = render::context(&event.to_json(), &rule, sink, &plugin, &now);
+        let payload = checked
+            .templates
+            .render(id, &ctx)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("{}", serde_json::to_string_pretty(&payload)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `route`: which routes match each event and where it goes.
+fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
+    let checked = checked(config_path)?;
+    for event in read_events(event_path)? {
+        let (id, kind) = (event.id.clone(), event.kind.clone());
+        let mut errors = Vec::new();
+        let hits = checked.rules.route(event, &mut |route, e| {
+            errors.push(format!("{}: {e}", route.name))
+        });
+        println!("{kind} ({id}):");
+        if hits.is_empty() {
+            println!("  no route matches: the event is accepted and goes nowhere");
+        }
+        for hit in &hits {
+            let route = &checked.rules.routes()[hit.route];
+            let template = route.template.as_deref().unwrap_or(&hit.event.kind);
+            println!(
+                "  route `{}` ({}:{}) -> {} (template `{template}`, severity {})",
+                route.name,
+                route.file.display(),
+                route.line,
+                hit.sinks.join(", "),
+                hit.event.severity
+            );
+        }
+        for e in errors {
+            println!("  condition failed (no match): {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = it.map(String::as_str).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Parses `key=value`: numbers, booleans and null become JSON values, the rest text.
+pub fn parse_field(s: &str) -> Result<(String, Value)> {
+    let Some((k, v)) = s.split_once('=') else {
+        bail!("{s:?}: write fields as key=value");
+    };
+    let value = match v {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "null" => Value::Null,
+        _ => match v.parse::<i64>() {
+            Ok(i) => json!(i),
+            Err(_) => match v.parse::<f64>() {
+                Ok(f) if f.is_finite() => json!(f),
+                _ => Value::String(v.to_owned()),
+            },
+        },
+    };
+    Ok((k.to_owned(), value))
+}
+
+/// `send`: posts one event to a running router.
+fn send(
+    kind: &str,
+    fields: &[String],
+    severity: Option<String>,
+    labels: &[String],
+    url: &str,
+    token: Option<String>,
+) -> Result<ExitCode> {
+    let mut event = Map::new();
+    event.insert("type".into(), json!(kind));
+    for f in fields {
+        let (k, v) = parse_field(f)?;
+        event.insert(k, v);
+    }
+    if let Some(s) = severity {
+        event.insert("severity".into(), json!(s));
+    }
+    if !labels.is_empty() {
+        let mut map = Map::new();
+        for l in labels {
+            let (k, v) = l
+                .split_once('=')
+                .with_context(|| format!("{l:?}: write labels as key=value"))?;
+            map.insert(k.into(), json!(v));
+        }
+        event.insert("labels".into(), Value::Object(map));
+    }
+    let endpoint = format!("{}/v1/events", url.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (status, body) = runtime.block_on(async {
+        let mut req = reqwest::Client::new()
+            .post(&endpoint)
+            .json(&Value::Object(event));
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the router at {url}"))?;
+        let status = resp.status();
+        anyhow::Ok((status, resp.text().await.unwrap_or_default()))
+    })?;
+    if status.is_success() {
+        println!("{}", body.trim());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("the router answered {status}: {}", body.trim());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `plugins`: what is installed.
+fn plugins(config_path: &Path) -> Result<ExitCode> {
+    let dirs = match Config::load(config_path) {
+        Ok(c) => c.plugin_dirs,
+        Err(_) if !config_path.exists() => Vec::new(),
+        Err(d) => bail!("{d}"),
+    };
+    let catalog = Arc::new(Catalog::new(dirs));
+    let mut code = ExitCode::SUCCESS;
+    let found = catalog.discover();
+    if found.is_empty() {
+        println!(
+            "no plugins found in: {}",
+            catalog
+                .dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for plugin in found {
+        match plugin {
+            Ok(p) => println!(
+                "{:<12} {:<10} abi {}  {}",
+                p.name(),
+                p.version(),
+                p.abi_version(),
+                p.path().display()
+            ),
+            Err(e) => {
+                println!("error: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_parse_numbers_and_text() {
+        assert_eq!(
+            parse_field("price=45000").unwrap(),
+            ("price".into(), json!(45000))
+        );
+        assert_eq!(parse_field("qty=0.5").unwrap(), ("qty".into(), json!(0.5)));
+        assert_eq!(
+            parse_field("symbol=BTC/USDT").unwrap(),
+            ("symbol".into(), json!("BTC/USDT"))
+        );
+        assert_eq!(parse_field("ok=true").unwrap(), ("ok".into(), json!(true)));
+        assert_eq!(
+            parse_field("note=a=b").unwrap(),
+            ("note".into(), json!("a=b"))
+        );
+        assert!(parse_field("oops").is_err());
+    }
 }

@@ -8,12 +8,15 @@
 //! Modules follow the data: [`event`] → [`config`] → [`rules`] → [`render`] →
 //! [`dispatch`] → [`plugins`], with [`api`] in front and [`cli`] on top.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod dispatch;
 pub mod event;
 pub mod ingest;
+pub mod metrics;
+pub mod pipeline;
 pub mod plugins;
 pub mod render;
 pub mod rules;

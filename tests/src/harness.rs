@@ -14,7 +14,8 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("alert-router-{tag}-{}-{n}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("alert-router-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create a temp dir");
         TempDir(path)
@@ -45,7 +46,10 @@ impl Drop for TempDir {
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/<profile>/deps/<test binary>
-    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
 /// Where cargo builds the plugin cdylibs the tests depend on.
@@ -60,11 +64,18 @@ pub fn router_binary() -> PathBuf {
 
 /// The repository's root (for the default templates and rules).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the repo root")
+        .to_path_buf()
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
-pub async fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub async fn eventually<T>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {
@@ -133,16 +144,27 @@ impl Router {
             .stderr(stderr)
             .spawn()
             .expect("start the router binary");
-        let mut router = Router { child: Some(child), url: String::new(), dir, client: reqwest::Client::new() };
+        let mut router = Router {
+            child: Some(child),
+            url: String::new(),
+            dir,
+            client: reqwest::Client::new(),
+        };
         let log = router.dir.path().join("stdout.log");
         let url = eventually(Duration::from_secs(30), "the router to listen", || {
-            if let Some(child) = router.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("the router exited with {status}: {}", router_stderr(&router.dir));
-                }
+            if let Some(child) = router.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "the router exited with {status}: {}",
+                    router_stderr(&router.dir)
+                );
             }
             let text = std::fs::read_to_string(&log).ok()?;
-            text.lines().find_map(|l| l.strip_prefix("alert-router listening on ").map(str::to_owned))
+            text.lines().find_map(|l| {
+                l.strip_prefix("alert-router listening on ")
+                    .map(str::to_owned)
+            })
         })
         .await;
         router.url = url;
@@ -172,11 +194,22 @@ impl Router {
     }
 
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        self.client.get(format!("{}{path}", self.url)).send().await.expect("GET").json().await.expect("JSON")
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON")
     }
 
     /// Polls `/v1/status` until `pred` holds; returns that status.
-    pub async fn status_until(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub async fn status_until(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         eventually_async(Duration::from_secs(20), what, || async {
             let status = self.get_json("/v1/status").await;
             pred(&status).then_some(status)
@@ -185,13 +218,25 @@ impl Router {
     }
 
     pub async fn get_text(&self, path: &str) -> String {
-        self.client.get(format!("{}{path}", self.url)).send().await.expect("GET").text().await.expect("text")
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// Sends SIGTERM and waits for the router to exit; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -251,5 +296,7 @@ fn expand(text: &str, dir: &Path) -> String {
 /// Reads a JSON-lines file (the console sink's `json` format), skipping a torn last line.
 pub fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }

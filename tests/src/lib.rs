@@ -3,5 +3,3 @@
 //! that speak the real protocols and reject what the real services reject.
 
 pub mod harness;
-
-pub mod fake_discord;

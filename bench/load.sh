@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end load: HTTP ingest into a release router whose console sink appends to a
+# file. Measures single-event requests (64 keep-alive connections) and NDJSON batches
+# with wrk, then checks that every accepted event reached the file.
+#
+#   bench/load.sh [seconds]        (needs wrk: apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+cargo build --release -q -p alert-router -p alert-router-sink-console
+
+work=$(mktemp -d)
+trap 'kill $router 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/rules" "$work/templates/console"
+cat > "$work/router.yaml" <<YAML
+server: {listen: 127.0.0.1:19470}
+plugins: {dirs: ["$PWD/target/release"]}
+rules: rules
+templates: templates
+sinks:
+  console:
+    plugin: console
+    max_queue: 10000000
+    settings: {path: "$work/out.txt", format: text}
+YAML
+echo 'routes: [{name: all, to: [console]}]' > "$work/rules/all.yaml"
+echo 'text: "{{ event.type }} {{ event.symbol }} {{ event.pnl | money }}"' > "$work/templates/console/default.yaml"
+ALERT_ROUTER_LOG=warn ./target/release/alert-router --config "$work/router.yaml" run >/dev/null 2>"$work/stderr" &
+router=$!
+for _ in $(seq 100); do curl -sf localhost:19470/healthz >/dev/null && break; sleep 0.1; done
+
+event='{"type":"trade_closed","symbol":"ETH/USDT","side":"SELL","entry_price":2500,"exit_price":2600,"quantity":2,"pnl":200,"pnl_pct":4}'
+cat > "$work/single.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$event'
+LUA
+batch=$(for _ in $(seq 100); do echo "$event"; done)
+cat > "$work/batch.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-ndjson"
+wrk.body = [[
+$batch
+]]
+LUA
+
+echo "== single-event requests, 64 connections, ${secs}s"
+wrk -t2 -c64 -d"${secs}s" --latency -s "$work/single.lua" http://127.0.0.1:19470/v1/events | tee "$work/single.txt"
+echo "== NDJSON batches of 100 events, 16 connections, ${secs}s"
+wrk -t2 -c16 -d"${secs}s" --latency -s "$work/batch.lua" http://127.0.0.1:19470/v1/events | tee "$work/batch.txt"
+
+accepted=$(curl -s localhost:19470/v1/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"]["accepted"])')
+for _ in $(seq 600); do
+  sent=$(curl -s localhost:19470/v1/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["sinks"]["console"]["sent"])')
+  [ "$sent" -ge "$accepted" ] && break; sleep 0.1
+done
+lines=$(grep -c '^trade_closed' "$work/out.txt" || true)
+echo "== accepted $accepted events; delivered $sent; lines in the file: $lines"
+echo "== router RSS: $(ps -o rss= -p $router) KiB"

@@ -1,0 +1,70 @@
+//! Templates: what each sink says about an event.
+//!
+//! A template is a YAML file `templates/<group>/<name>.yaml`, where `<group>` is a sink
+//! or plugin name and `<name>` may contain `/` (`telegram/commands/status.yaml` is
+//! group `telegram`, name `commands/status`). The file is the sink's payload written as
+//! YAML (Telegram's `sendMessage` fields, a Discord webhook body, ...), and every string
+//! value in it is a minijinja template rendered with `event`, `rule`, `sink`, `plugin`
+//! and `now` (see [`context`]). Mapping keys are plain text.
+//!
+//! - Numbers, booleans and null pass through; maps and lists keep their shape and order.
+//! - A string that is exactly one `{{ expr }}` keeps the expression's type:
+//!   `disable_notification: "{{ event.severity == 'info' }}"` gives JSON `true`.
+//! - Every interpolated value is escaped for the group's markup ([`Markup`]): HTML for
+//!   Telegram, markdown for Discord, mrkdwn for Slack, nothing for `none`; the template's
+//!   own text never is. `|safe` opts a value out (do that for URLs and ids you put in
+//!   a single-expression value, which is escaped too). `|escape` escapes for the
+//!   group's markup.
+//! - A missing field is an error that names the file, line and column, not an empty
+//!   string; guard optional fields with `is defined` or `|default(..)`.
+//! - A runaway template stops after [`FUEL`] steps with an error.
+//! - Filters for the trading domain: `money`, `percent`, `qty`, `number`, `duration`,
+//!   `datetime`, `severity_emoji` (see `filters.rs`).
+//! - `{% set %}` in one string is visible in the strings after it in the same file;
+//!   names starting with `__n` are taken.
+//!
+//! Lookup for sink S of plugin P and template T (the rule's `template`, else the event
+//! type): `S/T`, `P/T`, `S/default`, `P/default` ([`Templates::resolve`]).
+
+mod compile;
+mod error;
+mod escape;
+mod filters;
+mod json;
+mod locate;
+mod templates;
+mod tree;
+
+use minijinja::Value;
+use minijinja::value::Serde;
+
+pub use crate::plugins::Markup;
+pub use error::RenderError;
+pub use escape::escape;
+pub use templates::{TemplateId, Templates};
+
+/// The most steps (and, at about 64 bytes each, the most memory) one render of a
+/// template file may take.
+pub const FUEL: u64 = 50_000;
+
+/// The variables a template sees: `event` (the whole event: `type`, `severity`, `time`,
+/// `id`, `labels`, `source` and its data fields), `rule` (the name of the rule that
+/// routed it), `sink` and `plugin` (names), and `now` (RFC 3339).
+pub fn context(
+    event: &serde_json::Value,
+    rule: &str,
+    sink: &str,
+    plugin: &str,
+    now: &str,
+) -> Value {
+    minijinja::context! {
+        event => Value::from(Serde(event)),
+        rule => rule,
+        sink => sink,
+        plugin => plugin,
+        now => now,
+    }
+}
+
+#[cfg(test)]
+mod tests;

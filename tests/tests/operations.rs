@@ -1,0 +1,269 @@
+//! End to end: what an operator meets. Config mistakes found by `check` with their
+//! places, broken plugins that do not stop the others, authentication, body limits,
+//! backpressure, metrics, and a graceful stop.
+
+use std::time::Duration;
+
+use alert_router_tests::harness::{Router, dir_with, eventually, read_json_lines, run_cli};
+use serde_json::{Value, json};
+
+const TEXT_TEMPLATE: &str = "text: \"{{ event.type }}\"\n";
+const ALL_TO_CONSOLE: &str = "routes:\n  - name: all\n    to: [console]\n";
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"plugins: {{dirs: ["{{plugins}}", "{{dir}}/more-plugins"]}}
+rules: rules
+templates: templates
+{extra}sinks:
+  console:
+    plugin: console
+    settings: {{path: "{{dir}}/out.jsonl", format: json}}
+"#
+    )
+}
+
+#[test]
+fn check_reports_every_mistake_with_its_place() {
+    let dir = dir_with(&[
+        ("router.yaml", &config("")),
+        (
+            "rules/a.yaml",
+            "routes:\n  - name: typo\n    to: [consol]\n  - name: bad-when\n    match: {when: \"event.pnl_pct <\"}\n    to: [console]\n",
+        ),
+        (
+            "templates/console/default.yaml",
+            "text: \"{{ event.type \"\n",
+        ),
+    ]);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    // Paths as the config names them, relative to where the command ran.
+    assert!(
+        stdout.contains("rules/a.yaml:3:10: route `typo`: unknown sink `consol`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rules/a.yaml:5:19: route `bad-when`: when: syntax error"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("templates/console/default.yaml:1:17: syntax error: unexpected end of input, expected end of variable block"),
+        "{stdout}"
+    );
+
+    let dir = dir_with(&[
+        ("router.yaml", &config("")),
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+    ]);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("ok: 1 sink(s), 1 route(s)"), "{stdout}");
+}
+
+#[test]
+fn check_names_a_missing_environment_variable_and_a_missing_plugin() {
+    let dir = dir_with(&[
+        (
+            "router.yaml",
+            &format!("server:\n  token: ${{NO_SUCH_TOKEN_VAR}}\n{}", config("")),
+        ),
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+    ]);
+    let (code, stdout, _) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("router.yaml:2:10: environment variable NO_SUCH_TOKEN_VAR is not set"),
+        "{stdout}"
+    );
+
+    let with_ghost = config("").replace("sinks:\n", "sinks:\n  ghost:\n    plugin: ghost\n");
+    let dir = dir_with(&[
+        ("router.yaml", &with_ghost),
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+    ]);
+    let (code, stdout, _) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("router.yaml:6:5: sink `ghost`: plugin `ghost` not found"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("libghost.so"),
+        "says which file it looked for: {stdout}"
+    );
+    assert!(
+        stdout.contains("more-plugins"),
+        "lists where it looked: {stdout}"
+    );
+}
+
+#[tokio::test]
+async fn broken_plugins_do_not_stop_the_other_sinks() {
+    // A plugin that is missing, a file that is not a library, and a library built for
+    // another ABI version: each sink fails to start with its reason; the console works.
+    let sinks = "sinks:\n  ghost:\n    plugin: ghost\n  junk:\n    plugin: junk\n  old:\n    plugin: ctest\n";
+    let dir = dir_with(&[
+        ("router.yaml", &config("").replace("sinks:\n", sinks)),
+        (
+            "rules/a.yaml",
+            "routes:\n  - name: all\n    to: [ghost, junk, old, console]\n",
+        ),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+        ("more-plugins/libjunk.so", "this is not a shared library\n"),
+    ]);
+    let abi2 = std::path::Path::new(env!("AR_TEST_C_PLUGIN_ABI2_DIR")).join("libctest.so");
+    std::fs::copy(&abi2, dir.path().join("more-plugins/libctest.so"))
+        .expect("copy the ABI 2 plugin");
+    let router = Router::start_in(dir).await;
+    assert_eq!(router.post_events(r#"{"type": "still-here"}"#).await.0, 202);
+    let lines = eventually(Duration::from_secs(20), "the console delivery", || {
+        let lines = read_json_lines(&router.dir.path().join("out.jsonl"));
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines[0]["event"]["type"], "still-here");
+    let status = router.get_json("/v1/status").await;
+    let reason = |sink: &str| {
+        status["sinks"][sink]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(reason("ghost").contains("libghost.so"), "{status}");
+    assert!(reason("junk").contains("not a shared library"), "{status}");
+    assert!(reason("old").contains("ABI 2"), "{status}");
+    for sink in ["ghost", "junk", "old"] {
+        assert_eq!(status["sinks"][sink]["started"], false, "{status}");
+        assert_eq!(
+            status["sinks"][sink]["dead_letters"], 1,
+            "what was routed to {sink} is dead-lettered, not lost: {status}"
+        );
+    }
+    assert!(
+        router.stderr().contains("sink `junk` did not start"),
+        "{}",
+        router.stderr()
+    );
+}
+
+#[tokio::test]
+async fn the_token_guards_the_api_but_not_healthz() {
+    let router = Router::start(
+        &config("server: {token: s3cret-t0ken}\n"),
+        &[
+            ("rules/a.yaml", ALL_TO_CONSOLE),
+            ("templates/console/default.yaml", TEXT_TEMPLATE),
+        ],
+    )
+    .await;
+    let (status, answer) = router.post_events(r#"{"type": "x"}"#).await;
+    assert_eq!(status, 401, "{answer}");
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{}/v1/events", router.url))
+        .bearer_auth("s3cret-t0ken")
+        .body(r#"{"type": "x"}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(router.get_text("/healthz").await, "ok\n");
+    let status = client
+        .get(format!("{}/v1/status", router.url))
+        .bearer_auth("s3cret-t0ken")
+        .send()
+        .await
+        .expect("status");
+    let text = status.text().await.unwrap_or_default();
+    assert!(
+        !text.contains("s3cret-t0ken"),
+        "the token never appears in status: {text}"
+    );
+    assert!(!router.stderr().contains("s3cret-t0ken"), "nor in the log");
+}
+
+#[tokio::test]
+async fn limits_backpressure_and_metrics() {
+    let router = Router::start(
+        &config("server: {max_body: 1KiB}\n").replace(
+            "    plugin: console\n",
+            "    plugin: console\n    max_queue: 5\n    rate_limit: {rate: 1/min, burst: 1}\n",
+        ),
+        &[
+            ("rules/a.yaml", ALL_TO_CONSOLE),
+            ("templates/console/default.yaml", TEXT_TEMPLATE),
+        ],
+    )
+    .await;
+    let big = json!({"type": "big", "blob": "x".repeat(2000)}).to_string();
+    assert_eq!(router.post_events(big).await.0, 413);
+    // One goes out at once; the rate limit holds the rest. Five fit in the queue.
+    let five: Vec<Value> = (0..5).map(|i| json!({"type": "q", "n": i})).collect();
+    assert_eq!(
+        router.post_events(Value::Array(five).to_string()).await.0,
+        202
+    );
+    let (status, answer) = router
+        .post_events(r#"[{"type": "q", "n": 5}, {"type": "q", "n": 6}]"#)
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("console"),
+        "{answer}"
+    );
+    let metrics = router.get_text("/metrics").await;
+    assert!(
+        metrics.contains("alert_router_events_total{type=\"q\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("alert_router_queue_depth{sink=\"console\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("alert_router_delivered_total{sink=\"console\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE alert_router_delivery_latency_seconds histogram"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_the_queues_before_stopping() {
+    let mut router = Router::start(
+        &config("").replace(
+            "    plugin: console\n",
+            "    plugin: console\n    rate_limit: {rate: 20/s, burst: 1}\n",
+        ),
+        &[
+            ("rules/a.yaml", ALL_TO_CONSOLE),
+            ("templates/console/default.yaml", TEXT_TEMPLATE),
+        ],
+    )
+    .await;
+    let batch: Vec<Value> = (0..20).map(|i| json!({"type": "drain", "n": i})).collect();
+    assert_eq!(
+        router.post_events(Value::Array(batch).to_string()).await.0,
+        202
+    );
+    assert!(
+        router.terminate(),
+        "the router exits 0 on SIGTERM: {}",
+        router.stderr()
+    );
+    let lines = read_json_lines(&router.dir.path().join("out.jsonl"));
+    assert_eq!(
+        lines.len(),
+        20,
+        "everything queued was delivered before the exit"
+    );
+    let _ = eventually(Duration::from_secs(1), "", || Some(())).await;
+}
