@@ -175,6 +175,11 @@ impl Router {
         router_stderr(&self.dir)
     }
 
+    /// The router's process id (0 once it was stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
     }

@@ -3,3 +3,7 @@
 //! that speak the real protocols and reject what the real services reject.
 
 pub mod harness;
+
+pub mod fake_discord;
+pub mod fake_telegram;
+pub mod host_double;

@@ -1,0 +1,187 @@
+//! The Discord sink: posts each message to a Discord channel through a webhook, as
+//! rich embeds.
+//!
+//! The sink's template is the Execute Webhook body written as YAML (`content`,
+//! `embeds` with `title`, `description`, `color`, `fields`, `footer`, `timestamp`, ...).
+//! Colors may be names (`green`, `dark_red`), severities (`info`, `warning`, `error`,
+//! `critical`), `profit` / `loss`, `#rrggbb` or integers. Before sending, the sink fits
+//! the body to every limit Discord has (see `format`), so a long event never earns a
+//! 400: decoration is cut with `…`, message text is split over several embeds and
+//! messages, sent in order. Every message carries `allowed_mentions` from the
+//! `mentions` setting, `{"parse": []}` by default, so an `@everyone` inside an event
+//! pings nobody.
+//!
+//! Rate limits are kept before Discord has to enforce them: the sink reads
+//! `X-RateLimit-Remaining` / `X-RateLimit-Reset-After`, honours a 429's `retry_after`
+//! (and a `global` one for every webhook on that host), and stays within 5 requests per
+//! 2 s and 30 per minute per webhook. When it must wait, `deliver` sends nothing and
+//! returns a retry after the wait, which pauses the sink in the router.
+//!
+//! Settings: see [`Settings`]. The webhook token never appears in a log line or a
+//! reason.
+
+mod client;
+mod config;
+mod format;
+mod progress;
+mod ratelimit;
+
+use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+
+pub use config::Settings;
+
+use crate::client::Client;
+use crate::config::Endpoint;
+use crate::format::{Defaults, Note};
+use crate::progress::Progress;
+
+/// One Discord sink: one webhook.
+pub struct Discord {
+    host: Host,
+    endpoint: Endpoint,
+    client: Client,
+    defaults: Defaults,
+    progress: Progress,
+}
+
+impl Sink for Discord {
+    type Settings = Settings;
+
+    fn create(host: Host, settings: Settings) -> Result<Self, String> {
+        let config = settings.validate()?;
+        let client = Client::new(config.endpoint.clone())?;
+        host.debug(&format!("posting to {}", config.endpoint.redacted()));
+        Ok(Discord {
+            host,
+            endpoint: config.endpoint,
+            client,
+            defaults: Defaults {
+                username: config.username,
+                avatar_url: config.avatar_url,
+                mentions: config.mentions,
+            },
+            progress: Progress::default(),
+        })
+    }
+
+    /// Posts the message's bodies in order. If one fails after others went through,
+    /// the ones delivered are remembered by message id, and the retry sends the rest.
+    fn deliver(&mut self, message: Message) -> Outcome {
+        let built = match format::build(&message.payload, &self.defaults) {
+            Ok(built) => built,
+            Err(e) => return Outcome::fail(e.to_string()),
+        };
+        let total = built.bodies.len();
+        let fingerprint = progress::fingerprint(&built.bodies);
+        if self.progress.changed(&message.id, fingerprint) {
+            self.log_warn(&format!(
+                "message {}: its payload changed since part of it was sent; sending it again from the start",
+                message.id
+            ));
+        }
+        let mut sent = self.progress.sent(&message.id, fingerprint);
+        if sent == 0 && message.attempt <= 1 {
+            for note in &built.notes {
+                let line = format!("message {}: {note}", message.id);
+                match note {
+                    Note::Split { .. } => self.host.debug(&self.endpoint.redact(&line)),
+                    _ => self.log_warn(&line),
+                }
+            }
+        }
+        while let Some(body) = built.bodies.get(sent) {
+            match self.client.send(body) {
+                Outcome::Ok => sent += 1,
+                outcome => {
+                    if sent > 0 {
+                        self.progress.record(&message.id, fingerprint, sent);
+                    }
+                    return in_part(outcome, sent, total);
+                }
+            }
+        }
+        self.progress.forget(&message.id);
+        Outcome::Ok
+    }
+}
+
+impl Discord {
+    fn log_warn(&self, line: &str) {
+        self.host.warn(&self.endpoint.redact(line));
+    }
+}
+
+/// Says which part failed when a message went out as several.
+fn in_part(outcome: Outcome, sent: usize, total: usize) -> Outcome {
+    if total < 2 {
+        return outcome;
+    }
+    let part = |reason: String| format!("part {} of {total}: {reason}", sent + 1);
+    match outcome {
+        Outcome::Retry { after, reason } => Outcome::Retry {
+            after,
+            reason: part(reason),
+        },
+        Outcome::Fail { reason } => Outcome::Fail {
+            reason: part(reason),
+        },
+        Outcome::Ok => Outcome::Ok,
+    }
+}
+
+export_plugin!(
+    Discord,
+    name = "discord",
+    manifest = r#"{
+  "markup": "markdown",
+  "description": "Posts messages to a Discord channel through a webhook, as rich embeds",
+  "settings": {
+    "webhook_url": {"type": "string", "required": true, "secret": true,
+                    "description": "the webhook URL Discord shows (https://discord.com/api/webhooks/ID/TOKEN)"},
+    "username": {"type": "string", "description": "display name instead of the webhook's (1-80 characters)"},
+    "avatar_url": {"type": "string", "description": "avatar image URL instead of the webhook's"},
+    "thread_id": {"type": "string", "description": "post into this thread of the webhook's channel"},
+    "mentions": {"type": "array",
+                 "description": "which mentions in content may ping: users, roles, everyone; default [] pings nobody"}
+  }
+}"#
+);
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use serde_json::Value;
+
+    #[test]
+    fn the_manifest_is_json_that_marks_the_webhook_url_secret() {
+        // SAFETY: the descriptor and its strings are static.
+        let manifest = unsafe {
+            let descriptor = &*crate::__alert_router_plugin_export::alert_router_plugin_v1();
+            CStr::from_ptr(descriptor.manifest)
+        };
+        let manifest: Value =
+            serde_json::from_str(manifest.to_str().unwrap()).expect("the manifest is JSON");
+        assert_eq!(manifest["markup"], "markdown");
+        let url = &manifest["settings"]["webhook_url"];
+        assert_eq!(url["required"], true);
+        assert_eq!(url["secret"], true);
+        let mut names: Vec<&str> = manifest["settings"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "avatar_url",
+                "mentions",
+                "thread_id",
+                "username",
+                "webhook_url"
+            ]
+        );
+    }
+}

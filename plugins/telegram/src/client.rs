@@ -1,0 +1,440 @@
+//! Transport to the Bot API (teloxide) and the one place that decides what Telegram's
+//! answer means for a message: [`verdict`]. Every reason it produces has the bot token
+//! redacted, because request errors quote the URL and the URL holds `bot<token>`.
+
+use std::time::Duration;
+
+use teloxide::ApiError;
+use teloxide::RequestError;
+use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters};
+use teloxide::prelude::Requester;
+use teloxide::types::{
+    AllowedUpdate, BotCommand, ChatId, LinkPreviewOptions, Me, ParseMode, Recipient, ReplyMarkup,
+    ThreadId, Update,
+};
+
+use crate::config::{ChatRef, Config, Markup, Secret};
+
+/// How long a `getUpdates` long poll waits for an update. teloxide's HTTP client gives
+/// up on any request after 17 s, so this must stay well below that.
+pub const POLL_TIMEOUT_SECS: u32 = 10;
+
+/// What an answer (or the lack of one) means for the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Worth another attempt: flood control (`after` is Telegram's `retry_after`),
+    /// a network error, a server error.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// Telegram could not parse the markup: send the text once more as plain text.
+    PlainText { reason: String },
+    /// Telegram refused the message for good (bot blocked, chat not found, bad
+    /// request): `reason` is Telegram's description.
+    Fail { reason: String },
+}
+
+/// Maps a teloxide error to a [`Verdict`]. This is the only function that interprets
+/// Telegram's answers; the table test below puts every kind of answer through it.
+pub fn verdict(error: &RequestError, token: &Secret) -> Verdict {
+    let verdict = match error {
+        RequestError::RetryAfter(seconds) => Verdict::Retry {
+            after: Some(seconds.duration()),
+            reason: format!("Too Many Requests: retry after {}", seconds.seconds()),
+        },
+        RequestError::Network(e) => Verdict::Retry {
+            after: None,
+            reason: format!("cannot reach the Telegram Bot API: {}", chain(&**e)),
+        },
+        RequestError::Io(e) => Verdict::Retry {
+            after: None,
+            reason: format!("I/O error talking to the Telegram Bot API: {e}"),
+        },
+        RequestError::InvalidJson { raw, .. } => Verdict::Retry {
+            after: None,
+            reason: format!(
+                "the Telegram Bot API answered with something other than its JSON (a proxy \
+                 error page?): {}",
+                excerpt(raw)
+            ),
+        },
+        RequestError::MigrateToChatId(to) => Verdict::Fail {
+            reason: format!(
+                "Bad Request: group chat was upgraded to a supergroup chat; put {to} in \
+                 settings.chat_ids instead"
+            ),
+        },
+        RequestError::Api(api) => api_verdict(api),
+    };
+    match verdict {
+        Verdict::Retry { after, reason } => Verdict::Retry {
+            after,
+            reason: token.redact(&reason),
+        },
+        Verdict::PlainText { reason } => Verdict::PlainText {
+            reason: token.redact(&reason),
+        },
+        Verdict::Fail { reason } => Verdict::Fail {
+            reason: token.redact(&reason),
+        },
+    }
+}
+
+fn api_verdict(error: &ApiError) -> Verdict {
+    match error {
+        ApiError::CantParseEntities(description) => Verdict::PlainText {
+            reason: description.clone(),
+        },
+        ApiError::InvalidToken => Verdict::Fail {
+            reason: "Unauthorized: Telegram refused the bot token; check settings.bot_token"
+                .to_owned(),
+        },
+        ApiError::TerminatedByOtherGetUpdates => Verdict::Retry {
+            after: None,
+            reason: error.to_string(),
+        },
+        ApiError::Unknown(description) => {
+            // teloxide drops the HTTP status; the description's prefix says what it was
+            // ("Internal Server Error: ...", "Too Many Requests: ..." without parameters).
+            let transient = [
+                "Internal Server Error",
+                "Bad Gateway",
+                "Service Unavailable",
+                "Gateway Timeout",
+                "Too Many Requests",
+            ];
+            if transient.iter().any(|p| description.starts_with(p)) {
+                Verdict::Retry {
+                    after: None,
+                    reason: description.clone(),
+                }
+            } else {
+                Verdict::Fail {
+                    reason: description.clone(),
+                }
+            }
+        }
+        // Every other variant displays as Telegram's own description.
+        other => Verdict::Fail {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// An error and its causes on one line (reqwest hides the useful part in the source).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The start of a body that was not JSON, on one line.
+fn excerpt(raw: &str) -> String {
+    const MAX: usize = 200;
+    let one_line: String = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > MAX {
+        let cut: String = one_line.chars().take(MAX).collect();
+        format!("{cut}...")
+    } else {
+        one_line
+    }
+}
+
+/// The `sendMessage` options besides chat and text.
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    pub markup: Option<Markup>,
+    pub disable_notification: bool,
+    pub protect_content: bool,
+    pub message_thread_id: Option<i32>,
+    pub link_preview_options: Option<LinkPreviewOptions>,
+    pub reply_markup: Option<ReplyMarkup>,
+}
+
+/// The Bot API client.
+#[derive(Clone)]
+pub struct Client {
+    bot: teloxide::Bot,
+    token: Secret,
+}
+
+impl Client {
+    /// A client for `config`'s token and API URL. Fails only if the HTTP client cannot
+    /// be built (no TLS roots), which no retry would fix.
+    pub fn new(config: &Config) -> Result<Client, String> {
+        let http = teloxide::net::default_reqwest_settings()
+            .build()
+            .map_err(|e| {
+                config
+                    .token
+                    .redact(&format!("cannot build the HTTP client: {}", chain(&e)))
+            })?;
+        let bot = teloxide::Bot::with_client(config.token.expose(), http)
+            .set_api_url(config.api_url.clone());
+        Ok(Client {
+            bot,
+            token: config.token.clone(),
+        })
+    }
+
+    pub fn token(&self) -> &Secret {
+        &self.token
+    }
+
+    /// Sends one message.
+    pub async fn send_message(
+        &self,
+        chat: &ChatRef,
+        text: String,
+        options: &SendOptions,
+    ) -> Result<(), RequestError> {
+        let recipient = match chat {
+            ChatRef::Id(id) => Recipient::Id(ChatId(*id)),
+            ChatRef::Username(name) => Recipient::ChannelUsername(name.clone()),
+        };
+        let mut request = self.bot.send_message(recipient, text);
+        match options.markup {
+            Some(Markup::Html) => request = request.parse_mode(ParseMode::Html),
+            Some(Markup::MarkdownV2) => request = request.parse_mode(ParseMode::MarkdownV2),
+            #[allow(deprecated)]
+            Some(Markup::Markdown) => request = request.parse_mode(ParseMode::Markdown),
+            Some(Markup::Plain) | None => {}
+        }
+        if options.disable_notification {
+            request = request.disable_notification(true);
+        }
+        if options.protect_content {
+            request = request.protect_content(true);
+        }
+        if let Some(thread) = options.message_thread_id {
+            request = request.message_thread_id(ThreadId(teloxide::types::MessageId(thread)));
+        }
+        if let Some(preview) = &options.link_preview_options {
+            request = request.link_preview_options(preview.clone());
+        }
+        if let Some(markup) = &options.reply_markup {
+            request = request.reply_markup(markup.clone());
+        }
+        request.await.map(|_| ())
+    }
+
+    pub async fn get_me(&self) -> Result<Me, RequestError> {
+        self.bot.get_me().await
+    }
+
+    pub async fn delete_webhook(&self) -> Result<(), RequestError> {
+        self.bot.delete_webhook().await.map(|_| ())
+    }
+
+    pub async fn set_my_commands(&self, commands: Vec<BotCommand>) -> Result<(), RequestError> {
+        self.bot.set_my_commands(commands).await.map(|_| ())
+    }
+
+    /// One long poll for messages from update `offset` on.
+    pub async fn get_updates(
+        &self,
+        offset: i32,
+        timeout_secs: u32,
+    ) -> Result<Vec<Update>, RequestError> {
+        self.bot
+            .get_updates()
+            .offset(offset)
+            .timeout(timeout_secs)
+            .allowed_updates(vec![AllowedUpdate::Message])
+            .await
+    }
+
+    /// Tells Telegram every update before `offset` was handled (a zero-timeout poll
+    /// for at most one update, as teloxide does on shutdown).
+    pub async fn confirm(&self, offset: i32) -> Result<(), RequestError> {
+        self.bot
+            .get_updates()
+            .offset(offset)
+            .limit(1)
+            .timeout(0)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use teloxide::types::Seconds;
+
+    use super::*;
+
+    const TOKEN: &str = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+
+    fn token() -> Secret {
+        Secret::new(TOKEN)
+    }
+
+    /// The answer Telegram sends, as teloxide parses it.
+    fn answer(body: &str) -> RequestError {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            description: ApiError,
+            #[serde(default)]
+            parameters: Option<teloxide::types::ResponseParameters>,
+        }
+        let body: Body = serde_json::from_str(body).expect("test body parses");
+        match body.parameters {
+            Some(teloxide::types::ResponseParameters::RetryAfter(s)) => RequestError::RetryAfter(s),
+            Some(teloxide::types::ResponseParameters::MigrateToChatId(c)) => {
+                RequestError::MigrateToChatId(c)
+            }
+            None => RequestError::Api(body.description),
+        }
+    }
+
+    fn retry(after: Option<u64>, reason: &str) -> Verdict {
+        Verdict::Retry {
+            after: after.map(Duration::from_secs),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn fail(reason: &str) -> Verdict {
+        Verdict::Fail {
+            reason: reason.to_owned(),
+        }
+    }
+
+    #[test]
+    fn every_kind_of_answer_maps_to_one_verdict() {
+        let table: Vec<(&str, RequestError, Verdict)> = vec![
+            (
+                "429 with retry_after",
+                answer(r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}"#),
+                retry(Some(3), "Too Many Requests: retry after 3"),
+            ),
+            (
+                "429 without parameters",
+                answer(r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5"}"#),
+                retry(None, "Too Many Requests: retry after 5"),
+            ),
+            (
+                "500",
+                answer(r#"{"ok":false,"error_code":500,"description":"Internal Server Error: restart"}"#),
+                retry(None, "Internal Server Error: restart"),
+            ),
+            (
+                "502 from a proxy, not JSON",
+                RequestError::InvalidJson {
+                    source: Arc::new(serde_json::from_str::<u8>("<html>").expect_err("not json")),
+                    raw: "<html>\n<h1>502 Bad Gateway</h1></html>".into(),
+                },
+                retry(
+                    None,
+                    "the Telegram Bot API answered with something other than its JSON (a proxy \
+                     error page?): <html> <h1>502 Bad Gateway</h1></html>",
+                ),
+            ),
+            (
+                "400 can't parse entities",
+                answer(r#"{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities: Unsupported start tag \"br\" at byte offset 12"}"#),
+                Verdict::PlainText {
+                    reason: "Bad Request: can't parse entities: Unsupported start tag \"br\" at byte offset 12".into(),
+                },
+            ),
+            (
+                "400 chat not found",
+                answer(r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#),
+                fail("Bad Request: chat not found"),
+            ),
+            (
+                "400 message is too long",
+                answer(r#"{"ok":false,"error_code":400,"description":"Bad Request: message is too long"}"#),
+                fail("Bad Request: message is too long"),
+            ),
+            (
+                "400 unknown description",
+                answer(r#"{"ok":false,"error_code":400,"description":"Bad Request: message text is empty"}"#),
+                fail("Bad Request: message text is empty"),
+            ),
+            (
+                "400 migrated group",
+                answer(r#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234567890}}"#),
+                fail("Bad Request: group chat was upgraded to a supergroup chat; put -1001234567890 in settings.chat_ids instead"),
+            ),
+            (
+                "401",
+                answer(r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#),
+                fail("Unauthorized: Telegram refused the bot token; check settings.bot_token"),
+            ),
+            (
+                "403 blocked",
+                answer(r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#),
+                fail("Forbidden: bot was blocked by the user"),
+            ),
+            (
+                "403 kicked",
+                answer(r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was kicked from the supergroup chat"}"#),
+                fail("Forbidden: bot was kicked from the supergroup chat"),
+            ),
+            (
+                "409 other poller",
+                answer(r#"{"ok":false,"error_code":409,"description":"Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}"#),
+                retry(None, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"),
+            ),
+            (
+                "a description that quotes the token",
+                answer(&format!(r#"{{"ok":false,"error_code":400,"description":"Bad Request: no route /bot{TOKEN}/x"}}"#)),
+                fail("Bad Request: no route /bot***/x"),
+            ),
+        ];
+        for (name, error, expected) in table {
+            assert_eq!(verdict(&error, &token()), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn flood_control_carries_telegrams_delay() {
+        let v = verdict(
+            &RequestError::RetryAfter(Seconds::from_seconds(42)),
+            &token(),
+        );
+        assert!(matches!(v, Verdict::Retry { after: Some(d), .. } if d == Duration::from_secs(42)));
+    }
+
+    #[test]
+    fn network_errors_retry_without_the_token() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // Port 9 on localhost: nothing listens, so the request fails at once.
+        let error = runtime
+            .block_on(
+                reqwest::Client::new()
+                    .post(format!("http://127.0.0.1:9/bot{TOKEN}/SendMessage"))
+                    .send(),
+            )
+            .expect_err("nothing listens on port 9");
+        let v = verdict(&RequestError::Network(Arc::new(error)), &token());
+        let Verdict::Retry {
+            after: None,
+            reason,
+        } = v
+        else {
+            panic!("expected a retry, got {v:?}");
+        };
+        assert!(
+            reason.starts_with("cannot reach the Telegram Bot API"),
+            "{reason}"
+        );
+        assert!(!reason.contains("AAHdqTcv"), "{reason}");
+        assert!(reason.contains("bot***"), "{reason}");
+    }
+}

@@ -1,0 +1,892 @@
+//! The bot's side of the conversation: the long-polling loop, who may use which
+//! command, the answers (data from `host.query`, wording from the operator's
+//! `templates/telegram/commands/*.yaml` through `host.render`), and the line the bot
+//! posts when a mute ends.
+//!
+//! Only chats in `chat_ids` get answers. A command from any other chat gets nothing:
+//! it is logged with chat and user id, counted, and emitted as a `telegram_command`
+//! event with `allowed: false`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use teloxide::types::{BotCommand, Chat, Message, Update, UpdateKind, User};
+use tokio::sync::watch;
+
+use crate::client::{POLL_TIMEOUT_SECS, SendOptions, Verdict, verdict};
+use crate::config::ChatRef;
+use crate::format::{self, Limits, Payload};
+use crate::mute::{Ended, parse_duration, unix_now, unix_now_ceil};
+use crate::notify::send_part;
+use crate::{Shared, Stats, rfc3339};
+
+/// One command the bot knows.
+struct Command {
+    name: &'static str,
+    /// The line Telegram's command menu shows (`setMyCommands`).
+    description: &'static str,
+    /// Changes something: only `admin_user_ids` may use it, when set.
+    changes: bool,
+}
+
+const COMMANDS: &[Command] = &[
+    Command {
+        name: "start",
+        description: "What this bot does",
+        changes: false,
+    },
+    Command {
+        name: "help",
+        description: "List the commands",
+        changes: false,
+    },
+    Command {
+        name: "status",
+        description: "Router and sinks: healthy, queued, sent, failed",
+        changes: false,
+    },
+    Command {
+        name: "portfolio",
+        description: "Portfolio value, cash and P&L",
+        changes: false,
+    },
+    Command {
+        name: "performance",
+        description: "Performance metrics",
+        changes: false,
+    },
+    Command {
+        name: "positions",
+        description: "Open positions",
+        changes: false,
+    },
+    Command {
+        name: "trades",
+        description: "Recent trades: /trades [n]",
+        changes: false,
+    },
+    Command {
+        name: "daily",
+        description: "Today's trades and P&L",
+        changes: false,
+    },
+    Command {
+        name: "stats",
+        description: "Bot statistics: messages sent, commands, errors",
+        changes: false,
+    },
+    Command {
+        name: "mute",
+        description: "Hold notifications below critical: /mute 30m [type]",
+        changes: true,
+    },
+    Command {
+        name: "unmute",
+        description: "Resume notifications",
+        changes: true,
+    },
+];
+
+/// `/trades` without a number shows this many; it shows at most `MAX_TRADES`.
+const DEFAULT_TRADES: u32 = 10;
+const MAX_TRADES: u32 = 100;
+
+/// The longest an answer waits for Telegram's pace (answers are not queued by the
+/// router; the polling loop itself waits).
+const ANSWER_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The last `getUpdates` on shutdown, which tells Telegram what was handled.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A command as typed: `/trades@alert_bot 5` → `trades`, `["5"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Invocation {
+    pub name: String,
+    pub args: Vec<String>,
+}
+
+/// Reads a command from a message's text. `None` for text that is not a command, or a
+/// command addressed to another bot (`/status@other_bot` in a group).
+pub(crate) fn parse_command(text: &str, bot_username: Option<&str>) -> Option<Invocation> {
+    let rest = text.trim_start().strip_prefix('/')?;
+    let mut words = rest.split_whitespace();
+    let head = words.next()?;
+    let (name, addressee) = match head.split_once('@') {
+        Some((name, to)) => (name, Some(to)),
+        None => (head, None),
+    };
+    if let Some(to) = addressee
+        && !bot_username.is_some_and(|me| me.eq_ignore_ascii_case(to))
+    {
+        return None;
+    }
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    Some(Invocation {
+        name: name.to_ascii_lowercase(),
+        args: words.map(str::to_owned).collect(),
+    })
+}
+
+/// Doubling waits after failures, up to a minute.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(60);
+
+    fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    /// The wait before the next try: Telegram's `retry_after` if it gave one.
+    fn wait(&mut self, asked: Option<Duration>) -> Duration {
+        let wait = asked.unwrap_or(self.next);
+        self.next = (self.next * 2).min(Self::MAX);
+        wait
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+/// Sleeps for `wait` unless shutdown comes first; `true` means shut down.
+async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = stop.changed() => true,
+        _ = tokio::time::sleep(wait) => *stop.borrow(),
+    }
+}
+
+/// Why polling could not start.
+enum StartError {
+    /// Try again after the wait.
+    Again(String, Option<Duration>),
+    /// Never going to work with these settings (the token was refused).
+    Stop(String),
+}
+
+/// Gets ready to poll: who the bot is (to recognise `/cmd@bot`), no webhook (Telegram
+/// refuses `getUpdates` while one is set), and the command menu.
+async fn start(shared: &Shared) -> Result<Option<String>, StartError> {
+    let token = shared.client.token();
+    let failed = |step: &str, error: &teloxide::RequestError| match verdict(error, token) {
+        Verdict::Retry { after, reason } => StartError::Again(format!("{step}: {reason}"), after),
+        Verdict::Fail { reason } if reason.starts_with("Unauthorized") => {
+            StartError::Stop(format!("{step}: {reason}"))
+        }
+        Verdict::Fail { reason } | Verdict::PlainText { reason } => {
+            StartError::Again(format!("{step}: {reason}"), None)
+        }
+    };
+    let me = shared
+        .client
+        .get_me()
+        .await
+        .map_err(|e| failed("getMe", &e))?;
+    shared
+        .client
+        .delete_webhook()
+        .await
+        .map_err(|e| failed("deleteWebhook", &e))?;
+    let menu = COMMANDS
+        .iter()
+        .map(|c| BotCommand::new(c.name, c.description))
+        .collect();
+    if let Err(error) = shared.client.set_my_commands(menu).await {
+        // Without the menu commands still work; not worth holding polling back.
+        shared.warn(&format!(
+            "setMyCommands failed, so Telegram's command menu may be out of date: {}",
+            reason_of(&verdict(&error, token))
+        ));
+    }
+    Ok(me.user.username)
+}
+
+fn reason_of(verdict: &Verdict) -> &str {
+    match verdict {
+        Verdict::Retry { reason, .. }
+        | Verdict::Fail { reason }
+        | Verdict::PlainText { reason } => reason,
+    }
+}
+
+/// The polling loop: runs until `stop` says so, surviving network errors with backoff.
+pub(crate) async fn poll(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new();
+    let username = loop {
+        match start(&shared).await {
+            Ok(username) => break username,
+            Err(StartError::Stop(reason)) => {
+                shared.error(&format!(
+                    "commands are off: Telegram refused the bot ({reason}); notifications \
+                     will fail the same way until settings.bot_token is fixed"
+                ));
+                return;
+            }
+            Err(StartError::Again(reason, asked)) => {
+                let wait = backoff.wait(asked);
+                shared.warn(&format!(
+                    "cannot start answering commands yet ({reason}); trying again in {}s",
+                    wait.as_secs()
+                ));
+                if sleep_or_stop(wait, &mut stop).await {
+                    return;
+                }
+            }
+        }
+    };
+    backoff.reset();
+    shared.info(&format!(
+        "answering commands for @{}",
+        username.as_deref().unwrap_or("(bot without a username)")
+    ));
+
+    while !*stop.borrow() {
+        let offset = i32::try_from(shared.state.offset()).unwrap_or(i32::MAX);
+        let answer = tokio::select! {
+            _ = stop.changed() => break,
+            answer = shared.client.get_updates(offset, POLL_TIMEOUT_SECS) => answer,
+        };
+        match answer {
+            Ok(updates) => {
+                backoff.reset();
+                for update in updates {
+                    handle_update(&shared, update, username.as_deref()).await;
+                }
+            }
+            Err(error) => {
+                let v = verdict(&error, shared.client.token());
+                if let Verdict::Fail { reason } = &v {
+                    if reason.starts_with("Unauthorized") {
+                        shared.error(&format!("commands are off: getUpdates: {reason}"));
+                        return;
+                    }
+                    if reason.contains("webhook") {
+                        // Someone set a webhook since start-up; polling needs it gone.
+                        let _ = shared.client.delete_webhook().await;
+                    }
+                }
+                let asked = match &v {
+                    Verdict::Retry { after, .. } => *after,
+                    _ => None,
+                };
+                let wait = backoff.wait(asked);
+                shared.warn(&format!(
+                    "getUpdates failed ({}); polling again in {}s",
+                    reason_of(&v),
+                    wait.as_secs()
+                ));
+                if sleep_or_stop(wait, &mut stop).await {
+                    break;
+                }
+            }
+        }
+    }
+
+    // Confirm what was handled, so whoever polls next does not get it again.
+    let offset = shared.state.offset();
+    if offset > 0 {
+        let offset = i32::try_from(offset).unwrap_or(i32::MAX);
+        let _ = tokio::time::timeout(CONFIRM_TIMEOUT, shared.client.confirm(offset)).await;
+    }
+}
+
+async fn handle_update(shared: &Shared, update: Update, username: Option<&str>) {
+    let id = i64::from(update.id.0);
+    match shared.state.claim(id) {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => shared.error(&format!(
+            "cannot save the polling offset ({e}); after a restart update {id} could be \
+             answered again"
+        )),
+    }
+    let UpdateKind::Message(message) = update.kind else {
+        return;
+    };
+    let Some(text) = message.text() else {
+        return;
+    };
+    let Some(invocation) = parse_command(text, username) else {
+        return;
+    };
+    handle_command(shared, &message, invocation).await;
+}
+
+async fn handle_command(shared: &Shared, message: &Message, invocation: Invocation) {
+    Stats::bump(&shared.stats.commands);
+    let chat_id = message.chat.id.0;
+    let user_id = message
+        .from
+        .as_ref()
+        .and_then(|u| i64::try_from(u.id.0).ok());
+    let shown_user = user_id.map_or_else(|| "unknown".to_owned(), |u| u.to_string());
+    // A stranger picks the name; keep what reaches the log short.
+    let shown_name: String = invocation.name.chars().take(32).collect();
+    let changes = COMMANDS
+        .iter()
+        .any(|c| c.name == invocation.name && c.changes);
+
+    if !shared.config.allows_chat(chat_id) {
+        Stats::bump(&shared.stats.refused);
+        shared.warn(&format!(
+            "ignored /{shown_name} from chat {chat_id} (user {shown_user}): the chat is not in \
+             settings.chat_ids"
+        ));
+        emit(shared, &invocation.name, chat_id, user_id, false);
+        return;
+    }
+    let context = json!({
+        "command": invocation.name,
+        "args": invocation.args,
+        "user": message.from.as_ref().map(user_json),
+        "chat": chat_json(&message.chat),
+    });
+    if changes && !shared.config.allows_admin(user_id) {
+        Stats::bump(&shared.stats.refused);
+        shared.warn(&format!(
+            "refused /{shown_name} from user {shown_user} in chat {chat_id}: the user is not in \
+             settings.admin_user_ids"
+        ));
+        emit(shared, &invocation.name, chat_id, user_id, false);
+        let payload = render(shared, "not_allowed", context);
+        reply(shared, &ChatRef::Id(chat_id), payload).await;
+        return;
+    }
+    emit(shared, &invocation.name, chat_id, user_id, true);
+    let payload = answer(shared, &invocation, context, user_id);
+    reply(shared, &ChatRef::Id(chat_id), payload).await;
+}
+
+/// Tells the router about a command, for its stats and dashboard.
+fn emit(shared: &Shared, command: &str, chat_id: i64, user_id: Option<i64>, allowed: bool) {
+    let event = json!({
+        "type": "telegram_command",
+        "command": command,
+        "chat_id": chat_id,
+        "user_id": user_id,
+        "allowed": allowed,
+    });
+    if let Err(e) = shared.host.emit(&event) {
+        shared.debug(&format!(
+            "the router did not take the telegram_command event: {e}"
+        ));
+    }
+}
+
+fn user_json(user: &User) -> Value {
+    json!({
+        "id": user.id.0,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "username": user.username,
+    })
+}
+
+fn chat_json(chat: &Chat) -> Value {
+    let kind = if chat.is_private() {
+        "private"
+    } else if chat.is_group() {
+        "group"
+    } else if chat.is_supergroup() {
+        "supergroup"
+    } else {
+        "channel"
+    };
+    json!({"id": chat.id.0, "type": kind, "title": chat.title(), "username": chat.username()})
+}
+
+/// Adds `extra`'s keys to the context object.
+fn with(mut context: Value, extra: Value) -> Value {
+    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        context.extend(extra);
+    }
+    context
+}
+
+/// The answer to a command from an allowed user, as a rendered payload.
+fn answer(shared: &Shared, invocation: &Invocation, context: Value, user_id: Option<i64>) -> Value {
+    let name = invocation.name.as_str();
+    match name {
+        "start" | "help" => {
+            let commands: Vec<Value> = COMMANDS
+                .iter()
+                .map(|c| json!({"command": c.name, "description": c.description}))
+                .collect();
+            render(shared, name, with(context, json!({"commands": commands})))
+        }
+        "status" => with_object(
+            shared,
+            name,
+            "status",
+            context,
+            |data| json!({"sinks": sinks(data)}),
+        ),
+        "portfolio" => with_object(shared, name, "state/portfolio", context, |_| json!({})),
+        "performance" => with_object(shared, name, "state/performance", context, |_| json!({})),
+        "positions" => with_data(
+            shared,
+            name,
+            "state/positions",
+            context,
+            |data| json!({"items": items(data, "positions")}),
+        ),
+        "trades" => {
+            let limit = match invocation.args.first() {
+                None => DEFAULT_TRADES,
+                Some(n) => match n.parse::<u32>() {
+                    Ok(n) if (1..=MAX_TRADES).contains(&n) => n,
+                    _ => {
+                        return usage(
+                            shared,
+                            context,
+                            "/trades [n]",
+                            &format!("n must be a number from 1 to {MAX_TRADES}, not {n:?}"),
+                        );
+                    }
+                },
+            };
+            let path = format!("state/trades?limit={limit}");
+            with_data(
+                shared,
+                name,
+                &path,
+                context,
+                |data| json!({"items": items(data, "trades"), "limit": limit}),
+            )
+        }
+        "daily" => with_data(shared, name, "state/trades?since=today", context, |data| {
+            let trades = items(data, "trades");
+            json!({"summary": day_summary(&trades), "items": trades})
+        }),
+        "stats" => {
+            // Router totals when the router has them; the bot's own always.
+            let router = shared
+                .host
+                .query("status")
+                .ok()
+                .filter(Value::is_object)
+                .map(|status| router_totals(&sinks(&status)));
+            let extra = json!({"router": router, "bot": shared.stats.snapshot()});
+            render(shared, name, with(context, extra))
+        }
+        "mute" => mute(shared, invocation, context, user_id),
+        "unmute" => {
+            let ended = shared.state.with_mute(|m| m.stop(unix_now()));
+            shared.mute_changed.notify_one();
+            render(shared, "unmute", with(context, ended_json(ended.as_ref())))
+        }
+        _ => render(shared, "unknown", context),
+    }
+}
+
+/// Queries `path` and renders `commands/<name>` with the answer as `data` (plus what
+/// `extra` derives from it), or `commands/no_data` when the router has none.
+fn with_data(
+    shared: &Shared,
+    name: &str,
+    path: &str,
+    context: Value,
+    extra: impl FnOnce(&Value) -> Value,
+) -> Value {
+    match shared.host.query(path) {
+        Ok(data) => {
+            let more = extra(&data);
+            let context = with(with(context, json!({"data": data})), more);
+            render(shared, name, context)
+        }
+        Err(reason) => {
+            shared.debug(&format!("/{name}: no data from {path}: {reason}"));
+            render(shared, "no_data", with(context, json!({"reason": reason})))
+        }
+    }
+}
+
+/// Like [`with_data`] for answers that must be an object (a portfolio, the status):
+/// anything else means there is nothing to show yet.
+fn with_object(
+    shared: &Shared,
+    name: &str,
+    path: &str,
+    context: Value,
+    extra: impl FnOnce(&Value) -> Value,
+) -> Value {
+    match shared.host.query(path) {
+        Ok(data) if data.as_object().is_some_and(|o| !o.is_empty()) => {
+            let more = extra(&data);
+            render(
+                shared,
+                name,
+                with(with(context, json!({"data": data})), more),
+            )
+        }
+        Ok(_) => render(
+            shared,
+            "no_data",
+            with(context, json!({"reason": "nothing recorded yet"})),
+        ),
+        Err(reason) => {
+            shared.debug(&format!("/{name}: no data from {path}: {reason}"));
+            render(shared, "no_data", with(context, json!({"reason": reason})))
+        }
+    }
+}
+
+/// The sinks of a status answer as a list of objects with a `name`, whether the
+/// router lists them or maps names to them.
+fn sinks(status: &Value) -> Vec<Value> {
+    match status.get("sinks") {
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(name, sink)| {
+                let mut sink = sink.clone();
+                if let Some(fields) = sink.as_object_mut() {
+                    fields
+                        .entry("name")
+                        .or_insert_with(|| Value::String(name.clone()));
+                }
+                sink
+            })
+            .collect(),
+        Some(Value::Array(list)) => list.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Sums of the sinks' counters, for `/stats`.
+fn router_totals(sinks: &[Value]) -> Value {
+    let sum = |key: &str| -> u64 {
+        sinks
+            .iter()
+            .filter_map(|s| s.get(key).and_then(Value::as_u64))
+            .sum()
+    };
+    let healthy = sinks
+        .iter()
+        .filter(|s| s.get("healthy").and_then(Value::as_bool).unwrap_or(true))
+        .count();
+    json!({
+        "sinks": sinks.len(),
+        "healthy": healthy,
+        "queued": sum("queued"),
+        "sent": sum("sent"),
+        "failed": sum("failed"),
+        "retried": sum("retried"),
+    })
+}
+
+/// The list in a state answer: the answer itself if it is an array, else its `key`.
+fn items(data: &Value, key: &str) -> Vec<Value> {
+    match data {
+        Value::Array(items) => items.clone(),
+        Value::Object(map) => match map.get(key) {
+            Some(Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Count, wins, losses and P&L of a day's trades (those with a `pnl`).
+fn day_summary(trades: &[Value]) -> Value {
+    let pnls: Vec<f64> = trades
+        .iter()
+        .filter_map(|t| t.get("pnl").and_then(Value::as_f64))
+        .collect();
+    let wins = pnls.iter().filter(|p| **p > 0.0).count();
+    let losses = pnls.iter().filter(|p| **p < 0.0).count();
+    let total: f64 = pnls.iter().sum();
+    json!({
+        "trades": trades.len(),
+        "closed": pnls.len(),
+        "wins": wins,
+        "losses": losses,
+        "total_pnl": total,
+        "win_rate": if pnls.is_empty() { 0.0 } else { wins as f64 * 100.0 / pnls.len() as f64 },
+    })
+}
+
+fn mute(shared: &Shared, invocation: &Invocation, context: Value, user_id: Option<i64>) -> Value {
+    const USAGE: &str = "/mute <duration> [event type], e.g. /mute 30m or /mute 2h trade_opened";
+    let Some(length) = invocation.args.first() else {
+        return usage(shared, context, USAGE, "say for how long");
+    };
+    let length = match parse_duration(length) {
+        Ok(length) => length,
+        Err(problem) => return usage(shared, context, USAGE, &problem),
+    };
+    let event_type = invocation.args.get(1).cloned();
+    if let Some(t) = &event_type
+        && !t
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+    {
+        return usage(
+            shared,
+            context,
+            USAGE,
+            &format!("{t:?} is not an event type (lower-case letters, digits, _ . -)"),
+        );
+    }
+    let mute = shared
+        .state
+        .with_mute(|m| m.start(length, event_type, user_id, unix_now_ceil()));
+    shared.mute_changed.notify_one();
+    shared.info(&format!(
+        "muted until {} by user {}{}",
+        rfc3339(mute.until),
+        user_id.map_or_else(|| "unknown".to_owned(), |u| u.to_string()),
+        mute.event_type
+            .as_deref()
+            .map(|t| format!(" (only {t})"))
+            .unwrap_or_default()
+    ));
+    let extra = json!({"mute": {
+        "until": rfc3339(mute.until),
+        "seconds": length.as_secs(),
+        "event_type": mute.event_type,
+        "held": mute.held,
+    }});
+    render(shared, "mute", with(context, extra))
+}
+
+fn ended_json(ended: Option<&Ended>) -> Value {
+    match ended {
+        Some(e) => json!({
+            "was_muted": true,
+            "held": e.held,
+            "seconds": e.lasted.as_secs(),
+            "event_type": e.event_type,
+            "expired": e.expired,
+        }),
+        None => {
+            json!({"was_muted": false, "held": 0, "seconds": 0, "event_type": null, "expired": false})
+        }
+    }
+}
+
+fn usage(shared: &Shared, context: Value, usage: &str, problem: &str) -> Value {
+    render(
+        shared,
+        "usage",
+        with(context, json!({"usage": usage, "problem": problem})),
+    )
+}
+
+/// Renders `templates/<sink>/commands/<name>.yaml` (or the plugin's default). When the
+/// template is missing or broken, the user gets a short notice and the log says why.
+fn render(shared: &Shared, name: &str, context: Value) -> Value {
+    let template = format!("commands/{name}");
+    match shared.host.render(&template, &context) {
+        Ok(payload) => payload,
+        Err(e) => {
+            Stats::bump(&shared.stats.errors);
+            shared.error(&format!(
+                "cannot render the answer template {template}: {e}"
+            ));
+            json!({"text": "⚠️ This answer could not be worded: its template failed. The router log says why."})
+        }
+    }
+}
+
+/// Sends a rendered answer to one chat, in parts if long. Flood control is waited out
+/// once; other failures are logged.
+async fn reply(shared: &Shared, chat: &ChatRef, payload: Value) {
+    let payload = match Payload::from_json(&payload) {
+        Ok(payload) => payload,
+        Err(e) => {
+            shared.error(&format!("cannot send an answer to chat {chat}: {e}"));
+            return;
+        }
+    };
+    let markup = payload
+        .markup(shared.config.markup)
+        .unwrap_or(shared.config.markup);
+    if payload.text.trim().is_empty() {
+        shared.debug(&format!(
+            "the answer for chat {chat} rendered empty; nothing sent"
+        ));
+        return;
+    }
+    let options = SendOptions {
+        markup: Some(markup),
+        disable_notification: payload.disable_notification.unwrap_or(false),
+        protect_content: payload.protect_content.unwrap_or(false),
+        message_thread_id: payload.message_thread_id,
+        link_preview_options: payload.link_preview_options.clone(),
+        reply_markup: payload.reply_markup.clone(),
+    };
+    for part in format::split(&payload.text, markup, Limits::TELEGRAM) {
+        let mut outcome = send_part(shared, chat, &part, &options, ANSWER_MAX_WAIT).await;
+        if let Err(Verdict::Retry {
+            after: Some(after), ..
+        }) = &outcome
+            && *after <= ANSWER_MAX_WAIT
+        {
+            tokio::time::sleep(*after).await;
+            outcome = send_part(shared, chat, &part, &options, ANSWER_MAX_WAIT).await;
+        }
+        if let Err(v) = outcome {
+            shared.warn(&format!(
+                "cannot send an answer to chat {chat}: {}",
+                reason_of(&v)
+            ));
+            return;
+        }
+    }
+}
+
+/// Posts the end-of-mute line to every chat when a mute runs out, and keeps watching
+/// for the next one until `stop`.
+pub(crate) async fn watch_mute(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let until = shared.state.with_mute(|m| m.until());
+        // Looks again at least daily; a far-off `until` (a hand-edited state file)
+        // just means "not today".
+        const DAY: Duration = Duration::from_secs(86_400);
+        let wait = until.map(
+            |until| match UNIX_EPOCH.checked_add(Duration::from_secs(until)) {
+                Some(end) => end
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(DAY),
+                None => DAY,
+            },
+        );
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = shared.mute_changed.notified() => continue,
+            _ = tokio::time::sleep(wait.unwrap_or(DAY)), if wait.is_some() => {}
+        }
+        if let Some(ended) = shared.state.with_mute(|m| m.expire(unix_now())) {
+            shared.info(&format!(
+                "mute ended: {} notifications were held back",
+                ended.held
+            ));
+            let context = with(
+                json!({"command": "unmute", "args": []}),
+                ended_json(Some(&ended)),
+            );
+            let payload = render(&shared, "unmute", context);
+            for chat in &shared.config.chats {
+                reply(&shared, chat, payload.clone()).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(name: &str, args: &[&str]) -> Option<Invocation> {
+        Some(Invocation {
+            name: name.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        })
+    }
+
+    #[test]
+    fn commands_are_read_like_telegram_clients_send_them() {
+        let me = Some("alert_bot");
+        assert_eq!(parse_command("/status", me), inv("status", &[]));
+        assert_eq!(parse_command("  /Trades 5", me), inv("trades", &["5"]));
+        assert_eq!(
+            parse_command("/mute@Alert_Bot 30m trade_opened", me),
+            inv("mute", &["30m", "trade_opened"])
+        );
+        assert_eq!(parse_command("/status@other_bot", me), None);
+        assert_eq!(parse_command("status", me), None);
+        assert_eq!(parse_command("/", me), None);
+        assert_eq!(parse_command("/st-atus", me), None);
+        assert_eq!(parse_command("/status@bot", None), None);
+    }
+
+    #[test]
+    fn every_command_fits_telegrams_menu_rules() {
+        for c in COMMANDS {
+            assert!(
+                (1..=32).contains(&c.name.len())
+                    && c.name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                c.name
+            );
+            assert!(
+                (1..=256).contains(&c.description.chars().count()),
+                "{}",
+                c.name
+            );
+        }
+        let changing: Vec<_> = COMMANDS
+            .iter()
+            .filter(|c| c.changes)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(changing, ["mute", "unmute"]);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute_and_honours_retry_after() {
+        let mut b = Backoff::new();
+        let waits: Vec<u64> = (0..8).map(|_| b.wait(None).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(b.wait(Some(Duration::from_secs(3))), Duration::from_secs(3));
+        b.reset();
+        assert_eq!(b.wait(None), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn state_answers_may_be_lists_or_objects() {
+        let list = json!([{"symbol": "BTC/USDT"}]);
+        assert_eq!(items(&list, "positions").len(), 1);
+        let object = json!({"positions": [{"symbol": "A"}, {"symbol": "B"}]});
+        assert_eq!(items(&object, "positions").len(), 2);
+        assert!(items(&json!({"total": 1}), "positions").is_empty());
+    }
+
+    #[test]
+    fn status_sinks_become_a_named_list() {
+        let mapped = json!({"sinks": {"tg": {"sent": 3, "healthy": true}, "dc": {"sent": 1, "failed": 2, "healthy": false}}});
+        let list = sinks(&mapped);
+        assert_eq!(list.len(), 2);
+        assert!(list.iter().any(|s| s["name"] == "tg" && s["sent"] == 3));
+        let totals = router_totals(&list);
+        assert_eq!(
+            totals,
+            json!({"sinks": 2, "healthy": 1, "queued": 0, "sent": 4, "failed": 2, "retried": 0})
+        );
+        let listed = json!({"sinks": [{"name": "a", "queued": 5}]});
+        assert_eq!(sinks(&listed), vec![json!({"name": "a", "queued": 5})]);
+        assert!(sinks(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn the_day_adds_up() {
+        let trades = vec![
+            json!({"pnl": 200.0}),
+            json!({"pnl": -50}),
+            json!({"symbol": "open"}),
+        ];
+        let s = day_summary(&trades);
+        assert_eq!(s["trades"], 3);
+        assert_eq!(s["closed"], 2);
+        assert_eq!(s["wins"], 1);
+        assert_eq!(s["losses"], 1);
+        assert_eq!(s["total_pnl"], 150.0);
+        assert_eq!(s["win_rate"], 50.0);
+    }
+}

@@ -1,0 +1,294 @@
+//! A stand-in for the router's side of the plugin ABI: an `ar_host` table whose
+//! callbacks answer `query` from canned JSON, render with a function the test gives,
+//! and record every log line, query, render and emitted event. For testing a plugin
+//! through its Rust API (the rlib) without the router.
+//!
+//! ```ignore
+//! let host = HostDouble::new();
+//! host.answer("state/portfolio", json!({"total_value": 12500}));
+//! let mut sink = host.create::<Telegram>(settings)?;   // a `Hosted<Telegram>`
+//! sink.deliver(message);
+//! assert!(host.logs().iter().any(|l| l.starts_with("WARN ")));
+//! ```
+//!
+//! [`HostDouble::create`] returns the sink wrapped in [`Hosted`], which drops the sink
+//! before the table it was given, as the router does.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use alert_router_plugin::{Host, Sink, ffi};
+use serde_json::{Value, json};
+
+/// What `render` does: template name and context in, payload or error out.
+pub type Renderer = dyn Fn(&str, &Value) -> Result<Value, String> + Send + Sync;
+
+/// The host's recordings and canned answers.
+pub struct HostDouble {
+    table: Box<ffi::Host>,
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    answers: Mutex<HashMap<String, Result<Value, String>>>,
+    renderer: Box<Renderer>,
+    logs: Mutex<Vec<(i32, String)>>,
+    queries: Mutex<Vec<String>>,
+    renders: Mutex<Vec<(String, Value)>>,
+    emits: Mutex<Vec<Value>>,
+}
+
+// SAFETY: the table's `host_data` points into `inner`, which only holds `Sync` data
+// behind mutexes; the function pointers are plain functions.
+unsafe impl Send for HostDouble {}
+unsafe impl Sync for HostDouble {}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A log level as the router shows it.
+fn level_name(level: i32) -> &'static str {
+    match level {
+        1 => "ERROR",
+        2 => "WARN",
+        3 => "INFO",
+        4 => "DEBUG",
+        _ => "TRACE",
+    }
+}
+
+impl HostDouble {
+    /// A host whose queries all fail ("not available") and whose `render` refuses
+    /// (there are no templates), until told otherwise.
+    pub fn new() -> Arc<HostDouble> {
+        HostDouble::with_renderer(|name, _| Err(format!("no template {name} in this host double")))
+    }
+
+    /// A host that renders with `renderer`.
+    pub fn with_renderer(
+        renderer: impl Fn(&str, &Value) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Arc<HostDouble> {
+        let inner = Box::new(Inner {
+            answers: Mutex::new(HashMap::new()),
+            renderer: Box::new(renderer),
+            logs: Mutex::new(Vec::new()),
+            queries: Mutex::new(Vec::new()),
+            renders: Mutex::new(Vec::new()),
+            emits: Mutex::new(Vec::new()),
+        });
+        let table = Box::new(ffi::Host {
+            struct_size: size_of::<ffi::Host>() as u32,
+            host_data: &*inner as *const Inner as *mut c_void,
+            log: host_log,
+            query: host_query,
+            emit: host_emit,
+            render: host_render,
+        });
+        Arc::new(HostDouble { table, inner })
+    }
+
+    /// Answers `query(path)` with `value` from now on.
+    pub fn answer(&self, path: &str, value: Value) {
+        lock(&self.inner.answers).insert(path.to_owned(), Ok(value));
+    }
+
+    /// Fails `query(path)` with `reason` from now on.
+    pub fn refuse(&self, path: &str, reason: &str) {
+        lock(&self.inner.answers).insert(path.to_owned(), Err(reason.to_owned()));
+    }
+
+    /// Creates sink `S` with this host, as the router's `create` would.
+    pub fn create<S: Sink>(self: &Arc<Self>, settings: S::Settings) -> Result<Hosted<S>, String> {
+        // SAFETY: the table lives as long as `self`, and `Hosted` keeps `self` alive
+        // until after the sink is dropped.
+        let host = unsafe { Host::from_raw(&*self.table) }.ok_or("no host table")?;
+        let sink = S::create(host, settings)?;
+        Ok(Hosted {
+            sink,
+            _host: Arc::clone(self),
+        })
+    }
+
+    /// Log lines so far, as `LEVEL text` (`WARN ignored /status from chat 5`).
+    pub fn logs(&self) -> Vec<String> {
+        lock(&self.inner.logs)
+            .iter()
+            .map(|(level, text)| format!("{} {text}", level_name(*level)))
+            .collect()
+    }
+
+    /// Paths queried so far, in order.
+    pub fn queries(&self) -> Vec<String> {
+        lock(&self.inner.queries).clone()
+    }
+
+    /// Templates rendered so far, with their contexts.
+    pub fn renders(&self) -> Vec<(String, Value)> {
+        lock(&self.inner.renders).clone()
+    }
+
+    /// Events emitted so far.
+    pub fn emits(&self) -> Vec<Value> {
+        lock(&self.inner.emits).clone()
+    }
+
+    /// Polls `check` until it gives a value or `timeout` passes (then `None`).
+    pub fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&HostDouble) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = check(self) {
+                return Some(found);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A sink created by [`HostDouble::create`]: derefs to the sink, and drops it before
+/// the host table it holds.
+pub struct Hosted<S: Sink> {
+    // Declared first, so dropped first.
+    sink: S,
+    _host: Arc<HostDouble>,
+}
+
+impl<S: Sink> Deref for Hosted<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.sink
+    }
+}
+
+impl<S: Sink> DerefMut for Hosted<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+}
+
+/// # Safety
+/// `data` must be the `Inner` of a live `HostDouble`.
+unsafe fn inner<'a>(data: *mut c_void) -> &'a Inner {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &*(data as *const Inner) }
+}
+
+fn text(ptr: *const c_char, len: usize) -> String {
+    // SAFETY: the plugin passes a slice valid for the call.
+    String::from_utf8_lossy(unsafe { ffi::bytes(ptr, len) }).into_owned()
+}
+
+fn write(reply: ffi::WriteFn, ctx: *mut c_void, text: &str) {
+    // SAFETY: the plugin passed `reply` and `ctx` for this call.
+    unsafe { reply(ctx, text.as_ptr() as *const c_char, text.len()) }
+}
+
+unsafe extern "C" fn host_log(data: *mut c_void, level: i32, msg: *const c_char, len: usize) {
+    // SAFETY: the table's `host_data` is this double's `Inner`.
+    let inner = unsafe { inner(data) };
+    lock(&inner.logs).push((level, text(msg, len)));
+}
+
+unsafe extern "C" fn host_query(
+    data: *mut c_void,
+    path: *const c_char,
+    path_len: usize,
+    reply: ffi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    // SAFETY: as in `host_log`.
+    let inner = unsafe { inner(data) };
+    let path = text(path, path_len);
+    lock(&inner.queries).push(path.clone());
+    let answer = lock(&inner.answers)
+        .get(&path)
+        .cloned()
+        .unwrap_or_else(|| Err(format!("{path}: not available in this host double")));
+    match answer {
+        Ok(value) => {
+            write(reply, ctx, &value.to_string());
+            0
+        }
+        Err(reason) => {
+            write(reply, ctx, &reason);
+            1
+        }
+    }
+}
+
+unsafe extern "C" fn host_emit(
+    data: *mut c_void,
+    event: *const c_char,
+    len: usize,
+    reply: ffi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    // SAFETY: as in `host_log`.
+    let inner = unsafe { inner(data) };
+    match serde_json::from_str::<Value>(&text(event, len)) {
+        Ok(event) => {
+            let mut emits = lock(&inner.emits);
+            emits.push(event);
+            let id = format!("emitted-{}", emits.len());
+            write(reply, ctx, &json!({"accepted": 1, "ids": [id]}).to_string());
+            0
+        }
+        Err(e) => {
+            write(reply, ctx, &format!("the event is not JSON: {e}"));
+            1
+        }
+    }
+}
+
+unsafe extern "C" fn host_render(
+    data: *mut c_void,
+    name: *const c_char,
+    name_len: usize,
+    context: *const c_char,
+    context_len: usize,
+    reply: ffi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    // SAFETY: as in `host_log`.
+    let inner = unsafe { inner(data) };
+    let name = text(name, name_len);
+    let raw = text(context, context_len);
+    let context = if raw.is_empty() {
+        Ok(json!({}))
+    } else {
+        serde_json::from_str::<Value>(&raw)
+    };
+    let context = match context {
+        Ok(context) => context,
+        Err(e) => {
+            write(reply, ctx, &format!("the context is not JSON: {e}"));
+            return 1;
+        }
+    };
+    lock(&inner.renders).push((name.clone(), context.clone()));
+    // A panicking renderer must not unwind into the plugin.
+    let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (inner.renderer)(&name, &context)
+    }))
+    .unwrap_or_else(|_| Err(format!("the test renderer panicked on {name}")));
+    match rendered {
+        Ok(payload) => {
+            write(reply, ctx, &payload.to_string());
+            0
+        }
+        Err(reason) => {
+            write(reply, ctx, &reason);
+            1
+        }
+    }
+}
