@@ -51,6 +51,7 @@ use crate::Host;
 /// }
 ///
 /// export_plugin!(Shout, name = "shout", manifest = r#"{"markup": "none"}"#);
+/// # fn main() {}
 /// ```
 pub trait Sink: Sized + Send + 'static {
     /// The sink's `settings` from router.yaml. Deserialized from JSON before `create`;

@@ -3,10 +3,13 @@
 //!
 //! `cargo bench -p alert-router --bench render`. The budget is 300,000 route + render
 //! per second on one core; `context + resolve + render` is this layer's share.
+//!
+//! Times are the benchmark thread's CPU time on Linux, so other work on a shared 2-core
+//! machine does not inflate them; elsewhere, wall time.
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alert_router::render::{Markup, Templates, context};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -31,6 +34,51 @@ embeds:
     footer: {text: "alert-router · {{ rule }}"}
 "#;
 
+/// The smallest templates, to tell the fixed cost of a render from the cost per string.
+const SMALL: [(&str, &str); 3] = [
+    ("literal", "text: no template at all\nn: [1, 2]\n"),
+    ("one", "text: \"{{ event.symbol }}\"\n"),
+    ("native", "flag: \"{{ event.pnl >= 0 }}\"\n"),
+];
+
+/// CPU time this thread has run (`CLOCK_THREAD_CPUTIME_ID`), on 64-bit Linux.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn thread_cpu() -> Option<Duration> {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux).
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu() -> Option<Duration> {
+    None
+}
+
+/// Runs `f` `iters` times and returns the CPU time it took (wall time if unknown).
+fn cpu_time<R>(iters: u64, mut f: impl FnMut() -> R) -> Duration {
+    let (cpu, wall) = (thread_cpu(), Instant::now());
+    for _ in 0..iters {
+        black_box(f());
+    }
+    match (cpu, thread_cpu()) {
+        (Some(start), Some(end)) => end.saturating_sub(start),
+        _ => wall.elapsed(),
+    }
+}
+
 /// A templates directory with the Discord template above and the shipped console ones.
 struct Dir(PathBuf);
 
@@ -41,6 +89,9 @@ impl Dir {
         std::fs::create_dir_all(dir.join("discord")).expect("create bench dir");
         std::fs::write(dir.join("discord/trade_closed.yaml"), DISCORD_TRADE_CLOSED)
             .expect("write template");
+        for (name, text) in SMALL {
+            std::fs::write(dir.join(format!("discord/{name}.yaml")), text).expect("write template");
+        }
         let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/console");
         std::fs::create_dir_all(dir.join("console")).expect("create console dir");
         for entry in std::fs::read_dir(shipped).expect("templates/console") {
@@ -83,19 +134,46 @@ fn bench(c: &mut Criterion) {
             .expect("template");
         let ctx = context(&event, "all-trades", sink, plugin, now);
         group.bench_function(format!("{sink}/render"), |b| {
-            b.iter(|| templates.render(black_box(id), black_box(&ctx)))
+            b.iter_custom(|n| cpu_time(n, || templates.render(black_box(id), black_box(&ctx))))
+        });
+        group.bench_function(format!("{sink}/render_json"), |b| {
+            b.iter_custom(|n| cpu_time(n, || templates.render_json(black_box(id), black_box(&ctx))))
         });
         group.bench_function(format!("{sink}/context+resolve+render"), |b| {
-            b.iter(|| {
-                let ctx = context(black_box(&event), "all-trades", sink, plugin, now);
-                let id = templates.resolve(sink, plugin, black_box("trade_closed"));
-                id.map(|id| templates.render(id, &ctx))
+            b.iter_custom(|n| {
+                cpu_time(n, || {
+                    let ctx = context(black_box(&event), "all-trades", sink, plugin, now);
+                    let id = templates.resolve(sink, plugin, black_box("trade_closed"));
+                    id.map(|id| templates.render(id, &ctx))
+                })
+            })
+        });
+        group.bench_function(format!("{sink}/context+resolve+render_json"), |b| {
+            b.iter_custom(|n| {
+                cpu_time(n, || {
+                    let ctx = context(black_box(&event), "all-trades", sink, plugin, now);
+                    let id = templates.resolve(sink, plugin, black_box("trade_closed"));
+                    id.map(|id| templates.render_json(id, &ctx))
+                })
             })
         });
     }
     group.bench_function("context", |b| {
-        b.iter(|| context(black_box(&event), "all-trades", "discord", "discord", now))
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                context(black_box(&event), "all-trades", "discord", "discord", now)
+            })
+        })
     });
+    let ctx = context(&event, "all-trades", "discord", "discord", now);
+    for (name, _) in SMALL {
+        let id = templates
+            .resolve("discord", "discord", name)
+            .expect("template");
+        group.bench_function(format!("small/{name}"), |b| {
+            b.iter_custom(|n| cpu_time(n, || templates.render_json(black_box(id), black_box(&ctx))))
+        });
+    }
     group.finish();
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -72,6 +72,8 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
     let v1 = Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/status", get(get_status))
+        .route("/v1/reload", post(post_reload))
+        .route("/v1/state/{resource}", get(get_state))
         .route("/metrics", get(get_metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -133,6 +135,44 @@ async fn post_events(
     match accepted {
         Ok(a) => Ok((StatusCode::ACCEPTED, Json(a)).into_response()),
         Err(IngestError::Full { sink }) => Err(ApiError::Full { sink }),
+    }
+}
+
+/// Reloads now and answers with the result: 200 when the new config is in force, 422
+/// with every problem (file:line:col) when the running config stays.
+async fn post_reload(State(state): State<AppState>) -> Response {
+    let pipeline = state.pipeline.clone();
+    match tokio::task::spawn_blocking(move || pipeline.reload("api")).await {
+        Ok(outcome) if outcome.ok => (StatusCode::OK, Json(outcome)).into_response(),
+        Ok(outcome) => (StatusCode::UNPROCESSABLE_ENTITY, Json(outcome)).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": format!("the reload did not finish: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /v1/state/{portfolio,positions,trades,performance,equity,daily}?...`.
+async fn get_state(
+    State(state): State<AppState>,
+    Path(resource): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match state
+        .pipeline
+        .state
+        .query(&resource, query.as_deref().unwrap_or(""))
+    {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => {
+            let status = if matches!(e, crate::state::QueryError::UnknownResource(_)) {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, Json(json!({"error": e.to_string()}))).into_response()
+        }
     }
 }
 

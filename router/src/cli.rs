@@ -144,6 +144,7 @@ fn run(config_path: &Path, listen: Option<std::net::SocketAddr>) -> Result<ExitC
     let token = config.server.token.clone();
     let max_body = config.server.max_body_bytes;
     let pipeline = Pipeline::start(config).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let reload = crate::reload::start(pipeline.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("router")
@@ -153,6 +154,7 @@ fn run(config_path: &Path, listen: Option<std::net::SocketAddr>) -> Result<ExitC
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        reload_on_sighup(reload);
         tracing::info!(%addr, "alert-router listening");
         println!("alert-router listening on http://{addr}");
         let app = crate::api::app(
@@ -178,6 +180,23 @@ fn run(config_path: &Path, listen: Option<std::net::SocketAddr>) -> Result<ExitC
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP reloads the config, as daemons do.
+fn reload_on_sighup(reload: crate::reload::Trigger) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /v1/reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            reload.reload("signal");
+        }
+    });
+    #[cfg(not(unix))]
+    drop(reload);
 }
 
 async fn shutdown_signal() {
@@ -247,6 +266,7 @@ fn report(d: Diagnostics) -> ExitCode {
     for problem in &d.0 {
         println!("{problem}");
     }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     eprintln!("{} problem(s) found", d.0.len());
     ExitCode::FAILURE
 }

@@ -370,7 +370,10 @@ pub fn interpolate(
 ) -> Result<String, Diagnostics> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Diagnostics::default();
-    for (lineno, line) in text.split_inclusive('\n').enumerate() {
+    for (lineno, full_line) in text.split_inclusive('\n').enumerate() {
+        // A comment is left as it is: it may well explain `${VAR}` itself.
+        let (line, comment) =
+            full_line.split_at(comment_start(full_line).unwrap_or(full_line.len()));
         let mut rest = line;
         while let Some(start) = rest.find('$') {
             out.push_str(&rest[..start]);
@@ -415,8 +418,26 @@ pub fn interpolate(
             rest = &after[end + 1..];
         }
         out.push_str(rest);
+        out.push_str(comment);
     }
     problems.into_result(out)
+}
+
+/// Where a YAML comment starts in `line`: a `#` at the start or after white space,
+/// outside quotes.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '#') if prev.is_whitespace() => return Some(i),
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            _ => {}
+        }
+        prev = c;
+    }
+    None
 }
 
 /// Reads `KEY=VALUE` lines (optionally `export KEY=VALUE`, quoted values, `#` comments).
@@ -592,6 +613,16 @@ mod tests {
         assert_eq!(
             interpolate(Path::new("x"), "a $${B} $5", &|_| None).unwrap(),
             "a ${B} $5"
+        );
+    }
+
+    #[test]
+    fn comments_are_not_interpolated() {
+        // A `#` inside quotes or a word is no comment.
+        let text = "# uses ${NOPE}\nk: v  # ${NOPE}\nc: \"#${X}\"\nd: a#${X}\n";
+        assert_eq!(
+            interpolate(Path::new("x"), text, &|_| Some("1".into())).unwrap(),
+            "# uses ${NOPE}\nk: v  # ${NOPE}\nc: \"#1\"\nd: a#1\n"
         );
     }
 

@@ -58,6 +58,8 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 /// A sink's counters, read by `/v1/status` and `/metrics`.
 #[derive(Debug, Default)]
 pub struct SinkStats {
+    /// Messages queued for the sink (rendered and routed to it).
+    pub routed: AtomicU64,
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub retried: AtomicU64,
@@ -179,26 +181,25 @@ impl Queue {
         self.ready.notify_all();
     }
 
-    /// Waits for the head message and returns a copy (it stays queued until `done`).
-    /// `None` once `stop` says to stop and, unless draining, at once.
-    fn head(&self, stop: &Stop) -> Option<Message> {
+    /// Waits a little for the head message and returns a copy (it stays queued until
+    /// `done`). Returns early when woken (a reconfiguration), so the worker can look.
+    fn head(&self, stop: &Stop) -> Next {
         let mut q = lock(&self.inner);
-        loop {
-            if let Some(m) = q.items.front().cloned() {
-                if stop.past_deadline() {
-                    return None;
-                }
-                q.in_flight = true;
-                return Some(m);
-            }
-            if stop.requested() {
-                return None;
-            }
+        if q.items.is_empty() && !stop.requested() {
             q = self
                 .ready
                 .wait_timeout(q, Duration::from_millis(200))
                 .map(|(q, _)| q)
                 .unwrap_or_else(|e| e.into_inner().0);
+        }
+        match q.items.front().cloned() {
+            Some(_) if stop.past_deadline() => Next::Stop,
+            Some(m) => {
+                q.in_flight = true;
+                Next::Message(m)
+            }
+            None if stop.requested() => Next::Stop,
+            None => Next::Idle,
         }
     }
 
@@ -212,6 +213,13 @@ impl Queue {
     fn wake(&self) {
         self.ready.notify_all();
     }
+}
+
+/// What a worker does next.
+enum Next {
+    Message(Message),
+    Idle,
+    Stop,
 }
 
 /// Tells workers to stop: at once, or after draining their queues until a deadline.
@@ -261,11 +269,19 @@ impl Stop {
     }
 }
 
-/// What a worker needs to deliver; replaced as a whole when the sink is reconfigured.
+/// What a worker needs to deliver.
 pub struct Delivering {
     pub instance: Instance,
     pub rate_limit: Option<RateLimit>,
     pub retry: RetryPolicy,
+}
+
+/// A reload's change to a running sink, picked up before the worker's next attempt.
+struct Change {
+    /// A new plugin instance (settings or plugin changed); `None` keeps the current one.
+    instance: Option<Instance>,
+    rate_limit: Option<RateLimit>,
+    retry: RetryPolicy,
 }
 
 /// A running sink: its queue, counters and worker thread.
@@ -274,7 +290,7 @@ pub struct Worker {
     pub queue: Arc<Queue>,
     pub stats: Arc<SinkStats>,
     stop: Arc<Stop>,
-    next: Arc<Mutex<Option<Delivering>>>,
+    next: Arc<Mutex<Option<Change>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -309,11 +325,24 @@ impl Worker {
         })
     }
 
-    /// Hands the worker a new plugin instance and policy (a reload changed the sink). It
-    /// takes effect before the next attempt; the queue and counters stay.
-    pub fn reconfigure(&self, delivering: Delivering, capacity: usize) {
+    /// Hands the worker a reload's changes: a new plugin instance (when the settings or
+    /// the plugin changed) and the rate limit and retry policy. They take effect before the
+    /// next attempt; the queue, the counters and, when the rate is unchanged, the rate
+    /// limiter's budget stay. The replaced instance is destroyed on the worker's thread,
+    /// after its last delivery returned.
+    pub fn reconfigure(
+        &self,
+        instance: Option<Instance>,
+        rate_limit: Option<RateLimit>,
+        retry: RetryPolicy,
+        capacity: usize,
+    ) {
         self.queue.set_capacity(capacity);
-        *lock(&self.next) = Some(delivering);
+        *lock(&self.next) = Some(Change {
+            instance,
+            rate_limit,
+            retry,
+        });
         self.queue.wake();
     }
 
@@ -372,7 +401,7 @@ struct Run {
     queue: Arc<Queue>,
     stats: Arc<SinkStats>,
     stop: Arc<Stop>,
-    next: Arc<Mutex<Option<Delivering>>>,
+    next: Arc<Mutex<Option<Change>>>,
     delivering: Delivering,
     limiter: Option<
         RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>,
@@ -393,11 +422,18 @@ struct Wire<'a> {
 
 impl Run {
     fn run(&mut self) {
-        while let Some(message) = self.queue.head(&self.stop) {
-            if self.deliver(&message) {
-                self.queue.done();
-            } else {
-                break; // the drain deadline passed mid-retry: the message stays queued
+        loop {
+            self.pick_up_changes();
+            match self.queue.head(&self.stop) {
+                Next::Message(message) => {
+                    if self.deliver(&message) {
+                        self.queue.done();
+                    } else {
+                        break; // the drain deadline passed mid-retry: the message stays queued
+                    }
+                }
+                Next::Idle => {}
+                Next::Stop => break,
             }
         }
     }
@@ -405,17 +441,22 @@ impl Run {
     /// Takes a reconfiguration handed over by a reload, keeping the limiter's budget
     /// unless the rate itself changed.
     fn pick_up_changes(&mut self) {
-        if let Some(next) = lock(&self.next).take() {
-            if next.rate_limit != self.delivering.rate_limit {
-                self.limiter = next.rate_limit.map(limiter);
+        if let Some(change) = lock(&self.next).take() {
+            if change.rate_limit != self.delivering.rate_limit {
+                self.limiter = change.rate_limit.map(limiter);
             }
-            self.delivering = next;
+            self.delivering.rate_limit = change.rate_limit;
+            self.delivering.retry = change.retry;
+            if let Some(instance) = change.instance {
+                self.delivering.instance = instance;
+            }
         }
     }
 
     /// Delivers one message with retries. False when cut short by the drain deadline.
     fn deliver(&mut self, message: &Message) -> bool {
         let mut attempt = 0u32;
+        let mut failures = 0u32;
         loop {
             self.pick_up_changes();
             if let Some(until) = self.paused_until.take() {
@@ -458,12 +499,17 @@ impl Run {
                 Delivery::Retry { after, reason } => {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
                     self.stats.set_error(&reason);
-                    if attempt >= retry.max_attempts {
+                    // Waiting because the upstream said so (a 429, a plugin's own budget)
+                    // is no failure of the message: only other retries use up attempts.
+                    if after.is_none() {
+                        failures += 1;
+                    }
+                    if failures >= retry.max_attempts {
                         tracing::warn!(sink = %self.name, message = %message.id, attempts = attempt, %reason, "out of attempts");
                         self.dead_letter(
                             message,
                             attempt,
-                            format!("gave up after {attempt} attempts: {reason}"),
+                            format!("gave up after {failures} failed attempts: {reason}"),
                         );
                         return true;
                     }
@@ -475,7 +521,7 @@ impl Run {
                             self.paused_until = Some(Instant::now() + after);
                         }
                         None => {
-                            let wait = backoff(retry, attempt, &mut self.rng);
+                            let wait = backoff(retry, failures, &mut self.rng);
                             tracing::debug!(sink = %self.name, attempt, wait_ms = wait.as_millis() as u64, %reason, "retrying");
                             if !self.stop.sleep(wait) {
                                 return false;

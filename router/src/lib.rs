@@ -18,5 +18,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
+pub mod reload;
 pub mod render;
 pub mod rules;
+pub mod state;

@@ -90,6 +90,39 @@ pub fn render(pipeline: &Pipeline) -> String {
         e.sample(name, &[], read(counter));
     }
 
+    let r = &pipeline.reloads;
+    e.family(
+        "alert_router_reloads_total",
+        "counter",
+        "Config reloads, by result.",
+    );
+    e.sample(
+        "alert_router_reloads_total",
+        &[("result", "success")],
+        read(&r.succeeded),
+    );
+    e.sample(
+        "alert_router_reloads_total",
+        &[("result", "failure")],
+        read(&r.failed),
+    );
+    let last_ok = r
+        .last
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .is_none_or(|o| o.ok);
+    e.family(
+        "alert_router_config_last_reload_successful",
+        "gauge",
+        "Whether the last reload succeeded (1 before any).",
+    );
+    e.sample(
+        "alert_router_config_last_reload_successful",
+        &[],
+        u8::from(last_ok),
+    );
+
     let snap = pipeline.snapshot();
     let sinks: Vec<(&str, &SinkStats, usize)> = snap
         .sinks
@@ -98,7 +131,12 @@ pub fn render(pipeline: &Pipeline) -> String {
         .chain(snap.broken.iter().map(|(n, b)| (n.as_str(), &*b.stats, 0)))
         .collect();
     type Read = fn(&SinkStats) -> u64;
-    let per_sink: [(&str, &str, Read); 5] = [
+    let per_sink: [(&str, &str, Read); 6] = [
+        (
+            "alert_router_routed_total",
+            "Messages queued, by sink.",
+            |s| read(&s.routed),
+        ),
         (
             "alert_router_delivered_total",
             "Messages delivered, by sink.",

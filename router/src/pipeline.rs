@@ -17,9 +17,10 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::dispatch::{DeadLetter, Delivering, Message, SinkStats, Worker};
 use crate::event::{Event, format_time};
 use crate::ingest::{self, Dedup};
-use crate::plugins::{Catalog, HostServices, Markup, Plugin};
+use crate::plugins::{Catalog, HostServices, Instance, Markup, Plugin};
 use crate::render::{self, Templates};
 use crate::rules::Rules;
+use crate::state::StateStore;
 
 /// How long a repeated event id is recognised.
 const DEDUP_WINDOW: Duration = Duration::from_secs(600);
@@ -139,10 +140,38 @@ pub struct Accepted {
 /// The router.
 pub struct Pipeline {
     snapshot: ArcSwap<Snapshot>,
-    catalog: Arc<Catalog>,
+    /// What the trading looks like, fed by every accepted event.
+    pub state: Arc<StateStore>,
+    catalog: Mutex<Arc<Catalog>>,
+    services: Arc<Services>,
     dedup: Dedup,
     pub counters: Counters,
     started: Instant,
+    /// One reload at a time.
+    reloading: Mutex<()>,
+    pub reloads: ReloadLog,
+}
+
+/// How a reload went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadOutcome {
+    pub ok: bool,
+    /// What asked for it: `file`, `signal` or `api`.
+    pub trigger: String,
+    pub at: String,
+    pub duration_ms: f64,
+    /// What changed (on success).
+    pub changes: Vec<String>,
+    /// Every problem, as file:line:col: message (on failure).
+    pub errors: Vec<String>,
+}
+
+/// The reload history `/v1/status` and `/metrics` show.
+#[derive(Debug, Default)]
+pub struct ReloadLog {
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    pub last: Mutex<Option<ReloadOutcome>>,
 }
 
 impl Pipeline {
@@ -150,40 +179,117 @@ impl Pipeline {
     /// Plugin instances are created on the calling thread: call it off the async runtime.
     pub fn start(config: Config) -> Result<Arc<Pipeline>, Diagnostics> {
         let catalog = Arc::new(Catalog::new(config.plugin_dirs.clone()));
+        let state = StateStore::open(&config.storage).map_err(|e| {
+            Diagnostics::from(Diagnostic::file(&config.path, format!("storage.path: {e}")))
+        })?;
         let checked = check(config, &catalog)?;
         let services = Arc::new(Services {
             pipeline: OnceLock::new(),
         });
-        let snapshot = build(checked, services.clone());
+        let built = build(checked, &services, None)?;
         let pipeline = Arc::new(Pipeline {
-            snapshot: ArcSwap::from_pointee(snapshot),
-            catalog,
+            snapshot: ArcSwap::from_pointee(built.snapshot),
+            state: Arc::new(state),
+            catalog: Mutex::new(catalog),
+            services: services.clone(),
             dedup: Dedup::new(DEDUP_WINDOW),
             counters: Counters::default(),
             started: Instant::now(),
+            reloading: Mutex::new(()),
+            reloads: ReloadLog::default(),
         });
         let _ = services.pipeline.set(Arc::downgrade(&pipeline));
         Ok(pipeline)
+    }
+
+    /// Reads the config file again and, if everything in it checks out, swaps the new
+    /// snapshot in; otherwise the running one stays and the errors are reported. Events
+    /// arriving meanwhile are routed by the snapshot in force when they arrive; sinks that
+    /// are gone drain their queues. Blocking (plugin `create`); one reload at a time.
+    pub fn reload(&self, trigger: &str) -> ReloadOutcome {
+        let _one = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
+        let current = self.snapshot.load_full();
+        let result = Config::load(&current.config.path).and_then(|config| {
+            let catalog = {
+                let mut c = self.catalog.lock().unwrap_or_else(|e| e.into_inner());
+                if c.dirs()[..c.dirs().len().saturating_sub(1)] != config.plugin_dirs[..] {
+                    *c = Arc::new(c.with_dirs(config.plugin_dirs.clone()));
+                }
+                c.clone()
+            };
+            let checked = check(config, &catalog)?;
+            build(checked, &self.services, Some(&current))
+        });
+        let outcome = match result {
+            Ok(built) => {
+                self.snapshot.store(Arc::new(built.snapshot));
+                retire(current, built.retired);
+                self.reloads.succeeded.fetch_add(1, Ordering::Relaxed);
+                let changes = if built.changes.is_empty() {
+                    vec!["nothing changed".to_owned()]
+                } else {
+                    built.changes
+                };
+                tracing::info!(trigger, changes = %changes.join("; "), "config reloaded");
+                ReloadOutcome {
+                    ok: true,
+                    trigger: trigger.into(),
+                    at: String::new(),
+                    duration_ms: 0.0,
+                    changes,
+                    errors: Vec::new(),
+                }
+            }
+            Err(problems) => {
+                self.reloads.failed.fetch_add(1, Ordering::Relaxed);
+                let errors: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+                tracing::error!(trigger, errors = %errors.join("\n"), "reload failed; the running config stays in force");
+                ReloadOutcome {
+                    ok: false,
+                    trigger: trigger.into(),
+                    at: String::new(),
+                    duration_ms: 0.0,
+                    changes: Vec::new(),
+                    errors,
+                }
+            }
+        };
+        let outcome = ReloadOutcome {
+            at: format_time(OffsetDateTime::now_utc()),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            ..outcome
+        };
+        *self.reloads.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.clone());
+        outcome
     }
 
     pub fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
         self.snapshot.load()
     }
 
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Routes, renders and queues validated events. All or nothing: when any sink's queue
     /// is full nothing is queued and the ids are forgotten, so the producer can retry.
     pub fn ingest(&self, events: Vec<Event>) -> Result<Accepted, IngestError> {
-        let snap = self.snapshot.load();
+        // A full `Arc` (not a guard): a reload waits for the last holder of the old
+        // snapshot before it stops the sinks that are gone, so nothing is queued to a
+        // worker that has already stopped.
+        let snap = self.snapshot.load_full();
         let now = format_time(OffsetDateTime::now_utc());
         let mut ids = Vec::with_capacity(events.len());
         let mut fresh = Vec::new();
         let mut queued: BTreeMap<String, Vec<Message>> = BTreeMap::new();
         let mut dead: Vec<(Arc<SinkStats>, DeadLetter, bool)> = Vec::new();
         let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+        // Trading events update the state once the batch is taken.
+        let mut tracked: Vec<Event> = Vec::new();
         for event in events {
             ids.push(event.id.clone());
             if !self.dedup.first_time(&event.id) {
@@ -192,6 +298,9 @@ impl Pipeline {
             }
             fresh.push(event.id.clone());
             *by_type.entry(event.kind.clone()).or_default() += 1;
+            if StateStore::tracks(&event.kind) {
+                tracked.push(event.clone());
+            }
             let hits = snap.rules.route(event, &mut |route, e| {
                 self.counters.rule_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(route = %route.name, file = %route.file.display(), line = route.line, error = %e, "rule condition failed; treated as no match");
@@ -272,6 +381,11 @@ impl Pipeline {
         }
         for (sink, messages) in queued {
             if let Some(entry) = snap.sinks.get(&sink) {
+                entry
+                    .worker
+                    .stats
+                    .routed
+                    .fetch_add(messages.len() as u64, Ordering::Relaxed);
                 entry.worker.queue.push_reserved(messages);
             }
         }
@@ -281,6 +395,9 @@ impl Pipeline {
             }
             tracing::warn!(message = %letter.id, error = %letter.error, "message dead-lettered before delivery");
             stats.dead_letter(letter);
+        }
+        for event in &tracked {
+            self.state.apply(event);
         }
         self.counters
             .accepted
@@ -304,6 +421,9 @@ impl Pipeline {
     /// Drains every sink until `deadline`, then destroys the plugin instances. Returns
     /// (sink, messages left undelivered) for each sink that could not finish.
     pub fn shutdown(&self, deadline: Instant) -> Vec<(String, usize)> {
+        if let Err(e) = self.state.flush() {
+            tracing::error!(error = %e, "the state store could not save everything");
+        }
         let snap = self.snapshot.load();
         let mut left = Vec::new();
         for (name, entry) in &snap.sinks {
@@ -346,6 +466,12 @@ impl Pipeline {
                 "path": snap.config.path.display().to_string(),
                 "loaded_at": format_time(snap.loaded_at),
                 "routes": snap.rules.routes().len(),
+                "templates": snap.templates.len(),
+                "last_reload": *self.reloads.last.lock().unwrap_or_else(|e| e.into_inner()),
+                "reloads": {
+                    "succeeded": self.reloads.succeeded.load(Ordering::Relaxed),
+                    "failed": self.reloads.failed.load(Ordering::Relaxed),
+                },
             },
             "events": {
                 "accepted": c.accepted.load(Ordering::Relaxed),
@@ -388,7 +514,17 @@ impl Pipeline {
     }
 }
 
+/// Dead letters listed per sink in `/v1/status` (the newest ones).
+const DEAD_LETTERS_SHOWN: usize = 10;
+
 fn sink_status(stats: &SinkStats, queued: usize) -> Value {
+    let letters = stats.dead_letters.lock().unwrap_or_else(|e| e.into_inner());
+    let recent: Vec<Value> = letters
+        .iter()
+        .rev()
+        .take(DEAD_LETTERS_SHOWN)
+        .map(|d| json!({"id": d.id, "event_type": d.event_type, "attempts": d.attempts, "error": d.error, "time": d.time}))
+        .collect();
     json!({
         "healthy": !stats.unhealthy.load(Ordering::Relaxed),
         "queued": queued,
@@ -397,7 +533,9 @@ fn sink_status(stats: &SinkStats, queued: usize) -> Value {
         "retried": stats.retried.load(Ordering::Relaxed),
         "rate_limited": stats.rate_limited.load(Ordering::Relaxed),
         "render_errors": stats.render_errors.load(Ordering::Relaxed),
-        "dead_letters": stats.dead_letters.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        "routed": stats.routed.load(Ordering::Relaxed),
+        "dead_letters": letters.len(),
+        "recent_dead_letters": recent,
         "last_error": *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()),
     })
 }
@@ -406,47 +544,111 @@ fn unix_now() -> u64 {
     OffsetDateTime::now_utc().unix_timestamp().max(0) as u64
 }
 
-/// Starts a worker for every enabled sink whose plugin loaded; the others become
-/// [`BrokenSink`]s. Blocking: plugin `create` runs here.
-fn build(checked: Checked, services: Arc<Services>) -> Snapshot {
+/// Stops the workers of sinks a reload removed: once no ingest holds the old snapshot
+/// (so nothing more can be queued to them), each drains its queue, then its plugin
+/// instance is destroyed. Runs on its own thread; the reload does not wait.
+fn retire(old: Arc<Snapshot>, workers: Vec<(String, Arc<Worker>)>) {
+    if workers.is_empty() {
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("retire-sinks".into()).spawn(move || {
+        let mut old = old;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The reload holds one reference until it returns; wait for the others.
+        loop {
+            match Arc::try_unwrap(old) {
+                Ok(_) => break,
+                Err(still) if Instant::now() < deadline => {
+                    old = still;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => break,
+            }
+        }
+        for (name, worker) in workers {
+            let left = worker.shutdown(Instant::now() + RETIRE_DRAIN);
+            if left > 0 {
+                tracing::warn!(sink = %name, undelivered = left, "removed sink stopped with messages still queued");
+            } else {
+                tracing::info!(sink = %name, "removed sink drained and stopped");
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start a thread to stop removed sinks");
+    }
+}
+
+/// How long a removed sink may take to deliver what it still has.
+const RETIRE_DRAIN: Duration = Duration::from_secs(300);
+
+/// A snapshot built, and what changed from the one before it.
+struct Built {
+    snapshot: Snapshot,
+    changes: Vec<String>,
+    /// Sinks of the previous snapshot that are gone: drained, then destroyed.
+    retired: Vec<(String, Arc<Worker>)>,
+}
+
+/// What to do with one enabled sink.
+enum Plan {
+    /// The running worker stays as it is, or with a new rate limit, retry or queue size.
+    Keep(Arc<Worker>),
+    /// The running worker gets a new plugin instance (settings or plugin file changed).
+    Replace(Arc<Worker>, Instance),
+    /// A new sink.
+    Start(Instance),
+}
+
+/// Builds the snapshot for `checked`. Without a `previous` snapshot (start-up) every
+/// sink that can start does, and the others become [`BrokenSink`]s. With one (a reload)
+/// the running workers are reused, keeping their queues, counters and rate-limit budget;
+/// a sink gets a new instance only when its plugin or settings changed; and any sink that
+/// cannot start fails the whole build, so a bad reload never replaces a good snapshot.
+/// Blocking: plugin `create` runs here.
+fn build(
+    checked: Checked,
+    services: &Arc<Services>,
+    previous: Option<&Snapshot>,
+) -> Result<Built, Diagnostics> {
     let Checked {
         config,
         rules,
         templates,
         plugins,
     } = checked;
-    let mut sinks = BTreeMap::new();
+    let mut plans: Vec<(String, SinkConfig, Arc<Plugin>, Plan)> = Vec::new();
     let mut broken = BTreeMap::new();
+    let mut problems = Diagnostics::default();
     for (name, loaded) in plugins {
         let Some(sink) = config.sinks.get(&name).cloned() else {
             continue;
         };
-        let started = loaded.and_then(|plugin| {
-            let instance = plugin
-                .create(
-                    &name,
-                    &sink.settings,
-                    services.clone() as Arc<dyn HostServices>,
-                )
-                .map_err(|e| e.to_string())?;
-            let delivering = Delivering {
-                instance,
-                rate_limit: sink.rate_limit,
-                retry: sink.retry,
+        let running = previous.and_then(|p| p.sinks.get(&name));
+        let plan = loaded.and_then(|plugin| {
+            let unchanged = running.is_some_and(|r| {
+                Arc::ptr_eq(&r.plugin, &plugin) && r.config.settings == sink.settings
+            });
+            let plan = match running {
+                Some(r) if unchanged => Plan::Keep(r.worker.clone()),
+                _ => {
+                    let instance = plugin
+                        .create(
+                            &name,
+                            &sink.settings,
+                            services.clone() as Arc<dyn HostServices>,
+                        )
+                        .map_err(|e| e.to_string())?;
+                    match running {
+                        Some(r) => Plan::Replace(r.worker.clone(), instance),
+                        None => Plan::Start(instance),
+                    }
+                }
             };
-            let worker = Worker::start(&name, delivering, sink.max_queue)
-                .map_err(|e| format!("cannot start the worker thread: {e}"))?;
-            Ok(SinkEntry {
-                config: sink.clone(),
-                plugin,
-                worker: Arc::new(worker),
-            })
+            Ok((plugin, plan))
         });
-        match started {
-            Ok(entry) => {
-                tracing::info!(sink = %name, plugin = %entry.plugin.name(), version = %entry.plugin.version(), "sink started");
-                sinks.insert(name, entry);
-            }
+        match plan {
+            Ok((plugin, plan)) => plans.push((name, sink, plugin, plan)),
             Err(reason) => {
                 let d = Diagnostic::new(
                     &config.path,
@@ -454,26 +656,174 @@ fn build(checked: Checked, services: Arc<Services>) -> Snapshot {
                     sink.col,
                     format!("sink `{name}` did not start: {reason}"),
                 );
-                tracing::error!("{d}");
-                broken.insert(
-                    name,
-                    BrokenSink {
-                        config: sink,
-                        reason,
-                        stats: Arc::new(SinkStats::default()),
-                    },
-                );
+                if previous.is_some() {
+                    problems.push(d);
+                } else {
+                    tracing::error!("{d}");
+                    broken.insert(
+                        name,
+                        BrokenSink {
+                            config: sink,
+                            reason,
+                            stats: Arc::new(SinkStats::default()),
+                        },
+                    );
+                }
             }
         }
     }
-    Snapshot {
+    if !problems.is_empty() {
+        // Instances created for this attempt are destroyed as `plans` drops.
+        return Err(problems);
+    }
+
+    let mut changes = Vec::new();
+    let mut sinks = BTreeMap::new();
+    for (name, sink, plugin, plan) in plans {
+        let old = previous.and_then(|p| p.sinks.get(&name));
+        let worker = match plan {
+            Plan::Keep(worker) => {
+                if old.is_some_and(|o| policy(&o.config) != policy(&sink)) {
+                    worker.reconfigure(None, sink.rate_limit, sink.retry, sink.max_queue);
+                    changes.push(format!(
+                        "sink `{name}`: rate limit, retry or queue size changed"
+                    ));
+                }
+                worker
+            }
+            Plan::Replace(worker, instance) => {
+                worker.reconfigure(Some(instance), sink.rate_limit, sink.retry, sink.max_queue);
+                let why = match old {
+                    Some(o) if !Arc::ptr_eq(&o.plugin, &plugin) => "new plugin file",
+                    _ => "settings changed",
+                };
+                changes.push(format!(
+                    "sink `{name}` reconfigured ({why}); its queue is kept"
+                ));
+                worker
+            }
+            Plan::Start(instance) => {
+                let delivering = Delivering {
+                    instance,
+                    rate_limit: sink.rate_limit,
+                    retry: sink.retry,
+                };
+                let worker = Worker::start(&name, delivering, sink.max_queue).map_err(|e| {
+                    Diagnostics::from(Diagnostic::new(
+                        &config.path,
+                        sink.line,
+                        sink.col,
+                        format!("sink `{name}`: cannot start its worker thread: {e}"),
+                    ))
+                })?;
+                if previous.is_some() {
+                    changes.push(format!("sink `{name}` added"));
+                }
+                tracing::info!(sink = %name, plugin = %plugin.name(), version = %plugin.version(), "sink started");
+                Arc::new(worker)
+            }
+        };
+        sinks.insert(
+            name,
+            SinkEntry {
+                config: sink,
+                plugin,
+                worker,
+            },
+        );
+    }
+    let mut retired = Vec::new();
+    if let Some(previous) = previous {
+        for (name, entry) in &previous.sinks {
+            if !sinks.contains_key(name) {
+                changes.push(format!(
+                    "sink `{name}` removed; it drains what it has queued"
+                ));
+                retired.push((name.clone(), entry.worker.clone()));
+            }
+        }
+        changes.extend(rule_changes(&previous.rules, &rules));
+        changes.extend(template_changes(&previous.templates, &templates));
+    }
+    let snapshot = Snapshot {
         config,
         rules,
         templates,
         sinks,
         broken,
         loaded_at: OffsetDateTime::now_utc(),
+    };
+    Ok(Built {
+        snapshot,
+        changes,
+        retired,
+    })
+}
+
+fn policy(
+    c: &SinkConfig,
+) -> (
+    Option<crate::config::RateLimit>,
+    crate::config::RetryPolicy,
+    usize,
+) {
+    (c.rate_limit, c.retry, c.max_queue)
+}
+
+/// "rules added: a, b" and the like, for the reload log line.
+fn rule_changes(old: &Rules, new: &Rules) -> Vec<String> {
+    let (old, new) = (old.fingerprints(), new.fingerprints());
+    let added: Vec<&str> = new
+        .keys()
+        .filter(|k| !old.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    let removed: Vec<&str> = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    let changed: Vec<&str> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for (what, names) in [("added", added), ("removed", removed), ("changed", changed)] {
+        if !names.is_empty() {
+            out.push(format!("routes {what}: {}", names.join(", ")));
+        }
     }
+    out
+}
+
+/// "templates changed: console/trade_opened.yaml" and the like.
+fn template_changes(old: &Templates, new: &Templates) -> Vec<String> {
+    let old: BTreeMap<&std::path::Path, u64> = old.files().collect();
+    let new: BTreeMap<&std::path::Path, u64> = new.files().collect();
+    let name = |p: &std::path::Path| p.display().to_string();
+    let added: Vec<String> = new
+        .keys()
+        .filter(|k| !old.contains_key(*k))
+        .map(|p| name(p))
+        .collect();
+    let removed: Vec<String> = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .map(|p| name(p))
+        .collect();
+    let changed: Vec<String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
+        .map(|(k, _)| name(k))
+        .collect();
+    let mut out = Vec::new();
+    for (what, names) in [("added", added), ("removed", removed), ("changed", changed)] {
+        if !names.is_empty() {
+            out.push(format!("templates {what}: {}", names.join(", ")));
+        }
+    }
+    out
 }
 
 /// The host services plugins call back into. Holds the router weakly: instances live
@@ -494,12 +844,14 @@ impl Services {
 impl HostServices for Services {
     fn query(&self, _sink: &str, path: &str) -> Result<String, String> {
         let pipeline = self.pipeline()?;
-        let (resource, _query) = path.split_once('?').unwrap_or((path, ""));
+        let (resource, query) = path.split_once('?').unwrap_or((path, ""));
         match resource.trim_matches('/') {
             "status" => Ok(pipeline.status().to_string()),
-            r if r.starts_with("state/") => Err(format!(
-                "{r}: the state store is not available in this version of the router"
-            )),
+            r if r.starts_with("state/") => pipeline
+                .state
+                .query(&r["state/".len()..], query)
+                .map(|v| v.to_string())
+                .map_err(|e| e.to_string()),
             other => Err(format!(
                 "unknown resource `{other}`: ask for status or state/<portfolio|positions|trades|performance|equity>"
             )),

@@ -70,6 +70,9 @@ sinks:
   console:
     plugin: console
     settings: {path: "{dir}/console.txt", format: text}
+  # The shipped rules name the chat sinks too; here they are off.
+  telegram: {plugin: telegram, enabled: false}
+  discord: {plugin: discord, enabled: false}
 "#,
         &[],
     )
@@ -295,6 +298,19 @@ async fn a_panicking_plugin_fails_its_message_and_the_router_keeps_delivering() 
     let flaky = &status["sinks"]["flaky"];
     assert_eq!(flaky["sent"], 1, "{status}");
     assert_eq!(flaky["dead_letters"], 2, "{status}");
+    let errors: Vec<&str> = flaky["recent_dead_letters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["error"].as_str())
+        .collect();
+    assert_eq!(errors.len(), 2, "{status}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("plugin panicked: flaky panicked")),
+        "the panic message is the reason: {errors:?}"
+    );
     let console = wait_delivered(&router, 3).await;
     assert_eq!(console.len(), 3, "the console sink is not affected");
     assert!(

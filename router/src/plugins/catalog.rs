@@ -19,8 +19,9 @@ pub struct Catalog {
     dirs: Vec<PathBuf>,
     /// Where private copies are made before `dlopen`.
     copies: PathBuf,
-    /// Canonical path → the version of the file last loaded from it.
-    loaded: Mutex<HashMap<PathBuf, Loaded>>,
+    /// Canonical path → the version of the file last loaded from it. Shared by the
+    /// catalogs a reload makes, so unchanged files are not loaded again.
+    loaded: Arc<Mutex<HashMap<PathBuf, Loaded>>>,
 }
 
 struct Loaded {
@@ -31,7 +32,17 @@ struct Loaded {
 impl Catalog {
     /// A catalog over `dirs` (searched in order) followed by the directory of the running
     /// executable, which is always searched (unless it is already in `dirs`).
-    pub fn new(mut dirs: Vec<PathBuf>) -> Catalog {
+    pub fn new(dirs: Vec<PathBuf>) -> Catalog {
+        Catalog::sharing(dirs, Arc::new(Mutex::new(HashMap::new())))
+    }
+
+    /// A catalog over other directories that shares this one's loaded libraries: what a
+    /// reload uses when `plugins.dirs` may have changed.
+    pub fn with_dirs(&self, dirs: Vec<PathBuf>) -> Catalog {
+        Catalog::sharing(dirs, self.loaded.clone())
+    }
+
+    fn sharing(mut dirs: Vec<PathBuf>, loaded: Arc<Mutex<HashMap<PathBuf, Loaded>>>) -> Catalog {
         match std::env::current_exe() {
             Ok(exe) => {
                 if let Some(exe_dir) = exe.parent()
@@ -47,7 +58,7 @@ impl Catalog {
         Catalog {
             dirs,
             copies: std::env::temp_dir(),
-            loaded: Mutex::new(HashMap::new()),
+            loaded,
         }
     }
 

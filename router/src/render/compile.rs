@@ -34,6 +34,63 @@ pub(super) enum Shape {
     Map(Vec<(String, Shape)>),
 }
 
+/// The payload as JSON text with holes: what [`Shape`] serializes to, prepared once so
+/// rendering to text writes literal parts whole.
+#[derive(Debug, PartialEq)]
+pub(super) enum Chunk {
+    /// JSON text written as it is.
+    Raw(String),
+    /// The n-th piece of the combined output, as a JSON string.
+    Text(usize),
+    /// The n-th native value.
+    Native(usize),
+}
+
+/// `shape` as [`Chunk`]s.
+fn chunks(shape: &Shape) -> Vec<Chunk> {
+    fn walk(shape: &Shape, raw: &mut String, out: &mut Vec<Chunk>) {
+        let mut hole = |raw: &mut String, chunk: Chunk| {
+            if !raw.is_empty() {
+                out.push(Chunk::Raw(std::mem::take(raw)));
+            }
+            out.push(chunk);
+        };
+        match shape {
+            Shape::Literal(v) => raw.push_str(&v.to_string()),
+            Shape::Text(i) => hole(raw, Chunk::Text(*i)),
+            Shape::Native(i) => hole(raw, Chunk::Native(*i)),
+            Shape::Seq(items) => {
+                raw.push('[');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        raw.push(',');
+                    }
+                    walk(item, raw, out);
+                }
+                raw.push(']');
+            }
+            Shape::Map(entries) => {
+                raw.push('{');
+                for (n, (key, value)) in entries.iter().enumerate() {
+                    if n > 0 {
+                        raw.push(',');
+                    }
+                    raw.push_str(&serde_json::Value::from(key.as_str()).to_string());
+                    raw.push(':');
+                    walk(value, raw, out);
+                }
+                raw.push('}');
+            }
+        }
+    }
+    let (mut raw, mut out) = (String::new(), Vec::new());
+    walk(shape, &mut raw, &mut out);
+    if !raw.is_empty() {
+        out.push(Chunk::Raw(raw));
+    }
+    out
+}
+
 /// Where one string's template text sits in the combined source.
 #[derive(Debug)]
 pub(super) struct Segment {
@@ -56,6 +113,8 @@ pub(super) struct Native {
 #[derive(Debug)]
 pub(super) struct FileTemplate {
     pub shape: Shape,
+    /// The same payload as JSON text with holes.
+    pub chunks: Vec<Chunk>,
     /// The combined template source; empty when nothing in the file needs rendering.
     pub source: String,
     pub segments: Vec<Segment>,
@@ -80,6 +139,7 @@ impl FileTemplate {
             file,
             out: FileTemplate {
                 shape: Shape::Seq(Vec::new()),
+                chunks: Vec::new(),
                 source: String::new(),
                 segments: Vec::new(),
                 natives: Vec::new(),
@@ -91,6 +151,7 @@ impl FileTemplate {
         let Builder {
             mut out, problems, ..
         } = builder;
+        out.chunks = chunks(&shape);
         out.shape = shape;
         problems.into_result(out)
     }
@@ -360,6 +421,22 @@ list: [\"{{ a }}{{ b }}\", 1]
         ));
         assert!(
             matches!(&entries[3].1, Shape::Literal(serde_json::Value::String(s)) if s == "no templates here")
+        );
+    }
+
+    #[test]
+    fn the_payload_text_has_a_hole_per_slot() {
+        let file = "a: \"x {{ y }}\"\nb: [1, \"{{ z }}\", {c: null}]\n\"k\\\"q\": t\n";
+        let t = FileTemplate::compile(Path::new("t.yaml"), file).unwrap();
+        assert_eq!(
+            t.chunks,
+            [
+                Chunk::Raw("{\"a\":".into()),
+                Chunk::Text(0),
+                Chunk::Raw(",\"b\":[1,".into()),
+                Chunk::Native(0),
+                Chunk::Raw(",{\"c\":null}],\"k\\\"q\":\"t\"}".into()),
+            ]
         );
     }
 

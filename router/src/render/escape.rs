@@ -39,27 +39,27 @@ fn is_markdown_syntax(c: char) -> bool {
 
 /// Writes `value` escaped for `markup`, dropping [`SEP`].
 fn escape_to(out: &mut impl std::fmt::Write, markup: Markup, value: &str) -> std::fmt::Result {
+    // Unchanged runs of `value` are written whole; `start` is where the current one began.
     let mut start = 0;
     for (i, c) in value.char_indices() {
-        let replacement: Option<Cow<'static, str>> = match (markup, c) {
-            (_, SEP) => Some(Cow::Borrowed("")),
-            (Markup::Html | Markup::Mrkdwn, '&') => Some(Cow::Borrowed("&amp;")),
-            (Markup::Html | Markup::Mrkdwn, '<') => Some(Cow::Borrowed("&lt;")),
-            (Markup::Html | Markup::Mrkdwn, '>') => Some(Cow::Borrowed("&gt;")),
-            (Markup::Html, '"') => Some(Cow::Borrowed("&quot;")),
+        let entity = match (markup, c) {
+            (_, SEP) => "",
+            (Markup::Html | Markup::Mrkdwn, '&') => "&amp;",
+            (Markup::Html | Markup::Mrkdwn, '<') => "&lt;",
+            (Markup::Html | Markup::Mrkdwn, '>') => "&gt;",
+            (Markup::Html, '"') => "&quot;",
             (Markup::Markdown, c) if is_markdown_syntax(c) => {
-                let mut s = String::with_capacity(2);
-                s.push('\\');
-                s.push(c);
-                Some(Cow::Owned(s))
+                // A backslash before the character; the character stays in the run.
+                out.write_str(&value[start..i])?;
+                out.write_char('\\')?;
+                start = i;
+                continue;
             }
-            _ => None,
+            _ => continue,
         };
-        if let Some(replacement) = replacement {
-            out.write_str(&value[start..i])?;
-            out.write_str(&replacement)?;
-            start = i + c.len_utf8();
-        }
+        out.write_str(&value[start..i])?;
+        out.write_str(entity)?;
+        start = i + c.len_utf8();
     }
     out.write_str(&value[start..])
 }

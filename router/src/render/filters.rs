@@ -60,13 +60,13 @@ fn percent(
     kwargs: Kwargs,
 ) -> Result<String, Error> {
     let n = to_number(state, "percent", value)?;
-    let places = match places {
-        Some(p) => Some(p),
-        None => kwargs.get("decimals")?,
-    };
-    let signed = kwargs.get::<Option<bool>>("signed")?.unwrap_or(true);
-    kwargs.assert_all_used()?;
-    let (negative, digits) = n.fixed(decimals("percent", places, 2)?);
+    let (mut signed, mut named_places) = (true, None);
+    if kwargs.args().next().is_some() {
+        named_places = kwargs.get("decimals")?;
+        signed = kwargs.get::<Option<bool>>("signed")?.unwrap_or(true);
+        kwargs.assert_all_used()?;
+    }
+    let (negative, digits) = n.fixed(decimals("percent", places.or(named_places), 2)?);
     Ok(format!("{}{digits}%", sign(negative, signed, &digits)))
 }
 

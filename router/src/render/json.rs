@@ -95,6 +95,37 @@ fn convert(
     Ok(json)
 }
 
+/// Appends `s` as a JSON string literal (quotes included), as serde_json writes it.
+pub(super) fn write_json_string(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escaped.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
+        } else {
+            out.push_str(escaped);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
 fn number(value: &Value) -> Result<Json, Unconvertible> {
     if value.is_integer() {
         if let Ok(i) = i64::try_from(value.clone()) {
@@ -161,6 +192,22 @@ mod tests {
             Ok(json!(["&lt;b&gt;&amp;&lt;/b&gt;", {"k": "&lt;b&gt;&amp;&lt;/b&gt;"}]))
         );
         assert_eq!(to_json(&eval("s"), Markup::None), Ok(json!("<b>&</b>")));
+    }
+
+    #[test]
+    fn writes_json_strings_as_serde_json_does() {
+        for s in [
+            "",
+            "plain",
+            "q\"uote\\back",
+            "line\nfeed\r\t",
+            "\u{0}\u{1}\u{1f}\u{7f}\u{8}\u{c}",
+            "🚀 é ✓",
+        ] {
+            let mut out = String::new();
+            write_json_string(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
     }
 
     #[test]

@@ -25,6 +25,11 @@
 //!
 //! Lookup for sink S of plugin P and template T (the rule's `template`, else the event
 //! type): `S/T`, `P/T`, `S/default`, `P/default` ([`Templates::resolve`]).
+//!
+//! Each file is compiled once, at load, into one minijinja template holding all of its
+//! strings (see `compile.rs`); a render runs it once and fills the payload's shape.
+//! [`Templates::render_json`] writes the payload as JSON text directly, which is much
+//! cheaper for a large payload than building the [`serde_json::Value`] tree.
 
 mod compile;
 mod error;
@@ -34,9 +39,9 @@ mod json;
 mod locate;
 mod templates;
 mod tree;
+mod view;
 
 use minijinja::Value;
-use minijinja::value::Serde;
 
 pub use crate::plugins::Markup;
 pub use error::RenderError;
@@ -58,7 +63,7 @@ pub fn context(
     now: &str,
 ) -> Value {
     minijinja::context! {
-        event => Value::from(Serde(event)),
+        event => view::value(event),
         rule => rule,
         sink => sink,
         plugin => plugin,

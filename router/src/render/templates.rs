@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, Template, UndefinedBehavior, Value};
 
-use super::compile::{FileTemplate, Shape};
+use super::compile::{Chunk, FileTemplate, Shape};
 use super::escape::{self, SEP};
-use super::json::{Unconvertible, to_json};
+use super::json::{Unconvertible, to_json, write_json_string};
 use super::{FUEL, Markup, RenderError, filters};
 use crate::diag::{Diagnostic, Diagnostics};
 
@@ -154,6 +154,28 @@ impl Templates {
 
     /// Renders one template to the payload JSON. `ctx` is usually [`super::context`].
     pub fn render(&self, id: TemplateId, ctx: &Value) -> Result<serde_json::Value, RenderError> {
+        self.evaluate(id, ctx, |file, pieces, natives| {
+            fill(file, &file.template.shape, pieces, natives)
+        })
+    }
+
+    /// Renders one template to the payload as JSON text: exactly `render(..)` serialized,
+    /// but without building the JSON tree, which is most of the cost of a large
+    /// payload. For a caller that stores or sends the payload as text.
+    pub fn render_json(&self, id: TemplateId, ctx: &Value) -> Result<String, RenderError> {
+        self.evaluate(id, ctx, |file, pieces, natives| {
+            write_json(file, pieces, natives)
+        })
+    }
+
+    /// Runs the file's combined template and hands its output, cut per string, and its
+    /// native values to `finish`.
+    fn evaluate<T>(
+        &self,
+        id: TemplateId,
+        ctx: &Value,
+        finish: impl FnOnce(&File, &[&str], &[Value]) -> Result<T, RenderError>,
+    ) -> Result<T, RenderError> {
         let Some(file) = self.files.get(id.0 as usize) else {
             return Err(RenderError::new(Diagnostic::file(
                 "<templates>",
@@ -170,11 +192,11 @@ impl Templates {
         self.compiled.with_dependent(|_, handles| {
             let Some(Some(handle)) = handles.get(id.0 as usize) else {
                 // Nothing to render: every string in the file is literal.
-                return fill(file, &template.shape, &[], &[]);
+                return finish(file, &[], &[]);
             };
             if template.natives.is_empty() {
                 let out = handle.render(ctx.clone()).map_err(|e| fail(&e))?;
-                fill(file, &template.shape, &split(file, &out)?, &[])
+                finish(file, &split(file, &out)?, &[])
             } else {
                 let captured = handle.render_captured(ctx.clone()).map_err(|e| fail(&e))?;
                 let state = captured.state();
@@ -183,12 +205,7 @@ impl Templates {
                     .iter()
                     .map(|n| state.lookup(&n.var).unwrap_or(Value::UNDEFINED))
                     .collect();
-                fill(
-                    file,
-                    &template.shape,
-                    &split(file, captured.output())?,
-                    &natives,
-                )
+                finish(file, &split(file, captured.output())?, &natives)
             }
         })
     }
@@ -283,25 +300,7 @@ fn fill(
         Shape::Text(i) => {
             serde_json::Value::String(pieces.get(*i).copied().unwrap_or("").to_owned())
         }
-        Shape::Native(i) => {
-            let value = natives.get(*i).cloned().unwrap_or(Value::UNDEFINED);
-            to_json(&value, file.markup).map_err(|why| {
-                let segment = file
-                    .template
-                    .natives
-                    .get(*i)
-                    .map_or(usize::MAX, |n| n.segment);
-                RenderError::new(file.template.diagnose_segment(
-                    &file.path,
-                    &file.text,
-                    segment,
-                    |expr| match why {
-                        Unconvertible::Undefined => format!("undefined value: {expr}"),
-                        Unconvertible::Other(reason) => format!("{reason} (in `{expr}`)"),
-                    },
-                ))
-            })?
-        }
+        Shape::Native(i) => native(file, *i, natives)?,
         Shape::Seq(items) => serde_json::Value::Array(
             items
                 .iter()
@@ -316,6 +315,38 @@ fn fill(
             serde_json::Value::Object(map)
         }
     })
+}
+
+/// The `i`-th native value as JSON.
+fn native(file: &File, i: usize, natives: &[Value]) -> Result<serde_json::Value, RenderError> {
+    let value = natives.get(i).cloned().unwrap_or(Value::UNDEFINED);
+    to_json(&value, file.markup).map_err(|why| {
+        let segment = file
+            .template
+            .natives
+            .get(i)
+            .map_or(usize::MAX, |n| n.segment);
+        RenderError::new(
+            file.template
+                .diagnose_segment(&file.path, &file.text, segment, |expr| match why {
+                    Unconvertible::Undefined => format!("undefined value: {expr}"),
+                    Unconvertible::Other(reason) => format!("{reason} (in `{expr}`)"),
+                }),
+        )
+    })
+}
+
+/// The payload as JSON text: the file's chunks with their holes filled.
+fn write_json(file: &File, pieces: &[&str], natives: &[Value]) -> Result<String, RenderError> {
+    let mut out = String::with_capacity(file.template.source.len() + 256);
+    for chunk in &file.template.chunks {
+        match chunk {
+            Chunk::Raw(text) => out.push_str(text),
+            Chunk::Text(i) => write_json_string(&mut out, pieces.get(*i).copied().unwrap_or("")),
+            Chunk::Native(i) => out.push_str(&native(file, *i, natives)?.to_string()),
+        }
+    }
+    Ok(out)
 }
 
 fn hash(text: &str) -> u64 {

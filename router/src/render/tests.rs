@@ -220,6 +220,33 @@ nested:
 }
 
 #[test]
+fn render_json_is_render_serialized() {
+    let dir = TempDir::new();
+    dir.write(
+        "discord/x.yaml",
+        "\
+username: \"Bot \\\"q\\\" {{ sink }}\"
+embeds:
+  - title: \"{{ event.symbol }}\\n{{ event.strategy }}\"
+    color: \"{{ 3066993 if event.quantity > 0 else 15158332 }}\"
+    fields: [{name: a, value: \"{{ event.labels }}\", inline: true}, {name: b, value: 1.5}]
+    literal: {deep: [null, true, \"x\"]}
+",
+    )
+    .write("discord/lit.yaml", "text: plain\n");
+    let t = load(&dir);
+    let mut ev = trade_opened();
+    ev["strategy"] = json!("tab\t \"quote\" *x* \u{1}");
+    for name in ["x", "lit"] {
+        let id = t.resolve("discord", "discord", name).unwrap();
+        let ctx = context(&ev, "r", "discord", "discord", "now");
+        let tree = t.render(id, &ctx).unwrap();
+        let text = t.render_json(id, &ctx).unwrap();
+        assert_eq!(text, serde_json::to_string(&tree).unwrap(), "{name}");
+    }
+}
+
+#[test]
 fn block_scalars_keep_their_text_exactly() {
     let dir = TempDir::new();
     dir.write(
@@ -244,6 +271,7 @@ native: \"{{ event.strategy }}\"
 safe: \"<i>{{ event.strategy|safe }}</i>\"
 safe_native: \"{{ event.strategy|safe }}\"
 explicit: \"{{ event.strategy|escape }}\"
+explicit_text: \"[{{ event.strategy|e }}]\"
 ";
     for group in ["telegram", "discord", "slack", "webhook"] {
         dir.write(&format!("{group}/trade_opened.yaml"), template);
@@ -273,6 +301,7 @@ explicit: \"{{ event.strategy|escape }}\"
         assert_eq!(out["safe"], format!("<i>{NASTY}</i>"), "{group}");
         assert_eq!(out["safe_native"], NASTY, "{group}");
         assert_eq!(out["explicit"], escaped, "{group}");
+        assert_eq!(out["explicit_text"], format!("[{escaped}]"), "{group}");
     }
 }
 
