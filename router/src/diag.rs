@@ -47,6 +47,7 @@ impl Diagnostic {
 
 /// saphyr starts some messages with "line L column C: "; the diagnostic says that itself.
 fn strip_location_prefix(reason: &str) -> &str {
+    let reason = reason.strip_prefix("error: ").unwrap_or(reason);
     if let Some(rest) = reason.strip_prefix("line ")
         && let Some(idx) = rest.find(": ")
         && rest[..idx]
@@ -147,5 +148,12 @@ mod tests {
         let d = Diagnostic::yaml(Path::new("t.yaml"), &err);
         assert_eq!((d.line, d.col), (1, 4), "{d}");
         assert!(!d.message.starts_with("line"), "{d}");
+        // A syntax error: one place, said once.
+        let err = serde_saphyr::from_str::<T>("n: [1\n").unwrap_err();
+        let d = Diagnostic::yaml(Path::new("t.yaml"), &err);
+        assert!(
+            !d.message.contains("line ") && !d.message.starts_with("error"),
+            "{d}"
+        );
     }
 }

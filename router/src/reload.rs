@@ -42,15 +42,21 @@ impl Trigger {
 pub fn start(pipeline: Arc<Pipeline>) -> std::io::Result<Trigger> {
     let (tx, rx) = channel();
     let trigger = Trigger(tx.clone());
+    // Watch before returning, so a change made as soon as the router is up is seen.
+    let mut watching = Watching::default();
+    watching.update(&pipeline.snapshot().config, &tx);
     std::thread::Builder::new()
         .name("reload".into())
-        .spawn(move || run(pipeline, tx, rx))?;
+        .spawn(move || run(pipeline, watching, tx, rx))?;
     Ok(trigger)
 }
 
-fn run(pipeline: Arc<Pipeline>, tx: Sender<&'static str>, rx: Receiver<&'static str>) {
-    let mut watching = Watching::default();
-    watching.update(&pipeline.snapshot().config, &tx);
+fn run(
+    pipeline: Arc<Pipeline>,
+    mut watching: Watching,
+    tx: Sender<&'static str>,
+    rx: Receiver<&'static str>,
+) {
     while let Ok(mut why) = rx.recv() {
         // Wait for a quiet moment, folding the triggers that come meanwhile into this
         // reload: a burst of saves is one reload. A steady stream still reloads every
