@@ -90,6 +90,19 @@ pub enum Command {
     },
     /// List the plugins found in the plugin directories: name, version, ABI, path.
     Plugins,
+    /// Start the router on the config and replay a simulated, seeded trading day
+    /// through its HTTP API.
+    Demo {
+        /// Simulated seconds per real second (60: one simulated minute per second).
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+        /// Run one day, wait until the sinks have delivered it, and exit.
+        #[arg(long)]
+        once: bool,
+        /// The simulation's seed: the same seed gives the same day.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
 }
 
 /// Runs the command line and returns the exit code.
@@ -110,6 +123,9 @@ pub fn main() -> ExitCode {
             token,
         } => send(&kind, &fields, severity, &labels, &url, token),
         Command::Plugins => plugins(&cli.config),
+        Command::Demo { speed, once, seed } => {
+            crate::demo::run(&cli.config, crate::demo::Options { speed, once, seed })
+        }
     };
     match result {
         Ok(code) => code,

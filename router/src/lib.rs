@@ -10,7 +10,9 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod demo;
 pub mod diag;
 pub mod dispatch;
 pub mod event;

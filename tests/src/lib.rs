@@ -5,5 +5,7 @@
 pub mod harness;
 
 pub mod fake_discord;
+pub mod fake_slack;
 pub mod fake_telegram;
+pub mod fake_webhook;
 pub mod host_double;

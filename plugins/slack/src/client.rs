@@ -1,0 +1,334 @@
+//! The HTTP side: one POST per Slack message on the sink's own current-thread tokio
+//! runtime, and [`classify`], the one place that says what Slack's answer means.
+
+use std::error::Error as _;
+use std::time::{Duration, SystemTime};
+
+use alert_router_plugin::Outcome;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+use tokio::runtime::Runtime;
+
+use crate::config::Endpoint;
+
+/// Longest wait for Slack's whole answer; a slower one is retried.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest wait for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much of an unexpected answer goes into a reason.
+const BODY_EXCERPT: usize = 200;
+/// The longest pause a `Retry-After` may ask for.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+const USER_AGENT: &str = concat!("alert-router-sink-slack/", env!("CARGO_PKG_VERSION"));
+
+/// What came back for one request.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// Slack, or something in front of it, answered.
+    Reply {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    },
+    /// No answer (DNS, connect, TLS, timeout). The text never holds the URL.
+    Unreachable(String),
+}
+
+/// Posts messages to one incoming webhook, one attempt each.
+pub(crate) struct Client {
+    runtime: Runtime,
+    http: reqwest::Client,
+    endpoint: Endpoint,
+}
+
+impl Client {
+    pub(crate) fn new(endpoint: Endpoint) -> Result<Client, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the sink's runtime: {e}"))?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            // Slack never redirects a webhook; following one would hand the message on.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))?;
+        Ok(Client {
+            runtime,
+            http,
+            endpoint,
+        })
+    }
+
+    /// Makes one attempt at posting `body`.
+    pub(crate) fn send(&self, body: &Value) -> Outcome {
+        let request = self.http.post(self.endpoint.url().clone()).json(body);
+        let answer = self.runtime.block_on(async {
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    // A body that cannot be read changes nothing about the status.
+                    let body = response.text().await.unwrap_or_default();
+                    Answer::Reply {
+                        status,
+                        headers,
+                        body,
+                    }
+                }
+                Err(e) => Answer::Unreachable(describe(e)),
+            }
+        });
+        match classify(&answer, SystemTime::now()) {
+            Outcome::Ok => Outcome::Ok,
+            Outcome::Retry { after, reason } => Outcome::Retry {
+                after,
+                reason: self.context(&reason),
+            },
+            Outcome::Fail { reason } => Outcome::fail(self.context(&reason)),
+        }
+    }
+
+    /// Names the webhook (redacted) and removes the URL from anything else.
+    fn context(&self, reason: &str) -> String {
+        self.endpoint
+            .redact(&format!("{reason} ({})", self.endpoint.redacted()))
+    }
+}
+
+/// What Slack's answer means. The only place that decides:
+/// - 2xx (`ok`): delivered;
+/// - 429: retry after `Retry-After` (seconds, or an HTTP date);
+/// - 5xx (`rollup_error`, ...): retry, after `Retry-After` when given; no answer at all:
+///   retry;
+/// - anything else (`invalid_payload`, `no_text`, `channel_not_found`,
+///   `channel_is_archived`, `action_prohibited`, `invalid_token`, `no_active_hooks`,
+///   `invalid_blocks`, ...): fail with Slack's text and what to do about it.
+pub(crate) fn classify(answer: &Answer, now: SystemTime) -> Outcome {
+    let (status, headers, body) = match answer {
+        Answer::Unreachable(why) => return Outcome::retry(format!("no answer from Slack: {why}")),
+        Answer::Reply {
+            status,
+            headers,
+            body,
+        } => (*status, headers, body.as_str()),
+    };
+    if status.is_success() {
+        return Outcome::Ok;
+    }
+    let said = excerpt(body);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let after = retry_after(headers, now);
+        let when = after.map_or_else(
+            || "no Retry-After given".to_owned(),
+            |a| format!("retry after {} s", a.as_secs()),
+        );
+        return Outcome::Retry {
+            after,
+            reason: format!("Slack rate limited the webhook (429: {said}); {when}"),
+        };
+    }
+    if status.is_server_error() {
+        return Outcome::Retry {
+            after: retry_after(headers, now),
+            reason: format!("Slack answered {status}: {said}"),
+        };
+    }
+    let advice = match body.trim() {
+        "invalid_payload"
+        | "no_text"
+        | "invalid_blocks"
+        | "too_many_attachments"
+        | "missing_text_or_fallback_or_attachments" => {
+            "; Slack refused the message itself: check the sink's template (templates/slack/)"
+        }
+        "channel_not_found" | "channel_is_archived" => {
+            "; the webhook's channel was deleted or archived: add a new webhook in Slack and update settings.webhook_url"
+        }
+        "action_prohibited" => "; a workspace admin restricted posting to this channel",
+        "posting_to_general_channel_denied" => "; only admins may post to this channel",
+        "invalid_token" | "no_active_hooks" | "no_service" | "no_service_id" | "no_team"
+        | "team_disabled" => {
+            "; the webhook was revoked or settings.webhook_url is wrong: copy the URL from Slack again"
+        }
+        _ if status.is_redirection() => "; redirects are not followed: check settings.webhook_url",
+        _ => "",
+    };
+    Outcome::fail(format!("Slack answered {status}: {said}{advice}"))
+}
+
+/// The pause `Retry-After` asks for: seconds or an HTTP date, at most
+/// [`MAX_RETRY_AFTER`]. A date already past asks for no particular pause.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let after = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else {
+        let ahead = OffsetDateTime::parse(value, &Rfc2822).ok()? - OffsetDateTime::from(now);
+        if ahead.is_negative() || ahead.is_zero() {
+            return None;
+        }
+        Duration::try_from(ahead).ok()?
+    };
+    Some(after.min(MAX_RETRY_AFTER))
+}
+
+/// Slack's plain-text answer as one line, at most [`BODY_EXCERPT`] characters.
+fn excerpt(body: &str) -> String {
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.chars().count() {
+        0 => "(empty body)".to_owned(),
+        n if n > BODY_EXCERPT => {
+            format!("{}…", line.chars().take(BODY_EXCERPT).collect::<String>())
+        }
+        _ => line,
+    }
+}
+
+/// A transport error as one line with its causes, without the URL (it is the secret).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Answer {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        Answer::Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.to_owned(),
+        }
+    }
+
+    enum Expect {
+        Ok,
+        Retry(Option<Duration>),
+        Fail,
+    }
+
+    /// Every answer Slack documents through the one mapping.
+    #[test]
+    fn every_answer_maps_to_one_outcome() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        let cases: Vec<(Answer, Expect, &str)> = vec![
+            (reply(200, &[], "ok"), Expect::Ok, ""),
+            (
+                reply(400, &[], "invalid_payload"),
+                Expect::Fail,
+                "400 Bad Request: invalid_payload; Slack refused the message itself",
+            ),
+            (
+                reply(400, &[], "no_text"),
+                Expect::Fail,
+                "no_text; Slack refused the message itself",
+            ),
+            (
+                reply(400, &[], "invalid_blocks"),
+                Expect::Fail,
+                "invalid_blocks; Slack refused",
+            ),
+            (
+                reply(400, &[], "user_not_found"),
+                Expect::Fail,
+                "400 Bad Request: user_not_found",
+            ),
+            (
+                reply(403, &[], "action_prohibited"),
+                Expect::Fail,
+                "action_prohibited; a workspace admin restricted",
+            ),
+            (
+                reply(403, &[], "invalid_token"),
+                Expect::Fail,
+                "invalid_token; the webhook was revoked",
+            ),
+            (
+                reply(404, &[], "channel_not_found"),
+                Expect::Fail,
+                "404 Not Found: channel_not_found; the webhook's channel was deleted or archived",
+            ),
+            (
+                reply(404, &[], "no_active_hooks"),
+                Expect::Fail,
+                "no_active_hooks; the webhook was revoked",
+            ),
+            (
+                reply(410, &[], "channel_is_archived"),
+                Expect::Fail,
+                "410 Gone: channel_is_archived",
+            ),
+            (
+                reply(429, &[("retry-after", "30")], "rate_limited"),
+                Expect::Retry(secs(30)),
+                "Slack rate limited the webhook (429: rate_limited); retry after 30 s",
+            ),
+            (
+                reply(429, &[("retry-after", "Sun, 06 Nov 1994 08:49:47 GMT")], ""),
+                Expect::Retry(secs(10)),
+                "retry after 10 s",
+            ),
+            (
+                reply(429, &[], ""),
+                Expect::Retry(None),
+                "no Retry-After given",
+            ),
+            (
+                reply(500, &[], "rollup_error"),
+                Expect::Retry(None),
+                "500 Internal Server Error: rollup_error",
+            ),
+            (
+                reply(503, &[("retry-after", "5")], ""),
+                Expect::Retry(secs(5)),
+                "503 Service Unavailable: (empty body)",
+            ),
+            (
+                Answer::Unreachable("error sending request: connection refused".into()),
+                Expect::Retry(None),
+                "no answer from Slack: error sending request: connection refused",
+            ),
+        ];
+        for (answer, expect, text) in cases {
+            let outcome = classify(&answer, now);
+            match (&outcome, expect) {
+                (Outcome::Ok, Expect::Ok) => {}
+                (Outcome::Retry { after, reason }, Expect::Retry(want)) => {
+                    assert_eq!(*after, want, "{answer:?}");
+                    assert!(reason.contains(text), "{answer:?}: {reason}");
+                }
+                (Outcome::Fail { reason }, Expect::Fail) => {
+                    assert!(reason.contains(text), "{answer:?}: {reason}")
+                }
+                (other, _) => panic!("{answer:?} gave {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The Slack sink: posts each message to a Slack channel through an incoming webhook.
+//!
+//! The sink's template is Slack's message payload written as YAML: `text` (mrkdwn;
+//! the notification fallback when there are blocks), `blocks` (Block Kit: `header`,
+//! `section` with `text` and `fields`, `context`, `divider`, ...) and any other field
+//! Slack takes (`unfurl_links`, ...). The router escapes `&`, `<` and `>` in
+//! interpolated values (the manifest's markup is `mrkdwn`).
+//!
+//! Before sending, the sink fits the payload to Slack's limits (see `format`): empty
+//! headers, sections and fields are left out; `text` is cut at 40,000 characters and a
+//! header at 150 with `…`; a section's text over 3,000 characters is split over
+//! several sections; more than 50 blocks go out as several messages, in order. A retry
+//! after a partial send posts only the parts Slack does not have yet.
+//!
+//! Slack answers in plain text: `ok` is delivered; 429 is retried after its
+//! `Retry-After`; 5xx (`rollup_error`) and network errors are retried; anything else
+//! (`invalid_payload`, `channel_not_found`, `invalid_token`, ...) fails with Slack's
+//! text. The webhook URL is the secret: it never appears in a reason or a log line.
+//!
+//! Settings: see [`Settings`].
+
+mod client;
+mod config;
+mod format;
+mod progress;
+
+use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+
+pub use config::Settings;
+
+use crate::client::Client;
+use crate::config::Endpoint;
+use crate::progress::Progress;
+
+/// One Slack sink: one incoming webhook.
+pub struct Slack {
+    host: Host,
+    endpoint: Endpoint,
+    client: Client,
+    progress: Progress,
+}
+
+impl Sink for Slack {
+    type Settings = Settings;
+
+    fn create(host: Host, settings: Settings) -> Result<Self, String> {
+        let endpoint = settings.validate()?;
+        let client = Client::new(endpoint.clone())?;
+        host.debug(&format!("posting to {}", endpoint.redacted()));
+        Ok(Slack {
+            host,
+            endpoint,
+            client,
+            progress: Progress::default(),
+        })
+    }
+
+    /// Posts the message's parts in order. If one fails after others went through,
+    /// the ones posted are remembered by message id, and the retry sends the rest.
+    fn deliver(&mut self, message: Message) -> Outcome {
+        let built = match format::build(&message.payload) {
+            Ok(built) => built,
+            Err(e) => return Outcome::fail(e),
+        };
+        let total = built.bodies.len();
+        let fingerprint = progress::fingerprint(&built.bodies);
+        let mut sent = self.progress.sent(&message.id, fingerprint);
+        if sent == 0 && message.attempt <= 1 {
+            for note in &built.notes {
+                let line = self
+                    .endpoint
+                    .redact(&format!("message {}: {note} (Slack's limits)", message.id));
+                self.host.debug(&line);
+            }
+        }
+        while let Some(body) = built.bodies.get(sent) {
+            match self.client.send(body) {
+                Outcome::Ok => sent += 1,
+                outcome => {
+                    if sent > 0 {
+                        self.progress.record(&message.id, fingerprint, sent);
+                    }
+                    return in_part(outcome, sent, total);
+                }
+            }
+        }
+        self.progress.forget(&message.id);
+        Outcome::Ok
+    }
+}
+
+/// Says which part failed when a message went out as several.
+fn in_part(outcome: Outcome, sent: usize, total: usize) -> Outcome {
+    if total < 2 {
+        return outcome;
+    }
+    let part = |reason: String| format!("part {} of {total}: {reason}", sent + 1);
+    match outcome {
+        Outcome::Retry { after, reason } => Outcome::Retry {
+            after,
+            reason: part(reason),
+        },
+        Outcome::Fail { reason } => Outcome::Fail {
+            reason: part(reason),
+        },
+        Outcome::Ok => Outcome::Ok,
+    }
+}
+
+export_plugin!(
+    Slack,
+    name = "slack",
+    manifest = r#"{
+  "markup": "mrkdwn",
+  "description": "Posts messages to a Slack channel through an incoming webhook, with Block Kit",
+  "settings": {
+    "webhook_url": {"type": "string", "required": true, "secret": true,
+                    "description": "the incoming webhook URL Slack shows (https://hooks.slack.com/services/T.../B.../...)"}
+  }
+}"#
+);
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use serde_json::Value;
+
+    #[test]
+    fn the_manifest_is_json_that_marks_the_webhook_url_secret() {
+        // SAFETY: the descriptor and its strings are static.
+        let manifest = unsafe {
+            let descriptor = &*crate::__alert_router_plugin_export::alert_router_plugin_v1();
+            CStr::from_ptr(descriptor.manifest)
+        };
+        let manifest: Value =
+            serde_json::from_str(manifest.to_str().unwrap()).expect("the manifest is JSON");
+        assert_eq!(manifest["markup"], "mrkdwn");
+        let url = &manifest["settings"]["webhook_url"];
+        assert_eq!(url["required"], true);
+        assert_eq!(url["secret"], true);
+        assert_eq!(manifest["settings"].as_object().unwrap().len(), 1);
+    }
+}

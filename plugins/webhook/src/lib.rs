@@ -1,0 +1,111 @@
+//! The generic webhook sink: sends each message as JSON to any HTTP endpoint.
+//!
+//! The sink's template is the JSON body itself (`templates/webhook/default.yaml` sends
+//! the whole event plus `rule` and `sink`). Every request carries
+//! `Content-Type: application/json` and `Idempotency-Key: <message id>`, the same on
+//! every attempt, so a receiver can drop a repeat. With `secret` set it also carries
+//! `X-Alert-Router-Timestamp: <unix seconds>` and
+//! `X-Alert-Router-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
+//!
+//! Answers: 2xx is delivered; 429 and 503 are retried after their `Retry-After`
+//! (seconds or an HTTP date); 408, other 5xx, network errors and timeouts are retried
+//! with the router's backoff; anything else fails with the first 200 characters of the
+//! body. Redirects are not followed.
+//!
+//! Settings: see [`Settings`]. The URL, the header values and the secret never appear
+//! in a log line or a reason.
+
+mod client;
+mod config;
+mod sign;
+
+use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+
+pub use config::Settings;
+
+use crate::client::Client;
+
+/// One webhook sink: one endpoint.
+pub struct Webhook {
+    client: Client,
+}
+
+impl Sink for Webhook {
+    type Settings = Settings;
+
+    fn create(host: Host, settings: Settings) -> Result<Self, String> {
+        let config = settings.validate()?;
+        host.debug(&format!(
+            "sending {} to {}{}",
+            config.method,
+            config.endpoint.redacted(),
+            if config.secret.is_some() {
+                ", signed"
+            } else {
+                ""
+            }
+        ));
+        Ok(Webhook {
+            client: Client::new(config)?,
+        })
+    }
+
+    fn deliver(&mut self, message: Message) -> Outcome {
+        match serde_json::to_vec(&message.payload) {
+            Ok(body) => self.client.send(&message.id, body),
+            // A `Value` always serializes; kept as a failure rather than a panic.
+            Err(e) => Outcome::fail(format!("cannot write the payload as JSON: {e}")),
+        }
+    }
+}
+
+export_plugin!(
+    Webhook,
+    name = "webhook",
+    manifest = r#"{
+  "markup": "none",
+  "description": "Sends each message as JSON to an HTTP endpoint, optionally signed with HMAC-SHA256",
+  "settings": {
+    "url": {"type": "string", "required": true, "secret": true,
+            "description": "the endpoint's http(s) URL; it may carry a token"},
+    "method": {"type": "string", "description": "POST (default) or PUT"},
+    "headers": {"type": "object", "secret": true,
+                "description": "static headers sent with every request, e.g. Authorization"},
+    "timeout": {"type": "string", "description": "longest wait for the answer, e.g. 10s (default), 500ms"},
+    "secret": {"type": "string", "secret": true,
+               "description": "signs each body: X-Alert-Router-Signature: sha256=HMAC(secret, \"<timestamp>.<body>\")"}
+  }
+}"#
+);
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use serde_json::Value;
+
+    #[test]
+    fn the_manifest_is_json_that_marks_the_secrets() {
+        // SAFETY: the descriptor and its strings are static.
+        let manifest = unsafe {
+            let descriptor = &*crate::__alert_router_plugin_export::alert_router_plugin_v1();
+            CStr::from_ptr(descriptor.manifest)
+        };
+        let manifest: Value =
+            serde_json::from_str(manifest.to_str().unwrap()).expect("the manifest is JSON");
+        assert_eq!(manifest["markup"], "none");
+        let settings = &manifest["settings"];
+        assert_eq!(settings["url"]["required"], true);
+        for secret in ["url", "headers", "secret"] {
+            assert_eq!(settings[secret]["secret"], true, "{secret}");
+        }
+        let mut names: Vec<&str> = settings
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["headers", "method", "secret", "timeout", "url"]);
+    }
+}
