@@ -50,10 +50,13 @@ wrk -t2 -c64 -d"${secs}s" --latency -s "$work/single.lua" http://127.0.0.1:19470
 echo "== NDJSON batches of 100 events, 16 connections, ${secs}s"
 wrk -t2 -c16 -d"${secs}s" --latency -s "$work/batch.lua" http://127.0.0.1:19470/v1/events | tee "$work/batch.txt"
 
-accepted=$(curl -s localhost:19470/v1/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"]["accepted"])')
+# Requests wrk gave up on at the deadline may still be finishing: wait until the counts
+# stop moving and every accepted event is delivered.
+counts() { curl -s localhost:19470/v1/status | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["events"]["accepted"], s["sinks"]["console"]["sent"])'; }
 for _ in $(seq 600); do
-  sent=$(curl -s localhost:19470/v1/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["sinks"]["console"]["sent"])')
-  [ "$sent" -ge "$accepted" ] && break; sleep 0.1
+  read -r accepted sent < <(counts)
+  [ "$sent" -ge "$accepted" ] && sleep 0.5 && read -r a2 s2 < <(counts) && [ "$a2" = "$accepted" ] && [ "$s2" = "$sent" ] && break
+  sleep 0.1
 done
 lines=$(grep -c '^trade_closed' "$work/out.txt" || true)
 echo "== accepted $accepted events; delivered $sent; lines in the file: $lines"

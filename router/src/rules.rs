@@ -516,29 +516,46 @@ fn at(file: &Path, loc: &serde_saphyr::Location, message: impl Into<String>) -> 
 }
 
 /// `*` matches any run of characters, `?` any one; everything else matches itself.
+/// Runs on every route for every event, so it works on the strings in place.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     if !pattern.contains(['*', '?']) {
         return pattern == text;
     }
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and where in the text it is tried from next.
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && p[pi] == b'?' {
+            // `?` is one character, which may be several bytes.
             pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+            ti += utf8_len(t[ti]);
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
         } else if let Some((sp, st)) = star {
+            let next = st + utf8_len(t[st]);
             pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
+            ti = next;
+            star = Some((sp, next));
         } else {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi.min(p.len())..].iter().all(|&c| c == b'*')
+}
+
+/// The length of the UTF-8 character that starts with byte `b`.
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
@@ -706,5 +723,7 @@ routes:
         assert!(glob_match("a*b*c", "aXXbYc"));
         assert!(!glob_match("trade_*", "trades"));
         assert!(glob_match("cpu_?ot", "cpu_hot") && !glob_match("cpu_?ot", "cpu_ot"));
+        assert!(glob_match("?x", "éx") && glob_match("*é*", "caféine") && !glob_match("a?", "a"));
+        assert!(glob_match("*_*_*", "a_b_c") && !glob_match("*_*_*", "a_b"));
     }
 }
