@@ -267,3 +267,74 @@ async fn sigterm_drains_the_queues_before_stopping() {
     );
     let _ = eventually(Duration::from_secs(1), "", || Some(())).await;
 }
+
+#[tokio::test]
+async fn a_template_error_dead_letters_the_message_with_its_place_and_the_router_goes_on() {
+    let router = Router::start(
+        &config(""),
+        &[
+            ("rules/a.yaml", ALL_TO_CONSOLE),
+            ("templates/console/default.yaml", TEXT_TEMPLATE),
+            (
+                "templates/console/needs_symbol.yaml",
+                "text: |\n  Symbol: {{ event.symbol }}\n",
+            ),
+        ],
+    )
+    .await;
+    let (status, _) = router
+        .post_events(r#"{"type": "needs_symbol", "price": 1}"#)
+        .await;
+    assert_eq!(
+        status, 202,
+        "the event itself is fine: a template problem is the operator's"
+    );
+    let status = router
+        .status_until("the render error", |s| {
+            s["sinks"]["console"]["render_errors"] == 1
+        })
+        .await;
+    let error = status["sinks"]["console"]["recent_dead_letters"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("templates/console/needs_symbol.yaml:2:14")
+            && error.contains("event.symbol"),
+        "the dead letter says where and what: {error}"
+    );
+    assert_eq!(router.post_events(r#"{"type": "fine"}"#).await.0, 202);
+    let lines = eventually(Duration::from_secs(20), "the next event", || {
+        let lines = read_json_lines(&router.dir.path().join("out.jsonl"));
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines[0]["event"]["type"], "fine");
+}
+
+#[test]
+fn plugins_lists_name_version_abi_and_file() {
+    // A plugin directory of its own (cargo's deps directory also holds proc-macro libraries).
+    let dir = dir_with(&[("router.yaml", "plugins: {dirs: [\"{dir}/p\"]}\n")]);
+    std::fs::create_dir_all(dir.path().join("p")).expect("plugin dir");
+    for lib in ["libconsole.so", "libflaky.so"] {
+        std::fs::copy(
+            alert_router_tests::harness::plugin_dir().join(lib),
+            dir.path().join("p").join(lib),
+        )
+        .expect("copy a plugin");
+    }
+    let (code, stdout, stderr) = run_cli(dir.path(), &["plugins"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let console = stdout
+        .lines()
+        .find(|l| l.starts_with("console "))
+        .unwrap_or_else(|| panic!("no console line in:\n{stdout}"));
+    assert!(
+        console.contains(env!("CARGO_PKG_VERSION"))
+            && console.contains("abi 1")
+            && console.contains("libconsole.so"),
+        "{console}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("flaky ")), "{stdout}");
+}
