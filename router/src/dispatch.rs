@@ -31,10 +31,38 @@ pub struct Message {
     pub id: String,
     pub event_id: String,
     pub event_type: String,
-    pub payload: serde_json::Value,
-    /// The event as templates saw it.
-    pub event: Arc<serde_json::Value>,
+    /// The rendered template, as JSON text (rendered once, sent as is on every attempt).
+    pub payload: Arc<str>,
+    /// The event as templates saw it, as JSON text; shared by the event's messages.
+    pub event: Arc<str>,
     pub enqueued: Instant,
+}
+
+impl Message {
+    /// What the plugin's `deliver` gets: `{"id", "sink", "attempt", "payload", "event"}`.
+    /// Written directly, since payload and event are JSON already.
+    fn wire(&self, sink: &str, attempt: u32) -> String {
+        let mut body = String::with_capacity(self.payload.len() + self.event.len() + self.id.len() + sink.len() + 64);
+        body.push_str("{\"id\":");
+        push_json_string(&mut body, &self.id);
+        body.push_str(",\"sink\":");
+        push_json_string(&mut body, sink);
+        body.push_str(",\"attempt\":");
+        body.push_str(&attempt.to_string());
+        body.push_str(",\"payload\":");
+        body.push_str(&self.payload);
+        body.push_str(",\"event\":");
+        body.push_str(&self.event);
+        body.push('}');
+        body
+    }
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(&quoted),
+        Err(_) => out.push_str("\"\""),
+    }
 }
 
 /// A message that will not be delivered: failed for good, or out of attempts.
@@ -411,15 +439,6 @@ struct Run {
     rng: u64,
 }
 
-#[derive(Serialize)]
-struct Wire<'a> {
-    id: &'a str,
-    sink: &'a str,
-    attempt: u32,
-    payload: &'a serde_json::Value,
-    event: &'a serde_json::Value,
-}
-
 impl Run {
     fn run(&mut self) {
         loop {
@@ -469,22 +488,9 @@ impl Run {
                 return false;
             }
             attempt += 1;
-            let wire = Wire {
-                id: &message.id,
-                sink: &self.name,
-                attempt,
-                payload: &message.payload,
-                event: &message.event,
-            };
-            let body = match serde_json::to_vec(&wire) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.dead_letter(message, attempt, format!("cannot encode the message: {e}"));
-                    return true;
-                }
-            };
+            let body = message.wire(&self.name, attempt);
             let retry = self.delivering.retry;
-            match self.delivering.instance.deliver(&body) {
+            match self.delivering.instance.deliver(body.as_bytes()) {
                 Delivery::Ok => {
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
                     self.stats.unhealthy.store(false, Ordering::Relaxed);
@@ -569,7 +575,7 @@ impl Run {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
-            payload: message.payload.clone(),
+            payload: serde_json::from_str(&message.payload).unwrap_or(serde_json::Value::Null),
         });
     }
 }
@@ -583,8 +589,8 @@ mod tests {
             id: format!("m{n}"),
             event_id: format!("e{n}"),
             event_type: "t".into(),
-            payload: serde_json::json!({}),
-            event: Arc::new(serde_json::json!({})),
+            payload: "{}".into(),
+            event: "{}".into(),
             enqueued: Instant::now(),
         }
     }

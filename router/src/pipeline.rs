@@ -310,7 +310,8 @@ impl Pipeline {
             }
             for hit in hits {
                 let route = &snap.rules.routes()[hit.route];
-                let event_json = Arc::new(hit.event.to_json());
+                let event_json = hit.event.to_json();
+                let event_text: Arc<str> = event_json.to_string().into();
                 let template = route.template.as_deref().unwrap_or(&hit.event.kind);
                 for sink in &hit.sinks {
                     let message_id = format!("{}:{sink}", hit.event.id);
@@ -341,7 +342,7 @@ impl Pipeline {
                         )),
                         Some(id) => {
                             let ctx = render::context(&event_json, &route.name, sink, plugin, &now);
-                            snap.templates.render(id, &ctx).map_err(|e| e.to_string())
+                            snap.templates.render_json(id, &ctx).map_err(|e| e.to_string())
                         }
                     };
                     match rendered {
@@ -349,8 +350,8 @@ impl Pipeline {
                             id: message_id.clone(),
                             event_id: hit.event.id.clone(),
                             event_type: hit.event.kind.clone(),
-                            payload,
-                            event: event_json.clone(),
+                            payload: payload.into(),
+                            event: event_text.clone(),
                             enqueued: Instant::now(),
                         }),
                         Err(e) => dead.push((entry.worker.stats.clone(), letter(e), true)),
