@@ -42,7 +42,9 @@ impl Message {
     /// What the plugin's `deliver` gets: `{"id", "sink", "attempt", "payload", "event"}`.
     /// Written directly, since payload and event are JSON already.
     fn wire(&self, sink: &str, attempt: u32) -> String {
-        let mut body = String::with_capacity(self.payload.len() + self.event.len() + self.id.len() + sink.len() + 64);
+        let mut body = String::with_capacity(
+            self.payload.len() + self.event.len() + self.id.len() + sink.len() + 64,
+        );
         body.push_str("{\"id\":");
         push_json_string(&mut body, &self.id);
         body.push_str(",\"sink\":");

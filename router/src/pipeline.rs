@@ -342,7 +342,9 @@ impl Pipeline {
                         )),
                         Some(id) => {
                             let ctx = render::context(&event_json, &route.name, sink, plugin, &now);
-                            snap.templates.render_json(id, &ctx).map_err(|e| e.to_string())
+                            snap.templates
+                                .render_json(id, &ctx)
+                                .map_err(|e| e.to_string())
                         }
                     };
                     match rendered {
