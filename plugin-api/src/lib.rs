@@ -28,4 +28,61 @@ mod host;
 mod sink;
 
 pub use host::{Host, Level};
+
+/// An error and its causes on one line, each cause once: what a delivery's `reason`
+/// should say about a transport failure (HTTP clients keep the useful part, "connection
+/// refused", in the source chain). Strip secrets (URLs with tokens) before calling it.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
 pub use sink::{Message, Outcome, Sink};
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn error_chain_says_each_cause_once() {
+        let e = Layer(
+            "error sending request",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer("Connection refused", None))),
+            ))),
+        );
+        assert_eq!(
+            super::error_chain(&e),
+            "error sending request: client error (Connect): Connection refused"
+        );
+        let repeats = Layer(
+            "timed out: deadline",
+            Some(Box::new(Layer("deadline", None))),
+        );
+        assert_eq!(super::error_chain(&repeats), "timed out: deadline");
+    }
+}

@@ -2,7 +2,6 @@
 //! tokio runtime, and [`classify`], the one place that says what Discord's answer
 //! means (delivered, retry, retry after, fail).
 
-use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use alert_router_plugin::Outcome;
@@ -286,18 +285,7 @@ fn field_errors(tree: &Value, path: &mut Vec<String>, out: &mut Vec<String>) {
 
 /// A transport error as one line with its causes, without the URL (it holds the token).
 fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    alert_router_plugin::error_chain(&error.without_url())
 }
 
 #[cfg(test)]

@@ -131,17 +131,7 @@ fn answer_for(error: &smtp::Error) -> Answer {
 
 /// An error as one line with its causes.
 fn describe(error: &smtp::Error) -> String {
-    use std::error::Error as _;
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
+    let mut text = alert_router_plugin::error_chain(error);
     if error.is_timeout() && !text.contains("timed out") {
         text.push_str(" (timed out)");
     }

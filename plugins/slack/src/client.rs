@@ -1,7 +1,6 @@
 //! The HTTP side: one POST per Slack message on the sink's own current-thread tokio
 //! runtime, and [`classify`], the one place that says what Slack's answer means.
 
-use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
 use alert_router_plugin::Outcome;
@@ -193,18 +192,7 @@ fn excerpt(body: &str) -> String {
 
 /// A transport error as one line with its causes, without the URL (it is the secret).
 fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    alert_router_plugin::error_chain(&error.without_url())
 }
 
 #[cfg(test)]

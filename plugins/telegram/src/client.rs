@@ -124,17 +124,7 @@ fn api_verdict(error: &ApiError) -> Verdict {
 
 /// An error and its causes on one line (reqwest hides the useful part in the source).
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    alert_router_plugin::error_chain(error)
 }
 
 /// The start of a body that was not JSON, on one line.

@@ -1,7 +1,6 @@
 //! The HTTP side: one request per message on the sink's own current-thread tokio
 //! runtime, and [`classify`], the one place that says what the endpoint's answer means.
 
-use std::error::Error as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alert_router_plugin::Outcome;
@@ -214,17 +213,7 @@ fn excerpt(body: &str) -> String {
 /// A transport error as one line with its causes, without the URL (it may hold a token).
 fn describe(error: reqwest::Error) -> String {
     let timed_out = error.is_timeout();
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
+    let mut text = alert_router_plugin::error_chain(&error.without_url());
     if timed_out && !text.contains("timed out") {
         text.push_str(" (timed out)");
     }
