@@ -5,8 +5,16 @@
 //! each sink says, and sink plugins, loaded as shared libraries through a C ABI,
 //! deliver it. See the README for the outside contract; this crate is the daemon.
 //!
-//! Modules follow the data: [`event`] → [`config`] → [`rules`] → [`render`] →
-//! [`dispatch`] → [`plugins`], with [`api`] in front and [`cli`] on top.
+//! Modules follow the data:
+//!
+//! - [`api`] (HTTP) and [`ingest`] (bodies, dedup) take events in; [`event`] validates them;
+//! - [`pipeline`] holds the snapshot in force ([`config`], [`rules`], [`render`]'s
+//!   templates, the sinks) and moves each event through it, feeding [`state`];
+//! - [`dispatch`] delivers per sink through [`plugins`] (the host side of the C ABI);
+//! - [`reload`] swaps in a new snapshot when files change; [`metrics`] and
+//!   `/v1/status` report; [`diag`] is how every file problem is said;
+//! - [`cli`] is the binary's commands, [`demo`] the simulated trading day, and
+//!   [`client`] the Rust client producers use.
 
 pub mod api;
 pub mod cli;
