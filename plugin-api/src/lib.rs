@@ -29,6 +29,36 @@ mod sink;
 
 pub use host::{Host, Level};
 
+/// Parses a duration as router.yaml writes them: `500ms`, `30s`, `5m`, `2h`, `1d`, or a
+/// plain number of seconds. Plugins use it for their own settings, so every duration an
+/// operator writes reads the same.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: write e.g. 500ms, 30s, 5m, 2h"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}: use ms, s, m, h or d"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// An error and its causes on one line, each cause once: what a delivery's `reason`
 /// should say about a transport failure (HTTP clients keep the useful part, "connection
 /// refused", in the source chain). Strip secrets (URLs with tokens) before calling it.

@@ -469,33 +469,7 @@ pub fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, Diagnostic> {
     Ok(vars)
 }
 
-/// `500ms`, `30s`, `5m`, `2h`, `1d`, or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration: write e.g. 500ms, 30s, 5m, 2h"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}: use ms, s, m, h or d"
-            ));
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{s:?} is not a duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+pub use alert_router_plugin::parse_duration;
 
 /// `30/min`, `1/s`, `5/2s`, `100/h`: the time between two deliveries at that rate.
 pub fn parse_rate(s: &str) -> Result<Duration, String> {

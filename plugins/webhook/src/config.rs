@@ -271,26 +271,9 @@ fn redact_url(url: &Url) -> String {
 /// `"10s"`, `"500ms"`, `"1m"`, `"1.5s"` or a number of seconds, between 1 ms and
 /// [`MAX_TIMEOUT`].
 fn parse_timeout(timeout: &Timeout) -> Result<Duration, String> {
-    const HINT: &str = "write a duration such as \"10s\", \"500ms\" or \"1m\"";
     let seconds = match timeout {
         Timeout::Seconds(s) => *s,
-        Timeout::Text(text) => {
-            let text = text.trim();
-            let split = text
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .unwrap_or(text.len());
-            let (number, unit) = text.split_at(split);
-            let number: f64 = number
-                .parse()
-                .map_err(|_| format!("{text:?} is not a duration; {HINT}"))?;
-            let scale = match unit.trim() {
-                "ms" => 0.001,
-                "" | "s" => 1.0,
-                "m" | "min" => 60.0,
-                other => return Err(format!("unknown unit {other:?} in {text:?}; {HINT}")),
-            };
-            number * scale
-        }
+        Timeout::Text(text) => alert_router_plugin::parse_duration(text)?.as_secs_f64(),
     };
     if !seconds.is_finite() || seconds < 0.001 || seconds > MAX_TIMEOUT.as_secs_f64() {
         return Err(format!(
@@ -367,7 +350,7 @@ mod tests {
             ),
             (
                 json!({"url": URL, "timeout": "1h"}),
-                "settings.timeout: unknown unit",
+                "settings.timeout: must be between 1ms and 300s",
             ),
             (
                 json!({"url": URL, "headers": {"Idempotency-Key": "x"}}),
