@@ -59,6 +59,31 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
+/// Decodes one `application/x-www-form-urlencoded` component (a query string's key or
+/// value): `+` is a space, `%XX` a byte. `None` for a broken escape or bytes that are not
+/// UTF-8. The router and plugins that serve HTTP read query strings the same way.
+pub fn form_decode(s: &str) -> Option<String> {
+    if !s.contains(['%', '+']) {
+        return Some(s.to_owned());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 /// An error and its causes on one line, each cause once: what a delivery's `reason`
 /// should say about a transport failure (HTTP clients keep the useful part, "connection
 /// refused", in the source chain). Strip secrets (URLs with tokens) before calling it.
@@ -79,6 +104,17 @@ pub use sink::{Message, Outcome, Sink};
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn form_components_are_decoded() {
+        use super::form_decode as decode;
+        assert_eq!(decode("BTC%2FUSDT").as_deref(), Some("BTC/USDT"));
+        assert_eq!(decode("a+b").as_deref(), Some("a b"));
+        assert_eq!(decode("%E2%9C%85").as_deref(), Some("✅"));
+        assert_eq!(decode("%zz"), None);
+        assert_eq!(decode("%4"), None);
+        assert_eq!(decode("%FF"), None);
+    }
+
     use std::fmt;
 
     #[derive(Debug)]

@@ -1,5 +1,6 @@
-//! The HTTP API (axum): `POST /v1/events`, `GET /v1/status`, `GET /healthz`,
-//! `GET /metrics`. Handlers are thin: they parse, call the [`Pipeline`], and map its
+//! The HTTP API (axum): `POST /v1/events`, `GET /v1/status`, `GET /v1/state/*`,
+//! `POST /v1/reload`, `GET /v1/dead-letters` and `POST /v1/dead-letters/{retry,drop}`,
+//! `GET /healthz`, `GET /metrics`. Handlers are thin: they parse, call the [`Pipeline`], and map its
 //! answers to status codes through one [`ApiError`].
 
 use std::sync::Arc;
@@ -17,6 +18,9 @@ use time::OffsetDateTime;
 
 use crate::config::Secret;
 use crate::ingest::{BatchError, Position};
+use alert_router_plugin::form_decode;
+
+use crate::outbox::Selector;
 use crate::pipeline::{IngestError, Pipeline};
 
 /// What every handler shares.
@@ -31,7 +35,12 @@ pub struct AppState {
 pub enum ApiError {
     BadRequest(BatchError),
     Unauthorized,
-    Full { sink: String },
+    /// The batch was refused whole: the outbox is full or could not write it.
+    Refused(IngestError),
+    /// A request that is not an event batch, and what is wrong with it.
+    Invalid(String),
+    /// The router's own storage failed.
+    Internal(String),
 }
 
 impl IntoResponse for ApiError {
@@ -56,16 +65,28 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 resp
             }
-            ApiError::Full { sink } => {
-                let body = json!({"error": format!("the queue of sink `{sink}` is full; nothing in this request was accepted: retry later")});
+            ApiError::Refused(e) => {
+                let body = json!({"error": e.to_string()});
                 let mut resp = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
                 resp
+            }
+            ApiError::Invalid(e) => {
+                (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response()
+            }
+            ApiError::Internal(e) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response()
             }
         }
     }
 }
+
+/// What a refused producer is told to wait: long enough for a sink to catch up a little,
+/// short enough that a brief burst costs little.
+const RETRY_AFTER_SECS: &str = "2";
 
 /// The router's HTTP application.
 pub fn app(state: AppState, max_body_bytes: usize) -> Router {
@@ -74,6 +95,9 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/status", get(get_status))
         .route("/v1/reload", post(post_reload))
         .route("/v1/state/{resource}", get(get_state))
+        .route("/v1/dead-letters", get(get_dead_letters))
+        .route("/v1/dead-letters/retry", post(post_dead_letters_retry))
+        .route("/v1/dead-letters/drop", post(post_dead_letters_drop))
         .route("/metrics", get(get_metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -120,21 +144,9 @@ async fn post_events(
             .fetch_add(1, Ordering::Relaxed);
         ApiError::BadRequest(e)
     })?;
-    let pipeline = state.pipeline.clone();
-    // Rendering is CPU work and queues take locks: keep it off the async workers' hot
-    // loop only when the batch is big.
-    let accepted = if events.len() > 64 {
-        tokio::task::spawn_blocking(move || pipeline.ingest(events))
-            .await
-            .unwrap_or(Err(IngestError::Full {
-                sink: "(router)".into(),
-            }))
-    } else {
-        pipeline.ingest(events)
-    };
-    match accepted {
+    match state.pipeline.ingest_async(events).await {
         Ok(a) => Ok((StatusCode::ACCEPTED, Json(a)).into_response()),
-        Err(IngestError::Full { sink }) => Err(ApiError::Full { sink }),
+        Err(e) => Err(ApiError::Refused(e)),
     }
 }
 
@@ -183,6 +195,123 @@ async fn get_status(State(state): State<AppState>) -> Json<serde_json::Value> {
 async fn get_metrics(State(state): State<AppState>) -> Response {
     let text = crate::metrics::render(&state.pipeline);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// `GET /v1/dead-letters?sink=S&id=X&limit=N`: newest first.
+async fn get_dead_letters(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut ids = Vec::new();
+    let mut sink = None;
+    let mut limit = 100usize;
+    for (key, value) in form_pairs(query.as_deref().unwrap_or(""))? {
+        match key.as_str() {
+            "id" => ids.push(value),
+            "sink" => sink = Some(value),
+            "limit" => {
+                limit = value.parse().map_err(|_| {
+                    ApiError::Invalid(format!(
+                        "limit={value:?} is not a number: write e.g. limit=50"
+                    ))
+                })?
+            }
+            other => {
+                return Err(ApiError::Invalid(format!(
+                    "`{other}` is not a parameter of /v1/dead-letters: use sink, id or limit"
+                )));
+            }
+        }
+    }
+    let selector = match (ids.is_empty(), sink) {
+        (false, None) => Selector::Ids(ids),
+        (true, Some(sink)) => Selector::Sink(sink),
+        (true, None) => Selector::All,
+        (false, Some(_)) => {
+            return Err(ApiError::Invalid("give id or sink, not both".into()));
+        }
+    };
+    let pipeline = state.pipeline.clone();
+    let letters = blocking(move || pipeline.dead_letters(&selector, limit)).await?;
+    Ok(Json(json!({"dead_letters": letters})).into_response())
+}
+
+/// Which dead letters a retry or drop is about: `{"ids": [...]}`, `{"sink": "s"}` or
+/// `{"all": true}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelectorBody {
+    #[serde(default)]
+    ids: Vec<String>,
+    sink: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+fn selector(body: &[u8]) -> Result<Selector, ApiError> {
+    let shape = "send {\"ids\": [...]}, {\"sink\": \"name\"} or {\"all\": true}";
+    let b: SelectorBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("{e}: {shape}")))?;
+    match (b.ids.is_empty(), b.sink, b.all) {
+        (false, None, false) => Ok(Selector::Ids(b.ids)),
+        (true, Some(sink), false) => Ok(Selector::Sink(sink)),
+        (true, None, true) => Ok(Selector::All),
+        _ => Err(ApiError::Invalid(format!(
+            "say which dead letters, one way: {shape}"
+        ))),
+    }
+}
+
+/// `POST /v1/dead-letters/retry`: puts them back at the end of their sinks' queues.
+async fn post_dead_letters_retry(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let selector = selector(&body)?;
+    let pipeline = state.pipeline.clone();
+    let retried = blocking(move || pipeline.retry_dead_letters(&selector)).await?;
+    Ok(Json(retried).into_response())
+}
+
+/// `POST /v1/dead-letters/drop`: deletes them.
+async fn post_dead_letters_drop(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let selector = selector(&body)?;
+    let pipeline = state.pipeline.clone();
+    let dropped = blocking(move || pipeline.drop_dead_letters(selector)).await?;
+    Ok(Json(json!({"dropped": dropped})).into_response())
+}
+
+/// Runs outbox work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::outbox::OutboxError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ApiError::Internal(e.to_string())),
+        Err(e) => Err(ApiError::Internal(format!(
+            "the request did not finish: {e}"
+        ))),
+    }
+}
+
+/// `a=1&b=x%20y` as decoded pairs.
+fn form_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match (form_decode(k), form_decode(v)) {
+                (Some(k), Some(v)) => Ok((k, v)),
+                _ => Err(ApiError::Invalid(format!(
+                    "{pair:?} is not a valid query parameter: percent-encode it"
+                ))),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -49,8 +49,8 @@ pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     pub server: Server,
-    /// Where the router keeps its data (outbox, state).
-    pub storage: PathBuf,
+    /// Where and how the router keeps its data (outbox, state).
+    pub storage: Storage,
     /// Directories searched for `lib<name>.so`, in order (the executable's own directory
     /// is searched after them).
     pub plugin_dirs: Vec<PathBuf>,
@@ -68,6 +68,56 @@ pub struct Server {
     pub token: Option<Secret>,
     /// The largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+}
+
+/// `storage:`: where the outbox and the state live, and how much the outbox may hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
+    pub path: PathBuf,
+    pub sync: SyncMode,
+    /// Messages waiting for delivery, all sinks together, beyond which ingest answers 503.
+    pub max_messages: u64,
+    /// Bytes of messages waiting for delivery beyond which ingest answers 503.
+    pub max_bytes: u64,
+    /// How long delivered messages stay in the outbox (for `dead-letters`-style audits).
+    pub keep_delivered: Duration,
+    /// How long dead letters stay unless retried or dropped.
+    pub keep_dead_letters: Duration,
+    /// How long an event id is remembered, so a repeat is accepted but not delivered.
+    pub dedup_window: Duration,
+}
+
+impl Storage {
+    pub fn new(path: PathBuf) -> Storage {
+        Storage {
+            path,
+            sync: SyncMode::Full,
+            max_messages: 1_000_000,
+            max_bytes: 1 << 30,
+            keep_delivered: Duration::from_secs(3600),
+            keep_dead_letters: Duration::from_secs(30 * 24 * 3600),
+            dedup_window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// When a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Every commit is fsynced before `202`: survives a power cut.
+    Full,
+    /// Commits reach the OS before `202` and the disk at checkpoints: survives the
+    /// router's crash or `kill -9`, not the machine's.
+    Normal,
+}
+
+impl SyncMode {
+    pub fn pragma(self) -> &'static str {
+        match self {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        }
+    }
 }
 
 /// One configured sink.
@@ -142,6 +192,12 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     path: Option<String>,
+    sync: Option<Spanned<String>>,
+    max_messages: Option<u64>,
+    max_bytes: Option<Spanned<String>>,
+    keep_delivered: Option<Spanned<String>>,
+    keep_dead_letters: Option<Spanned<String>>,
+    dedup_window: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,6 +301,7 @@ impl Config {
             }),
         };
         let token = raw.server.token.filter(|t| !t.is_empty()).map(Secret::new);
+        let storage = storage(raw.storage, path, &resolve, &mut problems);
 
         let mut sinks = BTreeMap::new();
         for (name, spanned) in raw.sinks {
@@ -333,7 +390,7 @@ impl Config {
                 token,
                 max_body_bytes,
             },
-            storage: resolve(raw.storage.path.as_deref().unwrap_or("data")),
+            storage,
             plugin_dirs: raw.plugins.dirs.iter().map(|d| resolve(d)).collect(),
             rules,
             templates: resolve(raw.templates.as_deref().unwrap_or("templates")),
@@ -346,6 +403,60 @@ impl Config {
     pub fn enabled_sinks(&self) -> impl Iterator<Item = (&String, &SinkConfig)> {
         self.sinks.iter().filter(|(_, s)| s.enabled)
     }
+}
+
+/// Reads `storage:`, reporting each bad value at its place.
+fn storage(
+    raw: RawStorage,
+    path: &Path,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    problems: &mut Diagnostics,
+) -> Storage {
+    let mut storage = Storage::new(resolve(raw.path.as_deref().unwrap_or("data")));
+    if let Some(sync) = &raw.sync {
+        match sync.value.to_ascii_lowercase().as_str() {
+            "full" => storage.sync = SyncMode::Full,
+            "normal" => storage.sync = SyncMode::Normal,
+            _ => problems.push(at(
+                path,
+                &sync.referenced,
+                format!(
+                    "storage.sync: {:?} is not a mode: use full or normal",
+                    sync.value
+                ),
+            )),
+        }
+    }
+    if let Some(n) = raw.max_messages {
+        storage.max_messages = n.max(1);
+    }
+    if let Some(s) = &raw.max_bytes {
+        match parse_size(&s.value) {
+            Ok(n) => storage.max_bytes = (n as u64).max(1),
+            Err(e) => problems.push(at(path, &s.referenced, format!("storage.max_bytes: {e}"))),
+        }
+    }
+    for (field, value, slot) in [
+        (
+            "keep_delivered",
+            &raw.keep_delivered,
+            &mut storage.keep_delivered,
+        ),
+        (
+            "keep_dead_letters",
+            &raw.keep_dead_letters,
+            &mut storage.keep_dead_letters,
+        ),
+        ("dedup_window", &raw.dedup_window, &mut storage.dedup_window),
+    ] {
+        if let Some(v) = value {
+            match parse_duration(&v.value) {
+                Ok(d) => *slot = d,
+                Err(e) => problems.push(at(path, &v.referenced, format!("storage.{field}: {e}"))),
+            }
+        }
+    }
+    storage
 }
 
 fn at(path: &Path, loc: &serde_saphyr::Location, message: String) -> Diagnostic {
@@ -514,6 +625,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "KiB" => 1024,
         "MB" => 1_000_000,
         "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
         "GiB" => 1 << 30,
         other => {
             return Err(format!(
@@ -542,7 +654,7 @@ mod tests {
     fn defaults_and_relative_paths() {
         let c = parse("sinks:\n  console:\n    plugin: console\n", &[]).unwrap();
         assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(c.storage, PathBuf::from("/etc/ar/data"));
+        assert_eq!(c.storage.path, PathBuf::from("/etc/ar/data"));
         assert_eq!(c.rules, vec![PathBuf::from("/etc/ar/rules")]);
         assert_eq!(c.templates, PathBuf::from("/etc/ar/templates"));
         let s = &c.sinks["console"];

@@ -1,10 +1,9 @@
-//! Delivery: one worker thread per sink takes messages from the sink's queue in FIFO
+//! Delivery: one worker thread per sink takes the sink's messages from the outbox in FIFO
 //! order and hands them to the plugin, one attempt at a time. Owns the sink's rate limit
 //! (never exceeded), pauses asked for by the upstream (`retry(after)`), exponential
 //! backoff with jitter, the attempt cap, dead letters, and the sink's counters.
 //! Plugins only make attempts; every wait happens here.
 
-use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -13,51 +12,36 @@ use std::time::{Duration, Instant, SystemTime};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
-use serde::Serialize;
 
 use crate::config::{RateLimit, RetryPolicy};
+use crate::outbox::{Feed, Outbox, Signal, Stored, now_ms};
 use crate::plugins::{Delivery, Instance};
 
 /// The longest pause a plugin's `retry(after)` can impose on its sink.
 const MAX_PAUSE: Duration = Duration::from_secs(3600);
 
-/// Dead letters kept per sink; older ones are dropped (and counted) beyond it.
-const DEAD_LETTERS_KEPT: usize = 10_000;
+/// How long an idle worker waits for new messages before it looks again (for a
+/// reconfiguration or a stop, which also wake it).
+const IDLE_WAIT: Duration = Duration::from_millis(200);
 
-/// One rendered message waiting for one sink.
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// Stable across attempts: `<event id>:<sink>`.
-    pub id: String,
-    pub event_id: String,
-    pub event_type: String,
-    /// The rendered template, as JSON text (rendered once, sent as is on every attempt).
-    pub payload: Arc<str>,
-    /// The event as templates saw it, as JSON text; shared by the event's messages.
-    pub event: Arc<str>,
-    pub enqueued: Instant,
-}
-
-impl Message {
-    /// What the plugin's `deliver` gets: `{"id", "sink", "attempt", "payload", "event"}`.
-    /// Written directly, since payload and event are JSON already.
-    fn wire(&self, sink: &str, attempt: u32) -> String {
-        let mut body = String::with_capacity(
-            self.payload.len() + self.event.len() + self.id.len() + sink.len() + 64,
-        );
-        body.push_str("{\"id\":");
-        push_json_string(&mut body, &self.id);
-        body.push_str(",\"sink\":");
-        push_json_string(&mut body, sink);
-        body.push_str(",\"attempt\":");
-        body.push_str(&attempt.to_string());
-        body.push_str(",\"payload\":");
-        body.push_str(&self.payload);
-        body.push_str(",\"event\":");
-        body.push_str(&self.event);
-        body.push('}');
-        body
-    }
+/// What the plugin's `deliver` gets: `{"id", "sink", "attempt", "payload", "event"}`.
+/// Written directly, since payload and event are JSON already.
+fn wire(message: &Stored, sink: &str, attempt: u32) -> String {
+    let mut body = String::with_capacity(
+        message.payload.len() + message.event.len() + message.id.len() + sink.len() + 64,
+    );
+    body.push_str("{\"id\":");
+    push_json_string(&mut body, &message.id);
+    body.push_str(",\"sink\":");
+    push_json_string(&mut body, sink);
+    body.push_str(",\"attempt\":");
+    body.push_str(&attempt.to_string());
+    body.push_str(",\"payload\":");
+    body.push_str(&message.payload);
+    body.push_str(",\"event\":");
+    body.push_str(&message.event);
+    body.push('}');
+    body
 }
 
 fn push_json_string(out: &mut String, s: &str) {
@@ -65,19 +49,6 @@ fn push_json_string(out: &mut String, s: &str) {
         Ok(quoted) => out.push_str(&quoted),
         Err(_) => out.push_str("\"\""),
     }
-}
-
-/// A message that will not be delivered: failed for good, or out of attempts.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeadLetter {
-    pub id: String,
-    pub event_id: String,
-    pub event_type: String,
-    pub attempts: u32,
-    pub error: String,
-    /// Unix seconds.
-    pub time: u64,
-    pub payload: serde_json::Value,
 }
 
 /// Upper bounds (seconds) of the delivery latency histogram's buckets.
@@ -95,10 +66,8 @@ pub struct SinkStats {
     pub retried: AtomicU64,
     pub rate_limited: AtomicU64,
     pub render_errors: AtomicU64,
-    pub dead_letters_dropped: AtomicU64,
     pub unhealthy: AtomicBool,
     pub last_error: Mutex<Option<String>>,
-    pub dead_letters: Mutex<VecDeque<DeadLetter>>,
     /// Cumulative counts per [`LATENCY_BUCKETS`] entry (plus +Inf), and the sum in µs.
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     pub latency_sum_us: AtomicU64,
@@ -122,16 +91,10 @@ impl SinkStats {
         *lock(&self.last_error) = Some(e.to_owned());
     }
 
-    /// Records a message that will never be delivered.
-    pub fn dead_letter(&self, letter: DeadLetter) {
+    /// Counts a message that will never be delivered (the outbox keeps the letter).
+    pub fn dead_letter(&self, error: &str) {
         self.failed.fetch_add(1, Ordering::Relaxed);
-        self.set_error(&letter.error);
-        let mut letters = lock(&self.dead_letters);
-        if letters.len() >= DEAD_LETTERS_KEPT {
-            letters.pop_front();
-            self.dead_letters_dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        letters.push_back(letter);
+        self.set_error(error);
     }
 }
 
@@ -139,117 +102,6 @@ impl SinkStats {
 /// counters) is still consistent enough to keep delivering.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A sink's bounded FIFO queue. Space is reserved before a batch is pushed, so a batch
-/// spanning several sinks is taken whole or not at all.
-#[derive(Debug)]
-pub struct Queue {
-    inner: Mutex<QueueInner>,
-    ready: Condvar,
-}
-
-#[derive(Debug)]
-struct QueueInner {
-    items: VecDeque<Message>,
-    reserved: usize,
-    capacity: usize,
-    /// The head is being delivered: it stays counted until done.
-    in_flight: bool,
-}
-
-impl Queue {
-    pub fn new(capacity: usize) -> Self {
-        Queue {
-            inner: Mutex::new(QueueInner {
-                items: VecDeque::new(),
-                reserved: 0,
-                capacity,
-                in_flight: false,
-            }),
-            ready: Condvar::new(),
-        }
-    }
-
-    /// Messages waiting, the one being delivered included.
-    pub fn len(&self) -> usize {
-        lock(&self.inner).items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn set_capacity(&self, capacity: usize) {
-        lock(&self.inner).capacity = capacity;
-    }
-
-    /// Reserves room for `n` messages; false when the queue would exceed its capacity.
-    pub fn reserve(&self, n: usize) -> bool {
-        let mut q = lock(&self.inner);
-        if q.items.len() + q.reserved + n > q.capacity {
-            return false;
-        }
-        q.reserved += n;
-        true
-    }
-
-    /// Gives back a reservation that will not be used.
-    pub fn release(&self, n: usize) {
-        let mut q = lock(&self.inner);
-        q.reserved = q.reserved.saturating_sub(n);
-    }
-
-    /// Pushes messages into space reserved for them.
-    pub fn push_reserved(&self, messages: impl IntoIterator<Item = Message>) {
-        let mut q = lock(&self.inner);
-        for m in messages {
-            q.reserved = q.reserved.saturating_sub(1);
-            q.items.push_back(m);
-        }
-        drop(q);
-        self.ready.notify_all();
-    }
-
-    /// Waits a little for the head message and returns a copy (it stays queued until
-    /// `done`). Returns early when woken (a reconfiguration), so the worker can look.
-    fn head(&self, stop: &Stop) -> Next {
-        let mut q = lock(&self.inner);
-        if q.items.is_empty() && !stop.requested() {
-            q = self
-                .ready
-                .wait_timeout(q, Duration::from_millis(200))
-                .map(|(q, _)| q)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        match q.items.front().cloned() {
-            Some(_) if stop.past_deadline() => Next::Stop,
-            Some(m) => {
-                q.in_flight = true;
-                Next::Message(m)
-            }
-            None if stop.requested() => Next::Stop,
-            None => Next::Idle,
-        }
-    }
-
-    /// The head message is finished with (delivered or dead-lettered).
-    fn done(&self) {
-        let mut q = lock(&self.inner);
-        q.items.pop_front();
-        q.in_flight = false;
-    }
-
-    fn wake(&self) {
-        self.ready.notify_all();
-    }
-}
-
-/// What a worker does next.
-enum Next {
-    Message(Message),
-    Idle,
-    Stop,
 }
 
 /// Tells workers to stop: at once, or after draining their queues until a deadline.
@@ -314,26 +166,31 @@ struct Change {
     retry: RetryPolicy,
 }
 
-/// A running sink: its queue, counters and worker thread.
+/// A running sink: its counters and worker thread. Its queue is in the outbox.
 pub struct Worker {
     pub name: String,
-    pub queue: Arc<Queue>,
     pub stats: Arc<SinkStats>,
     stop: Arc<Stop>,
+    wake: Arc<Signal>,
     next: Arc<Mutex<Option<Change>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Worker {
-    /// Starts the worker thread for sink `name`.
-    pub fn start(name: &str, delivering: Delivering, capacity: usize) -> std::io::Result<Worker> {
-        let queue = Arc::new(Queue::new(capacity));
+    /// Starts the worker thread for sink `name`, delivering what the outbox holds for
+    /// it. If a worker of a removed sink of that name still drains, this one waits for
+    /// it to let go of the sink's messages first.
+    pub fn start(
+        name: &str,
+        delivering: Delivering,
+        outbox: &Arc<Outbox>,
+    ) -> std::io::Result<Worker> {
         let stats = Arc::new(SinkStats::default());
         let stop = Arc::new(Stop::default());
         let next = Arc::new(Mutex::new(None));
+        let wake = outbox.signal(name);
         let mut run = Run {
             name: name.to_owned(),
-            queue: queue.clone(),
             stats: stats.clone(),
             stop: stop.clone(),
             next: next.clone(),
@@ -342,14 +199,25 @@ impl Worker {
             paused_until: None,
             rng: seed(name),
         };
+        let outbox = outbox.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sink-{name}"))
-            .spawn(move || run.run())?;
+            .spawn(move || {
+                let stop = run.stop.clone();
+                match outbox.feed(&run.name, &|| stop.requested()) {
+                    Ok(Some(mut feed)) => run.run(&mut feed),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(sink = %run.name, error = %e, "cannot read the outbox; this sink delivers nothing until the router restarts");
+                        run.stats.set_error(&e.to_string());
+                    }
+                }
+            })?;
         Ok(Worker {
             name: name.to_owned(),
-            queue,
             stats,
             stop,
+            wake,
             next,
             thread: Mutex::new(Some(thread)),
         })
@@ -365,26 +233,28 @@ impl Worker {
         instance: Option<Instance>,
         rate_limit: Option<RateLimit>,
         retry: RetryPolicy,
-        capacity: usize,
     ) {
-        self.queue.set_capacity(capacity);
         *lock(&self.next) = Some(Change {
             instance,
             rate_limit,
             retry,
         });
-        self.queue.wake();
+        self.wake.raise();
     }
 
-    /// Drains the queue until `deadline`, then stops the worker and destroys the plugin
-    /// instance. Returns how many messages were left undelivered.
-    pub fn shutdown(&self, deadline: Instant) -> usize {
+    /// Tells the worker to deliver what waits until `deadline`, then stop; returns at once.
+    pub fn stop_at(&self, deadline: Instant) {
         self.stop.drain_until(deadline);
-        self.queue.wake();
+        self.wake.raise();
+    }
+
+    /// Delivers what waits until `deadline`, then stops the worker and destroys the
+    /// plugin instance. What is left stays in the outbox for the next start.
+    pub fn shutdown(&self, deadline: Instant) {
+        self.stop_at(deadline);
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
-        self.queue.len()
     }
 }
 
@@ -428,7 +298,6 @@ fn seed(name: &str) -> u64 {
 /// The worker thread's own state.
 struct Run {
     name: String,
-    queue: Arc<Queue>,
     stats: Arc<SinkStats>,
     stop: Arc<Stop>,
     next: Arc<Mutex<Option<Change>>>,
@@ -441,20 +310,30 @@ struct Run {
     rng: u64,
 }
 
+/// How one message's delivery ended.
+enum Finished {
+    Delivered,
+    Dead,
+    /// The drain deadline passed mid-retry, or another worker wants the sink: the
+    /// message stays waiting in the outbox.
+    Interrupted,
+}
+
 impl Run {
-    fn run(&mut self) {
+    fn run(&mut self, feed: &mut Feed) {
         loop {
             self.pick_up_changes();
-            match self.queue.head(&self.stop) {
-                Next::Message(message) => {
-                    if self.deliver(&message) {
-                        self.queue.done();
-                    } else {
-                        break; // the drain deadline passed mid-retry: the message stays queued
-                    }
-                }
-                Next::Idle => {}
-                Next::Stop => break,
+            if self.stop.past_deadline() || feed.wanted() {
+                break;
+            }
+            if self.stop.requested() && feed.is_empty() {
+                break; // drained
+            }
+            let Some(message) = feed.head(IDLE_WAIT) else {
+                continue;
+            };
+            if let Finished::Interrupted = self.deliver(&message, feed) {
+                break;
             }
         }
     }
@@ -474,35 +353,42 @@ impl Run {
         }
     }
 
-    /// Delivers one message with retries. False when cut short by the drain deadline.
-    fn deliver(&mut self, message: &Message) -> bool {
-        let mut attempt = 0u32;
-        let mut failures = 0u32;
+    /// Delivers the feed's head with retries and marks how it ended.
+    fn deliver(&mut self, message: &Stored, feed: &mut Feed) -> Finished {
+        // Attempts made before a restart count: the attempt number tells the plugin
+        // (and an idempotent upstream) that this is a repeat.
+        let mut attempt = message.attempts;
+        let mut failures = message.failures;
         loop {
             self.pick_up_changes();
             if let Some(until) = self.paused_until.take() {
                 let now = Instant::now();
                 if until > now && !self.stop.sleep(until - now) {
-                    return false;
+                    self.paused_until = Some(until);
+                    return Finished::Interrupted;
                 }
             }
             if !self.wait_for_rate_limit() {
-                return false;
+                return Finished::Interrupted;
             }
             attempt += 1;
-            let body = message.wire(&self.name, attempt);
+            let body = wire(message, &self.name, attempt);
             let retry = self.delivering.retry;
             match self.delivering.instance.deliver(body.as_bytes()) {
                 Delivery::Ok => {
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
                     self.stats.unhealthy.store(false, Ordering::Relaxed);
-                    self.stats.record_latency(message.enqueued.elapsed());
-                    return true;
+                    let waited = now_ms().saturating_sub(message.created_ms).max(0);
+                    self.stats
+                        .record_latency(Duration::from_millis(waited as u64));
+                    feed.delivered(attempt);
+                    return Finished::Delivered;
                 }
                 Delivery::Fail { reason } => {
                     tracing::warn!(sink = %self.name, message = %message.id, %reason, "delivery failed for good");
-                    self.dead_letter(message, attempt, reason);
-                    return true;
+                    feed.dead(attempt, failures + 1, reason.clone());
+                    self.stats.dead_letter(&reason);
+                    return Finished::Dead;
                 }
                 Delivery::Retry { after, reason } => {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
@@ -514,13 +400,12 @@ impl Run {
                     }
                     if failures >= retry.max_attempts {
                         tracing::warn!(sink = %self.name, message = %message.id, attempts = attempt, %reason, "out of attempts");
-                        self.dead_letter(
-                            message,
-                            attempt,
-                            format!("gave up after {failures} failed attempts: {reason}"),
-                        );
-                        return true;
+                        let error = format!("gave up after {failures} failed attempts: {reason}");
+                        feed.dead(attempt, failures, error.clone());
+                        self.stats.dead_letter(&error);
+                        return Finished::Dead;
                     }
+                    feed.attempted(attempt, failures, &reason);
                     match after {
                         Some(after) => {
                             tracing::info!(sink = %self.name, pause_ms = after.as_millis() as u64, %reason, "upstream asked to wait; sink paused");
@@ -532,7 +417,7 @@ impl Run {
                             let wait = backoff(retry, failures, &mut self.rng);
                             tracing::debug!(sink = %self.name, attempt, wait_ms = wait.as_millis() as u64, %reason, "retrying");
                             if !self.stop.sleep(wait) {
-                                return false;
+                                return Finished::Interrupted;
                             }
                         }
                     }
@@ -565,49 +450,11 @@ impl Run {
             }
         }
     }
-
-    fn dead_letter(&self, message: &Message, attempts: u32, error: String) {
-        self.stats.dead_letter(DeadLetter {
-            id: message.id.clone(),
-            event_id: message.event_id.clone(),
-            event_type: message.event_type.clone(),
-            attempts,
-            error,
-            time: SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            payload: serde_json::from_str(&message.payload).unwrap_or(serde_json::Value::Null),
-        });
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message(n: u32) -> Message {
-        Message {
-            id: format!("m{n}"),
-            event_id: format!("e{n}"),
-            event_type: "t".into(),
-            payload: "{}".into(),
-            event: "{}".into(),
-            enqueued: Instant::now(),
-        }
-    }
-
-    #[test]
-    fn queue_reserves_before_it_takes() {
-        let q = Queue::new(3);
-        assert!(q.reserve(2));
-        assert!(!q.reserve(2), "2 reserved + 2 more would exceed 3");
-        q.push_reserved([message(1), message(2)]);
-        assert_eq!(q.len(), 2);
-        assert!(q.reserve(1));
-        q.release(1);
-        assert!(q.reserve(1) && !q.reserve(1));
-    }
 
     #[test]
     fn stop_cuts_sleeps_at_the_deadline() {

@@ -171,6 +171,16 @@ impl Dedup {
         true
     }
 
+    /// Remembers `id` as seen `age` ago (read back from the outbox at start).
+    pub fn remember(&self, id: String, age: Duration) {
+        let Some(at) = Instant::now().checked_sub(age) else {
+            return;
+        };
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.seen.insert(id.clone(), at);
+        s.order.push_back((at, id));
+    }
+
     /// Forgets `id`, so a batch that was refused after all (503) can be posted again.
     pub fn forget(&self, id: &str) {
         self.state

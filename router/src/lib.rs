@@ -10,6 +10,7 @@
 //! - [`api`] (HTTP) and [`ingest`] (bodies, dedup) take events in; [`event`] validates them;
 //! - [`pipeline`] holds the snapshot in force ([`config`], [`rules`], [`render`]'s
 //!   templates, the sinks) and moves each event through it, feeding [`state`];
+//! - [`outbox`] keeps every accepted message on disk until it is delivered or dead;
 //! - [`dispatch`] delivers per sink through [`plugins`] (the host side of the C ABI);
 //! - [`reload`] swaps in a new snapshot when files change; [`metrics`] and
 //!   `/v1/status` report; [`diag`] is how every file problem is said;
@@ -26,9 +27,12 @@ pub mod dispatch;
 pub mod event;
 pub mod ingest;
 pub mod metrics;
+pub mod outbox;
 pub mod pipeline;
 pub mod plugins;
 pub mod reload;
 pub mod render;
 pub mod rules;
 pub mod state;
+#[cfg(test)]
+mod testing;

@@ -124,11 +124,13 @@ pub fn render(pipeline: &Pipeline) -> String {
     );
 
     let snap = pipeline.snapshot();
-    let sinks: Vec<(&str, &SinkStats, usize)> = snap
+    let outbox = pipeline.outbox();
+    let sinks: Vec<(&str, &SinkStats, u64)> = snap
         .sinks
         .iter()
-        .map(|(n, s)| (n.as_str(), &*s.worker.stats, s.worker.queue.len()))
-        .chain(snap.broken.iter().map(|(n, b)| (n.as_str(), &*b.stats, 0)))
+        .map(|(n, s)| (n.as_str(), &*s.worker.stats))
+        .chain(snap.broken.iter().map(|(n, b)| (n.as_str(), &*b.stats)))
+        .map(|(n, s)| (n, s, outbox.waiting(n).messages))
         .collect();
     type Read = fn(&SinkStats) -> u64;
     let per_sink: [(&str, &str, Read); 6] = [
@@ -172,10 +174,31 @@ pub fn render(pipeline: &Pipeline) -> String {
     e.family(
         "alert_router_queue_depth",
         "gauge",
-        "Messages waiting per sink, the one in delivery included.",
+        "Messages waiting in the outbox per sink, the one in delivery included.",
     );
     for (sink, _, depth) in &sinks {
         e.sample("alert_router_queue_depth", &[("sink", sink)], depth);
+    }
+    let (waiting, _) = outbox.waiting_all();
+    e.family(
+        "alert_router_outbox_bytes",
+        "gauge",
+        "Bytes of messages waiting in the outbox, all sinks together.",
+    );
+    e.sample("alert_router_outbox_bytes", &[], waiting.bytes);
+    if let Ok(dead) = outbox.dead_counts() {
+        e.family(
+            "alert_router_dead_letters",
+            "gauge",
+            "Dead letters kept in the outbox, by sink.",
+        );
+        for (sink, _, _) in &sinks {
+            e.sample(
+                "alert_router_dead_letters",
+                &[("sink", sink)],
+                dead.get(*sink).copied().unwrap_or(0),
+            );
+        }
     }
     let name = "alert_router_delivery_latency_seconds";
     e.family(

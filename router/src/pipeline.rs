@@ -1,7 +1,8 @@
 //! The running router: the snapshot in force (config, rules, templates, sinks) and the
-//! path of every accepted event through it: dedup → rules → render → the sinks' queues.
-//! A batch is queued whole or refused whole (503 when a queue is full). Also answers
-//! plugins' host calls (query, emit, render) and reports status and metrics.
+//! path of every accepted event through it: dedup → rules → render → the outbox, which
+//! the sinks' workers deliver from. A batch is written whole or refused whole (503 when
+//! the outbox is full). Also answers plugins' host calls (query, emit, render), re-drives
+//! dead letters, and reports status and metrics.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,16 +15,16 @@ use time::OffsetDateTime;
 
 use crate::config::{Config, SinkConfig};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::dispatch::{DeadLetter, Delivering, Message, SinkStats, Worker};
+use crate::dispatch::{Delivering, SinkStats, Worker};
 use crate::event::{Event, format_time};
 use crate::ingest::{self, Dedup};
+use crate::outbox::{
+    self, Batch, Count, DeadLetter, NewMessage, Outbox, OutboxError, Requeue, Reservation, Selector,
+};
 use crate::plugins::{Catalog, HostServices, Instance, Markup, Plugin};
 use crate::render::{self, Templates};
 use crate::rules::Rules;
 use crate::state::StateStore;
-
-/// How long a repeated event id is recognised.
-const DEDUP_WINDOW: Duration = Duration::from_secs(600);
 
 /// A sink that runs.
 pub struct SinkEntry {
@@ -123,11 +124,50 @@ pub struct Counters {
     pub by_type: Mutex<BTreeMap<String, u64>>,
 }
 
-/// Why an accepted-looking batch was refused after validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a valid batch was refused: nothing of it was accepted, and the producer should
+/// try again later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
-    /// The named sink's queue has no room: try again later.
-    Full { sink: String },
+    #[error("{0}: nothing in this request was accepted; retry later")]
+    Full(#[from] outbox::Full),
+    #[error(
+        "the outbox could not store the batch ({0}): nothing in this request was accepted; retry later"
+    )]
+    Storage(String),
+}
+
+/// A batch routed and rendered, with room taken in the outbox, not yet written.
+pub struct Prepared {
+    /// Held until the batch is written: a reload stops removed sinks only after that.
+    _snapshot: Arc<Snapshot>,
+    batch: Batch,
+    reservation: Reservation,
+    accepted: Accepted,
+    /// Ids seen for the first time: forgotten again if the batch is not written.
+    fresh: Vec<String>,
+    /// Trading events, applied to the state once the batch is written.
+    tracked: Vec<Event>,
+    by_type: BTreeMap<String, u64>,
+    /// Messages per running sink, for its counters.
+    routed: Vec<(Arc<SinkStats>, u64)>,
+    /// Dead on arrival: the sink's counters, the error, whether it was a render error.
+    dead: Vec<(Arc<SinkStats>, String, bool)>,
+}
+
+/// What retrying dead letters did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Retried {
+    /// Dead letters put back at the end of their sinks' queues.
+    pub retried: usize,
+    /// Dead letters that stay, with why (`seq`, id, reason).
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub seq: i64,
+    pub id: String,
+    pub reason: String,
 }
 
 /// What `ingest` answers: every event's id, in order (repeats included).
@@ -144,6 +184,7 @@ pub struct Pipeline {
     pub state: Arc<StateStore>,
     catalog: Mutex<Arc<Catalog>>,
     services: Arc<Services>,
+    outbox: Arc<Outbox>,
     dedup: Dedup,
     pub counters: Counters,
     started: Instant,
@@ -179,20 +220,29 @@ impl Pipeline {
     /// Plugin instances are created on the calling thread: call it off the async runtime.
     pub fn start(config: Config) -> Result<Arc<Pipeline>, Diagnostics> {
         let catalog = Arc::new(Catalog::new(config.plugin_dirs.clone()));
-        let state = StateStore::open(&config.storage).map_err(|e| {
+        let storage_error = |e: &dyn std::fmt::Display| {
             Diagnostics::from(Diagnostic::file(&config.path, format!("storage.path: {e}")))
-        })?;
+        };
+        // The outbox first: it locks the storage directory against a second router.
+        let opened = Outbox::open(&config.storage).map_err(|e| storage_error(&e))?;
+        let state = StateStore::open(&config.storage.path).map_err(|e| storage_error(&e))?;
+        let dedup = Dedup::new(config.storage.dedup_window);
+        for (id, age) in opened.seen {
+            dedup.remember(id, age);
+        }
+        let outbox = opened.outbox;
         let checked = check(config, &catalog)?;
         let services = Arc::new(Services {
             pipeline: OnceLock::new(),
         });
-        let built = build(checked, &services, None)?;
+        let built = build(checked, &services, &outbox, None)?;
         let pipeline = Arc::new(Pipeline {
             snapshot: ArcSwap::from_pointee(built.snapshot),
             state: Arc::new(state),
             catalog: Mutex::new(catalog),
             services: services.clone(),
-            dedup: Dedup::new(DEDUP_WINDOW),
+            outbox,
+            dedup,
             counters: Counters::default(),
             started: Instant::now(),
             reloading: Mutex::new(()),
@@ -219,12 +269,12 @@ impl Pipeline {
                 c.clone()
             };
             let checked = check(config, &catalog)?;
-            build(checked, &self.services, Some(&current))
+            build(checked, &self.services, &self.outbox, Some(&current))
         });
         let outcome = match result {
             Ok(built) => {
                 self.snapshot.store(Arc::new(built.snapshot));
-                retire(current, built.retired);
+                retire(current, built.retired, self.outbox.clone());
                 self.reloads.succeeded.fetch_add(1, Ordering::Relaxed);
                 let changes = if built.changes.is_empty() {
                     vec!["nothing changed".to_owned()]
@@ -268,6 +318,10 @@ impl Pipeline {
         self.snapshot.load()
     }
 
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog
             .lock()
@@ -275,20 +329,51 @@ impl Pipeline {
             .clone()
     }
 
-    /// Routes, renders and queues validated events. All or nothing: when any sink's queue
-    /// is full nothing is queued and the ids are forgotten, so the producer can retry.
+    /// Routes, renders and writes validated events to the outbox, and returns once they
+    /// are committed. All or nothing: when the outbox (or a sink's share of it) is full,
+    /// or the write fails, nothing is kept and the ids are forgotten, so the producer can
+    /// retry. Blocking.
     pub fn ingest(&self, events: Vec<Event>) -> Result<Accepted, IngestError> {
-        // A full `Arc` (not a guard): a reload waits for the last holder of the old
-        // snapshot before it stops the sinks that are gone, so nothing is queued to a
-        // worker that has already stopped.
+        let mut prepared = self.prepare(events)?;
+        let written = self
+            .outbox
+            .append_blocking(std::mem::take(&mut prepared.batch));
+        self.settle(prepared, written)
+    }
+
+    /// [`ingest`](Self::ingest) for async callers: routing and rendering a big batch run
+    /// on a blocking thread, and the commit is awaited.
+    pub async fn ingest_async(
+        self: &Arc<Self>,
+        events: Vec<Event>,
+    ) -> Result<Accepted, IngestError> {
+        let mut prepared = if events.len() > 64 {
+            let pipeline = self.clone();
+            tokio::task::spawn_blocking(move || pipeline.prepare(events))
+                .await
+                .map_err(|e| IngestError::Storage(format!("routing the batch failed: {e}")))??
+        } else {
+            self.prepare(events)?
+        };
+        let written = self
+            .outbox
+            .append(std::mem::take(&mut prepared.batch))
+            .await;
+        self.settle(prepared, written)
+    }
+
+    /// Dedup, rules and templates: everything up to the outbox write, with room taken.
+    pub fn prepare(&self, events: Vec<Event>) -> Result<Prepared, IngestError> {
+        // A full `Arc` (not a guard), held until the batch is written: a reload waits for
+        // the last holder of the old snapshot before it stops the sinks that are gone.
         let snap = self.snapshot.load_full();
         let now = format_time(OffsetDateTime::now_utc());
         let mut ids = Vec::with_capacity(events.len());
         let mut fresh = Vec::new();
-        let mut queued: BTreeMap<String, Vec<Message>> = BTreeMap::new();
-        let mut dead: Vec<(Arc<SinkStats>, DeadLetter, bool)> = Vec::new();
+        let mut messages: Vec<NewMessage> = Vec::new();
+        let mut dead = Vec::new();
+        let mut per_sink: BTreeMap<String, Count> = BTreeMap::new();
         let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
-        // Trading events update the state once the batch is taken.
         let mut tracked: Vec<Event> = Vec::new();
         for event in events {
             ids.push(event.id.clone());
@@ -314,136 +399,254 @@ impl Pipeline {
                 let event_text: Arc<str> = event_json.to_string().into();
                 let template = route.template.as_deref().unwrap_or(&hit.event.kind);
                 for sink in &hit.sinks {
-                    let message_id = format!("{}:{sink}", hit.event.id);
-                    let letter = |error: String| DeadLetter {
-                        id: message_id.clone(),
+                    let mut message = NewMessage {
+                        sink: sink.clone(),
+                        id: format!("{}:{sink}", hit.event.id),
                         event_id: hit.event.id.clone(),
                         event_type: hit.event.kind.clone(),
-                        attempts: 0,
-                        error,
-                        time: unix_now(),
-                        payload: Value::Null,
+                        route: route.name.clone(),
+                        template: template.to_owned(),
+                        payload: None,
+                        event: event_text.clone(),
+                        error: None,
                     };
                     if let Some(broken) = snap.broken.get(sink) {
-                        dead.push((
-                            broken.stats.clone(),
-                            letter(format!("sink `{sink}` did not start: {}", broken.reason)),
-                            false,
-                        ));
+                        let error = format!("sink `{sink}` did not start: {}", broken.reason);
+                        dead.push((broken.stats.clone(), error.clone(), false));
+                        message.error = Some(error);
+                        messages.push(message);
                         continue;
                     }
                     let Some(entry) = snap.sinks.get(sink) else {
                         continue; // a disabled sink
                     };
-                    let plugin = entry.plugin.name();
-                    let rendered = match snap.templates.resolve(sink, plugin, template) {
-                        None => Err(format!(
-                            "no template `{template}` for sink `{sink}`: add templates/{sink}/{template}.yaml, templates/{plugin}/{template}.yaml or a default.yaml"
-                        )),
-                        Some(id) => {
-                            let ctx = render::context(&event_json, &route.name, sink, plugin, &now);
-                            snap.templates
-                                .render_json(id, &ctx)
-                                .map_err(|e| e.to_string())
+                    match render_for_sink(
+                        &snap,
+                        entry,
+                        sink,
+                        template,
+                        &route.name,
+                        &event_json,
+                        &now,
+                    ) {
+                        Ok(payload) => {
+                            message.payload = Some(payload.into());
+                            per_sink
+                                .entry(sink.clone())
+                                .or_default()
+                                .add(1, message.bytes());
                         }
-                    };
-                    match rendered {
-                        Ok(payload) => queued.entry(sink.clone()).or_default().push(Message {
-                            id: message_id.clone(),
-                            event_id: hit.event.id.clone(),
-                            event_type: hit.event.kind.clone(),
-                            payload: payload.into(),
-                            event: event_text.clone(),
-                            enqueued: Instant::now(),
-                        }),
-                        Err(e) => dead.push((entry.worker.stats.clone(), letter(e), true)),
+                        Err(e) => {
+                            dead.push((entry.worker.stats.clone(), e.clone(), true));
+                            message.error = Some(e);
+                        }
                     }
+                    messages.push(message);
                 }
             }
         }
-        // Reserve room in every queue first, so the batch is queued whole or not at all.
-        let mut reserved: Vec<(&SinkEntry, usize)> = Vec::new();
-        for (sink, messages) in &queued {
-            let Some(entry) = snap.sinks.get(sink) else {
-                continue;
-            };
-            if entry.worker.queue.reserve(messages.len()) {
-                reserved.push((entry, messages.len()));
-            } else {
-                for (entry, n) in reserved {
-                    entry.worker.queue.release(n);
-                }
+        let wanted: Vec<(String, Count, u64)> = per_sink
+            .iter()
+            .map(|(sink, count)| {
+                let max = snap
+                    .sinks
+                    .get(sink)
+                    .map_or(u64::MAX, |e| e.config.max_queue as u64);
+                (sink.clone(), *count, max)
+            })
+            .collect();
+        let reservation = match self.outbox.reserve(&wanted) {
+            Ok(r) => r,
+            Err(full) => {
                 for id in &fresh {
                     self.dedup.forget(id);
                 }
                 self.counters
                     .rejected
                     .fetch_add(ids.len() as u64, Ordering::Relaxed);
-                return Err(IngestError::Full { sink: sink.clone() });
+                return Err(IngestError::Full(full));
             }
-        }
-        for (sink, messages) in queued {
-            if let Some(entry) = snap.sinks.get(&sink) {
-                entry
-                    .worker
-                    .stats
-                    .routed
-                    .fetch_add(messages.len() as u64, Ordering::Relaxed);
-                entry.worker.queue.push_reserved(messages);
+        };
+        let routed = per_sink
+            .iter()
+            .filter_map(|(sink, count)| {
+                snap.sinks
+                    .get(sink)
+                    .map(|e| (e.worker.stats.clone(), count.messages))
+            })
+            .collect();
+        Ok(Prepared {
+            _snapshot: snap,
+            batch: Batch {
+                messages,
+                seen: fresh.clone(),
+            },
+            reservation,
+            accepted: Accepted {
+                accepted: ids.len(),
+                ids,
+            },
+            fresh,
+            tracked,
+            by_type,
+            routed,
+            dead,
+        })
+    }
+
+    /// After the write: counters and state when it committed; room and ids given back
+    /// when it did not.
+    fn settle(
+        &self,
+        prepared: Prepared,
+        written: Result<(), OutboxError>,
+    ) -> Result<Accepted, IngestError> {
+        if let Err(e) = written {
+            self.outbox.release(prepared.reservation);
+            for id in &prepared.fresh {
+                self.dedup.forget(id);
             }
+            self.counters
+                .rejected
+                .fetch_add(prepared.accepted.accepted as u64, Ordering::Relaxed);
+            tracing::error!(error = %e, "a batch could not be written to the outbox; answered 503");
+            return Err(IngestError::Storage(e.to_string()));
         }
-        for (stats, letter, render_error) in dead {
+        for (stats, n) in prepared.routed {
+            stats.routed.fetch_add(n, Ordering::Relaxed);
+        }
+        for (stats, error, render_error) in prepared.dead {
             if render_error {
                 stats.render_errors.fetch_add(1, Ordering::Relaxed);
             }
-            tracing::warn!(message = %letter.id, error = %letter.error, "message dead-lettered before delivery");
-            stats.dead_letter(letter);
+            tracing::warn!(%error, "message dead-lettered before delivery");
+            stats.dead_letter(&error);
         }
-        for event in &tracked {
+        for event in &prepared.tracked {
             self.state.apply(event);
         }
         self.counters
             .accepted
-            .fetch_add(ids.len() as u64, Ordering::Relaxed);
-        if !by_type.is_empty() {
+            .fetch_add(prepared.accepted.accepted as u64, Ordering::Relaxed);
+        if !prepared.by_type.is_empty() {
             let mut counts = self
                 .counters
                 .by_type
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            for (k, n) in by_type {
+            for (k, n) in prepared.by_type {
                 *counts.entry(k).or_default() += n;
             }
         }
-        Ok(Accepted {
-            accepted: ids.len(),
-            ids,
-        })
+        Ok(prepared.accepted)
     }
 
-    /// Drains every sink until `deadline`, then destroys the plugin instances. Returns
-    /// (sink, messages left undelivered) for each sink that could not finish.
-    pub fn shutdown(&self, deadline: Instant) -> Vec<(String, usize)> {
+    /// Dead letters, newest first.
+    pub fn dead_letters(
+        &self,
+        selector: &Selector,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, OutboxError> {
+        self.outbox.dead_letters(selector, limit)
+    }
+
+    /// Puts the dead letters `selector` picks back at the end of their sinks' queues.
+    /// A letter that was never rendered is rendered now, with the templates in force (so
+    /// a fixed template takes effect); one whose sink is not running stays.
+    pub fn retry_dead_letters(&self, selector: &Selector) -> Result<Retried, OutboxError> {
+        let snap = self.snapshot.load_full();
+        let now = format_time(OffsetDateTime::now_utc());
+        let mut requeue = Vec::new();
+        let mut out = Retried::default();
+        for letter in self.outbox.dead_letters(selector, usize::MAX)? {
+            let mut skip = |reason: String| {
+                out.skipped.push(Skipped {
+                    seq: letter.seq,
+                    id: letter.id.clone(),
+                    reason,
+                })
+            };
+            let Some(entry) = snap.sinks.get(&letter.sink) else {
+                skip(format!("sink `{}` is not running", letter.sink));
+                continue;
+            };
+            let payload = match &letter.payload_text {
+                Some(_) => None,
+                None => match render_for_sink(
+                    &snap,
+                    entry,
+                    &letter.sink,
+                    &letter.template,
+                    &letter.route,
+                    &letter.event,
+                    &now,
+                ) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        skip(e);
+                        continue;
+                    }
+                },
+            };
+            requeue.push(Requeue {
+                seq: letter.seq,
+                payload,
+            });
+        }
+        out.retried = self.outbox.requeue(requeue)?;
+        Ok(out)
+    }
+
+    /// Deletes the dead letters `selector` picks.
+    pub fn drop_dead_letters(&self, selector: Selector) -> Result<usize, OutboxError> {
+        self.outbox.drop_dead(selector)
+    }
+
+    /// Delivers what it can until `deadline`, then stops every sink and destroys the
+    /// plugin instances. What is left stays in the outbox for the next start; returns
+    /// (sink, messages left) for each sink that has some.
+    pub fn shutdown(&self, deadline: Instant) -> Vec<(String, u64)> {
         if let Err(e) = self.state.flush() {
             tracing::error!(error = %e, "the state store could not save everything");
         }
         let snap = self.snapshot.load();
-        let mut left = Vec::new();
-        for (name, entry) in &snap.sinks {
-            let n = entry.worker.shutdown(deadline);
-            if n > 0 {
-                left.push((name.clone(), n));
-            }
+        for entry in snap.sinks.values() {
+            entry.worker.stop_at(deadline);
         }
-        left
+        for entry in snap.sinks.values() {
+            entry.worker.shutdown(deadline);
+        }
+        if let Err(e) = self.outbox.flush() {
+            tracing::error!(error = %e, "delivery marks not saved; some messages may be delivered again");
+        }
+        let (_, waiting) = self.outbox.waiting_all();
+        waiting.into_iter().map(|(s, c)| (s, c.messages)).collect()
     }
 
     /// `GET /v1/status`.
     pub fn status(&self) -> Value {
         let snap = self.snapshot.load();
+        let dead = self.outbox.dead_counts().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot count dead letters");
+            Default::default()
+        });
+        let recent = |sink: &str| -> Vec<DeadLetter> {
+            if dead.get(sink).copied().unwrap_or(0) == 0 {
+                return Vec::new();
+            }
+            self.outbox
+                .dead_letters(&Selector::Sink(sink.to_owned()), DEAD_LETTERS_SHOWN)
+                .unwrap_or_default()
+        };
+        let dead_of = |sink: &str| dead.get(sink).copied().unwrap_or(0);
         let mut sinks = serde_json::Map::new();
         for (name, entry) in &snap.sinks {
-            let mut s = sink_status(&entry.worker.stats, entry.worker.queue.len());
+            let mut s = sink_status(
+                &entry.worker.stats,
+                self.outbox.waiting(name),
+                dead_of(name),
+                &recent(name),
+            );
             s["plugin"] = json!(entry.plugin.name());
             s["plugin_version"] = json!(entry.plugin.version());
             s["settings"] = entry.plugin.manifest().redact(&entry.config.settings);
@@ -454,16 +657,38 @@ impl Pipeline {
             sinks.insert(name.clone(), s);
         }
         for (name, broken) in &snap.broken {
-            let mut s = sink_status(&broken.stats, 0);
+            let mut s = sink_status(
+                &broken.stats,
+                self.outbox.waiting(name),
+                dead_of(name),
+                &recent(name),
+            );
             s["plugin"] = json!(broken.config.plugin);
             s["healthy"] = json!(false);
             s["started"] = json!(false);
             s["last_error"] = json!(broken.reason);
             sinks.insert(name.clone(), s);
         }
+        let (waiting, per_sink) = self.outbox.waiting_all();
+        // Messages of sinks no longer configured wait for them to come back.
+        let orphaned: BTreeMap<String, u64> = per_sink
+            .into_iter()
+            .filter(|(s, _)| !snap.sinks.contains_key(s) && !snap.broken.contains_key(s))
+            .map(|(s, c)| (s, c.messages))
+            .collect();
+        let storage = &snap.config.storage;
         let c = &self.counters;
         json!({
             "version": env!("CARGO_PKG_VERSION"),
+            "outbox": {
+                "path": self.outbox.path().display().to_string(),
+                "queued": waiting.messages,
+                "queued_bytes": waiting.bytes,
+                "max_messages": storage.max_messages,
+                "max_bytes": storage.max_bytes,
+                "dead_letters": dead.values().sum::<u64>(),
+                "waiting_for_missing_sinks": orphaned,
+            },
             "uptime_seconds": self.started.elapsed().as_secs(),
             "config": {
                 "path": snap.config.path.display().to_string(),
@@ -517,40 +742,58 @@ impl Pipeline {
     }
 }
 
+/// Renders `template` of an event for a running sink, as JSON text.
+fn render_for_sink(
+    snap: &Snapshot,
+    entry: &SinkEntry,
+    sink: &str,
+    template: &str,
+    route: &str,
+    event_json: &Value,
+    now: &str,
+) -> Result<String, String> {
+    let plugin = entry.plugin.name();
+    match snap.templates.resolve(sink, plugin, template) {
+        None => Err(format!(
+            "no template `{template}` for sink `{sink}`: add templates/{sink}/{template}.yaml, templates/{plugin}/{template}.yaml or a default.yaml"
+        )),
+        Some(id) => {
+            let ctx = render::context(event_json, route, sink, plugin, now);
+            snap.templates
+                .render_json(id, &ctx)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
 /// Dead letters listed per sink in `/v1/status` (the newest ones).
 const DEAD_LETTERS_SHOWN: usize = 10;
 
-fn sink_status(stats: &SinkStats, queued: usize) -> Value {
-    let letters = stats.dead_letters.lock().unwrap_or_else(|e| e.into_inner());
-    let recent: Vec<Value> = letters
+fn sink_status(stats: &SinkStats, waiting: Count, dead: u64, recent: &[DeadLetter]) -> Value {
+    let recent: Vec<Value> = recent
         .iter()
-        .rev()
-        .take(DEAD_LETTERS_SHOWN)
-        .map(|d| json!({"id": d.id, "event_type": d.event_type, "attempts": d.attempts, "error": d.error, "time": d.time}))
+        .map(|d| json!({"seq": d.seq, "id": d.id, "event_type": d.event_type, "attempts": d.attempts, "error": d.error, "time": d.time}))
         .collect();
     json!({
         "healthy": !stats.unhealthy.load(Ordering::Relaxed),
-        "queued": queued,
+        "queued": waiting.messages,
+        "queued_bytes": waiting.bytes,
         "sent": stats.sent.load(Ordering::Relaxed),
         "failed": stats.failed.load(Ordering::Relaxed),
         "retried": stats.retried.load(Ordering::Relaxed),
         "rate_limited": stats.rate_limited.load(Ordering::Relaxed),
         "render_errors": stats.render_errors.load(Ordering::Relaxed),
         "routed": stats.routed.load(Ordering::Relaxed),
-        "dead_letters": letters.len(),
+        "dead_letters": dead,
         "recent_dead_letters": recent,
         "last_error": *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()),
     })
 }
 
-fn unix_now() -> u64 {
-    OffsetDateTime::now_utc().unix_timestamp().max(0) as u64
-}
-
 /// Stops the workers of sinks a reload removed: once no ingest holds the old snapshot
-/// (so nothing more can be queued to them), each drains its queue, then its plugin
-/// instance is destroyed. Runs on its own thread; the reload does not wait.
-fn retire(old: Arc<Snapshot>, workers: Vec<(String, Arc<Worker>)>) {
+/// (so nothing more is written for them), each delivers what waits for it, then its
+/// plugin instance is destroyed. Runs on its own thread; the reload does not wait.
+fn retire(old: Arc<Snapshot>, workers: Vec<(String, Arc<Worker>)>, outbox: Arc<Outbox>) {
     if workers.is_empty() {
         return;
     }
@@ -568,10 +811,15 @@ fn retire(old: Arc<Snapshot>, workers: Vec<(String, Arc<Worker>)>) {
                 Err(_) => break,
             }
         }
+        let deadline = Instant::now() + RETIRE_DRAIN;
+        for (_, worker) in &workers {
+            worker.stop_at(deadline);
+        }
         for (name, worker) in workers {
-            let left = worker.shutdown(Instant::now() + RETIRE_DRAIN);
+            worker.shutdown(deadline);
+            let left = outbox.waiting(&name).messages;
             if left > 0 {
-                tracing::warn!(sink = %name, undelivered = left, "removed sink stopped with messages still queued");
+                tracing::warn!(sink = %name, waiting = left, "removed sink stopped; its messages wait in the outbox until it is configured again");
             } else {
                 tracing::info!(sink = %name, "removed sink drained and stopped");
             }
@@ -612,6 +860,7 @@ enum Plan {
 fn build(
     checked: Checked,
     services: &Arc<Services>,
+    outbox: &Arc<Outbox>,
     previous: Option<&Snapshot>,
 ) -> Result<Built, Diagnostics> {
     let Checked {
@@ -687,7 +936,7 @@ fn build(
         let worker = match plan {
             Plan::Keep(worker) => {
                 if old.is_some_and(|o| policy(&o.config) != policy(&sink)) {
-                    worker.reconfigure(None, sink.rate_limit, sink.retry, sink.max_queue);
+                    worker.reconfigure(None, sink.rate_limit, sink.retry);
                     changes.push(format!(
                         "sink `{name}`: rate limit, retry or queue size changed"
                     ));
@@ -695,7 +944,7 @@ fn build(
                 worker
             }
             Plan::Replace(worker, instance) => {
-                worker.reconfigure(Some(instance), sink.rate_limit, sink.retry, sink.max_queue);
+                worker.reconfigure(Some(instance), sink.rate_limit, sink.retry);
                 let why = match old {
                     Some(o) if !Arc::ptr_eq(&o.plugin, &plugin) => "new plugin file",
                     _ => "settings changed",
@@ -711,7 +960,7 @@ fn build(
                     rate_limit: sink.rate_limit,
                     retry: sink.retry,
                 };
-                let worker = Worker::start(&name, delivering, sink.max_queue).map_err(|e| {
+                let worker = Worker::start(&name, delivering, outbox).map_err(|e| {
                     Diagnostics::from(Diagnostic::new(
                         &config.path,
                         sink.line,
@@ -740,10 +989,13 @@ fn build(
         for (name, entry) in &previous.sinks {
             if !sinks.contains_key(name) {
                 changes.push(format!(
-                    "sink `{name}` removed; it drains what it has queued"
+                    "sink `{name}` removed; it delivers what waits for it, then stops"
                 ));
                 retired.push((name.clone(), entry.worker.clone()));
             }
+        }
+        if previous.config.storage != config.storage {
+            changes.push("storage settings changed: they take effect at the next restart".into());
         }
         changes.extend(rule_changes(&previous.rules, &rules));
         changes.extend(template_changes(&previous.templates, &templates));
@@ -868,9 +1120,7 @@ impl HostServices for Services {
         for e in &mut events {
             e.source.get_or_insert_with(|| sink.to_owned());
         }
-        let accepted = pipeline
-            .ingest(events)
-            .map_err(|IngestError::Full { sink }| format!("the queue of sink `{sink}` is full"))?;
+        let accepted = pipeline.ingest(events).map_err(|e| e.to_string())?;
         serde_json::to_string(&accepted).map_err(|e| e.to_string())
     }
 

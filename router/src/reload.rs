@@ -97,7 +97,7 @@ impl Watching {
         if dirs == self.dirs && self.debouncer.is_some() {
             return;
         }
-        let storage = config.storage.clone();
+        let storage = config.storage.path.clone();
         let tx = tx.clone();
         let handler = move |result: DebounceEventResult| match result {
             Ok(events) => {

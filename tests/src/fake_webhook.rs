@@ -20,7 +20,10 @@
 //!   (`401` otherwise, as the README's receiver does).
 //!
 //! Scripted replies ([`FakeWebhook::script`]) answer the next requests in order, before
-//! any check.
+//! any check; [`FakeWebhook::answer_all`] answers every request one way until cleared.
+//! [`FakeWebhook::set_delay`] makes a slow receiver, and [`FakeWebhook::stop`] /
+//! [`FakeWebhook::restart`] take it off its port and back (connections refused meanwhile),
+//! keeping what it recorded.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -80,7 +83,13 @@ pub struct Request {
 pub struct FakeWebhook {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
+    server: Option<Server>,
+}
+
+/// The serving task, and how to stop it.
+struct Server {
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
 }
 
 struct Shared {
@@ -92,6 +101,10 @@ struct Shared {
 #[derive(Default)]
 struct Fake {
     script: VecDeque<Reply>,
+    /// Answers every request this way while set.
+    always: Option<Reply>,
+    /// How long each request waits before it is handled.
+    delay: Duration,
     accepted: Vec<Accepted>,
     requests: Vec<Request>,
     keys: HashSet<String>,
@@ -120,19 +133,43 @@ impl FakeWebhook {
             secret: secret.map(str::to_owned),
             state: Mutex::new(Fake::default()),
         });
-        let app = Router::new()
-            .route("/hooks/{token}", any(receive))
-            .fallback(|| async { (StatusCode::NOT_FOUND, "no such hook") })
-            .with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            // Ends only when the task is aborted.
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = Some(serve(listener, shared.clone()));
         FakeWebhook {
             addr,
             shared,
             server,
         }
+    }
+
+    /// Stops serving: the port is closed (connections are refused) once the requests
+    /// in progress are answered.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = server.stop.send(());
+            let _ = server.task.await;
+        }
+    }
+
+    /// Serves again on the same address, with everything recorded so far.
+    ///
+    /// # Panics
+    /// If the address cannot be bound again.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("bind the fake webhook's address again");
+        self.server = Some(serve(listener, self.shared.clone()));
+    }
+
+    /// Answers every request with `reply` until called with `None`.
+    pub fn answer_all(&self, reply: Option<Reply>) {
+        lock(&self.shared).always = reply;
+    }
+
+    /// Makes every request wait `delay` before it is handled: a slow receiver.
+    pub fn set_delay(&self, delay: Duration) {
+        lock(&self.shared).delay = delay;
     }
 
     /// The receiver's URL, with its secret token in the path.
@@ -155,6 +192,11 @@ impl FakeWebhook {
         lock(&self.shared).accepted.clone()
     }
 
+    /// How many bodies were accepted so far (cheaper than cloning them).
+    pub fn accepted_count(&self) -> usize {
+        lock(&self.shared).accepted.len()
+    }
+
     /// Every request answered so far.
     pub fn requests(&self) -> Vec<Request> {
         lock(&self.shared).requests.clone()
@@ -168,8 +210,26 @@ impl FakeWebhook {
 
 impl Drop for FakeWebhook {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = self.server.take() {
+            server.task.abort();
+        }
     }
+}
+
+fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Server {
+    let app = Router::new()
+        .route("/hooks/{token}", any(receive))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no such hook") })
+        .with_state(shared);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Server { task, stop }
 }
 
 /// `sha256=<hex HMAC-SHA256("<timestamp>.<body>")>`, as a receiver computes it.
@@ -199,7 +259,14 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let scripted = lock(&shared).script.pop_front();
+    let (scripted, delay) = {
+        let mut fake = lock(&shared);
+        let next = fake.script.pop_front().or_else(|| fake.always.clone());
+        (next, fake.delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match scripted {
         Some(Reply::Hang(how_long)) => {
             tokio::time::sleep(how_long).await;

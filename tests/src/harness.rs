@@ -112,6 +112,9 @@ pub struct Router {
     pub url: String,
     pub dir: TempDir,
     client: reqwest::Client,
+    env: Vec<(String, String)>,
+    /// How many times the process was started.
+    runs: u32,
 }
 
 impl Router {
@@ -129,35 +132,75 @@ impl Router {
 
     /// Starts the router on a directory already holding router.yaml.
     pub async fn start_in(dir: TempDir) -> Router {
-        let stdout = std::fs::File::create(dir.path().join("stdout.log")).expect("stdout log");
-        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
+        let mut router = Router {
+            child: None,
+            url: String::new(),
+            dir,
+            client: reqwest::Client::new(),
+            env: Vec::new(),
+            runs: 0,
+        };
+        router.spawn().await;
+        router
+    }
+
+    /// Starts the router with extra environment variables (kept for restarts).
+    pub async fn start_in_with_env(dir: TempDir, env: &[(&str, &str)]) -> Router {
+        let mut router = Router {
+            child: None,
+            url: String::new(),
+            dir,
+            client: reqwest::Client::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            runs: 0,
+        };
+        router.spawn().await;
+        router
+    }
+
+    /// Starts the router process on `self.dir` and waits until it listens. The logs of
+    /// an earlier run are kept as `stdout.<n>.log` and `stderr.<n>.log`.
+    async fn spawn(&mut self) {
+        let path = |name: &str| self.dir.path().join(name);
+        if self.runs > 0 {
+            let _ = std::fs::rename(
+                path("stdout.log"),
+                path(&format!("stdout.{}.log", self.runs)),
+            );
+            let _ = std::fs::rename(
+                path("stderr.log"),
+                path(&format!("stderr.{}.log", self.runs)),
+            );
+        }
+        self.runs += 1;
+        let stdout = std::fs::File::create(path("stdout.log")).expect("stdout log");
+        let stderr = std::fs::File::create(path("stderr.log")).expect("stderr log");
         let child = Command::new(router_binary())
             .arg("--config")
-            .arg(dir.path().join("router.yaml"))
+            .arg(path("router.yaml"))
             .arg("run")
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .current_dir(dir.path())
+            .current_dir(self.dir.path())
             .env("ALERT_ROUTER_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("start the router binary");
-        let mut router = Router {
-            child: Some(child),
-            url: String::new(),
-            dir,
-            client: reqwest::Client::new(),
-        };
-        let log = router.dir.path().join("stdout.log");
+        self.child = Some(child);
+        let log = path("stdout.log");
         let url = eventually(Duration::from_secs(30), "the router to listen", || {
-            if let Some(child) = router.child.as_mut()
+            if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 panic!(
                     "the router exited with {status}: {}",
-                    router_stderr(&router.dir)
+                    router_stderr(&self.dir)
                 );
             }
             let text = std::fs::read_to_string(&log).ok()?;
@@ -167,8 +210,32 @@ impl Router {
             })
         })
         .await;
-        router.url = url;
-        router
+        self.url = url;
+    }
+
+    /// Starts the router again on the same directory (after `kill` or `terminate`).
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the router before restarting it");
+        self.spawn().await;
+    }
+
+    /// SIGKILL: the router gets no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The router's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the router's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
     }
 
     pub fn stderr(&self) -> String {

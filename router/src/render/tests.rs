@@ -1,47 +1,12 @@
 //! Templates loaded from real files in temporary directories, rendered as the pipeline
 //! renders them.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use serde_json::{Value as Json, json};
 
 use super::*;
-
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "alert-router-render-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn write(&self, rel: &str, text: &str) -> &Self {
-        let path = self.0.join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-        self
-    }
-
-    fn path(&self, rel: &str) -> String {
-        self.0.join(rel).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use crate::testing::TempDir;
 
 /// Telegram speaks HTML, Discord markdown, Slack mrkdwn; anything else none.
 fn markup_of(group: &str) -> Markup {
@@ -104,7 +69,7 @@ fn text_of(payload: &Json) -> &str {
 
 #[test]
 fn lookup_goes_sink_plugin_sink_default_plugin_default() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write("tg1/trade_opened.yaml", "text: tg1/trade_opened\n")
         .write("tg1/default.yaml", "text: tg1/default\n")
         .write(
@@ -153,7 +118,7 @@ fn lookup_goes_sink_plugin_sink_default_plugin_default() {
 
 #[test]
 fn values_keep_their_shape_order_and_native_types() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "telegram/trade_opened.yaml",
         "\
@@ -221,7 +186,7 @@ nested:
 
 #[test]
 fn render_json_is_render_serialized() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "discord/x.yaml",
         "\
@@ -248,7 +213,7 @@ embeds:
 
 #[test]
 fn block_scalars_keep_their_text_exactly() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "console/x.yaml",
         "keep: |\n  a {{ event.side }}\n\n  b\nstrip: |-\n  a {{ event.side }}\nfold: >\n  a {{ event.side }}\n  b\n",
@@ -264,7 +229,7 @@ const NASTY: &str = "<script>alert(1)</script> & <b>x</b> *bold* _x_ 🚀";
 
 #[test]
 fn values_are_escaped_for_each_markup_and_literal_text_never() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     let template = "\
 text: \"<b>{{ event.strategy }}</b>\"
 native: \"{{ event.strategy }}\"
@@ -307,7 +272,7 @@ explicit_text: \"[{{ event.strategy|e }}]\"
 
 #[test]
 fn filter_output_is_escaped_too() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "discord/x.yaml",
         "text: \"P&L {{ event.pnl|money }} ({{ event.pnl_pct|percent }})\"\n",
@@ -326,7 +291,7 @@ fn filter_output_is_escaped_too() {
 /// The three places a missing field can be written, each pointed at exactly.
 #[test]
 fn a_missing_field_names_file_line_and_column() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "telegram/plain.yaml",
         "# comment\ntext: Stop {{ event.stop_loss }}\n",
@@ -379,7 +344,7 @@ fn a_missing_field_names_file_line_and_column() {
 
 #[test]
 fn optional_fields_can_be_guarded() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "telegram/x.yaml",
         "\
@@ -404,7 +369,7 @@ has: \"{{ event.stop_loss is defined }}\"
 
 #[test]
 fn a_runtime_error_names_the_expression() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "console/x.yaml",
         "a: fine\ntext: \"{{ event.symbol|money }}\"\nb: \"{{ event.symbol + 1 }} x\"\n",
@@ -432,7 +397,7 @@ fn a_runtime_error_names_the_expression() {
 
 #[test]
 fn a_syntax_error_is_reported_at_load_with_its_place() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "telegram/bad.yaml",
         "parse_mode: HTML\ntext: \"ok {{ event.x + }}\"\n",
@@ -449,7 +414,7 @@ fn a_syntax_error_is_reported_at_load_with_its_place() {
 
 #[test]
 fn every_broken_file_is_reported_together() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write("telegram/good.yaml", "text: fine\n")
         .write("telegram/yaml.yaml", "text: [1, 2\nother: x\n")
         .write(
@@ -479,7 +444,7 @@ fn every_broken_file_is_reported_together() {
 
 #[test]
 fn a_runaway_template_runs_out_of_fuel() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write(
         "console/loop.yaml",
         "text: \"{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}\"\n",
@@ -503,7 +468,7 @@ fn a_missing_directory_is_an_empty_set() {
 
 #[test]
 fn a_literal_only_template_renders_without_minijinja() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("render");
     dir.write("console/x.yaml", "text: hello\nn: [1, 2]\n");
     assert_eq!(
         render(&load(&dir), "console", "console", "x", &trade_opened()).unwrap(),

@@ -2,6 +2,7 @@
 //! parameters each resource takes, their parsing and errors, and how numbers and times are
 //! written (rounded, never NaN or infinity). The shapes are documented in `mod.rs`.
 
+use alert_router_plugin::form_decode as decode;
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -120,30 +121,6 @@ impl Params {
                 QueryError::bad("limit", v, format!("a whole number from 1 to {MAX_TRADES}"))
             })
     }
-}
-
-/// Percent-decoding as in `application/x-www-form-urlencoded` (`+` is a space); `None`
-/// for a broken escape or bytes that are not UTF-8.
-fn decode(s: &str) -> Option<String> {
-    if !s.contains(['%', '+']) {
-        return Some(s.to_owned());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 /// `symbol`, `strategy` (both case-insensitive) and `since` filters on trades.
@@ -589,16 +566,6 @@ mod tests {
         assert_eq!(num(f64::NAN), Value::Null);
         assert_eq!(num(f64::INFINITY), Value::Null);
         assert_eq!(num(-2.5).to_string(), "-2.5");
-    }
-
-    #[test]
-    fn query_strings_are_decoded() {
-        assert_eq!(decode("BTC%2FUSDT").as_deref(), Some("BTC/USDT"));
-        assert_eq!(decode("a+b").as_deref(), Some("a b"));
-        assert_eq!(decode("%E2%9C%85").as_deref(), Some("✅"));
-        assert_eq!(decode("%zz"), None);
-        assert_eq!(decode("%4"), None);
-        assert_eq!(decode("%FF"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The store as its users see it: events in through `apply`, JSON out of `query`, and the
 //! same answers after a restart.
 
-use std::path::PathBuf;
+use crate::testing::TempDir;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -82,23 +82,6 @@ const ALL: [&str; 6] = [
     "equity",
     "daily",
 ];
-
-/// A directory removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ar-state-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn opened(name: &str, dir: &TempDir) -> StateStore {
     match StateStore::open(&dir.0) {

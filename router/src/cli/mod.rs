@@ -13,6 +13,8 @@ use clap::{Parser, Subcommand};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+mod dead_letters;
+
 use crate::config::Config;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{Event, format_time};
@@ -44,6 +46,10 @@ pub enum Command {
         /// Listen here instead of `server.listen`.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// On SIGTERM or Ctrl-C, how long to keep delivering before stopping; what is
+        /// left stays in the outbox for the next start.
+        #[arg(long, env = "ALERT_ROUTER_DRAIN", default_value = "10s", value_parser = crate::config::parse_duration)]
+        drain: Duration,
     },
     /// Check the config, rules, templates and plugins; print every problem as
     /// file:line:col and exit 1 if there is any.
@@ -90,6 +96,10 @@ pub enum Command {
     },
     /// List the plugins found in the plugin directories: name, version, ABI, path.
     Plugins,
+    /// List, retry or drop dead letters: messages that failed for good or ran out of
+    /// attempts. Talks to the running router, or to the outbox when none runs.
+    #[command(name = "dead-letters")]
+    DeadLetters(dead_letters::DeadLetters),
     /// Start the router on the config and replay a simulated, seeded trading day
     /// through its HTTP API.
     Demo {
@@ -109,8 +119,12 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result = match cli.command.unwrap_or(Command::Run { listen: None }) {
-        Command::Run { listen } => run(&cli.config, listen),
+    let command = cli.command.unwrap_or(Command::Run {
+        listen: None,
+        drain: DEFAULT_DRAIN,
+    });
+    let result = match command {
+        Command::Run { listen, drain } => run(&cli.config, listen, drain),
         Command::Check => check(&cli.config),
         Command::Render { sink, event } => render_cmd(&cli.config, &sink, &event),
         Command::Route { event } => route_cmd(&cli.config, &event),
@@ -123,6 +137,7 @@ pub fn main() -> ExitCode {
             token,
         } => send(&kind, &fields, severity, &labels, &url, token),
         Command::Plugins => plugins(&cli.config),
+        Command::DeadLetters(action) => dead_letters::run(&cli.config, action),
         Command::Demo { speed, once, seed } => {
             crate::demo::run(&cli.config, crate::demo::Options { speed, once, seed })
         }
@@ -153,8 +168,15 @@ fn load_config(path: &Path) -> Result<Config> {
     Config::load(path).map_err(|d| anyhow::anyhow!("{d}\n{} problem(s) in the config", d.0.len()))
 }
 
+/// How long `run` keeps delivering after SIGTERM unless told otherwise.
+const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+
 /// `run`: the daemon.
-fn run(config_path: &Path, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
+fn run(
+    config_path: &Path,
+    listen: Option<std::net::SocketAddr>,
+    drain: Duration,
+) -> Result<ExitCode> {
     let config = load_config(config_path)?;
     let listen = listen.unwrap_or(config.server.listen);
     let token = config.server.token.clone();
@@ -185,14 +207,20 @@ fn run(config_path: &Path, listen: Option<std::net::SocketAddr>) -> Result<ExitC
             .await?;
         anyhow::Ok(())
     })?;
-    tracing::info!("stopped taking events; draining sinks");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    tracing::info!(
+        drain_seconds = drain.as_secs_f64(),
+        "stopped taking events; delivering what waits"
+    );
+    let deadline = Instant::now() + drain;
     let p = pipeline.clone();
     let left = std::thread::spawn(move || p.shutdown(deadline))
         .join()
         .unwrap_or_default();
     for (sink, n) in &left {
-        tracing::warn!(sink = %sink, undelivered = n, "stopped with messages still queued");
+        tracing::warn!(sink = %sink, waiting = n, "stopped; these messages stay in the outbox and are delivered at the next start");
+    }
+    if left.is_empty() {
+        tracing::info!("stopped; everything accepted was delivered or dead-lettered");
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,704 @@
+//! The outbox: every message the router has accepted, on disk (`<storage.path>/outbox.db`,
+//! SQLite in WAL mode) from before the producer hears `202` until it is delivered or
+//! dead-lettered, and for a while after (`keep_delivered`, `keep_dead_letters`).
+//!
+//! - Ingest [`reserve`](Outbox::reserve)s room (per sink `max_queue`, the outbox's
+//!   `max_messages` and `max_bytes`: a full outbox refuses, it never drops), then
+//!   [`append`](Outbox::append)s the batch: its messages, its dead-on-arrival messages
+//!   (render errors, sinks that did not start) and its event ids (dedup) commit together.
+//!   One writer thread commits whatever has gathered in one transaction (group commit).
+//! - Each sink's worker reads its messages in FIFO order through a [`Feed`] and reports
+//!   each as delivered, attempted or dead; those marks are written in the next group
+//!   commit. After a crash, whatever was not marked delivered is delivered again, so a
+//!   repeat is limited to the marks of the last commit window.
+//! - Dead letters stay in the same table with their payload, attempts and last error,
+//!   until [`requeue`](Outbox::requeue)d or [`drop_dead`](Outbox::drop_dead)ped.
+
+mod feed;
+mod store;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use crate::config::Storage;
+
+pub use feed::Feed;
+use store::{Ack, Op, Writer};
+
+/// The database file inside the storage directory.
+pub const FILE_NAME: &str = "outbox.db";
+
+/// Held while a router uses a storage directory.
+const LOCK_NAME: &str = "lock";
+
+/// Why the outbox cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error(
+        "cannot create the storage directory {}: {source} (check `storage.path` and its permissions)",
+        path.display()
+    )]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "another router is using {}: stop it, or give this one its own `storage.path`",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "cannot open the outbox {}: {source} (is the disk full, or the file not a SQLite database?)",
+        path.display()
+    )]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the outbox {} has schema version {found}, this router knows version {known}: run the \
+         router that wrote it until it has delivered everything, then move the file away",
+        path.display()
+    )]
+    Schema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot write to the outbox {}: {message}", path.display())]
+    Write { path: PathBuf, message: String },
+    #[error("cannot read the outbox {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the outbox writer for {} has stopped", path.display())]
+    WriterGone { path: PathBuf },
+}
+
+/// Why a batch was refused before anything was written: try again later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Full {
+    #[error("{waiting} messages already wait for sink `{sink}` (its max_queue is {max})")]
+    Sink {
+        sink: String,
+        waiting: u64,
+        max: u64,
+    },
+    #[error("the outbox holds {waiting} waiting messages (storage.max_messages is {max})")]
+    Messages { waiting: u64, max: u64 },
+    #[error("the outbox holds {waiting} bytes of waiting messages (storage.max_bytes is {max})")]
+    Bytes { waiting: u64, max: u64 },
+}
+
+/// A rendered message for one sink, or one that is dead on arrival (`error` set).
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub sink: String,
+    /// `<event id>:<sink>`: stable across attempts and restarts.
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// The route that sent it, and the template it was rendered with: a dead letter
+    /// that was never rendered is rendered again from them when retried.
+    pub route: String,
+    pub template: String,
+    /// The rendered template as JSON text; `None` when rendering failed.
+    pub payload: Option<Arc<str>>,
+    /// The event as templates saw it, as JSON text.
+    pub event: Arc<str>,
+    /// Set for a message that is dead before any attempt.
+    pub error: Option<String>,
+}
+
+impl NewMessage {
+    pub fn bytes(&self) -> u64 {
+        (self.payload.as_ref().map_or(0, |p| p.len()) + self.event.len()) as u64
+    }
+}
+
+/// What one accepted batch writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub messages: Vec<NewMessage>,
+    /// Event ids to remember for the dedup window.
+    pub seen: Vec<String>,
+}
+
+/// A message read back for delivery.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub seq: i64,
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: Arc<str>,
+    pub event: Arc<str>,
+    /// When it was accepted, Unix milliseconds.
+    pub created_ms: i64,
+    /// Attempts made before (a restart, or the sink was reconfigured).
+    pub attempts: u32,
+    /// Of those, the ones that count against `max_attempts`.
+    pub failures: u32,
+}
+
+impl Stored {
+    pub fn bytes(&self) -> u64 {
+        (self.payload.len() + self.event.len()) as u64
+    }
+}
+
+/// A dead letter as listed by the API and the CLI.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// The outbox's own number for it: what `retry` and `drop` take besides ids.
+    pub seq: i64,
+    pub sink: String,
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub route: String,
+    pub attempts: u32,
+    pub error: String,
+    /// When it died, RFC 3339.
+    pub time: String,
+    /// The rendered payload; null when it was never rendered.
+    pub payload: Option<serde_json::Value>,
+    pub event: serde_json::Value,
+    #[serde(skip)]
+    pub template: String,
+    #[serde(skip)]
+    pub event_text: String,
+    #[serde(skip)]
+    pub payload_text: Option<String>,
+}
+
+/// Which dead letters a `retry` or `drop` is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// Message ids (`<event id>:<sink>`), event ids or seq numbers.
+    Ids(Vec<String>),
+    Sink(String),
+    All,
+}
+
+impl Selector {
+    /// The SQL condition (on top of `state = dead`) and its parameters.
+    fn condition(&self) -> (String, Vec<String>) {
+        match self {
+            Selector::All => (String::new(), Vec::new()),
+            Selector::Sink(sink) => (" AND sink = ?1".into(), vec![sink.clone()]),
+            Selector::Ids(ids) => {
+                let mut params = Vec::new();
+                let mut any = Vec::new();
+                for id in ids {
+                    params.push(id.clone());
+                    let n = params.len();
+                    any.push(format!(
+                        "id = ?{n} OR event_id = ?{n} OR CAST(seq AS TEXT) = ?{n}"
+                    ));
+                }
+                if any.is_empty() {
+                    (" AND 0".into(), params)
+                } else {
+                    (format!(" AND ({})", any.join(" OR ")), params)
+                }
+            }
+        }
+    }
+}
+
+/// How a dead letter goes back into the queue.
+#[derive(Debug)]
+pub struct Requeue {
+    pub seq: i64,
+    /// A payload rendered again (the letter had none), or `None` to keep its own.
+    pub payload: Option<String>,
+}
+
+/// Messages and bytes waiting for delivery.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Count {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+impl Count {
+    pub fn add(&mut self, messages: u64, bytes: u64) {
+        self.messages += messages;
+        self.bytes += bytes;
+    }
+
+    fn sub(&mut self, messages: u64, bytes: u64) {
+        self.messages = self.messages.saturating_sub(messages);
+        self.bytes = self.bytes.saturating_sub(bytes);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    total: Count,
+    sinks: HashMap<String, Count>,
+}
+
+/// Room taken in the outbox for one batch; given back by [`Outbox::release`] if the
+/// batch is not written after all.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Reservation {
+    per_sink: Vec<(String, Count)>,
+}
+
+/// Wakes a sink's worker: new messages, a reconfiguration, a stop.
+#[derive(Debug, Default)]
+pub struct Signal {
+    raised: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Signal {
+    pub fn raise(&self) {
+        *lock(&self.raised) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits until raised or `timeout` passes; lowers it again.
+    pub fn wait(&self, timeout: Duration) {
+        let mut raised = lock(&self.raised);
+        if !*raised {
+            raised = self
+                .cv
+                .wait_timeout(raised, timeout)
+                .map(|(r, _)| r)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        *raised = false;
+    }
+}
+
+/// A sink's signal, and whether a worker reads its messages (one at a time may).
+#[derive(Debug, Default)]
+struct SinkSlot {
+    signal: Arc<Signal>,
+    /// A worker holds the sink's feed.
+    leased: bool,
+    /// Another worker waits for the feed: the holder should let go.
+    wanted: bool,
+}
+
+/// The outbox of one storage directory.
+pub struct Outbox {
+    path: PathBuf,
+    storage: Storage,
+    writer: Writer,
+    waiting: Mutex<Waiting>,
+    slots: Mutex<HashMap<String, SinkSlot>>,
+    slot_freed: Condvar,
+    /// For listings; workers have their own.
+    reader: Mutex<Connection>,
+    /// Keeps other routers off this storage directory while this one runs.
+    _lock: File,
+}
+
+/// What opening the outbox found besides itself.
+pub struct Opened {
+    pub outbox: Arc<Outbox>,
+    /// Event ids seen within the dedup window, with how long ago.
+    pub seen: Vec<(String, Duration)>,
+}
+
+impl Outbox {
+    /// Opens (creating it if needed) the outbox of `storage.path`, taking the directory's
+    /// lock, and starts its writer thread.
+    pub fn open(storage: &Storage) -> Result<Opened, OutboxError> {
+        let dir = &storage.path;
+        std::fs::create_dir_all(dir).map_err(|source| OutboxError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let lock = lock_dir(dir)?;
+        let path = dir.join(FILE_NAME);
+        let conn = store::open(&path, storage.sync)?;
+        let waiting = store::waiting(&conn).map_err(|source| OutboxError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let seen =
+            store::seen(&conn, storage.dedup_window).map_err(|source| OutboxError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let reader = open_reader(&path)?;
+        let writer = Writer::start(conn, path.clone(), storage.clone())?;
+        let mut total = Count::default();
+        for c in waiting.values() {
+            total.add(c.messages, c.bytes);
+        }
+        if total.messages > 0 {
+            tracing::info!(
+                messages = total.messages,
+                "the outbox has messages from before; delivering them"
+            );
+        }
+        let outbox = Outbox {
+            path,
+            storage: storage.clone(),
+            writer,
+            waiting: Mutex::new(Waiting {
+                total,
+                sinks: waiting,
+            }),
+            slots: Mutex::new(HashMap::new()),
+            slot_freed: Condvar::new(),
+            reader: Mutex::new(reader),
+            _lock: lock,
+        };
+        Ok(Opened {
+            outbox: Arc::new(outbox),
+            seen,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes room for `per_sink` (sink → messages, bytes, the sink's `max_queue`), or
+    /// says what is full. All or nothing.
+    pub fn reserve(&self, per_sink: &[(String, Count, u64)]) -> Result<Reservation, Full> {
+        let mut w = lock(&self.waiting);
+        let mut all = Count::default();
+        for (sink, add, max) in per_sink {
+            all.add(add.messages, add.bytes);
+            let now = w.sinks.get(sink).copied().unwrap_or_default();
+            if add.messages > 0 && now.messages + add.messages > *max {
+                return Err(Full::Sink {
+                    sink: sink.clone(),
+                    waiting: now.messages,
+                    max: *max,
+                });
+            }
+        }
+        if all.messages > 0 && w.total.messages + all.messages > self.storage.max_messages {
+            return Err(Full::Messages {
+                waiting: w.total.messages,
+                max: self.storage.max_messages,
+            });
+        }
+        if all.bytes > 0 && w.total.bytes + all.bytes > self.storage.max_bytes {
+            return Err(Full::Bytes {
+                waiting: w.total.bytes,
+                max: self.storage.max_bytes,
+            });
+        }
+        w.total.add(all.messages, all.bytes);
+        for (sink, add, _) in per_sink {
+            w.sinks
+                .entry(sink.clone())
+                .or_default()
+                .add(add.messages, add.bytes);
+        }
+        Ok(Reservation {
+            per_sink: per_sink.iter().map(|(s, c, _)| (s.clone(), *c)).collect(),
+        })
+    }
+
+    /// Gives back room that will not be used.
+    pub fn release(&self, reservation: Reservation) {
+        let mut w = lock(&self.waiting);
+        for (sink, c) in reservation.per_sink {
+            w.total.sub(c.messages, c.bytes);
+            if let Some(s) = w.sinks.get_mut(&sink) {
+                s.sub(c.messages, c.bytes);
+            }
+        }
+    }
+
+    /// Writes `batch` and waits until it is committed. Blocking.
+    pub fn append_blocking(&self, batch: Batch) -> Result<(), OutboxError> {
+        let sinks = waking(&batch);
+        self.ask(|ack| Op::Append(batch, Ack::Blocking(ack)))?;
+        self.wake(&sinks);
+        Ok(())
+    }
+
+    /// Writes `batch` and waits until it is committed.
+    pub async fn append(&self, batch: Batch) -> Result<(), OutboxError> {
+        let sinks = waking(&batch);
+        let (ack, answer) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(Op::Append(batch, Ack::Async(ack)))
+            .map_err(|()| self.gone())?;
+        answer
+            .await
+            .map_err(|_| self.gone())?
+            .map_err(|message| self.write_error(message))?;
+        self.wake(&sinks);
+        Ok(())
+    }
+
+    /// Sends the writer an op that answers, and waits for the answer.
+    fn ask<T>(
+        &self,
+        op: impl FnOnce(SyncSender<Result<T, String>>) -> Op,
+    ) -> Result<T, OutboxError> {
+        let (tx, answer) = std::sync::mpsc::sync_channel(1);
+        self.writer.send(op(tx)).map_err(|()| self.gone())?;
+        answer
+            .recv()
+            .map_err(|_| self.gone())?
+            .map_err(|message| self.write_error(message))
+    }
+
+    fn write_error(&self, message: String) -> OutboxError {
+        OutboxError::Write {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// Wakes the workers of `sinks`: they have new messages.
+    fn wake<'a>(&self, sinks: impl IntoIterator<Item = &'a String>) {
+        let slots = lock(&self.slots);
+        for sink in sinks {
+            if let Some(slot) = slots.get(sink) {
+                slot.signal.raise();
+            }
+        }
+    }
+
+    fn gone(&self) -> OutboxError {
+        OutboxError::WriterGone {
+            path: self.path.clone(),
+        }
+    }
+
+    /// Waits until every mark sent so far is committed.
+    pub fn flush(&self) -> Result<(), OutboxError> {
+        self.ask(|ack| Op::Flush(Ack::Blocking(ack)))
+    }
+
+    /// Opens the feed of `sink`'s messages for its worker. Waits while another worker
+    /// (one of a sink being removed) still holds it, asking that one to let go; gives up
+    /// when `give_up` says so.
+    pub fn feed(
+        self: &Arc<Self>,
+        sink: &str,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<Option<Feed>, OutboxError> {
+        let mut slots = lock(&self.slots);
+        loop {
+            let slot = slots.entry(sink.to_owned()).or_default();
+            if !slot.leased {
+                slot.leased = true;
+                slot.wanted = false;
+                let signal = slot.signal.clone();
+                drop(slots);
+                return Feed::open(self.clone(), sink, signal).map(Some);
+            }
+            if give_up() {
+                return Ok(None);
+            }
+            slot.wanted = true;
+            slot.signal.raise();
+            slots = self
+                .slot_freed
+                .wait_timeout(slots, Duration::from_millis(100))
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// The signal that wakes `sink`'s worker.
+    pub fn signal(&self, sink: &str) -> Arc<Signal> {
+        lock(&self.slots)
+            .entry(sink.to_owned())
+            .or_default()
+            .signal
+            .clone()
+    }
+
+    /// Another worker waits for `sink`'s feed.
+    fn feed_wanted(&self, sink: &str) -> bool {
+        lock(&self.slots).get(sink).is_some_and(|s| s.wanted)
+    }
+
+    fn feed_closed(&self, sink: &str) {
+        if let Some(slot) = lock(&self.slots).get_mut(sink) {
+            slot.leased = false;
+        }
+        self.slot_freed.notify_all();
+    }
+
+    /// A message is finished with (delivered or dead): it no longer takes room.
+    fn finished(&self, sink: &str, bytes: u64) {
+        let mut w = lock(&self.waiting);
+        w.total.sub(1, bytes);
+        if let Some(s) = w.sinks.get_mut(sink) {
+            s.sub(1, bytes);
+        }
+    }
+
+    fn mark(&self, op: Op) {
+        if self.writer.send(op).is_err() {
+            tracing::error!(path = %self.path.display(), "the outbox writer has stopped; a delivery mark was not saved");
+        }
+    }
+
+    /// Messages waiting for `sink`.
+    pub fn waiting(&self, sink: &str) -> Count {
+        lock(&self.waiting)
+            .sinks
+            .get(sink)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Messages waiting, all sinks together, and per sink.
+    pub fn waiting_all(&self) -> (Count, Vec<(String, Count)>) {
+        let w = lock(&self.waiting);
+        let mut per: Vec<(String, Count)> = w
+            .sinks
+            .iter()
+            .filter(|(_, c)| c.messages > 0)
+            .map(|(s, c)| (s.clone(), *c))
+            .collect();
+        per.sort();
+        (w.total, per)
+    }
+
+    /// Dead letters per sink.
+    pub fn dead_counts(&self) -> Result<HashMap<String, u64>, OutboxError> {
+        let conn = lock(&self.reader);
+        store::dead_counts(&conn).map_err(|source| self.read_error(source))
+    }
+
+    /// Dead letters, newest first: those `selector` picks, at most `limit`.
+    pub fn dead_letters(
+        &self,
+        selector: &Selector,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, OutboxError> {
+        let conn = lock(&self.reader);
+        store::dead_letters(&conn, selector, limit).map_err(|source| self.read_error(source))
+    }
+
+    fn read_error(&self, source: rusqlite::Error) -> OutboxError {
+        OutboxError::Read {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Puts dead letters back at the end of their sinks' queues (each as a new message
+    /// with no attempts), then wakes the workers. Returns how many went back.
+    pub fn requeue(&self, letters: Vec<Requeue>) -> Result<usize, OutboxError> {
+        let (ack, answer) = std::sync::mpsc::sync_channel(1);
+        self.writer
+            .send(Op::Requeue(letters, ack))
+            .map_err(|()| self.gone())?;
+        let back =
+            answer
+                .recv()
+                .map_err(|_| self.gone())?
+                .map_err(|message| OutboxError::Write {
+                    path: self.path.clone(),
+                    message,
+                })?;
+        let mut n = 0;
+        {
+            let mut w = lock(&self.waiting);
+            for (sink, bytes) in &back {
+                w.total.add(1, *bytes);
+                w.sinks.entry(sink.clone()).or_default().add(1, *bytes);
+                n += 1;
+            }
+        }
+        let slots = lock(&self.slots);
+        for (sink, _) in &back {
+            if let Some(slot) = slots.get(sink) {
+                slot.signal.raise();
+            }
+        }
+        Ok(n)
+    }
+
+    /// Deletes the dead letters `selector` picks. Returns how many.
+    pub fn drop_dead(&self, selector: Selector) -> Result<usize, OutboxError> {
+        self.ask(|answer| Op::Drop(selector, answer))
+    }
+}
+
+/// The sinks a batch gives work to.
+fn waking(batch: &Batch) -> Vec<String> {
+    let mut sinks: Vec<String> = batch
+        .messages
+        .iter()
+        .filter(|m| m.error.is_none())
+        .map(|m| m.sink.clone())
+        .collect();
+    sinks.sort();
+    sinks.dedup();
+    sinks
+}
+
+fn lock_dir(dir: &Path) -> Result<File, OutboxError> {
+    let path = dir.join(LOCK_NAME);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| OutboxError::CreateDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OutboxError::Locked {
+            path: dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OutboxError::CreateDir { path, source }),
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, OutboxError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| OutboxError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|source| OutboxError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(conn)
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Poisoning only means another thread panicked while holding the lock; the counts stay
+/// usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests;

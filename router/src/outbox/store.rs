@@ -1,0 +1,547 @@
+//! The outbox database: its schema, the reads done at start and for listings, and the
+//! writer thread. Every write goes through the one writer thread, which commits whatever
+//! has gathered since its last commit in one transaction (group commit): under load many
+//! requests share one commit, and its fsync.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+
+use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, now_ms};
+use crate::config::{Storage, SyncMode};
+use crate::event::format_time;
+
+/// The schema this code writes; a database with another one is refused, not guessed at.
+const SCHEMA_VERSION: i64 = 1;
+
+/// `state`: waiting for delivery, delivered, dead.
+pub(super) const WAITING: i64 = 0;
+const DELIVERED: i64 = 1;
+const DEAD: i64 = 2;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink TEXT NOT NULL,
+    id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    route TEXT NOT NULL,
+    template TEXT NOT NULL,
+    payload TEXT,
+    event TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    finished INTEGER
+);
+CREATE INDEX IF NOT EXISTS waiting ON messages (sink, seq) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS delivered ON messages (finished) WHERE state = 1;
+CREATE INDEX IF NOT EXISTS dead ON messages (sink, seq) WHERE state = 2;
+CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_at ON seen (at);
+";
+
+/// Operations gathered in one commit at most; more wait for the next.
+const MAX_OPS: usize = 4096;
+
+/// How often delivered messages, old dead letters and old event ids are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// Rows deleted per prune statement, so pruning never holds the writer for long.
+const PRUNE_CHUNK: i64 = 20_000;
+
+/// How one commit's result reaches whoever waits for it.
+pub(super) enum Ack {
+    Blocking(SyncSender<Result<(), String>>),
+    Async(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
+impl Ack {
+    fn send(self, result: Result<(), String>) {
+        match self {
+            Ack::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+            Ack::Async(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+/// One write for the writer thread.
+pub(super) enum Op {
+    Append(Batch, Ack),
+    Delivered {
+        seq: i64,
+        attempts: u32,
+        at: i64,
+    },
+    Attempted {
+        seq: i64,
+        attempts: u32,
+        failures: u32,
+        error: String,
+    },
+    Dead {
+        seq: i64,
+        attempts: u32,
+        failures: u32,
+        error: String,
+        at: i64,
+    },
+    /// Answers with the (sink, bytes) of each letter put back.
+    Requeue(Vec<Requeue>, SyncSender<Result<Vec<(String, u64)>, String>>),
+    Drop(Selector, SyncSender<Result<usize, String>>),
+    Flush(Ack),
+}
+
+/// Opens the database read-write, in WAL mode, with the schema in place.
+pub(super) fn open(path: &Path, sync: SyncMode) -> Result<Connection, OutboxError> {
+    let opened = |source| OutboxError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(opened)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(opened)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(opened)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "the outbox is not in WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", sync.pragma())
+        .map_err(opened)?;
+    // After a checkpoint the WAL file is cut back, so a burst does not leave it large.
+    conn.pragma_update(None, "journal_size_limit", 64 << 20)
+        .map_err(opened)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(opened)?;
+    if version != 0 && version != SCHEMA_VERSION {
+        return Err(OutboxError::Schema {
+            path: path.to_owned(),
+            found: version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    conn.execute_batch(SCHEMA).map_err(opened)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(opened)?;
+    Ok(conn)
+}
+
+/// Messages and bytes waiting, per sink.
+pub(super) fn waiting(conn: &Connection) -> rusqlite::Result<HashMap<String, Count>> {
+    let mut stmt = conn.prepare(
+        "SELECT sink, count(*), coalesce(sum(length(payload) + length(event)), 0)
+         FROM messages WHERE state = 0 GROUP BY sink",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            Count {
+                messages: row.get::<_, i64>(1)?.max(0) as u64,
+                bytes: row.get::<_, i64>(2)?.max(0) as u64,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// Event ids seen within `window`, with their age.
+pub(super) fn seen(
+    conn: &Connection,
+    window: Duration,
+) -> rusqlite::Result<Vec<(String, Duration)>> {
+    let now = now_ms();
+    let since = now - window.as_millis() as i64;
+    let mut stmt = conn.prepare("SELECT id, at FROM seen WHERE at >= ?1 ORDER BY at")?;
+    let rows = stmt.query_map([since], |row| {
+        let at: i64 = row.get(1)?;
+        Ok((
+            row.get::<_, String>(0)?,
+            Duration::from_millis((now - at).max(0) as u64),
+        ))
+    })?;
+    rows.collect()
+}
+
+pub(super) fn dead_counts(conn: &Connection) -> rusqlite::Result<HashMap<String, u64>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT sink, count(*) FROM messages WHERE state = 2 GROUP BY sink")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?.max(0) as u64,
+        ))
+    })?;
+    rows.collect()
+}
+
+pub(super) fn dead_letters(
+    conn: &Connection,
+    selector: &Selector,
+    limit: usize,
+) -> rusqlite::Result<Vec<DeadLetter>> {
+    let (condition, values) = selector.condition();
+    let limit = limit.min(i64::MAX as usize);
+    let sql = format!(
+        "SELECT seq, sink, id, event_id, event_type, route, template, attempts,
+                coalesce(error, ''), coalesce(finished, created), payload, event
+         FROM messages WHERE state = 2{condition}
+         ORDER BY seq DESC LIMIT {limit}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), |row| {
+        let finished: i64 = row.get(9)?;
+        let payload_text: Option<String> = row.get(10)?;
+        let event_text: String = row.get(11)?;
+        Ok(DeadLetter {
+            seq: row.get(0)?,
+            sink: row.get(1)?,
+            id: row.get(2)?,
+            event_id: row.get(3)?,
+            event_type: row.get(4)?,
+            route: row.get(5)?,
+            template: row.get(6)?,
+            attempts: row.get::<_, i64>(7)?.max(0) as u32,
+            error: row.get(8)?,
+            time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(finished) * 1_000_000)
+                .map(format_time)
+                .unwrap_or_default(),
+            payload: payload_text
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
+            event: serde_json::from_str(&event_text).unwrap_or(serde_json::Value::Null),
+            event_text,
+            payload_text,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The writer thread's handle. Dropping it commits what is pending and joins the thread.
+pub(super) struct Writer {
+    tx: Option<SyncSender<Op>>,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl Writer {
+    pub(super) fn start(
+        conn: Connection,
+        path: PathBuf,
+        storage: Storage,
+    ) -> Result<Writer, OutboxError> {
+        // Bounded: when the disk falls behind, producers and workers wait for it.
+        let (tx, rx) = mpsc::sync_channel(MAX_OPS * 4);
+        let thread_path = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("outbox-writer".into())
+            .spawn(move || run(conn, &thread_path, &storage, rx))
+            .map_err(|e| OutboxError::Write {
+                path: path.clone(),
+                message: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+            path,
+        })
+    }
+
+    pub(super) fn send(&self, op: Op) -> Result<(), ()> {
+        match &self.tx {
+            Some(tx) => tx.send(op).map_err(|_| ()),
+            None => Err(()),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel makes the thread commit what it has and return.
+        self.tx = None;
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(path = %self.path.display(), "the outbox writer thread panicked");
+        }
+    }
+}
+
+/// What a commit owes its callers once it is done.
+enum Reply {
+    Ack(Ack, Result<(), String>),
+    Requeued(
+        SyncSender<Result<Vec<(String, u64)>, String>>,
+        Vec<(String, u64)>,
+    ),
+    Dropped(SyncSender<Result<usize, String>>, usize),
+}
+
+fn run(mut conn: Connection, path: &Path, storage: &Storage, rx: Receiver<Op>) {
+    let mut last_prune = Instant::now();
+    let mut open = true;
+    while open {
+        let mut ops = Vec::new();
+        match rx.recv_timeout(PRUNE_EVERY) {
+            Ok(op) => ops.push(op),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => open = false,
+        }
+        // Whatever arrived while the last commit ran goes into this one.
+        while ops.len() < MAX_OPS {
+            match rx.try_recv() {
+                Ok(op) => ops.push(op),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        if !ops.is_empty() {
+            commit(&mut conn, path, ops);
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY || !open {
+            last_prune = Instant::now();
+            if let Err(e) = prune(&mut conn, storage) {
+                tracing::error!(path = %path.display(), error = %e, "pruning the outbox failed; will try again");
+            }
+        }
+    }
+}
+
+/// Writes `ops` in one transaction. An append that fails is rolled back alone (its
+/// producer is told); a failed commit fails every append in it.
+fn commit(conn: &mut Connection, path: &Path, ops: Vec<Op>) {
+    let mut replies = Vec::with_capacity(ops.len());
+    let result = conn.transaction().and_then(|mut tx| {
+        for op in ops {
+            apply(&mut tx, op, &mut replies)?;
+        }
+        tx.commit()
+    });
+    match result {
+        Ok(()) => {
+            for reply in replies {
+                match reply {
+                    Reply::Ack(ack, result) => ack.send(result),
+                    Reply::Requeued(tx, back) => {
+                        let _ = tx.send(Ok(back));
+                    }
+                    Reply::Dropped(tx, n) => {
+                        let _ = tx.send(Ok(n));
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            let message = format!("the commit failed: {e}");
+            tracing::error!(path = %path.display(), error = %message, "outbox commit failed");
+            for reply in replies {
+                match reply {
+                    Reply::Ack(ack, _) => ack.send(Err(message.clone())),
+                    Reply::Requeued(tx, _) => {
+                        let _ = tx.send(Err(message.clone()));
+                    }
+                    Reply::Dropped(tx, _) => {
+                        let _ = tx.send(Err(message.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies one op inside the group's transaction. Errors of an op's own are answered
+/// to its caller; only a failure of the transaction itself is returned.
+fn apply(tx: &mut Transaction<'_>, op: Op, replies: &mut Vec<Reply>) -> rusqlite::Result<()> {
+    match op {
+        Op::Append(batch, ack) => {
+            let sp = tx.savepoint()?;
+            match append(&sp, &batch) {
+                Ok(()) => {
+                    sp.commit()?;
+                    replies.push(Reply::Ack(ack, Ok(())));
+                }
+                Err(e) => {
+                    drop(sp); // rolls back this batch only
+                    replies.push(Reply::Ack(
+                        ack,
+                        Err(format!("the batch was not written: {e}")),
+                    ));
+                }
+            }
+        }
+        Op::Delivered { seq, attempts, at } => {
+            tx.prepare_cached(
+                "UPDATE messages SET state = ?4, attempts = ?2, finished = ?3, error = NULL
+                 WHERE seq = ?1 AND state = 0",
+            )?
+            .execute(params![seq, attempts, at, DELIVERED])?;
+        }
+        Op::Attempted {
+            seq,
+            attempts,
+            failures,
+            error,
+        } => {
+            tx.prepare_cached(
+                "UPDATE messages SET attempts = ?2, failures = ?3, error = ?4
+                 WHERE seq = ?1 AND state = 0",
+            )?
+            .execute(params![seq, attempts, failures, error])?;
+        }
+        Op::Dead {
+            seq,
+            attempts,
+            failures,
+            error,
+            at,
+        } => {
+            tx.prepare_cached(
+                "UPDATE messages SET state = 2, attempts = ?2, failures = ?3, error = ?4,
+                 finished = ?5 WHERE seq = ?1 AND state = 0",
+            )?
+            .execute(params![seq, attempts, failures, error, at])?;
+        }
+        Op::Requeue(letters, answer) => {
+            let sp = tx.savepoint()?;
+            match requeue(&sp, letters) {
+                Ok(back) => {
+                    sp.commit()?;
+                    replies.push(Reply::Requeued(answer, back));
+                }
+                Err(e) => {
+                    drop(sp);
+                    let _ = answer.send(Err(e.to_string()));
+                }
+            }
+        }
+        Op::Drop(selector, answer) => {
+            let (condition, values) = selector.condition();
+            let sql = format!("DELETE FROM messages WHERE state = 2{condition}");
+            match tx.execute(&sql, params_from_iter(values)) {
+                Ok(n) => replies.push(Reply::Dropped(answer, n)),
+                Err(e) => {
+                    let _ = answer.send(Err(e.to_string()));
+                }
+            }
+        }
+        Op::Flush(ack) => replies.push(Reply::Ack(ack, Ok(()))),
+    }
+    Ok(())
+}
+
+fn append(tx: &Connection, batch: &Batch) -> rusqlite::Result<()> {
+    let now = now_ms();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO messages (sink, id, event_id, event_type, route, template, payload, event,
+                               created, state, error, finished)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for m in &batch.messages {
+        let (state, finished) = match m.error {
+            None => (WAITING, None),
+            Some(_) => (DEAD, Some(now)),
+        };
+        insert.execute(params![
+            m.sink,
+            m.id,
+            m.event_id,
+            m.event_type,
+            m.route,
+            m.template,
+            m.payload.as_deref(),
+            &*m.event,
+            now,
+            state,
+            m.error,
+            finished,
+        ])?;
+    }
+    let mut seen = tx.prepare_cached("INSERT OR REPLACE INTO seen (id, at) VALUES (?1, ?2)")?;
+    for id in &batch.seen {
+        seen.execute(params![id, now])?;
+    }
+    Ok(())
+}
+
+/// Copies each dead letter back as a new waiting message (at the end of the queue) and
+/// deletes the letter. A letter gone meanwhile (dropped, retried) is skipped.
+fn requeue(tx: &Connection, letters: Vec<Requeue>) -> rusqlite::Result<Vec<(String, u64)>> {
+    let now = now_ms();
+    let mut back = Vec::new();
+    for letter in letters {
+        let row: Option<(String, Option<String>, i64)> = tx
+            .prepare_cached(
+                "SELECT sink, payload, length(event) FROM messages WHERE seq = ?1 AND state = 2",
+            )?
+            .query_row([letter.seq], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()?;
+        let Some((sink, old_payload, event_len)) = row else {
+            continue;
+        };
+        let Some(payload) = letter.payload.or(old_payload) else {
+            continue; // never rendered, and not rendered now: it stays dead
+        };
+        tx.prepare_cached(
+            "INSERT INTO messages (sink, id, event_id, event_type, route, template, payload,
+                                   event, created, state)
+             SELECT sink, id, event_id, event_type, route, template, ?2, event, ?3, 0
+             FROM messages WHERE seq = ?1",
+        )?
+        .execute(params![letter.seq, payload, now])?;
+        tx.prepare_cached("DELETE FROM messages WHERE seq = ?1")?
+            .execute([letter.seq])?;
+        back.push((sink, (payload.len() as i64 + event_len).max(0) as u64));
+    }
+    Ok(back)
+}
+
+/// Deletes delivered messages older than `keep_delivered`, dead letters older than
+/// `keep_dead_letters` and event ids older than the dedup window, a chunk at a time.
+fn prune(conn: &mut Connection, storage: &Storage) -> rusqlite::Result<()> {
+    let now = now_ms();
+    let before = |keep: Duration| now - keep.as_millis().min(i64::MAX as u128) as i64;
+    let statements = [
+        (
+            "DELETE FROM messages WHERE seq IN
+             (SELECT seq FROM messages WHERE state = 1 AND finished < ?1 LIMIT ?2)",
+            before(storage.keep_delivered),
+        ),
+        (
+            "DELETE FROM messages WHERE seq IN
+             (SELECT seq FROM messages WHERE state = 2 AND finished < ?1 LIMIT ?2)",
+            before(storage.keep_dead_letters),
+        ),
+        (
+            "DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE at < ?1 LIMIT ?2)",
+            before(storage.dedup_window),
+        ),
+    ];
+    for (sql, cutoff) in statements {
+        // A few chunks per pass: enough to keep up, short enough not to stall appends.
+        for _ in 0..5 {
+            let n = conn
+                .prepare_cached(sql)?
+                .execute(params![cutoff, PRUNE_CHUNK])?;
+            if (n as i64) < PRUNE_CHUNK {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

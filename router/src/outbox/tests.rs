@@ -1,0 +1,272 @@
+//! The outbox against real SQLite files: what is committed comes back after a reopen,
+//! FIFO per sink, limits, dead letters, dedup ids, pruning, the directory lock.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::testing::TempDir;
+
+fn storage(dir: &TempDir) -> Storage {
+    Storage::new(dir.0.clone())
+}
+
+fn open(storage: &Storage) -> Opened {
+    match Outbox::open(storage) {
+        Ok(o) => o,
+        Err(e) => panic!("open {}: {e}", storage.path.display()),
+    }
+}
+
+fn message(sink: &str, event: &str) -> NewMessage {
+    NewMessage {
+        sink: sink.into(),
+        id: format!("{event}:{sink}"),
+        event_id: event.into(),
+        event_type: "trade_opened".into(),
+        route: "r".into(),
+        template: "trade_opened".into(),
+        payload: Some(format!("{{\"text\":\"{event}\"}}").into()),
+        event: format!("{{\"id\":\"{event}\"}}").into(),
+        error: None,
+    }
+}
+
+/// Reserves room and appends, as ingest does.
+fn append(outbox: &Outbox, messages: Vec<NewMessage>) {
+    let seen = messages.iter().map(|m| m.event_id.clone()).collect();
+    let room: Vec<(String, Count, u64)> = messages
+        .iter()
+        .filter(|m| m.error.is_none())
+        .map(|m| {
+            let mut c = Count::default();
+            c.add(1, m.bytes());
+            (m.sink.clone(), c, u64::MAX)
+        })
+        .collect();
+    let _taken = outbox.reserve(&room).expect("room");
+    outbox
+        .append_blocking(Batch { messages, seen })
+        .expect("append");
+}
+
+/// Takes every message the feed has, marking each delivered.
+fn drain(feed: &mut Feed) -> Vec<String> {
+    let mut ids = Vec::new();
+    while let Some(m) = feed.head(Duration::ZERO) {
+        ids.push(m.event_id.clone());
+        feed.delivered(1);
+    }
+    ids
+}
+
+fn never() -> bool {
+    false
+}
+
+#[test]
+fn committed_messages_come_back_in_order_after_a_reopen_and_delivered_ones_do_not() {
+    let dir = TempDir::new("outbox-reopen");
+    let storage = storage(&dir);
+    {
+        let outbox = open(&storage).outbox;
+        append(&outbox, vec![message("a", "e1"), message("b", "e1")]);
+        append(&outbox, vec![message("a", "e2"), message("a", "e3")]);
+        assert_eq!(outbox.waiting("a").messages, 3);
+        let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+        let first = feed.head(Duration::ZERO).unwrap();
+        assert_eq!(first.event_id, "e1");
+        feed.delivered(1);
+        drop(feed); // flushes the delivery mark
+        assert_eq!(outbox.waiting("a").messages, 2);
+    }
+    let opened = open(&storage);
+    let outbox = opened.outbox;
+    assert_eq!(outbox.waiting("a").messages, 2, "counts are read back");
+    assert_eq!(outbox.waiting("b").messages, 1);
+    let mut ids: Vec<String> = opened.seen.into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    assert_eq!(ids, ["e1", "e2", "e3"], "dedup ids survive a restart");
+    let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+    assert_eq!(drain(&mut feed), ["e2", "e3"]);
+    let mut feed_b = outbox.feed("b", &never).unwrap().unwrap();
+    let m = feed_b.head(Duration::ZERO).unwrap();
+    assert_eq!((m.attempts, &*m.payload), (0, "{\"text\":\"e1\"}"));
+}
+
+#[test]
+fn attempts_made_before_a_restart_are_remembered() {
+    let dir = TempDir::new("outbox-attempts");
+    let storage = storage(&dir);
+    {
+        let outbox = open(&storage).outbox;
+        append(&outbox, vec![message("a", "e1")]);
+        let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+        feed.head(Duration::ZERO).unwrap();
+        feed.attempted(3, 2, "503 Service Unavailable");
+    }
+    let outbox = open(&storage).outbox;
+    let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+    let m = feed.head(Duration::ZERO).unwrap();
+    assert_eq!((m.attempts, m.failures), (3, 2));
+}
+
+#[test]
+fn a_full_outbox_refuses_and_gives_room_back() {
+    let dir = TempDir::new("outbox-full");
+    let mut storage = storage(&dir);
+    storage.max_messages = 5;
+    storage.max_bytes = 1000;
+    let outbox = open(&storage).outbox;
+    let two = Count {
+        messages: 2,
+        bytes: 100,
+    };
+    let r = outbox.reserve(&[("a".into(), two, 3)]).unwrap();
+    assert_eq!(
+        outbox.reserve(&[("a".into(), two, 3)]).err(),
+        Some(Full::Sink {
+            sink: "a".into(),
+            waiting: 2,
+            max: 3
+        })
+    );
+    let _b = outbox.reserve(&[("b".into(), two, 10)]).unwrap();
+    assert!(matches!(
+        outbox.reserve(&[("c".into(), two, 10)]),
+        Err(Full::Messages { waiting: 4, max: 5 })
+    ));
+    let big = Count {
+        messages: 1,
+        bytes: 900,
+    };
+    assert!(matches!(
+        outbox.reserve(&[("c".into(), big, 10)]),
+        Err(Full::Bytes { .. })
+    ));
+    outbox.release(r);
+    assert!(outbox.reserve(&[("c".into(), two, 10)]).is_ok());
+}
+
+#[test]
+fn dead_letters_keep_their_error_and_can_be_retried_or_dropped() {
+    let dir = TempDir::new("outbox-dead");
+    let outbox = open(&storage(&dir)).outbox;
+    let mut never_rendered = message("a", "e0");
+    never_rendered.payload = None;
+    never_rendered.error = Some("no template".into());
+    append(
+        &outbox,
+        vec![message("a", "e1"), message("a", "e2"), never_rendered],
+    );
+    let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+    feed.head(Duration::ZERO).unwrap();
+    feed.dead(1, 1, "400 Bad Request: message is too long".into());
+    outbox.flush().unwrap();
+
+    let letters = outbox.dead_letters(&Selector::All, 10).unwrap();
+    assert_eq!(letters.len(), 2);
+    let e1 = letters.iter().find(|l| l.event_id == "e1").unwrap();
+    assert_eq!(e1.error, "400 Bad Request: message is too long");
+    assert_eq!(e1.attempts, 1);
+    assert_eq!(e1.payload, Some(serde_json::json!({"text": "e1"})));
+    assert_eq!(outbox.dead_counts().unwrap().get("a"), Some(&2));
+
+    // Retried, it goes to the end of the queue: after e2.
+    let back = outbox
+        .requeue(vec![Requeue {
+            seq: e1.seq,
+            payload: None,
+        }])
+        .unwrap();
+    assert_eq!(back, 1);
+    assert_eq!(drain(&mut feed), ["e2", "e1"]);
+    assert_eq!(
+        outbox
+            .dead_letters(&Selector::Ids(vec!["e1:a".into()]), 10)
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // The never-rendered one can go back only with a payload.
+    let e0 = &outbox.dead_letters(&Selector::All, 10).unwrap()[0];
+    assert_eq!(e0.payload, None);
+    let seq = e0.seq;
+    assert_eq!(
+        outbox
+            .requeue(vec![Requeue { seq, payload: None }])
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        outbox
+            .drop_dead(Selector::Ids(vec![seq.to_string()]))
+            .unwrap(),
+        1
+    );
+    assert!(outbox.dead_letters(&Selector::All, 10).unwrap().is_empty());
+}
+
+#[test]
+fn delivered_messages_and_old_ids_are_pruned() {
+    let dir = TempDir::new("outbox-prune");
+    let mut storage = storage(&dir);
+    storage.keep_delivered = Duration::ZERO;
+    storage.dedup_window = Duration::ZERO;
+    let outbox = open(&storage).outbox;
+    append(&outbox, vec![message("a", "e1"), message("a", "e2")]);
+    let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+    feed.head(Duration::ZERO).unwrap();
+    feed.delivered(1);
+    outbox.flush().unwrap();
+    let conn = Connection::open(outbox.path()).unwrap();
+    let rows = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows("SELECT count(*) FROM messages") > 1 || rows("SELECT count(*) FROM seen") > 0 {
+        assert!(Instant::now() < deadline, "not pruned within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        rows("SELECT count(*) FROM messages WHERE state = 0"),
+        1,
+        "the waiting message stays"
+    );
+}
+
+#[test]
+fn a_second_router_cannot_use_the_same_directory() {
+    let dir = TempDir::new("outbox-lock");
+    let _first = open(&storage(&dir));
+    match Outbox::open(&storage(&dir)) {
+        Err(OutboxError::Locked { path }) => assert_eq!(path, dir.0),
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("expected Locked, got a second outbox"),
+    }
+}
+
+#[test]
+fn a_new_worker_takes_the_feed_once_the_old_one_lets_go() {
+    let dir = TempDir::new("outbox-handover");
+    let outbox = open(&storage(&dir)).outbox;
+    append(&outbox, vec![message("a", "e1"), message("a", "e2")]);
+    let mut old = outbox.feed("a", &never).unwrap().unwrap();
+    old.head(Duration::ZERO).unwrap();
+    old.delivered(1);
+    assert!(!old.wanted());
+    let o = outbox.clone();
+    let new = std::thread::spawn(move || {
+        let mut feed = o.feed("a", &never).unwrap().unwrap();
+        drain(&mut feed)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !old.wanted() {
+        assert!(Instant::now() < deadline, "the new worker never asked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(old);
+    assert_eq!(
+        new.join().unwrap(),
+        ["e2"],
+        "what the old one delivered is not delivered again"
+    );
+}

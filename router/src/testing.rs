@@ -1,0 +1,43 @@
+//! What the crate's unit tests share.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "alert-router-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("the temp dir is writable");
+        TempDir(path)
+    }
+
+    /// Writes `text` to `rel` inside, creating directories on the way.
+    pub fn write(&self, rel: &str, text: &str) -> &Self {
+        let path = self.0.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("the temp dir is writable");
+        }
+        fs::write(path, text).expect("the temp dir is writable");
+        self
+    }
+
+    /// The path of `rel` inside, as text.
+    pub fn path(&self, rel: &str) -> String {
+        self.0.join(rel).display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
