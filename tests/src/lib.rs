@@ -4,6 +4,7 @@
 
 pub mod harness;
 
+pub mod browser;
 pub mod fake_discord;
 pub mod fake_slack;
 pub mod fake_telegram;

@@ -25,6 +25,8 @@ sinks:
   console:
     plugin: console
     settings: {{path: "{{dir}}/console.txt"}}
+  # The shipped rules send everything to the dashboard too; here it is off.
+  dashboard: {{plugin: dashboard, enabled: false}}
 {sinks}"#
         ),
         &[],

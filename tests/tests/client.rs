@@ -29,6 +29,7 @@ sinks:
   # The shipped rules name the chat sinks too; here they are off.
   telegram: {plugin: telegram, enabled: false}
   discord: {plugin: discord, enabled: false}
+  dashboard: {plugin: dashboard, enabled: false}
 "#;
 
 fn delivered(router: &Router) -> Vec<Value> {
@@ -275,6 +276,7 @@ sinks:
     settings: {path: "{dir}/out.jsonl", format: json}
   telegram: {plugin: telegram, enabled: false}
   discord: {plugin: discord, enabled: false}
+  dashboard: {plugin: dashboard, enabled: false}
 "#;
 
 /// Runs `demo --once` in a new directory; returns the console lines and the directory.

@@ -73,6 +73,7 @@ sinks:
   # The shipped rules name the chat sinks too; here they are off.
   telegram: {plugin: telegram, enabled: false}
   discord: {plugin: discord, enabled: false}
+  dashboard: {plugin: dashboard, enabled: false}
 "#,
         &[],
     )

@@ -1,0 +1,277 @@
+//! The routes driven with `oneshot` against a stand-in for the router: what each endpoint
+//! asks the router, what it answers, and the token check.
+
+use std::sync::{Arc, Mutex};
+
+use alert_router_plugin::{Level, Message};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::app;
+use crate::config::{Config, Settings};
+use crate::server::{Hub, Source};
+
+/// Answers like the router would, and remembers what it was asked.
+#[derive(Default)]
+struct FakeRouter {
+    asked: Mutex<Vec<String>>,
+}
+
+impl Source for FakeRouter {
+    fn query(&self, path: &str) -> Result<Value, String> {
+        self.asked.lock().unwrap().push(path.to_owned());
+        let resource = path.split('?').next().unwrap_or_default();
+        match resource {
+            "state/portfolio" => Ok(
+                json!({"total_value": 12500.0, "cash": 2500.0, "pnl": 2500.0, "pnl_pct": 25.0, "updated_at": "2025-11-03T14:30:00Z"}),
+            ),
+            "state/performance" => Ok(
+                json!({"win_rate": 65.0, "sharpe_ratio": 1.85, "total_trades": 20, "total_pnl": 900.0}),
+            ),
+            "state/positions" => Ok(json!({"positions": [
+                {"symbol": "BTC/USDT", "side": "LONG", "value": 9300.0, "pnl": 300.0},
+                {"symbol": "ETH/USDT", "side": "LONG", "value": 5000.0, "pnl": -20.0}], "source": "portfolio_update"})),
+            "state/trades" => Ok(json!({"trades": [
+                {"symbol": "ETH/USDT", "strategy": "RSI_MACD", "pnl": 200.0},
+                {"symbol": "BTC/USDT", "strategy": null, "pnl": -50.0},
+                {"symbol": "ETH/USDT", "strategy": "Breakout", "pnl": 10.0}], "total": 3})),
+            "state/equity" if path.contains("range=bogus") => {
+                Err("range: \"bogus\": expected 1D, 1W, 1M or all".into())
+            }
+            "state/equity" => Ok(json!({"points": [
+                {"time": "2025-11-03T00:00:00Z", "value": 50000.0},
+                {"time": "2025-11-03T06:00:00Z", "value": 50600.0}], "range": "all", "source": "portfolio_update"})),
+            "status" => Ok(
+                json!({"version": "0.1.0", "uptime_seconds": 5, "config": {"routes": 3},
+                                  "events": {"accepted": 7},
+                                  "sinks": {"telegram": {"plugin": "telegram", "healthy": true, "queued": 0, "sent": 4,
+                                                         "failed": 1, "rate_limited": 2, "last_error": "429",
+                                                         "settings": {"bot_token": "***", "chat_ids": [42]}}}}),
+            ),
+            _ => Err("the router is starting or stopping".into()),
+        }
+    }
+
+    fn log(&self, _level: Level, _message: &str) {}
+}
+
+fn hub_with(settings: Settings) -> (Arc<Hub>, Arc<FakeRouter>) {
+    let router = Arc::new(FakeRouter::default());
+    let config = Config::from_settings(settings).expect("valid settings");
+    (Hub::new(0, Arc::new(config), router.clone()), router)
+}
+
+async fn call(
+    hub: &Arc<Hub>,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut request = Request::builder().uri(uri);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = app(hub.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn json_of(hub: &Arc<Hub>, uri: &str) -> Value {
+    let (status, _, body) = call(hub, uri, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn the_page_carries_the_title_theme_and_its_own_assets_only() {
+    let (hub, _) = hub_with(Settings {
+        title: Some("Desk <A> & B".into()),
+        theme: Some("light".into()),
+        ..Settings::default()
+    });
+    let (status, headers, html) = call(&hub, "/", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<title>Desk &lt;A&gt; &amp; B</title>"),
+        "{html}"
+    );
+    assert!(html.contains("data-theme=\"light\""));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing from elsewhere"
+    );
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    let (status, headers, js) = call(&hub, "/assets/app.js", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.contains("EventSource"));
+    let (status, _, _) = call(&hub, "/nope", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_json_endpoints_answer_from_the_router() {
+    let (hub, router) = hub_with(Settings::default());
+    let summary = json_of(&hub, "/api/summary").await;
+    assert_eq!(summary["total_value"], 12500.0);
+    assert_eq!(
+        (summary["pnl"].clone(), summary["pnl_pct"].clone()),
+        (json!(2500.0), json!(25.0))
+    );
+    assert_eq!(
+        (summary["win_rate"].clone(), summary["sharpe_ratio"].clone()),
+        (json!(65.0), json!(1.85))
+    );
+
+    let trades = json_of(&hub, "/api/trades?symbol=ETH/USDT&strategy=&token=x").await;
+    assert_eq!(trades["symbols"], json!(["BTC/USDT", "ETH/USDT"]));
+    assert_eq!(trades["strategies"], json!(["Breakout", "RSI_MACD"]));
+    let asked = router.asked.lock().unwrap().clone();
+    assert!(
+        asked.contains(&"state/trades?limit=50&symbol=ETH%2FUSDT".to_owned()),
+        "the filter is passed on, encoded, with the default limit and nothing else: {asked:?}"
+    );
+
+    let equity = json_of(&hub, "/api/equity?range=1w").await;
+    assert_eq!(equity["points"].as_array().unwrap().len(), 2);
+    assert!(
+        router
+            .asked
+            .lock()
+            .unwrap()
+            .contains(&"state/equity?range=1W".to_owned())
+    );
+    let (status, _, body) = call(&hub, "/api/equity?range=5Y", &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("use 1D, 1W, 1M or all"));
+
+    let status = json_of(&hub, "/api/status").await;
+    assert_eq!(status["sinks"]["telegram"]["rate_limited"], 2);
+    assert_eq!(status["sinks"]["telegram"]["last_error"], "429");
+    assert!(
+        status["sinks"]["telegram"].get("settings").is_none(),
+        "sink settings are not shown"
+    );
+    assert_eq!(status["events"]["accepted"], 7);
+
+    let info = json_of(&hub, "/api/info").await;
+    assert_eq!(
+        (info["title"].clone(), info["theme"].clone()),
+        (json!("Trading Dashboard"), json!("dark"))
+    );
+}
+
+#[tokio::test]
+async fn the_charts_are_svg_for_the_range_asked() {
+    let (hub, _) = hub_with(Settings::default());
+    let (status, headers, svg) = call(&hub, "/api/charts/equity.svg?range=1D", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "image/svg+xml; charset=utf-8"
+    );
+    assert!(svg.contains("data-range=\"1D\" data-points=\"2\""), "{svg}");
+    let (_, _, donut) = call(&hub, "/api/charts/allocation.svg?theme=light", &[]).await;
+    assert!(donut.contains("BTC/USDT") && donut.contains("ETH/USDT"));
+    let (status, _, _) = call(&hub, "/api/charts/allocation.svg?theme=pink", &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_feed_lists_delivered_events_by_severity() {
+    let (hub, _) = hub_with(Settings::default());
+    for (id, severity) in [("m1", "info"), ("m2", "error"), ("m3", "warning")] {
+        let m: Message = serde_json::from_value(json!({"id": id, "sink": "dashboard",
+            "payload": {"title": id, "text": "t"}, "event": {"type": "x", "severity": severity}}))
+        .unwrap();
+        hub.deliver(&m);
+    }
+    let all = json_of(&hub, "/api/feed").await;
+    let ids: Vec<&str> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m3", "m2", "m1"]);
+    let warn = json_of(&hub, "/api/feed?severity=warning&limit=1").await;
+    assert_eq!(warn["events"].as_array().unwrap().len(), 1);
+    assert_eq!(warn["events"][0]["id"], "m3");
+    let (status, _, _) = call(&hub, "/api/feed?severity=loud", &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_router_that_is_not_ready_is_503_and_a_refused_query_400() {
+    let (hub, _) = hub_with(Settings::default());
+    let (status, _, body) = call(&hub, "/api/equity?range=1D", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The fake refuses unknown resources as a router that is starting does.
+    let (status, _, body) = call(&hub, "/api/equity?range=bogus", &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let ask = super::ask(&hub, "state/daily".into()).await.unwrap_err();
+    assert!(matches!(ask, super::ApiError::Unavailable(_)), "{ask:?}");
+}
+
+#[tokio::test]
+async fn with_a_token_every_route_wants_it() {
+    let (hub, _) = hub_with(Settings {
+        listen: Some("0.0.0.0:0".into()),
+        token: Some("s3cr3t/+".into()),
+        ..Settings::default()
+    });
+    for uri in [
+        "/",
+        "/api/info",
+        "/api/events",
+        "/api/charts/equity.svg",
+        "/assets/app.js",
+        "/nope",
+    ] {
+        let (status, headers, body) = call(&hub, uri, &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(headers.contains_key(header::WWW_AUTHENTICATE), "{uri}");
+        assert!(!body.contains("s3cr3t"), "{uri}");
+        let (status, _, _) = call(&hub, uri, &[("authorization", "Bearer wrong")]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    let (status, _, _) = call(&hub, "/api/info", &[("authorization", "Bearer s3cr3t/+")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&hub, "/api/info?token=s3cr3t", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The page opened with ?token= sets a cookie that the page's own requests then carry.
+    let (status, headers, _) = call(&hub, "/?token=s3cr3t%2F%2B", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let (status, _, _) = call(&hub, "/api/summary", &[("cookie", pair)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(
+        &hub,
+        "/api/summary",
+        &[("cookie", "alert_router_dashboard=nope")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,112 @@
+//! The dashboard sink: a live web dashboard of what the router sees, served by the
+//! plugin itself. It replaces the original module's Streamlit dashboard: header
+//! metrics, the equity curve with a time range, the portfolio distribution, positions,
+//! recent trades with filters, performance and risk metrics, the router's status; plus a
+//! live feed of routed events and each sink's health.
+//!
+//! Settings are documented on [`Settings`]. Data comes from two places: the router's
+//! state and status through the host's `query` callback, asked when a page (or a script)
+//! loads an `/api/...` endpoint; and the messages delivered to this sink, which become
+//! feed items pushed to open pages by server-sent events. The page is one HTML file with
+//! a small hand-written script and stylesheet, all embedded in the library; the charts
+//! are SVG drawn by plotters. Nothing is fetched from elsewhere.
+//!
+//! - `config`: settings, defaults, validation (a token is required off loopback).
+//! - `feed`: a delivered message as a feed item, and the bounded feed.
+//! - `charts`: the equity curve and the distribution donut as SVG.
+//! - `server`: the server's runtime, and how instances share it across reloads.
+//! - `api`: the routes, the token check, the event stream.
+
+mod api;
+pub mod charts;
+pub mod config;
+pub mod feed;
+mod server;
+
+use std::sync::Arc;
+
+use alert_router_plugin::{Host, Level, Message, Outcome, Sink, export_plugin};
+
+pub use config::Settings;
+
+use crate::config::Config;
+use crate::server::Lease;
+
+/// A dashboard sink instance: a lease on the server for its listen address.
+pub struct Dashboard {
+    lease: Lease,
+}
+
+impl Sink for Dashboard {
+    type Settings = Settings;
+
+    fn create(host: Host, settings: Settings) -> Result<Self, String> {
+        let config = Config::from_settings(settings).map_err(|e| e.to_string())?;
+        let (lease, line) = server::acquire(config, Arc::new(host))?;
+        host.log(Level::Info, &line);
+        Ok(Dashboard { lease })
+    }
+
+    /// Adds the message to the live feed and pushes it to open pages. Never retried:
+    /// a page that is not open gets it from the feed when it opens.
+    fn deliver(&mut self, message: Message) -> Outcome {
+        self.lease.hub().deliver(&message);
+        Outcome::Ok
+    }
+}
+
+export_plugin!(
+    Dashboard,
+    name = "dashboard",
+    manifest = r#"{
+  "markup": "none",
+  "description": "Live web dashboard: portfolio, equity curve, positions, trades, metrics, a live event feed and sink health",
+  "settings": {
+    "listen": {"type": "string", "description": "host:port to serve on; default 127.0.0.1:8501; port 0 picks one (logged)"},
+    "title": {"type": "string", "description": "the page's title; default Trading Dashboard"},
+    "theme": {"type": "string", "description": "dark (default) or light"},
+    "token": {"type": "string", "secret": true,
+              "description": "required on every route when set (Bearer, ?token= or the cookie it sets); required when listen is not loopback"},
+    "max_events": {"type": "integer", "description": "routed events the live feed keeps; default 200"},
+    "max_trades": {"type": "integer", "description": "closed trades in the recent-trades table; default 50"}
+  }
+}"#
+);
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    #[test]
+    fn the_descriptor_describes_a_dashboard_with_a_secret_token() {
+        let descriptor = crate::__alert_router_plugin_export::alert_router_plugin_v1();
+        // SAFETY: the descriptor is static, and its strings NUL-terminated literals.
+        let (name, manifest) = unsafe {
+            let d = &*descriptor;
+            (CStr::from_ptr(d.name), CStr::from_ptr(d.manifest))
+        };
+        assert_eq!(name.to_str(), Ok("dashboard"));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(manifest.to_bytes()).expect("the manifest is JSON");
+        assert_eq!(manifest["markup"], "none");
+        assert_eq!(manifest["settings"]["token"]["secret"], true);
+        let mut described: Vec<&str> = manifest["settings"]
+            .as_object()
+            .expect("settings")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        described.sort_unstable();
+        assert_eq!(
+            described,
+            [
+                "listen",
+                "max_events",
+                "max_trades",
+                "theme",
+                "title",
+                "token"
+            ]
+        );
+    }
+}
