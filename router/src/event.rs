@@ -70,6 +70,9 @@ impl fmt::Display for Severity {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: String,
+    /// The producer gave the id (rather than the router making one up): only such an id
+    /// can come again in a retried request, so only such ids are remembered for dedup.
+    pub id_given: bool,
     /// The `type` key.
     pub kind: String,
     pub severity: Severity,
@@ -173,13 +176,13 @@ impl Event {
                 ));
             }
         };
-        let id = match map.remove("id") {
-            None | Some(Value::Null) => new_id(),
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s,
+        let (id, id_given) = match map.remove("id") {
+            None | Some(Value::Null) => (new_id(), false),
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => (s, true),
             Some(Value::String(_)) => {
                 return Err(EventError::field("id", "must be 1 to 128 characters"));
             }
-            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Number(n)) => (n.to_string(), true),
             Some(other) => {
                 return Err(EventError::field(
                     "id",
@@ -226,6 +229,7 @@ impl Event {
         }
         Ok(Event {
             id,
+            id_given,
             kind,
             severity,
             time,
@@ -538,7 +542,7 @@ mod tests {
         .unwrap();
         assert_eq!(e.kind, "disk_full");
         assert_eq!(e.severity, Severity::Warning);
-        assert_eq!(e.id, "abc");
+        assert_eq!((e.id.as_str(), e.id_given), ("abc", true));
         assert_eq!(e.labels["n"], "3");
         assert_eq!(e.data.len(), 1);
         let j = e.to_json();
@@ -552,7 +556,11 @@ mod tests {
         let e = parse(json!({"type": "ping"})).unwrap();
         assert_eq!(e.severity, Severity::Info);
         assert_eq!(e.time, OffsetDateTime::UNIX_EPOCH);
-        assert_eq!(e.id.len(), 36);
+        assert_eq!(
+            (e.id.len(), e.id_given),
+            (36, false),
+            "a made-up id is not remembered"
+        );
         assert_eq!(
             parse(json!({"type": "error", "message": "x"}))
                 .unwrap()

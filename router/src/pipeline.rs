@@ -342,24 +342,31 @@ impl Pipeline {
     }
 
     /// [`ingest`](Self::ingest) for async callers: routing and rendering a big batch run
-    /// on a blocking thread, and the commit is awaited.
+    /// on a blocking thread, and the commit is awaited. The work runs as a task of its
+    /// own, so a producer that hangs up mid-request cannot cut it between the commit and
+    /// the bookkeeping after it (counters, the state store).
     pub async fn ingest_async(
         self: &Arc<Self>,
         events: Vec<Event>,
     ) -> Result<Accepted, IngestError> {
-        let mut prepared = if events.len() > 64 {
-            let pipeline = self.clone();
-            tokio::task::spawn_blocking(move || pipeline.prepare(events))
-                .await
-                .map_err(|e| IngestError::Storage(format!("routing the batch failed: {e}")))??
-        } else {
-            self.prepare(events)?
-        };
-        let written = self
-            .outbox
-            .append(std::mem::take(&mut prepared.batch))
-            .await;
-        self.settle(prepared, written)
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            let mut prepared = if events.len() > 64 {
+                let p = pipeline.clone();
+                tokio::task::spawn_blocking(move || p.prepare(events))
+                    .await
+                    .map_err(|e| IngestError::Storage(format!("routing the batch failed: {e}")))??
+            } else {
+                pipeline.prepare(events)?
+            };
+            let written = pipeline
+                .outbox
+                .append(std::mem::take(&mut prepared.batch))
+                .await;
+            pipeline.settle(prepared, written)
+        })
+        .await
+        .map_err(|e| IngestError::Storage(format!("the ingest task failed: {e}")))?
     }
 
     /// Dedup, rules and templates: everything up to the outbox write, with room taken.
@@ -377,11 +384,13 @@ impl Pipeline {
         let mut tracked: Vec<Event> = Vec::new();
         for event in events {
             ids.push(event.id.clone());
-            if !self.dedup.first_time(&event.id) {
-                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                continue;
+            if event.id_given {
+                if !self.dedup.first_time(&event.id) {
+                    self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                fresh.push(event.id.clone());
             }
-            fresh.push(event.id.clone());
             *by_type.entry(event.kind.clone()).or_default() += 1;
             if StateStore::tracks(&event.kind) {
                 tracked.push(event.clone());
