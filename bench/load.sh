@@ -4,6 +4,7 @@
 # with wrk, then checks that every accepted event reached the file.
 #
 #   bench/load.sh [seconds]        (needs wrk: apt-get install wrk)
+#   SYNC=normal bench/load.sh       (storage.sync; default full: fsync before every 202)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -15,6 +16,7 @@ trap 'kill $router 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"
 mkdir -p "$work/rules" "$work/templates/console"
 cat > "$work/router.yaml" <<YAML
 server: {listen: 127.0.0.1:19470}
+storage: {path: data, sync: ${SYNC:-full}}
 plugins: {dirs: ["$PWD/target/release"]}
 rules: rules
 templates: templates
