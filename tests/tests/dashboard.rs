@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use alert_router_tests::browser::{Browser, artifacts_dir};
-use alert_router_tests::harness::{Router, eventually, eventually_async};
+use alert_router_tests::harness::{Router, dir_with, eventually, eventually_async, run_cli};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -199,6 +199,64 @@ async fn get_json(url: &str) -> Value {
 }
 
 // ---- plain HTTP ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_demo_fills_the_dashboard_with_a_trading_day() {
+    let dir = dir_with(&[(
+        "router.yaml",
+        &format!(
+            "server: {{listen: \"127.0.0.1:0\"}}\n{}",
+            config("{listen: \"127.0.0.1:0\"}")
+        ),
+    )]);
+    let (code, stdout, stderr) = run_cli(
+        dir.path(),
+        &[
+            "--config",
+            "router.yaml",
+            "demo",
+            "--once",
+            "--speed",
+            "100000",
+        ],
+    );
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("dashboard: http://"),
+        "the demo points at the dashboard: {stdout}"
+    );
+    // The day is in the state store: the dashboard of the next start shows it.
+    let router = Router::start_in(dir).await;
+    let url = dashboard_url(&router).await;
+    let summary = get_json(&format!("{url}/api/summary")).await;
+    let portfolio = router.get_json("/v1/state/portfolio").await;
+    assert!(
+        summary["total_value"].as_f64().is_some_and(|v| v > 0.0),
+        "{summary}"
+    );
+    assert_eq!(summary["total_value"], portfolio["total_value"]);
+    assert!(
+        summary["total_trades"].as_u64().is_some_and(|n| n >= 3),
+        "a day has several closed trades: {summary}"
+    );
+    let trades = get_json(&format!("{url}/api/trades")).await;
+    assert!(
+        trades["trades"].as_array().is_some_and(|t| !t.is_empty()),
+        "{trades}"
+    );
+    let (status, svg) = get(&format!("{url}/api/charts/equity.svg?range=all"), None).await;
+    assert_eq!(status, 200);
+    let points: usize = svg
+        .split("data-points=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        points > 10,
+        "the day's equity curve is drawn: {points} points"
+    );
+}
 
 #[tokio::test]
 async fn the_json_endpoints_answer_from_the_state_and_the_feed() {
