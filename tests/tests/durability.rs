@@ -474,3 +474,56 @@ async fn a_repeated_event_id_is_accepted_but_delivered_once_even_across_a_restar
             });
     assert_eq!(console.get("once"), Some(&1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_outbox_refuses_whole_batches_by_count_and_by_bytes() {
+    // Nothing listens on the webhook's port: every message waits.
+    let closed = "http://127.0.0.1:9/hooks/closed";
+    let dir = dir_with(&[
+        (
+            "router.yaml",
+            &config(closed, "", "  max_messages: 6\n  max_bytes: 1MiB"),
+        ),
+        ("rules.yaml", "routes:\n  - name: all\n    to: [hook]\n"),
+    ]);
+    let router = Router::start_in(dir).await;
+    let batch = |ids: &[&str]| -> String {
+        ids.iter()
+            .map(|id| event(id).to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (status, _) = router.post_events(batch(&["f1", "f2", "f3", "f4"])).await;
+    assert_eq!(status, 202);
+    // Three more would make seven: the batch is refused whole, f5 included.
+    let (status, body) = router.post_events(batch(&["f5", "f6", "f7"])).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("storage.max_messages is 6")),
+        "{body}"
+    );
+    let (status, _) = router.post_events(batch(&["f5", "f6"])).await;
+    assert_eq!(status, 202, "what fits is taken, with the same ids");
+
+    // By bytes: one event of 2 MiB does not fit in 1 MiB.
+    let mut big = event("big");
+    big["note"] = json!("y".repeat(2 << 20));
+    let dir2 = dir_with(&[
+        ("router.yaml", &config(closed, "", "  max_bytes: 1MiB")),
+        ("rules.yaml", "routes:\n  - name: all\n    to: [hook]\n"),
+    ]);
+    let router2 = Router::start_in(dir2).await;
+    let (status, body) = router2.post_events(big.to_string()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("storage.max_bytes")),
+        "{body}"
+    );
+    let status = router.get_json("/v1/status").await;
+    assert_eq!(status["outbox"]["queued"], json!(6));
+    assert_eq!(status["events"]["rejected"], json!(3));
+}
