@@ -204,7 +204,13 @@ impl Worker {
             .name(format!("sink-{name}"))
             .spawn(move || {
                 let stop = run.stop.clone();
-                match outbox.feed(&run.name, &|| stop.requested()) {
+                // A worker of a re-added sink of the same name stops this one now: it
+                // takes over the messages, so this one need not wait out a pause.
+                let hurry = {
+                    let stop = stop.clone();
+                    Arc::new(move || stop.drain_until(Instant::now()))
+                };
+                match outbox.feed(&run.name, &|| stop.requested(), hurry) {
                     Ok(Some(mut feed)) => run.run(&mut feed),
                     Ok(None) => {}
                     Err(e) => {

@@ -527,3 +527,55 @@ async fn a_full_outbox_refuses_whole_batches_by_count_and_by_bytes() {
     assert_eq!(status["outbox"]["queued"], json!(6));
     assert_eq!(status["events"]["rejected"], json!(3));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_switched_off_and_on_again_takes_its_waiting_messages_at_once() {
+    let hook = FakeWebhook::start(None).await;
+    // The first attempt is told to come back in an hour.
+    hook.script([Reply::Unavailable {
+        retry_after: "3600".into(),
+    }]);
+    let dir = dir_with(&[
+        ("router.yaml", &config(&hook.url(), "", "")),
+        ("rules.yaml", RULES),
+    ]);
+    let on = std::fs::read_to_string(dir.path().join("router.yaml")).expect("router.yaml");
+    let off = on.replace(
+        "    plugin: webhook\n",
+        "    plugin: webhook\n    enabled: false\n",
+    );
+    let router = Router::start_in(dir).await;
+    let (status, _) = router.post_events(event("paused-1").to_string()).await;
+    assert_eq!(status, 202);
+    eventually(Duration::from_secs(20), "the first attempt", || {
+        (hook.requests().len() == 1).then_some(())
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let reload = |text: String| {
+        let (client, url, path) = (
+            client.clone(),
+            router.url.clone(),
+            router.dir.path().join("router.yaml"),
+        );
+        async move {
+            std::fs::write(path, text).expect("write router.yaml");
+            let resp = client
+                .post(format!("{url}/v1/reload"))
+                .send()
+                .await
+                .expect("POST /v1/reload");
+            assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+        }
+    };
+    // Off: its worker, paused for an hour, keeps the message waiting in the outbox.
+    reload(off).await;
+    // On again: the new worker takes over at once instead of waiting out the pause.
+    reload(on).await;
+    eventually(
+        Duration::from_secs(10),
+        "the waiting message delivered",
+        || (hook_ids(&hook) == ["paused-1"]).then_some(()),
+    )
+    .await;
+}

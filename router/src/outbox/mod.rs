@@ -283,12 +283,15 @@ impl Signal {
     }
 }
 
+/// Tells a feed's holder to let go soon (cut its waits short).
+pub type Interrupt = Arc<dyn Fn() + Send + Sync>;
+
 /// A sink's signal, and whether a worker reads its messages (one at a time may).
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct SinkSlot {
     signal: Arc<Signal>,
-    /// A worker holds the sink's feed.
-    leased: bool,
+    /// A worker holds the sink's feed, and how to hurry it.
+    holder: Option<Interrupt>,
     /// Another worker waits for the feed: the holder should let go.
     wanted: bool,
 }
@@ -486,28 +489,36 @@ impl Outbox {
     }
 
     /// Opens the feed of `sink`'s messages for its worker. Waits while another worker
-    /// (one of a sink being removed) still holds it, asking that one to let go; gives up
-    /// when `give_up` says so.
+    /// (one of a sink being removed) still holds it, interrupting that one so it lets
+    /// go after its current attempt; gives up when `give_up` says so. `interrupt` is how
+    /// a later worker will hurry this one.
     pub fn feed(
         self: &Arc<Self>,
         sink: &str,
         give_up: &dyn Fn() -> bool,
+        interrupt: Interrupt,
     ) -> Result<Option<Feed>, OutboxError> {
         let mut slots = lock(&self.slots);
         loop {
             let slot = slots.entry(sink.to_owned()).or_default();
-            if !slot.leased {
-                slot.leased = true;
+            let Some(holder) = slot.holder.clone() else {
+                slot.holder = Some(interrupt);
                 slot.wanted = false;
                 let signal = slot.signal.clone();
                 drop(slots);
                 return Feed::open(self.clone(), sink, signal).map(Some);
-            }
+            };
             if give_up() {
                 return Ok(None);
             }
             slot.wanted = true;
             slot.signal.raise();
+            drop(slots);
+            holder();
+            slots = lock(&self.slots);
+            if slots.get(sink).is_some_and(|s| s.holder.is_none()) {
+                continue; // let go while we were not looking
+            }
             slots = self
                 .slot_freed
                 .wait_timeout(slots, Duration::from_millis(100))
@@ -532,7 +543,7 @@ impl Outbox {
 
     fn feed_closed(&self, sink: &str) {
         if let Some(slot) = lock(&self.slots).get_mut(sink) {
-            slot.leased = false;
+            slot.holder = None;
         }
         self.slot_freed.notify_all();
     }

@@ -63,6 +63,10 @@ fn never() -> bool {
     false
 }
 
+fn nothing() -> Interrupt {
+    Arc::new(|| {})
+}
+
 #[test]
 fn committed_messages_come_back_in_order_after_a_reopen_and_delivered_ones_do_not() {
     let dir = TempDir::new("outbox-reopen");
@@ -72,7 +76,7 @@ fn committed_messages_come_back_in_order_after_a_reopen_and_delivered_ones_do_no
         append(&outbox, vec![message("a", "e1"), message("b", "e1")]);
         append(&outbox, vec![message("a", "e2"), message("a", "e3")]);
         assert_eq!(outbox.waiting("a").messages, 3);
-        let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+        let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
         let first = feed.head(Duration::ZERO).unwrap();
         assert_eq!(first.event_id, "e1");
         feed.delivered(1);
@@ -86,9 +90,9 @@ fn committed_messages_come_back_in_order_after_a_reopen_and_delivered_ones_do_no
     let mut ids: Vec<String> = opened.seen.into_iter().map(|(id, _)| id).collect();
     ids.sort();
     assert_eq!(ids, ["e1", "e2", "e3"], "dedup ids survive a restart");
-    let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+    let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
     assert_eq!(drain(&mut feed), ["e2", "e3"]);
-    let mut feed_b = outbox.feed("b", &never).unwrap().unwrap();
+    let mut feed_b = outbox.feed("b", &never, nothing()).unwrap().unwrap();
     let m = feed_b.head(Duration::ZERO).unwrap();
     assert_eq!((m.attempts, &*m.payload), (0, "{\"text\":\"e1\"}"));
 }
@@ -100,12 +104,12 @@ fn attempts_made_before_a_restart_are_remembered() {
     {
         let outbox = open(&storage).outbox;
         append(&outbox, vec![message("a", "e1")]);
-        let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+        let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
         feed.head(Duration::ZERO).unwrap();
         feed.attempted(3, 2, "503 Service Unavailable");
     }
     let outbox = open(&storage).outbox;
-    let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+    let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
     let m = feed.head(Duration::ZERO).unwrap();
     assert_eq!((m.attempts, m.failures), (3, 2));
 }
@@ -158,7 +162,7 @@ fn dead_letters_keep_their_error_and_can_be_retried_or_dropped() {
         &outbox,
         vec![message("a", "e1"), message("a", "e2"), never_rendered],
     );
-    let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+    let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
     feed.head(Duration::ZERO).unwrap();
     feed.dead(1, 1, "400 Bad Request: message is too long".into());
     outbox.flush().unwrap();
@@ -215,7 +219,7 @@ fn delivered_messages_and_old_ids_are_pruned() {
     storage.dedup_window = Duration::ZERO;
     let outbox = open(&storage).outbox;
     append(&outbox, vec![message("a", "e1"), message("a", "e2")]);
-    let mut feed = outbox.feed("a", &never).unwrap().unwrap();
+    let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
     feed.head(Duration::ZERO).unwrap();
     feed.delivered(1);
     outbox.flush().unwrap();
@@ -249,20 +253,27 @@ fn a_new_worker_takes_the_feed_once_the_old_one_lets_go() {
     let dir = TempDir::new("outbox-handover");
     let outbox = open(&storage(&dir)).outbox;
     append(&outbox, vec![message("a", "e1"), message("a", "e2")]);
-    let mut old = outbox.feed("a", &never).unwrap().unwrap();
+    let hurried = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupt: Interrupt = {
+        let hurried = hurried.clone();
+        Arc::new(move || hurried.store(true, std::sync::atomic::Ordering::Relaxed))
+    };
+    let mut old = outbox.feed("a", &never, interrupt).unwrap().unwrap();
     old.head(Duration::ZERO).unwrap();
     old.delivered(1);
     assert!(!old.wanted());
     let o = outbox.clone();
     let new = std::thread::spawn(move || {
-        let mut feed = o.feed("a", &never).unwrap().unwrap();
+        let mut feed = o.feed("a", &never, nothing()).unwrap().unwrap();
         drain(&mut feed)
     });
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !old.wanted() {
+    // The holder is told to let go.
+    while !hurried.load(std::sync::atomic::Ordering::Relaxed) {
         assert!(Instant::now() < deadline, "the new worker never asked");
         std::thread::sleep(Duration::from_millis(5));
     }
+    assert!(old.wanted());
     drop(old);
     assert_eq!(
         new.join().unwrap(),
