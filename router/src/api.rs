@@ -1,4 +1,4 @@
-//! The HTTP API (axum): `POST /v1/events`, `GET /v1/status`, `GET /v1/state/*`,
+//! The HTTP API (axum): `POST /v1/events`, `POST /v1/alertmanager`, `GET /v1/status`, `GET /v1/state/*`,
 //! `POST /v1/reload`, `GET /v1/dead-letters` and `POST /v1/dead-letters/{retry,drop}`,
 //! `GET /healthz`, `GET /metrics`. Handlers are thin: they parse, call the [`Pipeline`], and map its
 //! answers to status codes through one [`ApiError`].
@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -92,6 +92,7 @@ const RETRY_AFTER_SECS: &str = "2";
 pub fn app(state: AppState, max_body_bytes: usize) -> Router {
     let v1 = Router::new()
         .route("/v1/events", post(post_events))
+        .route("/v1/alertmanager", post(post_alertmanager))
         .route("/v1/status", get(get_status))
         .route("/v1/reload", post(post_reload))
         .route("/v1/state/{resource}", get(get_state))
@@ -131,12 +132,29 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn post_events(
+async fn post_events(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let parsed = crate::ingest::parse_body(&body, OffsetDateTime::now_utc());
+    accept(&state, parsed).await
+}
+
+/// Alertmanager's webhook: one `alert` event per alert. Alertmanager retries a `5xx`
+/// and drops a notification on a `4xx`, which is what `503` (outbox full) and `400`
+/// (not a notification) mean here too.
+async fn post_alertmanager(
     State(state): State<AppState>,
-    _headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let events = crate::ingest::parse_body(&body, OffsetDateTime::now_utc()).map_err(|e| {
+    let parsed = crate::alertmanager::events(&body, OffsetDateTime::now_utc());
+    accept(&state, parsed).await
+}
+
+/// `202` once the events are in the outbox; `400` for a body that did not parse, `503`
+/// when the outbox refused the batch.
+async fn accept(
+    state: &AppState,
+    parsed: Result<Vec<crate::event::Event>, BatchError>,
+) -> Result<Response, ApiError> {
+    let events = parsed.map_err(|e| {
         state
             .pipeline
             .counters

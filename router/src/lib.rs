@@ -7,7 +7,8 @@
 //!
 //! Modules follow the data:
 //!
-//! - [`api`] (HTTP) and [`ingest`] (bodies, dedup) take events in; [`event`] validates them;
+//! - [`api`] (HTTP) and [`ingest`] (bodies, dedup) take events in, [`alertmanager`]
+//!   Alertmanager's notifications; [`event`] validates them;
 //! - [`pipeline`] holds the snapshot in force ([`config`], [`rules`], [`render`]'s
 //!   templates, the sinks) and moves each event through it, feeding [`state`];
 //! - [`outbox`] keeps every accepted message on disk until it is delivered or dead;
@@ -17,6 +18,7 @@
 //! - [`cli`] is the binary's commands, [`demo`] the simulated trading day, and
 //!   [`client`] the Rust client producers use.
 
+pub mod alertmanager;
 pub mod api;
 pub mod cli;
 pub mod client;
