@@ -9,11 +9,17 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use alert_router::render::{Markup, Templates, context};
+use alert_router::event::Event;
+use alert_router::render::{Markup, Templates, context, context_with, event_value};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
+use time::OffsetDateTime;
+
+mod common;
+use common::cpu_time;
 
 const DISCORD_TRADE_CLOSED: &str = r#"
 username: Trading Bot
@@ -40,44 +46,6 @@ const SMALL: [(&str, &str); 3] = [
     ("one", "text: \"{{ event.symbol }}\"\n"),
     ("native", "flag: \"{{ event.pnl >= 0 }}\"\n"),
 ];
-
-/// CPU time this thread has run (`CLOCK_THREAD_CPUTIME_ID`), on 64-bit Linux.
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-fn thread_cpu() -> Option<Duration> {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux).
-    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-}
-
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-fn thread_cpu() -> Option<Duration> {
-    None
-}
-
-/// Runs `f` `iters` times and returns the CPU time it took (wall time if unknown).
-fn cpu_time<R>(iters: u64, mut f: impl FnMut() -> R) -> Duration {
-    let (cpu, wall) = (thread_cpu(), Instant::now());
-    for _ in 0..iters {
-        black_box(f());
-    }
-    match (cpu, thread_cpu()) {
-        (Some(start), Some(end)) => end.saturating_sub(start),
-        _ => wall.elapsed(),
-    }
-}
 
 /// A templates directory with the Discord template above and the shipped console ones.
 struct Dir(PathBuf);
@@ -162,6 +130,29 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|n| {
             cpu_time(n, || {
                 context(black_box(&event), "all-trades", "discord", "discord", now)
+            })
+        })
+    });
+    // The pipeline's context: the event read in place (`event_value`), not a JSON copy.
+    let shared = Arc::new(
+        Event::from_json(event.clone(), OffsetDateTime::UNIX_EPOCH)
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    group.bench_function("context_from_event", |b| {
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                let value = event_value(black_box(&shared));
+                context_with(value, "all-trades", "discord", "discord", now)
+            })
+        })
+    });
+    group.bench_function("discord/context_from_event+resolve+render_json", |b| {
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                let value = event_value(black_box(&shared));
+                let ctx = context_with(value, "all-trades", "discord", "discord", now);
+                let id = templates.resolve("discord", "discord", black_box("trade_closed"));
+                id.map(|id| templates.render_json(id, &ctx))
             })
         })
     });

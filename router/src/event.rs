@@ -243,29 +243,142 @@ impl Event {
     /// reserved keys, `time` as RFC 3339 and `severity` lowercase.
     pub fn to_json(&self) -> Value {
         let mut map = Map::with_capacity(self.data.len() + RESERVED.len());
+        let _ = self.try_for_each_field(|k, field| {
+            map.insert(k.to_owned(), field.to_json());
+            Ok::<(), std::convert::Infallible>(())
+        });
+        Value::Object(map)
+    }
+
+    /// `to_json().to_string()`, written straight from the event: the hot path stores this
+    /// text with every message, and building the map first (cloning every field, hashing
+    /// every key) cost more than writing it.
+    pub fn to_json_string(&self) -> String {
+        // Cannot fail (string keys, JSON values); the fallback only keeps that true.
+        serde_json::to_string(&AsJson(self)).unwrap_or_else(|_| self.to_json().to_string())
+    }
+
+    /// The top-level key `key` of [`Event::to_json`], borrowed from the event.
+    pub fn field(&self, key: &str) -> Option<FieldRef<'_>> {
+        if let Some(field) = self.reserved(key) {
+            return Some(field);
+        }
+        // serde_json's map hashes with SipHash; an event has a dozen keys or so, which a
+        // scan compares faster than one hash.
+        let found = if self.data.len() <= SCAN {
+            self.data
+                .iter()
+                .find(|(k, _)| k.as_str() == key)
+                .map(|(_, v)| v)
+        } else {
+            self.data.get(key)
+        };
+        found.map(FieldRef::Data)
+    }
+
+    /// Calls `f` with every top-level key of [`Event::to_json`] and its value, in that
+    /// map's order: the data fields first, then the reserved keys. A reserved key that is
+    /// also a data key (a rule's `set` can put `type` or `id` in the data) keeps the data
+    /// key's place and takes the reserved value, as inserting it into the map would.
+    pub fn try_for_each_field<'a, E>(
+        &'a self,
+        mut f: impl FnMut(&'a str, FieldRef<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // Bit i: RESERVED[i] was written among the data keys.
+        let mut written = 0u8;
         for (k, v) in &self.data {
-            map.insert(k.clone(), v.clone());
+            match self.reserved(k) {
+                Some(field) => {
+                    if let Some(i) = RESERVED.iter().position(|r| r == k) {
+                        written |= 1 << i;
+                    }
+                    f(k, field)?;
+                }
+                None => f(k, FieldRef::Data(v))?,
+            }
         }
-        map.insert("type".into(), Value::String(self.kind.clone()));
-        map.insert(
-            "severity".into(),
-            Value::String(self.severity.as_str().into()),
-        );
-        map.insert("time".into(), Value::String(format_time(self.time)));
-        map.insert("id".into(), Value::String(self.id.clone()));
-        if let Some(source) = &self.source {
-            map.insert("source".into(), Value::String(source.clone()));
+        for (i, k) in RESERVED.iter().enumerate() {
+            if written & (1 << i) == 0
+                && let Some(field) = self.reserved(k)
+            {
+                f(k, field)?;
+            }
         }
-        map.insert(
-            "labels".into(),
-            Value::Object(
-                self.labels
+        Ok(())
+    }
+
+    /// How many top-level keys [`Event::to_json`] has.
+    pub fn field_count(&self) -> usize {
+        let mut n = 0;
+        let _ = self.try_for_each_field(|_, _| {
+            n += 1;
+            Ok::<(), std::convert::Infallible>(())
+        });
+        n
+    }
+
+    /// The value `to_json` gives the reserved key `key`; `None` for a data key, and for
+    /// `source` when the event has none (a data field of that name then stays).
+    fn reserved(&self, key: &str) -> Option<FieldRef<'_>> {
+        Some(match key {
+            "type" => FieldRef::Str(&self.kind),
+            "severity" => FieldRef::Str(self.severity.as_str()),
+            "time" => FieldRef::Time(self.time),
+            "id" => FieldRef::Str(&self.id),
+            "source" => FieldRef::Str(self.source.as_deref()?),
+            "labels" => FieldRef::Labels(&self.labels),
+            _ => return None,
+        })
+    }
+}
+
+/// Below this many data fields a scan finds a key faster than hashing it.
+const SCAN: usize = 16;
+
+/// One top-level value of [`Event::to_json`], borrowed from the event.
+#[derive(Debug, Clone, Copy)]
+pub enum FieldRef<'a> {
+    /// A data field.
+    Data(&'a Value),
+    /// `type`, `severity`, `id` or `source`.
+    Str(&'a str),
+    /// `time`, written RFC 3339 ([`format_time`]).
+    Time(OffsetDateTime),
+    /// `labels`, an object of strings.
+    Labels(&'a BTreeMap<String, String>),
+}
+
+impl FieldRef<'_> {
+    /// The value as `to_json` has it.
+    pub fn to_json(self) -> Value {
+        match self {
+            FieldRef::Data(v) => v.clone(),
+            FieldRef::Str(s) => Value::String(s.to_owned()),
+            FieldRef::Time(t) => Value::String(format_time(t)),
+            FieldRef::Labels(labels) => Value::Object(
+                labels
                     .iter()
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect(),
             ),
-        );
-        Value::Object(map)
+        }
+    }
+}
+
+/// Serializes an event as [`Event::to_json`]'s map, entry by entry.
+struct AsJson<'a>(&'a Event);
+
+impl serde::Serialize for AsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        self.0.try_for_each_field(|k, field| match field {
+            FieldRef::Data(v) => map.serialize_entry(k, v),
+            FieldRef::Str(s) => map.serialize_entry(k, s),
+            FieldRef::Time(t) => map.serialize_entry(k, &format_time(t)),
+            FieldRef::Labels(labels) => map.serialize_entry(k, labels),
+        })?;
+        map.end()
     }
 }
 
@@ -549,6 +662,73 @@ mod tests {
         assert_eq!(j["time"], "2025-11-03T14:30:00Z");
         assert_eq!(j["used_pct"], 97);
         assert_eq!(j["severity"], "warning");
+    }
+
+    /// `to_json` as it was written before the field walker: the reference it must match.
+    fn to_json_reference(e: &Event) -> Value {
+        let mut map = Map::new();
+        for (k, v) in &e.data {
+            map.insert(k.clone(), v.clone());
+        }
+        map.insert("type".into(), Value::String(e.kind.clone()));
+        map.insert("severity".into(), Value::String(e.severity.as_str().into()));
+        map.insert("time".into(), Value::String(format_time(e.time)));
+        map.insert("id".into(), Value::String(e.id.clone()));
+        if let Some(source) = &e.source {
+            map.insert("source".into(), Value::String(source.clone()));
+        }
+        map.insert(
+            "labels".into(),
+            Value::Object(
+                e.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        );
+        Value::Object(map)
+    }
+
+    #[test]
+    fn json_and_text_match_the_reference_in_order() {
+        let mut events = vec![
+            parse(json!({"type": "ping"})).unwrap(),
+            parse(json!({
+                "type": "trade_closed", "severity": "warning", "time": "2025-11-03T14:30:00.5+02:00",
+                "id": "x\"y", "source": "bot", "labels": {"b": "2", "a": "1"},
+                "symbol": "ETH/USDT", "side": "SELL", "entry_price": 2500, "exit_price": 2600.5,
+                "quantity": -2, "pnl": 18446744073709551615u64, "pnl_pct": 4.0,
+                "reason": "caf\u{e9} \n\u{1}", "nested": {"z": [1, null, true], "a": {}}
+            }))
+            .unwrap(),
+        ];
+        // A rule's `set` can put reserved names among the data, with or without a source.
+        let mut set = events[1].clone();
+        for k in ["source", "type", "labels", "id", "zz"] {
+            set.data.insert(k.into(), json!(k));
+        }
+        events.push(set.clone());
+        set.source = None;
+        events.push(set);
+        let mut many = parse(json!({"type": "x", "source": "s"})).unwrap();
+        for i in 0..40 {
+            many.data.insert(format!("k{i}"), json!(i));
+        }
+        many.data.insert("time".into(), json!(1));
+        events.push(many);
+        for e in &events {
+            let want = to_json_reference(e);
+            let got = e.to_json();
+            let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(&got), keys(&want));
+            assert_eq!(got, want);
+            assert_eq!(e.to_json_string(), want.to_string());
+            assert_eq!(e.field_count(), want.as_object().unwrap().len());
+            for (k, v) in want.as_object().unwrap() {
+                assert_eq!(e.field(k).map(FieldRef::to_json).as_ref(), Some(v), "{k}");
+            }
+            assert!(e.field("nope").is_none());
+        }
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub struct Prepared {
     /// Ids seen for the first time: forgotten again if the batch is not written.
     fresh: Vec<String>,
     /// Trading events, applied to the state once the batch is written.
-    tracked: Vec<Event>,
+    tracked: Vec<Arc<Event>>,
     by_type: BTreeMap<String, u64>,
     /// Messages per running sink, for its counters.
     routed: Vec<(Arc<SinkStats>, u64)>,
@@ -381,7 +381,7 @@ impl Pipeline {
         let mut dead = Vec::new();
         let mut per_sink: BTreeMap<String, Count> = BTreeMap::new();
         let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
-        let mut tracked: Vec<Event> = Vec::new();
+        let mut tracked: Vec<Arc<Event>> = Vec::new();
         for event in events {
             ids.push(event.id.clone());
             if event.id_given {
@@ -391,21 +391,41 @@ impl Pipeline {
                 }
                 fresh.push(event.id.clone());
             }
-            *by_type.entry(event.kind.clone()).or_default() += 1;
+            // Look up before inserting: `entry` would allocate the key for every event.
+            match by_type.get_mut(&event.kind) {
+                Some(n) => *n += 1,
+                None => {
+                    by_type.insert(event.kind.clone(), 1);
+                }
+            }
+            // Shared, not copied: the state store gets the event as posted (a route's
+            // `set` changes a copy of its own).
+            let event = Arc::new(event);
             if StateStore::tracks(&event.kind) {
                 tracked.push(event.clone());
             }
-            let hits = snap.rules.route(event, &mut |route, e| {
+            let hits = snap.rules.route_shared(event, &mut |route, e| {
                 self.counters.rule_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(route = %route.name, file = %route.file.display(), line = route.line, error = %e, "rule condition failed; treated as no match");
             });
             if hits.is_empty() {
                 self.counters.unrouted.fetch_add(1, Ordering::Relaxed);
             }
+            // The event's stored text, written once for the hits that share one event
+            // (every hit, unless a route's `set` changed it).
+            let mut written: Option<(Arc<Event>, Arc<str>)> = None;
             for hit in hits {
                 let route = &snap.rules.routes()[hit.route];
-                let event_json = hit.event.to_json();
-                let event_text: Arc<str> = event_json.to_string().into();
+                let event_text = match &written {
+                    Some((e, text)) if Arc::ptr_eq(e, &hit.event) => text.clone(),
+                    _ => {
+                        let text: Arc<str> = hit.event.to_json_string().into();
+                        written = Some((hit.event.clone(), text.clone()));
+                        text
+                    }
+                };
+                // Templates read the event in place; each sink's context shares it.
+                let event_value = render::event_value(&hit.event);
                 let template = route.template.as_deref().unwrap_or(&hit.event.kind);
                 for sink in &hit.sinks {
                     let mut message = NewMessage {
@@ -435,15 +455,16 @@ impl Pipeline {
                         sink,
                         template,
                         &route.name,
-                        &event_json,
+                        &event_value,
                         &now,
                     ) {
                         Ok(payload) => {
                             message.payload = Some(payload.into());
-                            per_sink
-                                .entry(sink.clone())
-                                .or_default()
-                                .add(1, message.bytes());
+                            let bytes = message.bytes();
+                            match per_sink.get_mut(sink) {
+                                Some(count) => count.add(1, bytes),
+                                None => per_sink.entry(sink.clone()).or_default().add(1, bytes),
+                            }
                         }
                         Err(e) => {
                             dead.push((entry.worker.stats.clone(), e.clone(), true));
@@ -587,7 +608,7 @@ impl Pipeline {
                     &letter.sink,
                     &letter.template,
                     &letter.route,
-                    &letter.event,
+                    &render::json_value(&letter.event),
                     &now,
                 ) {
                     Ok(p) => Some(p),
@@ -751,14 +772,15 @@ impl Pipeline {
     }
 }
 
-/// Renders `template` of an event for a running sink, as JSON text.
+/// Renders `template` of an event for a running sink, as JSON text. `event` is the
+/// event as templates see it ([`render::event_value`] or [`render::json_value`]).
 fn render_for_sink(
     snap: &Snapshot,
     entry: &SinkEntry,
     sink: &str,
     template: &str,
     route: &str,
-    event_json: &Value,
+    event: &minijinja::Value,
     now: &str,
 ) -> Result<String, String> {
     let plugin = entry.plugin.name();
@@ -767,7 +789,7 @@ fn render_for_sink(
             "no template `{template}` for sink `{sink}`: add templates/{sink}/{template}.yaml, templates/{plugin}/{template}.yaml or a default.yaml"
         )),
         Some(id) => {
-            let ctx = render::context(event_json, route, sink, plugin, now);
+            let ctx = render::context_with(event.clone(), route, sink, plugin, now);
             snap.templates
                 .render_json(id, &ctx)
                 .map_err(|e| e.to_string())

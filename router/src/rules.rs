@@ -387,8 +387,17 @@ impl Rules {
     /// from the first matching route that names it. A `when:` that fails to evaluate
     /// (a missing field, say) does not match; the failure goes to `on_error`.
     pub fn route(&self, event: Event, on_error: &mut dyn FnMut(&Route, String)) -> Vec<Hit> {
+        self.route_shared(Arc::new(event), on_error)
+    }
+
+    /// [`route`](Self::route) for an event the caller keeps a reference to: hits share it
+    /// until a route's `set` changes it, which then changes a copy.
+    pub fn route_shared(
+        &self,
+        mut event: Arc<Event>,
+        on_error: &mut dyn FnMut(&Route, String),
+    ) -> Vec<Hit> {
         let mut hits = Vec::new();
-        let mut event = Arc::new(event);
         let mut ctx: Option<minijinja::Value> = None;
         let mut taken: Vec<&str> = Vec::new();
         for (i, route) in self.routes.iter().enumerate() {
@@ -396,9 +405,11 @@ impl Rules {
                 continue;
             }
             if !route.set.is_empty() {
+                // The context holds a reference to the event: drop it first, or the
+                // change below would copy the event although nothing else shares it.
+                ctx = None;
                 let e = Arc::make_mut(&mut event);
                 apply_set(e, &route.set);
-                ctx = None;
             }
             let sinks: Vec<String> = route
                 .to
@@ -424,7 +435,7 @@ impl Rules {
     fn matches(
         &self,
         route: &Route,
-        event: &Event,
+        event: &Arc<Event>,
         ctx: &mut Option<minijinja::Value>,
         on_error: &mut dyn FnMut(&Route, String),
     ) -> bool {
@@ -443,7 +454,10 @@ impl Rules {
             }
         }
         let Some(idx) = route.when else { return true };
-        let ctx = ctx.get_or_insert_with(|| minijinja::context! { event => minijinja::Value::from(minijinja::value::Serde(event.to_json())) });
+        // The event read in place, not converted: a condition reads a field or two.
+        let ctx = ctx.get_or_insert_with(
+            || minijinja::context! { event => crate::render::rule_event_value(event) },
+        );
         match self.compiled.borrow_dependent()[idx].eval(ctx.clone()) {
             Ok(v) => v.is_true(),
             Err(e) => {

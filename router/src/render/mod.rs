@@ -41,7 +41,11 @@ mod templates;
 mod tree;
 mod view;
 
+use std::sync::Arc;
+
 use minijinja::Value;
+
+use crate::event::Event;
 
 pub use crate::plugins::Markup;
 pub use error::RenderError;
@@ -62,13 +66,36 @@ pub fn context(
     plugin: &str,
     now: &str,
 ) -> Value {
+    context_with(view::value(event), rule, sink, plugin, now)
+}
+
+/// [`context`] with `event` already a template value: [`event_value`] or [`json_value`].
+/// Make the event's value once and clone it (a reference count) for each sink.
+pub fn context_with(event: Value, rule: &str, sink: &str, plugin: &str, now: &str) -> Value {
     minijinja::context! {
-        event => view::value(event),
+        event => event,
         rule => rule,
         sink => sink,
         plugin => plugin,
         now => now,
     }
+}
+
+/// `event` as templates see it: what [`json_value`] makes of `event.to_json()`, read from
+/// the shared event rather than from a copy of it.
+pub fn event_value(event: &Arc<Event>) -> Value {
+    view::event(event)
+}
+
+/// An event's JSON (`Event::to_json`, or the stored text parsed back) as templates see it.
+pub fn json_value(event: &serde_json::Value) -> Value {
+    view::value(event)
+}
+
+/// `event` as rule `when:` expressions see it: as minijinja's own conversion of
+/// `event.to_json()` would (maps list their keys sorted), read in place.
+pub(crate) fn rule_event_value(event: &Arc<Event>) -> Value {
+    view::event_sorted(event)
 }
 
 #[cfg(test)]
