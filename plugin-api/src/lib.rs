@@ -25,6 +25,8 @@
 pub mod export;
 pub mod ffi;
 mod host;
+#[cfg(feature = "http")]
+pub mod http;
 mod sink;
 
 pub use host::{Host, Level};

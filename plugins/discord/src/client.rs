@@ -5,19 +5,18 @@
 use std::time::{Duration, Instant};
 
 use alert_router_plugin::Outcome;
+pub(crate) use alert_router_plugin::http::Answer;
+use alert_router_plugin::http::{self, excerpt};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::runtime::Runtime;
 
 use crate::config::Endpoint;
 use crate::ratelimit::{self, RateLimiter, WINDOWS};
 
 /// Longest wait for Discord's whole answer; a slower one is retried.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Longest wait for a connection.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of an unexpected answer's body goes into a reason.
 const BODY_EXCERPT: usize = 300;
 
@@ -27,45 +26,18 @@ const USER_AGENT: &str = concat!(
     ") alert-router-sink-discord"
 );
 
-/// What came back for one request.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    /// Discord, or something in front of it, answered.
-    Reply {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: String,
-    },
-    /// No answer (DNS, connect, TLS, timeout). The text never holds the URL.
-    Unreachable(String),
-}
-
 /// Posts bodies to one webhook, one attempt each, within its rate limits.
 pub(crate) struct Client {
-    runtime: Runtime,
-    http: reqwest::Client,
+    client: http::Client,
     endpoint: Endpoint,
     limiter: RateLimiter,
 }
 
 impl Client {
     pub(crate) fn new(endpoint: Endpoint) -> Result<Client, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the sink's runtime: {e}"))?;
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            // Discord never redirects a webhook; following one would hand the token on.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))?;
         let limiter = RateLimiter::new(endpoint.host(), &WINDOWS);
         Ok(Client {
-            runtime,
-            http,
+            client: http::Client::new(http::builder(USER_AGENT, REQUEST_TIMEOUT))?,
             endpoint,
             limiter,
         })
@@ -86,23 +58,12 @@ impl Client {
             );
         }
         self.limiter.record_send(now);
-        let request = self.http.post(self.endpoint.url().clone()).json(body);
-        let answer = self.runtime.block_on(async {
-            match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    // A body that cannot be read changes nothing about the status.
-                    let body = response.text().await.unwrap_or_default();
-                    Answer::Reply {
-                        status,
-                        headers,
-                        body,
-                    }
-                }
-                Err(e) => Answer::Unreachable(describe(e)),
-            }
-        });
+        let request = self
+            .client
+            .http()
+            .post(self.endpoint.url().clone())
+            .json(body);
+        let answer = self.client.send(request);
         let answered = Instant::now();
         if let Answer::Reply {
             status,
@@ -221,16 +182,7 @@ fn code(body: &str) -> Option<i64> {
 fn explain(body: &str) -> String {
     let json: Value = match serde_json::from_str(body) {
         Ok(json @ Value::Object(_)) => json,
-        _ => {
-            let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
-            return match line.chars().count() {
-                0 => "(empty body)".to_owned(),
-                n if n > BODY_EXCERPT => {
-                    format!("{}…", line.chars().take(BODY_EXCERPT).collect::<String>())
-                }
-                _ => line,
-            };
-        }
+        _ => return excerpt(body, BODY_EXCERPT),
     };
     let mut text = json
         .get("message")
@@ -281,11 +233,6 @@ fn field_errors(tree: &Value, path: &mut Vec<String>, out: &mut Vec<String>) {
             path.pop();
         }
     }
-}
-
-/// A transport error as one line with its causes, without the URL (it holds the token).
-fn describe(error: reqwest::Error) -> String {
-    alert_router_plugin::error_chain(&error.without_url())
 }
 
 #[cfg(test)]

@@ -4,86 +4,42 @@
 use std::time::{Duration, SystemTime};
 
 use alert_router_plugin::Outcome;
+pub(crate) use alert_router_plugin::http::Answer;
+use alert_router_plugin::http::{self, excerpt, retry_after};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc2822;
-use tokio::runtime::Runtime;
 
 use crate::config::Endpoint;
 
 /// Longest wait for Slack's whole answer; a slower one is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Longest wait for a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of an unexpected answer goes into a reason.
 const BODY_EXCERPT: usize = 200;
-/// The longest pause a `Retry-After` may ask for.
-pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 const USER_AGENT: &str = concat!("alert-router-sink-slack/", env!("CARGO_PKG_VERSION"));
 
-/// What came back for one request.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    /// Slack, or something in front of it, answered.
-    Reply {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: String,
-    },
-    /// No answer (DNS, connect, TLS, timeout). The text never holds the URL.
-    Unreachable(String),
-}
-
 /// Posts messages to one incoming webhook, one attempt each.
 pub(crate) struct Client {
-    runtime: Runtime,
-    http: reqwest::Client,
+    client: http::Client,
     endpoint: Endpoint,
 }
 
 impl Client {
     pub(crate) fn new(endpoint: Endpoint) -> Result<Client, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the sink's runtime: {e}"))?;
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            // Slack never redirects a webhook; following one would hand the message on.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))?;
         Ok(Client {
-            runtime,
-            http,
+            client: http::Client::new(http::builder(USER_AGENT, REQUEST_TIMEOUT))?,
             endpoint,
         })
     }
 
     /// Makes one attempt at posting `body`.
     pub(crate) fn send(&self, body: &Value) -> Outcome {
-        let request = self.http.post(self.endpoint.url().clone()).json(body);
-        let answer = self.runtime.block_on(async {
-            match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    // A body that cannot be read changes nothing about the status.
-                    let body = response.text().await.unwrap_or_default();
-                    Answer::Reply {
-                        status,
-                        headers,
-                        body,
-                    }
-                }
-                Err(e) => Answer::Unreachable(describe(e)),
-            }
-        });
+        let request = self
+            .client
+            .http()
+            .post(self.endpoint.url().clone())
+            .json(body);
+        let answer = self.client.send(request);
         match classify(&answer, SystemTime::now()) {
             Outcome::Ok => Outcome::Ok,
             Outcome::Retry { after, reason } => Outcome::Retry {
@@ -121,7 +77,7 @@ pub(crate) fn classify(answer: &Answer, now: SystemTime) -> Outcome {
     if status.is_success() {
         return Outcome::Ok;
     }
-    let said = excerpt(body);
+    let said = excerpt(body, BODY_EXCERPT);
     if status == StatusCode::TOO_MANY_REQUESTS {
         let after = retry_after(headers, now);
         let when = after.map_or_else(
@@ -162,44 +118,11 @@ pub(crate) fn classify(answer: &Answer, now: SystemTime) -> Outcome {
     Outcome::fail(format!("Slack answered {status}: {said}{advice}"))
 }
 
-/// The pause `Retry-After` asks for: seconds or an HTTP date, at most
-/// [`MAX_RETRY_AFTER`]. A date already past asks for no particular pause.
-fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let after = if let Ok(seconds) = value.parse::<u64>() {
-        Duration::from_secs(seconds)
-    } else {
-        let ahead = OffsetDateTime::parse(value, &Rfc2822).ok()? - OffsetDateTime::from(now);
-        if ahead.is_negative() || ahead.is_zero() {
-            return None;
-        }
-        Duration::try_from(ahead).ok()?
-    };
-    Some(after.min(MAX_RETRY_AFTER))
-}
-
-/// Slack's plain-text answer as one line, at most [`BODY_EXCERPT`] characters.
-fn excerpt(body: &str) -> String {
-    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.chars().count() {
-        0 => "(empty body)".to_owned(),
-        n if n > BODY_EXCERPT => {
-            format!("{}…", line.chars().take(BODY_EXCERPT).collect::<String>())
-        }
-        _ => line,
-    }
-}
-
-/// A transport error as one line with its causes, without the URL (it is the secret).
-fn describe(error: reqwest::Error) -> String {
-    alert_router_plugin::error_chain(&error.without_url())
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::UNIX_EPOCH;
 
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderMap, HeaderValue};
 
     use super::*;
 

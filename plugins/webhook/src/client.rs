@@ -1,45 +1,25 @@
 //! The HTTP side: one request per message on the sink's own current-thread tokio
 //! runtime, and [`classify`], the one place that says what the endpoint's answer means.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use alert_router_plugin::Outcome;
+pub(crate) use alert_router_plugin::http::Answer;
+use alert_router_plugin::http::{self, excerpt, retry_after};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc2822;
-use tokio::runtime::Runtime;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use crate::config::{Config, Endpoint};
 use crate::sign::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
-/// Longest wait for a connection (never longer than the whole request's timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of a refusal's body goes into the reason.
 pub(crate) const BODY_EXCERPT: usize = 200;
-/// The longest pause a `Retry-After` may ask for; a longer one is cut to this, so a
-/// misconfigured endpoint cannot park the sink for days.
-pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 const USER_AGENT: &str = concat!("alert-router-sink-webhook/", env!("CARGO_PKG_VERSION"));
 
-/// What came back for one request.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    /// The endpoint, or something in front of it, answered.
-    Reply {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: String,
-    },
-    /// No answer (DNS, connect, TLS, timeout). The text never holds the URL.
-    Unreachable(String),
-}
-
 /// Sends bodies to one endpoint, one attempt each.
 pub(crate) struct Client {
-    runtime: Runtime,
-    http: reqwest::Client,
+    client: http::Client,
     endpoint: Endpoint,
     method: reqwest::Method,
     secret: Option<Vec<u8>>,
@@ -47,22 +27,9 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(config: Config) -> Result<Client, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the sink's runtime: {e}"))?;
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(config.headers)
-            .timeout(config.timeout)
-            .connect_timeout(CONNECT_TIMEOUT.min(config.timeout))
-            // Following a redirect would hand the headers and body to another address.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))?;
+        let builder = http::builder(USER_AGENT, config.timeout).default_headers(config.headers);
         Ok(Client {
-            runtime,
-            http,
+            client: http::Client::new(builder)?,
             endpoint: config.endpoint,
             method: config.method,
             secret: config.secret,
@@ -72,7 +39,8 @@ impl Client {
     /// Makes one attempt at sending `body` (JSON) with `id` as its idempotency key.
     pub(crate) fn send(&self, id: &str, body: Vec<u8>) -> Outcome {
         let mut request = self
-            .http
+            .client
+            .http()
             .request(self.method.clone(), self.endpoint.url().clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match HeaderValue::from_str(id) {
@@ -92,23 +60,7 @@ impl Client {
                 .header(TIMESTAMP_HEADER, timestamp)
                 .header(SIGNATURE_HEADER, sign::signature(secret, timestamp, &body));
         }
-        let request = request.body(body);
-        let answer = self.runtime.block_on(async {
-            match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    // A body that cannot be read changes nothing about the status.
-                    let body = response.text().await.unwrap_or_default();
-                    Answer::Reply {
-                        status,
-                        headers,
-                        body,
-                    }
-                }
-                Err(e) => Answer::Unreachable(describe(e)),
-            }
-        });
+        let answer = self.client.send(request.body(body));
         match classify(&answer, SystemTime::now()) {
             Outcome::Ok => Outcome::Ok,
             Outcome::Retry { after, reason } => Outcome::Retry {
@@ -153,7 +105,7 @@ pub(crate) fn classify(answer: &Answer, now: SystemTime) -> Outcome {
     if status.is_success() {
         return Outcome::Ok;
     }
-    let said = excerpt(body);
+    let said = excerpt(body, BODY_EXCERPT);
     if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
         let after = retry_after(headers, now);
         let when = after.map_or_else(
@@ -180,48 +132,13 @@ pub(crate) fn classify(answer: &Answer, now: SystemTime) -> Outcome {
     Outcome::fail(format!("the webhook answered {status}: {said}{advice}"))
 }
 
-/// The pause `Retry-After` asks for: delay-seconds or an HTTP date (RFC 9110 §10.2.3),
-/// at most [`MAX_RETRY_AFTER`]. A date already past asks for no particular pause.
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let after = if let Ok(seconds) = value.parse::<u64>() {
-        Duration::from_secs(seconds)
-    } else {
-        let date = OffsetDateTime::parse(value, &Rfc2822).ok()?;
-        let now = OffsetDateTime::from(now);
-        let ahead = date - now;
-        if ahead.is_negative() || ahead.is_zero() {
-            return None;
-        }
-        Duration::try_from(ahead).ok()?
-    };
-    Some(after.min(MAX_RETRY_AFTER))
-}
-
-/// The body as one line, at most [`BODY_EXCERPT`] characters (then `…`).
-fn excerpt(body: &str) -> String {
-    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.chars().count() {
-        0 => "(empty body)".to_owned(),
-        n if n > BODY_EXCERPT => {
-            format!("{}…", line.chars().take(BODY_EXCERPT).collect::<String>())
-        }
-        _ => line,
-    }
-}
-
-/// A transport error as one line with its causes, without the URL (it may hold a token).
-fn describe(error: reqwest::Error) -> String {
-    let timed_out = error.is_timeout();
-    let mut text = alert_router_plugin::error_chain(&error.without_url());
-    if timed_out && !text.contains("timed out") {
-        text.push_str(" (timed out)");
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use alert_router_plugin::http::MAX_RETRY_AFTER;
+    use reqwest::header::HeaderMap;
+
     use super::*;
 
     fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Answer {

@@ -1,0 +1,178 @@
+//! For plugins that deliver over HTTP (feature `http`): a client that makes one request
+//! per attempt on the sink's own current-thread runtime (`deliver` is called on the
+//! router's worker thread and may block), the answer as data for a plugin's own
+//! `classify`, and the pieces every such classification needs: `Retry-After` (seconds
+//! or an HTTP date), a body cut to one readable line, a transport error without its URL.
+//!
+//! ```no_run
+//! use std::time::{Duration, SystemTime};
+//! use alert_router_plugin::http::{self, Answer};
+//!
+//! let client = http::Client::new(http::builder("my-sink/1.0", Duration::from_secs(10)))?;
+//! let answer = client.send(client.http().post("https://example.com/hook").body("{}"));
+//! match answer {
+//!     Answer::Reply { status, headers, body } if status.as_u16() == 429 => {
+//!         let _wait = http::retry_after(&headers, SystemTime::now());
+//!         let _said = http::excerpt(&body, 200);
+//!     }
+//!     _ => {}
+//! }
+//! # Ok::<(), String>(())
+//! ```
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+use tokio::runtime::Runtime;
+
+/// The longest pause a `Retry-After` may ask for; a longer one is cut to this, so a
+/// misconfigured endpoint cannot park a sink for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Longest wait for a connection (never longer than the whole request's timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What came back for one request.
+#[derive(Debug)]
+pub enum Answer {
+    /// The service, or something in front of it, answered.
+    Reply {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    },
+    /// No answer (DNS, connect, TLS, timeout). The text never holds the URL.
+    Unreachable(String),
+}
+
+/// A client builder with what a sink wants: its user agent, a timeout for the whole
+/// answer, a shorter one for connecting, and no redirects (following one would hand the
+/// message, and any token in its headers, to another address). Add headers and build it
+/// with [`Client::new`].
+pub fn builder(user_agent: &str, timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(user_agent)
+        .timeout(timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// An HTTP client with its own current-thread runtime: [`send`](Client::send) blocks
+/// the calling thread (a sink's worker) until the whole answer is in.
+pub struct Client {
+    runtime: Runtime,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(builder: reqwest::ClientBuilder) -> Result<Client, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the sink's runtime: {e}"))?;
+        let http = builder
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))?;
+        Ok(Client { runtime, http })
+    }
+
+    /// The client, to build requests with.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends `request` and reads the whole answer. A body that cannot be read is
+    /// empty: it changes nothing about the status.
+    pub fn send(&self, request: RequestBuilder) -> Answer {
+        self.runtime.block_on(async {
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    let body = response.text().await.unwrap_or_default();
+                    Answer::Reply {
+                        status,
+                        headers,
+                        body,
+                    }
+                }
+                Err(e) => Answer::Unreachable(describe(e)),
+            }
+        })
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date (relative to `now`), at most
+/// [`MAX_RETRY_AFTER`]; `None` when absent, unreadable or in the past.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let after = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else {
+        let ahead = OffsetDateTime::parse(value, &Rfc2822).ok()? - OffsetDateTime::from(now);
+        if ahead.is_negative() || ahead.is_zero() {
+            return None;
+        }
+        Duration::try_from(ahead).ok()?
+    };
+    Some(after.min(MAX_RETRY_AFTER))
+}
+
+/// A body as one line of at most `max` characters (then `…`), for a reason.
+pub fn excerpt(body: &str, max: usize) -> String {
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.chars().count() {
+        0 => "(empty body)".to_owned(),
+        n if n > max => format!("{}…", line.chars().take(max).collect::<String>()),
+        _ => line,
+    }
+}
+
+/// A transport error as one line with its causes, without the URL (it may hold a
+/// token), saying so when it timed out.
+pub fn describe(error: reqwest::Error) -> String {
+    let timed_out = error.is_timeout();
+    let mut text = crate::error_chain(&error.without_url());
+    if timed_out && !text.contains("timed out") {
+        text.push_str(" (timed out)");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_caps_them() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            retry_after(&h, now)
+        };
+        assert_eq!(with("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            with("Sun, 06 Nov 1994 08:50:07 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(with("Sun, 06 Nov 1994 08:49:00 GMT"), None, "in the past");
+        assert_eq!(with("999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(with("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn excerpts_are_one_line_and_cut() {
+        assert_eq!(excerpt("  a\n  b  ", 10), "a b");
+        assert_eq!(excerpt("", 10), "(empty body)");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+    }
+}
