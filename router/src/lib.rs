@@ -11,7 +11,8 @@
 //!   Alertmanager's notifications; [`event`] validates them;
 //! - [`pipeline`] holds the snapshot in force ([`config`], [`rules`], [`render`]'s
 //!   templates, the sinks) and moves each event through it, feeding [`state`];
-//! - [`outbox`] keeps every accepted message on disk until it is delivered or dead;
+//! - [`outbox`] keeps every accepted message on disk until it is delivered or dead (it
+//!   and [`state`] open their databases through [`sqlite`]);
 //! - [`dispatch`] delivers per sink through [`plugins`] (the host side of the C ABI);
 //! - [`reload`] swaps in a new snapshot when files change; [`metrics`] and
 //!   `/v1/status` report; [`diag`] is how every file problem is said;
@@ -35,6 +36,7 @@ pub mod plugins;
 pub mod reload;
 pub mod render;
 pub mod rules;
+pub mod sqlite;
 pub mod state;
 #[cfg(test)]
 mod testing;

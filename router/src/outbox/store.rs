@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, now_ms};
 use crate::config::{Storage, SyncMode};
 use crate::event::format_time;
+use crate::sqlite;
 
 /// The schema this code writes; a database with another one is refused, not guessed at.
 const SCHEMA_VERSION: i64 = 1;
@@ -105,37 +106,17 @@ pub(super) enum Op {
 
 /// Opens the database read-write, in WAL mode, with the schema in place.
 pub(super) fn open(path: &Path, sync: SyncMode) -> Result<Connection, OutboxError> {
-    let opened = |source| OutboxError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let conn = Connection::open(path).map_err(opened)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(opened)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(opened)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(path = %path.display(), mode, "the outbox is not in WAL mode");
-    }
-    conn.pragma_update(None, "synchronous", sync.pragma())
-        .map_err(opened)?;
-    // After a checkpoint the WAL file is cut back, so a burst does not leave it large.
-    conn.pragma_update(None, "journal_size_limit", 64 << 20)
-        .map_err(opened)?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(opened)?;
-    if version != 0 && version != SCHEMA_VERSION {
-        return Err(OutboxError::Schema {
+    sqlite::open(path, sync.pragma(), SCHEMA, SCHEMA_VERSION).map_err(|e| match e {
+        sqlite::OpenError::Sqlite(source) => OutboxError::Open {
             path: path.to_owned(),
-            found: version,
-            known: SCHEMA_VERSION,
-        });
-    }
-    conn.execute_batch(SCHEMA).map_err(opened)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(opened)?;
-    Ok(conn)
+            source,
+        },
+        sqlite::OpenError::Schema { found, known } => OutboxError::Schema {
+            path: path.to_owned(),
+            found,
+            known,
+        },
+    })
 }
 
 /// Messages and bytes waiting, per sink.

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use super::book::{Book, Change, CurveId, MAX_TRADES, Position, PositionKey, ReportedKind, Trade};
 use super::equity::{Curve, DailyCloses, MAX_DAYS, MAX_POINTS, Point};
 use super::error::StateError;
+use crate::sqlite;
 
 /// The file inside the storage directory.
 pub(super) const FILE_NAME: &str = "state.db";
@@ -66,30 +67,14 @@ pub(super) fn open(dir: &Path) -> Result<(Book, Writer), StateError> {
         path: path.clone(),
         source,
     };
-    let conn = Connection::open(&path).map_err(opened)?;
-    // Another process holding a write lock makes us wait a little, not fail at once.
-    conn.busy_timeout(Duration::from_secs(5)).map_err(opened)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(opened)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(path = %path.display(), mode, "the state database is not in WAL mode");
-    }
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(opened)?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(opened)?;
-    if version != 0 && version != SCHEMA_VERSION {
-        return Err(StateError::Schema {
-            path,
-            found: version,
-            known: SCHEMA_VERSION,
-        });
-    }
-    conn.execute_batch(SCHEMA).map_err(opened)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(opened)?;
+    let conn = sqlite::open(&path, "NORMAL", SCHEMA, SCHEMA_VERSION).map_err(|e| match e {
+        sqlite::OpenError::Sqlite(source) => opened(source),
+        sqlite::OpenError::Schema { found, known } => StateError::Schema {
+            path: path.clone(),
+            found,
+            known,
+        },
+    })?;
     let book = load(&conn, &path).map_err(opened)?;
     let writer = Writer::start(conn, path)?;
     Ok((book, writer))

@@ -1,0 +1,83 @@
+//! Opening the router's SQLite databases (the outbox and the state) one way: WAL, a busy
+//! timeout, the `synchronous` level asked for, the WAL cut back after checkpoints, the
+//! schema created, and a schema version another router wrote refused, not guessed at.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// Why a database could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    Sqlite(rusqlite::Error),
+    /// The file holds a schema this code does not know.
+    Schema {
+        found: i64,
+        known: i64,
+    },
+}
+
+impl From<rusqlite::Error> for OpenError {
+    fn from(e: rusqlite::Error) -> Self {
+        OpenError::Sqlite(e)
+    }
+}
+
+/// Opens (creating it if needed) the database at `path` with `schema` (idempotent SQL)
+/// at `version`, `synchronous` being `FULL` or `NORMAL`.
+pub fn open(
+    path: &Path,
+    synchronous: &str,
+    schema: &str,
+    version: i64,
+) -> Result<Connection, OpenError> {
+    let conn = Connection::open(path)?;
+    // Another process holding a write lock makes us wait a little, not fail at once.
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "the database is not in WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    // After a checkpoint the WAL file is cut back, so a burst does not leave it large.
+    conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found != 0 && found != version {
+        return Err(OpenError::Schema {
+            found,
+            known: version,
+        });
+    }
+    conn.execute_batch(schema)?;
+    conn.pragma_update(None, "user_version", version)?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    #[test]
+    fn a_database_of_another_schema_version_is_refused() {
+        let dir = TempDir::new("sqlite");
+        let path = dir.0.join("x.db");
+        let schema = "CREATE TABLE IF NOT EXISTS t (a INTEGER);";
+        let conn = open(&path, "FULL", schema, 1).expect("a new database opens");
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("journal_mode");
+        assert_eq!(mode, "wal");
+        drop(conn);
+        assert!(
+            open(&path, "NORMAL", schema, 1).is_ok(),
+            "the same version opens again"
+        );
+        match open(&path, "NORMAL", schema, 2) {
+            Err(OpenError::Schema { found, known }) => assert_eq!((found, known), (1, 2)),
+            other => panic!("expected a schema refusal, got {other:?}"),
+        }
+    }
+}
