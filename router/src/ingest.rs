@@ -128,7 +128,8 @@ fn event_error(position: Position, e: EventError) -> BatchError {
 }
 
 /// Event ids seen within a window. A repeated id is accepted (the producer gets its
-/// answer) but not delivered again.
+/// answer) but not delivered again. An id is *storing* from when its batch is routed
+/// until the batch is committed ([`Dedup::stored`]) or refused ([`Dedup::forget`]).
 #[derive(Debug)]
 pub struct Dedup {
     window: Duration,
@@ -137,8 +138,21 @@ pub struct Dedup {
 
 #[derive(Debug, Default)]
 struct DedupState {
-    seen: HashMap<String, Instant>,
+    /// When each id was first offered, and whether its batch is committed.
+    seen: HashMap<String, (Instant, bool)>,
     order: VecDeque<(Instant, String)>,
+}
+
+/// What an offered id is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// First time within the window: now storing.
+    New,
+    /// Already stored: a repeat, not to be delivered again.
+    Repeat,
+    /// Another batch with this id is being written now. Whether it will be stored is not
+    /// known yet, so the caller can neither take it as new nor drop it as a repeat.
+    Storing,
 }
 
 impl Dedup {
@@ -149,8 +163,8 @@ impl Dedup {
         }
     }
 
-    /// True the first time `id` is offered within the window.
-    pub fn first_time(&self, id: &str) -> bool {
+    /// Offers `id`: new ones are marked storing.
+    pub fn offer(&self, id: &str) -> Seen {
         let now = Instant::now();
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((t, _)) = s.order.front() {
@@ -158,26 +172,38 @@ impl Dedup {
                 break;
             }
             if let Some((t, old)) = s.order.pop_front()
-                && s.seen.get(&old) == Some(&t)
+                && s.seen.get(&old).map(|e| e.0) == Some(t)
             {
                 s.seen.remove(&old);
             }
         }
-        if s.seen.contains_key(id) {
-            return false;
+        match s.seen.get(id) {
+            Some((_, true)) => return Seen::Repeat,
+            Some((_, false)) => return Seen::Storing,
+            None => {}
         }
-        s.seen.insert(id.to_owned(), now);
+        s.seen.insert(id.to_owned(), (now, false));
         s.order.push_back((now, id.to_owned()));
-        true
+        Seen::New
     }
 
-    /// Remembers `id` as seen `age` ago (read back from the outbox at start).
+    /// The batch holding `ids` is committed: from now on they are repeats.
+    pub fn stored(&self, ids: &[String]) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if let Some(entry) = s.seen.get_mut(id) {
+                entry.1 = true;
+            }
+        }
+    }
+
+    /// Remembers `id` as stored `age` ago (read back from the outbox at start).
     pub fn remember(&self, id: String, age: Duration) {
         let Some(at) = Instant::now().checked_sub(age) else {
             return;
         };
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.seen.insert(id.clone(), at);
+        s.seen.insert(id.clone(), (at, true));
         s.order.push_back((at, id));
     }
 
@@ -241,12 +267,20 @@ mod tests {
     #[test]
     fn dedup_within_the_window() {
         let d = Dedup::new(Duration::from_secs(60));
-        assert!(d.first_time("a"));
-        assert!(!d.first_time("a"));
-        assert!(d.first_time("b"));
-        d.forget("a");
-        assert!(d.first_time("a"));
+        assert_eq!(d.offer("a"), Seen::New);
+        assert_eq!(d.offer("a"), Seen::Storing, "not committed yet");
+        d.stored(&["a".to_owned()]);
+        assert_eq!(d.offer("a"), Seen::Repeat);
+        assert_eq!(d.offer("b"), Seen::New);
+        d.forget("b");
+        assert_eq!(
+            d.offer("b"),
+            Seen::New,
+            "a refused batch's ids can come again"
+        );
+        d.remember("c".into(), Duration::from_secs(1));
+        assert_eq!(d.offer("c"), Seen::Repeat, "read back from the outbox");
         let short = Dedup::new(Duration::ZERO);
-        assert!(short.first_time("x") && short.first_time("x"));
+        assert_eq!((short.offer("x"), short.offer("x")), (Seen::New, Seen::New));
     }
 }

@@ -17,7 +17,7 @@ use crate::config::{Config, SinkConfig};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::dispatch::{Delivering, SinkStats, Worker};
 use crate::event::{Event, format_time};
-use crate::ingest::{self, Dedup};
+use crate::ingest::{self, Dedup, Seen};
 use crate::outbox::{
     self, Batch, Count, DeadLetter, NewMessage, Outbox, OutboxError, Requeue, Reservation, Selector,
 };
@@ -134,6 +134,10 @@ pub enum IngestError {
         "the outbox could not store the batch ({0}): nothing in this request was accepted; retry later"
     )]
     Storage(String),
+    #[error(
+        "event `{id}` is being stored by another request right now: nothing in this request was accepted; retry shortly (it will then count as a repeat)"
+    )]
+    InFlight { id: String },
 }
 
 /// A batch routed and rendered, with room taken in the outbox, not yet written.
@@ -382,14 +386,34 @@ impl Pipeline {
         let mut per_sink: BTreeMap<String, Count> = BTreeMap::new();
         let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
         let mut tracked: Vec<Arc<Event>> = Vec::new();
+        let total = events.len();
         for event in events {
             ids.push(event.id.clone());
             if event.id_given {
-                if !self.dedup.first_time(&event.id) {
-                    self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                match self.dedup.offer(&event.id) {
+                    Seen::New => fresh.push(event.id.clone()),
+                    Seen::Repeat => {
+                        self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    // Twice in this batch: the batch is stored whole, so a repeat.
+                    Seen::Storing if fresh.contains(&event.id) => {
+                        self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    // Another request is storing it (a producer's retry overtook its first
+                    // try). Taking it would send it twice; dropping it would lose it if
+                    // that write fails. The producer asks again shortly instead.
+                    Seen::Storing => {
+                        for id in &fresh {
+                            self.dedup.forget(id);
+                        }
+                        self.counters
+                            .rejected
+                            .fetch_add(total as u64, Ordering::Relaxed);
+                        return Err(IngestError::InFlight { id: event.id });
+                    }
                 }
-                fresh.push(event.id.clone());
             }
             // Look up before inserting: `entry` would allocate the key for every event.
             match by_type.get_mut(&event.kind) {
@@ -542,6 +566,7 @@ impl Pipeline {
             tracing::error!(error = %e, "a batch could not be written to the outbox; answered 503");
             return Err(IngestError::Storage(e.to_string()));
         }
+        self.dedup.stored(&prepared.fresh);
         for (stats, n) in prepared.routed {
             stats.routed.fetch_add(n, Ordering::Relaxed);
         }

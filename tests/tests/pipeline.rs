@@ -197,17 +197,22 @@ async fn a_repeated_event_id_is_accepted_but_delivered_once() {
             .await;
         assert_eq!((status, &answer["ids"]), (202, &json!(["retry-me"])));
     }
+    // The same id twice in one batch: the batch is stored whole, the second is a repeat.
+    let (status, answer) = router
+        .post_events(r#"[{"type": "twice", "id": "in-one"}, {"type": "twice", "id": "in-one"}]"#)
+        .await;
+    assert_eq!((status, &answer["accepted"]), (202, &json!(2)));
     let (status, _) = router.post_events(r#"{"type": "marker"}"#).await;
     assert_eq!(status, 202);
-    let lines = wait_delivered(&router, 2).await;
+    let lines = wait_delivered(&router, 3).await;
     let types: Vec<&str> = lines
         .iter()
         .filter_map(|l| l["event"]["type"].as_str())
         .collect();
-    assert_eq!(types, ["once", "marker"]);
+    assert_eq!(types, ["once", "twice", "marker"]);
     assert_eq!(
         router.get_json("/v1/status").await["events"]["duplicates"],
-        2
+        3
     );
 }
 
