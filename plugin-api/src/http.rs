@@ -35,6 +35,59 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Longest wait for a connection (never longer than the whole request's timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where a sink sends, and how to talk about it without its secrets: the URL (often a
+/// secret itself) and the strings that must never appear in a reason or a log line.
+#[derive(Clone)]
+pub struct Endpoint {
+    url: reqwest::Url,
+    redacted: String,
+    /// Longest first, so a longer secret is replaced before a shorter one inside it.
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+impl Endpoint {
+    /// `redacted` is how the endpoint is named in reasons and logs; `secrets` are what
+    /// [`redact`](Endpoint::redact) hides (the URL, its path and query, tokens).
+    pub fn new(url: reqwest::Url, redacted: String, mut secrets: Vec<String>) -> Endpoint {
+        secrets.retain(|s| !s.is_empty());
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Endpoint {
+            url,
+            redacted,
+            secrets,
+        }
+    }
+
+    /// The URL to send to. Secret: never log it.
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// The name of the endpoint safe for logs and reasons.
+    pub fn redacted(&self) -> &str {
+        &self.redacted
+    }
+
+    /// `text` with every secret replaced by `***`: applied to every reason and log line,
+    /// whatever produced it (an upstream may echo a header or the URL back).
+    pub fn redact(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "***");
+            }
+        }
+        text
+    }
+}
+
 /// What came back for one request.
 #[derive(Debug)]
 pub enum Answer {
@@ -167,6 +220,21 @@ mod tests {
         assert_eq!(with("999999"), Some(MAX_RETRY_AFTER));
         assert_eq!(with("soon"), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn an_endpoint_hides_every_secret_longest_first() {
+        let url = reqwest::Url::parse("https://h.example/hooks/abc/s3cr3t").unwrap();
+        let e = Endpoint::new(
+            url,
+            "https://h.example/…".into(),
+            vec!["s3cr3t".into(), "/hooks/abc/s3cr3t".into(), String::new()],
+        );
+        assert_eq!(
+            e.redact("POST /hooks/abc/s3cr3t: 404, s3cr3t"),
+            "POST ***: 404, ***"
+        );
+        assert_eq!(format!("{e:?}"), "https://h.example/…");
     }
 
     #[test]

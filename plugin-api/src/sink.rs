@@ -129,4 +129,23 @@ impl Outcome {
             reason: reason.into(),
         }
     }
+
+    /// Says which part failed when a message goes out as several (`part 2 of 3: ...`);
+    /// a message of one part, and a success, stay as they are.
+    pub fn in_part(self, sent: usize, total: usize) -> Self {
+        if total < 2 {
+            return self;
+        }
+        let part = |reason: String| format!("part {} of {total}: {reason}", sent + 1);
+        match self {
+            Outcome::Retry { after, reason } => Outcome::Retry {
+                after,
+                reason: part(reason),
+            },
+            Outcome::Fail { reason } => Outcome::Fail {
+                reason: part(reason),
+            },
+            Outcome::Ok => Outcome::Ok,
+        }
+    }
 }

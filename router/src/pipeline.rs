@@ -405,12 +405,7 @@ impl Pipeline {
                     // try). Taking it would send it twice; dropping it would lose it if
                     // that write fails. The producer asks again shortly instead.
                     Seen::Storing => {
-                        for id in &fresh {
-                            self.dedup.forget(id);
-                        }
-                        self.counters
-                            .rejected
-                            .fetch_add(total as u64, Ordering::Relaxed);
+                        self.refused(&fresh, total);
                         return Err(IngestError::InFlight { id: event.id });
                     }
                 }
@@ -512,12 +507,7 @@ impl Pipeline {
         let reservation = match self.outbox.reserve(&wanted) {
             Ok(r) => r,
             Err(full) => {
-                for id in &fresh {
-                    self.dedup.forget(id);
-                }
-                self.counters
-                    .rejected
-                    .fetch_add(ids.len() as u64, Ordering::Relaxed);
+                self.refused(&fresh, total);
                 return Err(IngestError::Full(full));
             }
         };
@@ -557,12 +547,7 @@ impl Pipeline {
     ) -> Result<Accepted, IngestError> {
         if let Err(e) = written {
             self.outbox.release(prepared.reservation);
-            for id in &prepared.fresh {
-                self.dedup.forget(id);
-            }
-            self.counters
-                .rejected
-                .fetch_add(prepared.accepted.accepted as u64, Ordering::Relaxed);
+            self.refused(&prepared.fresh, prepared.accepted.accepted);
             tracing::error!(error = %e, "a batch could not be written to the outbox; answered 503");
             return Err(IngestError::Storage(e.to_string()));
         }
@@ -594,6 +579,16 @@ impl Pipeline {
             }
         }
         Ok(prepared.accepted)
+    }
+
+    /// A batch of `events` events was refused whole: its new ids may come again.
+    fn refused(&self, fresh: &[String], events: usize) {
+        for id in fresh {
+            self.dedup.forget(id);
+        }
+        self.counters
+            .rejected
+            .fetch_add(events as u64, Ordering::Relaxed);
     }
 
     /// Dead letters, newest first.

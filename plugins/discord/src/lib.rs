@@ -96,7 +96,7 @@ impl Sink for Discord {
                     if sent > 0 {
                         self.progress.record(&message.id, fingerprint, sent);
                     }
-                    return in_part(outcome, sent, total);
+                    return outcome.in_part(sent, total);
                 }
             }
         }
@@ -108,24 +108,6 @@ impl Sink for Discord {
 impl Discord {
     fn log_warn(&self, line: &str) {
         self.host.warn(&self.endpoint.redact(line));
-    }
-}
-
-/// Says which part failed when a message went out as several.
-fn in_part(outcome: Outcome, sent: usize, total: usize) -> Outcome {
-    if total < 2 {
-        return outcome;
-    }
-    let part = |reason: String| format!("part {} of {total}: {reason}", sent + 1);
-    match outcome {
-        Outcome::Retry { after, reason } => Outcome::Retry {
-            after,
-            reason: part(reason),
-        },
-        Outcome::Fail { reason } => Outcome::Fail {
-            reason: part(reason),
-        },
-        Outcome::Ok => Outcome::Ok,
     }
 }
 

@@ -9,7 +9,7 @@ use alert_router_plugin::http::{self, excerpt, retry_after};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::config::Endpoint;
+use alert_router_plugin::http::Endpoint;
 
 /// Longest wait for Slack's whole answer; a slower one is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

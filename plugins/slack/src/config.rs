@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use alert_router_plugin::http::Endpoint;
 use reqwest::Url;
 use serde::Deserialize;
 
@@ -30,45 +31,6 @@ struct WebhookUrl(String);
 impl fmt::Debug for WebhookUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"***\"")
-    }
-}
-
-/// Where to post, and how to talk about it without the secret.
-#[derive(Clone)]
-pub(crate) struct Endpoint {
-    url: Url,
-    redacted: String,
-    /// The URL and its secret parts, longest first.
-    secrets: Vec<String>,
-}
-
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted)
-    }
-}
-
-impl Endpoint {
-    /// The URL to post to. Secret: never log it.
-    pub(crate) fn url(&self) -> &Url {
-        &self.url
-    }
-
-    /// Scheme and host with `/…` for the rest, safe for logs and reasons.
-    pub(crate) fn redacted(&self) -> &str {
-        &self.redacted
-    }
-
-    /// `text` with the URL and its secret parts replaced by `***`. Applied to every
-    /// reason and log line, whatever produced it.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in &self.secrets {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "***");
-            }
-        }
-        text
     }
 }
 
@@ -116,13 +78,7 @@ impl Settings {
         {
             secrets.push(last.to_owned());
         }
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Ok(Endpoint {
-            url,
-            redacted,
-            secrets,
-        })
+        Ok(Endpoint::new(url, redacted, secrets))
     }
 }
 

@@ -29,8 +29,8 @@ use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
 pub use config::Settings;
 
 use crate::client::Client;
-use crate::config::Endpoint;
 use crate::progress::Progress;
+use alert_router_plugin::http::Endpoint;
 
 /// One Slack sink: one incoming webhook.
 pub struct Slack {
@@ -80,30 +80,12 @@ impl Sink for Slack {
                     if sent > 0 {
                         self.progress.record(&message.id, fingerprint, sent);
                     }
-                    return in_part(outcome, sent, total);
+                    return outcome.in_part(sent, total);
                 }
             }
         }
         self.progress.forget(&message.id);
         Outcome::Ok
-    }
-}
-
-/// Says which part failed when a message went out as several.
-fn in_part(outcome: Outcome, sent: usize, total: usize) -> Outcome {
-    if total < 2 {
-        return outcome;
-    }
-    let part = |reason: String| format!("part {} of {total}: {reason}", sent + 1);
-    match outcome {
-        Outcome::Retry { after, reason } => Outcome::Retry {
-            after,
-            reason: part(reason),
-        },
-        Outcome::Fail { reason } => Outcome::Fail {
-            reason: part(reason),
-        },
-        Outcome::Ok => Outcome::Ok,
     }
 }
 

@@ -9,7 +9,9 @@ use alert_router_plugin::http::{self, excerpt, retry_after};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
-use crate::config::{Config, Endpoint};
+use alert_router_plugin::http::Endpoint;
+
+use crate::config::Config;
 use crate::sign::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// How much of a refusal's body goes into the reason.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use alert_router_plugin::http::Endpoint;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use serde::Deserialize;
@@ -103,46 +104,6 @@ impl fmt::Debug for Config {
     }
 }
 
-/// Where to send, and how to talk about it without its secrets.
-#[derive(Clone)]
-pub(crate) struct Endpoint {
-    url: Url,
-    redacted: String,
-    /// Every secret string (URL parts, header values, the signing secret), longest
-    /// first, so a longer one is replaced before a shorter one inside it.
-    secrets: Vec<String>,
-}
-
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted)
-    }
-}
-
-impl Endpoint {
-    /// The URL to send to. Secret: never log it.
-    pub(crate) fn url(&self) -> &Url {
-        &self.url
-    }
-
-    /// Scheme, host and port, with `/…` for the rest: safe for logs and reasons.
-    pub(crate) fn redacted(&self) -> &str {
-        &self.redacted
-    }
-
-    /// `text` with every secret of this sink replaced by `***`. Applied to every reason
-    /// and log line, whatever produced it (an upstream may echo a header back).
-    pub(crate) fn redact(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in &self.secrets {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "***");
-            }
-        }
-        text
-    }
-}
-
 impl Settings {
     /// Checks every setting and builds the [`Config`]; an error names the field and says
     /// what is expected, and never contains a secret.
@@ -195,15 +156,9 @@ impl Settings {
             }
         };
         secrets.retain(|s| s.chars().count() >= MIN_REDACTED);
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
         let redacted = redact_url(&url);
         Ok(Config {
-            endpoint: Endpoint {
-                url,
-                redacted,
-                secrets,
-            },
+            endpoint: Endpoint::new(url, redacted, secrets),
             method,
             headers,
             timeout,
