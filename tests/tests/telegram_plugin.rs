@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use alert_router::render::{Markup, Templates};
 use alert_router_plugin::{Message, Outcome, Sink};
 use alert_router_tests::fake_telegram::{FakeTelegram, Reply, Sent};
+use alert_router_tests::harness::TempDir;
 use alert_router_tests::host_double::{HostDouble, Hosted};
 use serde_json::{Value, json};
 use telegram::{Settings, Telegram};
@@ -95,12 +96,10 @@ fn templates() -> &'static Templates {
     static TEMPLATES: OnceLock<Templates> = OnceLock::new();
     TEMPLATES.get_or_init(|| {
         let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../templates/telegram");
-        let dir =
-            std::env::temp_dir().join(format!("telegram-plugin-templates-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        std::os::unix::fs::symlink(&source, dir.join("telegram")).expect("symlink");
-        Templates::load(&dir, &|_| Markup::Html)
+        // Compiled into memory: the directory goes when loading is done.
+        let dir = TempDir::new("telegram-templates");
+        std::os::unix::fs::symlink(&source, dir.path().join("telegram")).expect("symlink");
+        Templates::load(dir.path(), &|_| Markup::Html)
             .unwrap_or_else(|problems| panic!("templates/telegram do not load:\n{problems}"))
     })
 }
