@@ -20,8 +20,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use alert_router_plugin::{Host, Sink, ffi};
+use alert_router_plugin::{Host, Message, Outcome, Sink, ffi};
 use serde_json::{Value, json};
+use tokio::runtime::Runtime;
 
 /// What `render` does: template name and context in, payload or error out.
 pub type Renderer = dyn Fn(&str, &Value) -> Result<Value, String> + Send + Sync;
@@ -289,6 +290,53 @@ unsafe extern "C" fn host_render(
         Err(reason) => {
             write(reply, ctx, &reason);
             1
+        }
+    }
+}
+
+/// A runtime for a fake upstream, apart from the test thread, which calls the sink as
+/// the router's sink thread would.
+pub fn upstream_runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime for the fake upstream")
+}
+
+/// Attempt `attempt` of message `id` to a sink named "test", with no event.
+pub fn message(id: &str, attempt: u32, payload: &Value) -> Message {
+    Message {
+        id: id.to_owned(),
+        sink: "test".to_owned(),
+        attempt,
+        payload: payload.clone(),
+        event: json!({}),
+    }
+}
+
+/// The reason an outcome gives ("" for `Ok`).
+pub fn reason(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Ok => "",
+        Outcome::Retry { reason, .. } | Outcome::Fail { reason } => reason,
+    }
+}
+
+/// The reason of a failure; anything else fails the test.
+pub fn reason_of_fail(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Fail { reason } => reason,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// Fails the test if any of `secrets` is in a reason or in a line the sink logged.
+pub fn assert_secret_free(host: &HostDouble, reasons: &[String], secrets: &[&str]) {
+    let logs = host.logs();
+    for secret in secrets {
+        for text in reasons.iter().chain(&logs) {
+            assert!(!text.contains(secret), "{secret:?} leaked into {text:?}");
         }
     }
 }

@@ -10,3 +10,4 @@ pub mod fake_slack;
 pub mod fake_telegram;
 pub mod fake_webhook;
 pub mod host_double;
+pub mod templates;

@@ -1051,29 +1051,10 @@ fn example_events() -> Vec<(&'static str, Value, Value)> {
 
 #[test]
 fn the_templates_render_the_payloads_the_golden_files_start_from() {
-    use alert_router::render::{Markup, Templates, context};
+    use alert_router::render::{Markup, context};
+    use alert_router_tests::templates;
 
-    // Only the Discord templates, so another sink's template cannot fail this test.
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("discord-templates-{}", std::process::id()));
-    let group = dir.join("discord");
-    std::fs::create_dir_all(&group).expect("scratch directory");
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../templates/discord");
-    for entry in std::fs::read_dir(&source).expect("templates/discord") {
-        let path = entry.expect("a directory entry").path();
-        if let Some(name) = path.file_name() {
-            std::fs::copy(&path, group.join(name)).expect("copy a template");
-        }
-    }
-    let loaded = Templates::load(&dir, &|g| {
-        if g == "discord" {
-            Markup::Markdown
-        } else {
-            Markup::None
-        }
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    let templates = loaded.unwrap_or_else(|problems| panic!("templates/discord: {problems:?}"));
+    let templates = templates::shipped("discord", Markup::Markdown);
 
     let now = "2025-11-03T23:59:59Z";
     for (kind, event, expected) in example_events() {

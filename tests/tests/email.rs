@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use alert_router::render::{Markup, Templates, context};
+use alert_router::render::{Markup, context};
 use alert_router_plugin::{Message, Outcome, Sink};
 use alert_router_tests::harness::{Router, TempDir, dir_with, eventually, plugin_dir};
 use alert_router_tests::host_double::{HostDouble, Hosted};
+use alert_router_tests::templates;
 use email::Email;
 use serde_json::{Value, json};
 
@@ -315,32 +316,9 @@ fn bad_settings_are_refused_by_field_without_the_password() {
     assert!(host.logs().iter().all(|l| !l.contains(PASSWORD)));
 }
 
-/// Loads `templates/email` alone, with HTML markup, as the router would.
-fn email_templates() -> Templates {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("email-templates-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("email")).expect("scratch directory");
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../templates/email");
-    for entry in std::fs::read_dir(&source).expect("templates/email") {
-        let path = entry.expect("a directory entry").path();
-        if let Some(name) = path.file_name() {
-            std::fs::copy(&path, dir.join("email").join(name)).expect("copy a template");
-        }
-    }
-    let loaded = Templates::load(&dir, &|g| {
-        if g == "email" {
-            Markup::Html
-        } else {
-            Markup::None
-        }
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    loaded.unwrap_or_else(|problems| panic!("templates/email: {problems:?}"))
-}
-
 #[test]
 fn the_shipped_templates_send_every_trading_event_with_values_escaped() {
-    let templates = email_templates();
+    let templates = templates::shipped("email", Markup::Html);
     let server = SmtpServer::start();
     let host = HostDouble::new();
     let mut sink = sink(&host, settings(server.port, &["ops@example.com"])).expect("starts");

@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 use alert_router::render::{Markup, Templates};
 use alert_router_plugin::{Message, Outcome, Sink};
 use alert_router_tests::fake_telegram::{FakeTelegram, Reply, Sent};
-use alert_router_tests::harness::TempDir;
-use alert_router_tests::host_double::{HostDouble, Hosted};
+use alert_router_tests::host_double::{HostDouble, Hosted, upstream_runtime};
 use serde_json::{Value, json};
 use telegram::{Settings, Telegram};
 use tokio::runtime::Runtime;
@@ -43,17 +42,9 @@ fn token(n: u32) -> String {
     format!("{}:{SECRET}", 7_000_000 + n)
 }
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("test runtime")
-}
-
 /// The fake, started on its own runtime (kept alive by the caller).
 fn fake(bot: u32) -> (Runtime, FakeTelegram) {
-    let rt = runtime();
+    let rt = upstream_runtime();
     let fake = rt.block_on(FakeTelegram::start(&token(bot)));
     (rt, fake)
 }
@@ -90,18 +81,10 @@ fn text(t: &str) -> Value {
     json!({"text": t})
 }
 
-/// The repository's templates/telegram, compiled by the router's template layer (only
-/// that folder, so other sinks' templates cannot break these tests).
+/// The repository's templates/telegram, compiled by the router's template layer.
 fn templates() -> &'static Templates {
     static TEMPLATES: OnceLock<Templates> = OnceLock::new();
-    TEMPLATES.get_or_init(|| {
-        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../templates/telegram");
-        // Compiled into memory: the directory goes when loading is done.
-        let dir = TempDir::new("telegram-templates");
-        std::os::unix::fs::symlink(&source, dir.path().join("telegram")).expect("symlink");
-        Templates::load(dir.path(), &|_| Markup::Html)
-            .unwrap_or_else(|problems| panic!("templates/telegram do not load:\n{problems}"))
-    })
+    TEMPLATES.get_or_init(|| alert_router_tests::templates::shipped("telegram", Markup::Html))
 }
 
 /// Renders the notification template for `event` as the router would.
