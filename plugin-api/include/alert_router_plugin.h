@@ -108,7 +108,11 @@ typedef struct ar_host {
     /* Required. Reads router data as JSON. `path` names a resource of the
      * router's HTTP API below /v1, with an optional query string:
      *   "status", "state/portfolio", "state/positions", "state/trades?limit=10",
-     *   "state/performance", "state/equity".
+     *   "state/performance", "state/equity";
+     * and one of the host's own: "delivered?limit=N" (default 100, at most 1000),
+     * this sink's latest delivered messages that the outbox still keeps
+     * (storage.keep_delivered), oldest first, each the object `deliver` received;
+     * a plugin that keeps a history in memory fills it again from there.
      * Returns 0 and writes the JSON answer to `reply`, or returns non-zero and
      * writes a one-line error message to `reply`. */
     int32_t (*query)(void *host_data, const char *path, size_t path_len, ar_write_fn reply,

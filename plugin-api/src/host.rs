@@ -80,7 +80,9 @@ impl Host {
     }
 
     /// Reads router data: `path` names a resource of the HTTP API below `/v1`, such as
-    /// `"status"`, `"state/portfolio"` or `"state/trades?limit=10"`.
+    /// `"status"`, `"state/portfolio"` or `"state/trades?limit=10"`, or
+    /// `"delivered?limit=N"`: this sink's latest delivered messages the outbox still
+    /// keeps, oldest first, as [`Message`](crate::Message) objects.
     pub fn query(&self, path: &str) -> Result<serde_json::Value, String> {
         let t = self.table();
         let mut reply = Vec::new();

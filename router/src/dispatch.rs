@@ -26,7 +26,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 /// What the plugin's `deliver` gets: `{"id", "sink", "attempt", "payload", "event"}`.
 /// Written directly, since payload and event are JSON already.
-fn wire(message: &Stored, sink: &str, attempt: u32) -> String {
+pub(crate) fn wire(message: &Stored, sink: &str, attempt: u32) -> String {
     let mut body = String::with_capacity(
         message.payload.len() + message.event.len() + message.id.len() + sink.len() + 64,
     );

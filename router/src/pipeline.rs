@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Config, SinkConfig};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::dispatch::{Delivering, SinkStats, Worker};
+use crate::dispatch::{self, Delivering, SinkStats, Worker};
 use crate::event::{Event, format_time};
 use crate::ingest::{self, Dedup, Seen};
 use crate::outbox::{
@@ -25,6 +25,10 @@ use crate::plugins::{Catalog, HostServices, Instance, Markup, Plugin};
 use crate::render::{self, Templates};
 use crate::rules::Rules;
 use crate::state::StateStore;
+
+/// Messages the host's `delivered` query lists without a `limit`, and at most.
+const DEFAULT_DELIVERED: usize = 100;
+const MAX_DELIVERED: usize = 1_000;
 
 /// A sink that runs.
 pub struct SinkEntry {
@@ -763,6 +767,43 @@ impl Pipeline {
         })
     }
 
+    /// The host's `delivered?limit=N` for `sink` (default 100, at most 1,000): the
+    /// latest messages delivered to it that retention still keeps, oldest first, each
+    /// as `deliver` got it. A plugin that keeps a history in memory (the dashboard's
+    /// feed) fills it again from here after a restart.
+    fn delivered_to(&self, sink: &str, query: &str) -> Result<String, String> {
+        let limit = match query.strip_prefix("limit=") {
+            None if query.is_empty() => DEFAULT_DELIVERED,
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_DELIVERED).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "delivered: limit={n}: expected a whole number from 1 to {MAX_DELIVERED}"
+                    )
+                })?,
+            None => {
+                return Err(format!(
+                    "delivered: unknown parameter `{query}`: the only one is limit=N"
+                ));
+            }
+        };
+        let messages = self
+            .outbox
+            .delivered(sink, limit)
+            .map_err(|e| e.to_string())?;
+        let mut out = String::from("[");
+        for (i, message) in messages.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&dispatch::wire(message, sink, message.attempts));
+        }
+        out.push(']');
+        Ok(out)
+    }
+
     /// Renders `name` for a plugin's own message: `templates/<sink>/<name>`, then
     /// `templates/<plugin>/<name>`, with the plugin's context plus `sink` and `now`.
     fn render_for_plugin(&self, sink: &str, name: &str, context: &[u8]) -> Result<String, String> {
@@ -1148,18 +1189,19 @@ impl Services {
 }
 
 impl HostServices for Services {
-    fn query(&self, _sink: &str, path: &str) -> Result<String, String> {
+    fn query(&self, sink: &str, path: &str) -> Result<String, String> {
         let pipeline = self.pipeline()?;
         let (resource, query) = path.split_once('?').unwrap_or((path, ""));
         match resource.trim_matches('/') {
             "status" => Ok(pipeline.status().to_string()),
+            "delivered" => pipeline.delivered_to(sink, query),
             r if r.starts_with("state/") => pipeline
                 .state
                 .query(&r["state/".len()..], query)
                 .map(|v| v.to_string())
                 .map_err(|e| e.to_string()),
             other => Err(format!(
-                "unknown resource `{other}`: ask for status or state/<portfolio|positions|trades|performance|equity>"
+                "unknown resource `{other}`: ask for status, delivered or state/<portfolio|positions|trades|performance|equity>"
             )),
         }
     }

@@ -377,6 +377,54 @@ async fn the_json_endpoints_answer_from_the_state_and_the_feed() {
     assert_eq!(code, 400, "{body}");
 }
 
+/// The feed's titles, newest first.
+async fn feed_titles(url: &str) -> Vec<String> {
+    get_json(&format!("{url}/api/feed")).await["events"]
+        .as_array()
+        .expect("a list of events")
+        .iter()
+        .map(|i| i["title"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_feed_is_filled_again_after_a_restart() {
+    let mut router = Router::start(&config("{listen: \"127.0.0.1:0\"}"), &[]).await;
+    let events = [
+        json!({"type": "error", "severity": "error", "message": "feed down", "error_type": "FeedError"}),
+        json!({"type": "trade_closed", "symbol": "SOL/USDT", "side": "SELL", "entry_price": 150,
+               "exit_price": 160, "quantity": 10, "pnl": 100, "pnl_pct": 6.67}),
+        json!({"type": "cpu_high", "severity": "warning", "message": "CPU at 93%"}),
+    ];
+    post_all(&router, &events).await;
+    delivered(&router, 3).await;
+    let before = feed_titles(&dashboard_url(&router).await).await;
+    assert_eq!(before.len(), 3, "{before:?}");
+
+    assert!(router.terminate(), "the router stops cleanly");
+    router.restart().await;
+    let url = dashboard_url(&router).await;
+    assert_eq!(
+        feed_titles(&url).await,
+        before,
+        "the same items, in the same order, before anything new arrives"
+    );
+
+    post_all(
+        &router,
+        &[json!({"type": "error", "message": "after the restart", "error_type": "Restarted"})],
+    )
+    .await;
+    delivered(&router, 1).await;
+    let after = feed_titles(&url).await;
+    assert_eq!(after.len(), 4, "{after:?}");
+    assert!(
+        after[0].contains("Restarted"),
+        "the new one on top: {after:?}"
+    );
+    assert_eq!(after[1..], before[..], "the old ones once each");
+}
+
 #[tokio::test]
 async fn a_new_event_reaches_an_open_event_stream() {
     let router = Router::start(&config("{listen: \"127.0.0.1:0\"}"), &[]).await;

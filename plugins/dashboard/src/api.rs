@@ -414,7 +414,9 @@ async fn feed(State(hub): State<Arc<Hub>>, Query(q): Params) -> Result<Json<Valu
                 ApiError::BadRequest(format!("limit: {l:?}: give a positive number"))
             })?,
         };
-    let items = hub.feed(min, limit);
+    let items = tokio::task::spawn_blocking(move || hub.feed(min, limit))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reading the feed failed: {e}")))?;
     Ok(Json(
         json!({"events": items, "max_events": config.max_events}),
     ))

@@ -170,6 +170,11 @@ impl Feed {
             .collect()
     }
 
+    /// How many items are kept at most.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }

@@ -76,6 +76,9 @@ pub struct Hub {
     live: broadcast::Sender<Live>,
     bound: Mutex<Option<SocketAddr>>,
     stopping: watch::Sender<bool>,
+    /// Whether the feed has been filled from the router's delivered messages (or that
+    /// is no longer worth trying).
+    backfilled: Mutex<bool>,
 }
 
 /// The router is starting or stopping: no tenant can answer.
@@ -96,6 +99,7 @@ impl Hub {
             live,
             bound: Mutex::new(None),
             stopping,
+            backfilled: Mutex::new(false),
         })
     }
 
@@ -124,8 +128,56 @@ impl Hub {
         }
     }
 
+    /// Fills the feed, once, with the messages the router delivered to this sink
+    /// before this process started (the outbox keeps them for `storage.keep_delivered`),
+    /// so a restart does not empty it. Runs before the first item of this process goes
+    /// in, keeping the feed in order; retried while the router is still starting.
+    fn backfill(&self) {
+        let mut done = self
+            .backfilled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *done {
+            return;
+        }
+        let limit = self
+            .feed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .limit();
+        let messages = match self.query(&format!("delivered?limit={}", limit.min(1_000))) {
+            Ok(Value::Array(messages)) => messages,
+            Ok(other) => {
+                self.log(
+                    Level::Warn,
+                    &format!("the router's delivered messages are not a list: {other:.80}"),
+                );
+                Vec::new()
+            }
+            // Asked too early: the next page load or delivery asks again.
+            Err(reason) if reason.contains("starting or stopping") || reason == NO_SOURCE => return,
+            Err(reason) => {
+                self.log(
+                    Level::Warn,
+                    &format!("the live feed starts empty: {reason}"),
+                );
+                Vec::new()
+            }
+        };
+        let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        if feed.is_empty() {
+            for message in messages {
+                if let Ok(message) = serde_json::from_value::<Message>(message) {
+                    feed.push(&message);
+                }
+            }
+        }
+        *done = true;
+    }
+
     /// Adds the item for a delivered message to the feed and tells open pages.
     pub fn deliver(&self, message: &Message) {
+        self.backfill();
         let item = self
             .feed
             .lock()
@@ -138,7 +190,9 @@ impl Hub {
     }
 
     /// Up to `limit` feed items at or above severity rank `min`, newest first.
+    /// Blocking on the first call (see [`Hub::backfill`]).
     pub fn feed(&self, min: usize, limit: usize) -> Vec<FeedItem> {
+        self.backfill();
         self.feed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

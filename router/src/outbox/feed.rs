@@ -84,19 +84,10 @@ impl Feed {
                     attempts, failures
              FROM messages WHERE sink = ?1 AND state = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
         )?;
-        let rows = stmt.query_map(params![self.sink, WAITING, self.cursor, PAGE], |row| {
-            Ok(Stored {
-                seq: row.get(0)?,
-                id: row.get(1)?,
-                event_id: row.get(2)?,
-                event_type: row.get(3)?,
-                payload: row.get::<_, String>(4)?.into(),
-                event: row.get::<_, String>(5)?.into(),
-                created_ms: row.get(6)?,
-                attempts: row.get::<_, i64>(7)?.max(0) as u32,
-                failures: row.get::<_, i64>(8)?.max(0) as u32,
-            })
-        })?;
+        let rows = stmt.query_map(
+            params![self.sink, WAITING, self.cursor, PAGE],
+            Stored::from_row,
+        )?;
         rows.collect()
     }
 

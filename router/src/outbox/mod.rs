@@ -153,6 +153,22 @@ impl Stored {
     pub fn bytes(&self) -> u64 {
         (self.payload.len() + self.event.len()) as u64
     }
+
+    /// From a row of `seq, id, event_id, event_type, payload, event, created, attempts,
+    /// failures`.
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+        Ok(Stored {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            event_id: row.get(2)?,
+            event_type: row.get(3)?,
+            payload: row.get::<_, String>(4)?.into(),
+            event: row.get::<_, String>(5)?.into(),
+            created_ms: row.get(6)?,
+            attempts: row.get::<_, i64>(7)?.max(0) as u32,
+            failures: row.get::<_, i64>(8)?.max(0) as u32,
+        })
+    }
 }
 
 /// A dead letter as listed by the API and the CLI.
@@ -599,6 +615,13 @@ impl Outbox {
     ) -> Result<Vec<DeadLetter>, OutboxError> {
         let conn = lock(&self.reader);
         store::dead_letters(&conn, selector, limit).map_err(|source| self.read_error(source))
+    }
+
+    /// The last `limit` messages delivered to `sink`, oldest first: those retention
+    /// (`storage.keep_delivered`) still keeps.
+    pub fn delivered(&self, sink: &str, limit: usize) -> Result<Vec<Stored>, OutboxError> {
+        let conn = lock(&self.reader);
+        store::delivered(&conn, sink, limit).map_err(|source| self.read_error(source))
     }
 
     fn read_error(&self, source: rusqlite::Error) -> OutboxError {

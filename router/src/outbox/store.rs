@@ -167,6 +167,24 @@ pub(super) fn dead_counts(conn: &Connection) -> rusqlite::Result<HashMap<String,
     rows.collect()
 }
 
+/// The last `limit` messages delivered to `sink` that retention still keeps, oldest first.
+pub(super) fn delivered(
+    conn: &Connection,
+    sink: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<super::Stored>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, event_id, event_type, coalesce(payload, 'null'), event, created,
+                attempts, failures
+         FROM messages WHERE sink = ?1 AND state = ?2 ORDER BY seq DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![sink, DELIVERED, limit], super::Stored::from_row)?;
+    let mut newest_first = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    newest_first.reverse();
+    Ok(newest_first)
+}
+
 pub(super) fn dead_letters(
     conn: &Connection,
     selector: &Selector,

@@ -98,6 +98,41 @@ fn committed_messages_come_back_in_order_after_a_reopen_and_delivered_ones_do_no
 }
 
 #[test]
+fn the_latest_delivered_messages_of_a_sink_are_listed_oldest_first() {
+    let dir = TempDir::new("outbox-delivered");
+    let storage = storage(&dir);
+    {
+        let outbox = open(&storage).outbox;
+        let events = ["e1", "e2", "e3", "e4"];
+        append(&outbox, events.iter().map(|e| message("a", e)).collect());
+        append(&outbox, vec![message("b", "e5")]);
+        let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
+        feed.head(Duration::ZERO).unwrap();
+        feed.delivered(1);
+        feed.head(Duration::ZERO).unwrap();
+        feed.delivered(2);
+        feed.head(Duration::ZERO).unwrap();
+        feed.delivered(1);
+        drop(feed); // flushes the marks; e4 still waits
+        let mut feed_b = outbox.feed("b", &never, nothing()).unwrap().unwrap();
+        drain(&mut feed_b);
+    }
+    let outbox = open(&storage).outbox;
+    let listed = |limit| -> Vec<(String, u32)> {
+        outbox
+            .delivered("a", limit)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.event_id, m.attempts))
+            .collect()
+    };
+    let own = |e: &str, n| (e.to_owned(), n);
+    assert_eq!(listed(10), [own("e1", 1), own("e2", 2), own("e3", 1)]);
+    assert_eq!(listed(2), [own("e2", 2), own("e3", 1)], "the latest ones");
+    assert!(outbox.delivered("c", 10).unwrap().is_empty());
+}
+
+#[test]
 fn attempts_made_before_a_restart_are_remembered() {
     let dir = TempDir::new("outbox-attempts");
     let storage = storage(&dir);
