@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::store::{Op, WAITING};
+use super::store::Op;
 use super::{Outbox, OutboxError, Signal, Stored, now_ms, open_reader};
 
 /// Messages read from the database at a time.
@@ -79,15 +79,15 @@ impl Feed {
     }
 
     fn read(&self) -> rusqlite::Result<VecDeque<Stored>> {
+        // `state = 0` (WAITING) is written out, not bound: with a parameter there, SQLite
+        // cannot know at prepare time whether the partial index applies, and parses and
+        // plans the statement again on every read.
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, id, event_id, event_type, coalesce(payload, 'null'), event, created,
                     attempts, failures
-             FROM messages WHERE sink = ?1 AND state = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+             FROM messages WHERE sink = ?1 AND state = 0 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
-        let rows = stmt.query_map(
-            params![self.sink, WAITING, self.cursor, PAGE],
-            Stored::from_row,
-        )?;
+        let rows = stmt.query_map(params![self.sink, self.cursor, PAGE], Stored::from_row)?;
         rows.collect()
     }
 

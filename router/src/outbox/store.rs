@@ -20,7 +20,7 @@ use crate::sqlite;
 const SCHEMA_VERSION: i64 = 1;
 
 /// `state`: waiting for delivery, delivered, dead.
-pub(super) const WAITING: i64 = 0;
+const WAITING: i64 = 0;
 const DELIVERED: i64 = 1;
 const DEAD: i64 = 2;
 
@@ -177,9 +177,9 @@ pub(super) fn delivered(
     let mut stmt = conn.prepare_cached(
         "SELECT seq, id, event_id, event_type, coalesce(payload, 'null'), event, created,
                 attempts, failures
-         FROM messages WHERE sink = ?1 AND state = ?2 ORDER BY seq DESC LIMIT ?3",
+         FROM messages WHERE sink = ?1 AND state = 1 ORDER BY seq DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![sink, DELIVERED, limit], super::Stored::from_row)?;
+    let rows = stmt.query_map(params![sink, limit], super::Stored::from_row)?;
     let mut newest_first = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     newest_first.reverse();
     Ok(newest_first)
