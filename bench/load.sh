@@ -47,10 +47,24 @@ $batch
 ]]
 LUA
 
+# The router's CPU time per accepted event over a scenario (user + system, all threads),
+# once what wrk sent has settled.
+tick=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$router/stat"; }
+accepted() { curl -s localhost:19470/v1/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"]["accepted"])'; }
+measure() {
+  local name=$1 conns=$2 script=$3 c0 a0 c1 a1
+  c0=$(cpu_ticks); a0=$(accepted)
+  wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/$script" http://127.0.0.1:19470/v1/events | tee "$work/$name.txt"
+  sleep 1
+  c1=$(cpu_ticks); a1=$(accepted)
+  python3 -c "print(f'router CPU per accepted event: {($c1 - $c0) / $tick / max($a1 - $a0, 1) * 1e6:.1f} us ({$a1 - $a0} events)')"
+}
+
 echo "== single-event requests, 64 connections, ${secs}s"
-wrk -t2 -c64 -d"${secs}s" --latency -s "$work/single.lua" http://127.0.0.1:19470/v1/events | tee "$work/single.txt"
+measure single 64 single.lua
 echo "== NDJSON batches of 100 events, 16 connections, ${secs}s"
-wrk -t2 -c16 -d"${secs}s" --latency -s "$work/batch.lua" http://127.0.0.1:19470/v1/events | tee "$work/batch.txt"
+measure batch 16 batch.lua
 
 # Requests wrk gave up on at the deadline may still be finishing: wait until the counts
 # stop moving and every accepted event is delivered.
