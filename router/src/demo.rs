@@ -6,6 +6,7 @@
 //! event. The runner paces it (`speed` simulated seconds per real second), stamps each
 //! event with its simulated time (day 0 is today, UTC) and prints one line per event.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -75,13 +76,17 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
                  ALERT_ROUTER_LISTEN (or server.listen) to another address"
                 )
             })?;
-        let addr = listener.local_addr()?;
-        let url = format!("http://{addr}");
+        let url = browsable(listener.local_addr()?);
         println!("alert-router demo: the router listens on {url}");
         println!("  curl -s {url}/v1/status");
         println!("  curl -s {url}/v1/state/performance");
-        if let Some(d) = &dashboard {
-            println!("  dashboard: http://{d}");
+        match dashboard.as_deref().map(str::parse::<SocketAddr>) {
+            Some(Ok(d)) if d.port() != 0 => println!("  dashboard: {}/", browsable(d)),
+            Some(Ok(d)) => println!(
+                "  dashboard: listens on a free port ({d}); give it a fixed one, such as 127.0.0.1:8501, to open it"
+            ),
+            Some(Err(_)) => println!("  dashboard: {}", dashboard.as_deref().unwrap_or_default()),
+            None => {}
         }
         println!("  sinks: {}", sinks.join(", "));
         let app = crate::api::app(
@@ -663,6 +668,16 @@ fn cents(x: f64) -> f64 {
     round(x, 2)
 }
 
+/// A URL a browser or curl on this machine can open for `addr`: a wildcard address
+/// (`0.0.0.0`, `::`) is reached through loopback.
+fn browsable(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => format!("http://127.0.0.1:{}", a.port()),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => format!("http://[::1]:{}", a.port()),
+        _ => format!("http://{addr}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -767,5 +782,13 @@ mod tests {
             pnls.iter().any(|p| *p > 0.0) && pnls.iter().any(|p| *p < 0.0),
             "{pnls:?}"
         );
+    }
+
+    #[test]
+    fn wildcard_addresses_are_shown_as_loopback_urls() {
+        let url = |a: &str| browsable(a.parse().unwrap());
+        assert_eq!(url("0.0.0.0:8501"), "http://127.0.0.1:8501");
+        assert_eq!(url("[::]:9470"), "http://[::1]:9470");
+        assert_eq!(url("10.0.0.5:8501"), "http://10.0.0.5:8501");
     }
 }
