@@ -28,7 +28,7 @@ use crate::state::StateStore;
 
 /// Messages the host's `delivered` query lists without a `limit`, and at most.
 const DEFAULT_DELIVERED: usize = 100;
-const MAX_DELIVERED: usize = 1_000;
+const MAX_DELIVERED: usize = 10_000;
 
 /// A sink that runs.
 pub struct SinkEntry {
@@ -767,28 +767,12 @@ impl Pipeline {
         })
     }
 
-    /// The host's `delivered?limit=N` for `sink` (default 100, at most 1,000): the
+    /// The host's `delivered?limit=N` for `sink` (default 100, at most 10,000): the
     /// latest messages delivered to it that retention still keeps, oldest first, each
     /// as `deliver` got it. A plugin that keeps a history in memory (the dashboard's
     /// feed) fills it again from here after a restart.
     fn delivered_to(&self, sink: &str, query: &str) -> Result<String, String> {
-        let limit = match query.strip_prefix("limit=") {
-            None if query.is_empty() => DEFAULT_DELIVERED,
-            Some(n) => n
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_DELIVERED).contains(n))
-                .ok_or_else(|| {
-                    format!(
-                        "delivered: limit={n}: expected a whole number from 1 to {MAX_DELIVERED}"
-                    )
-                })?,
-            None => {
-                return Err(format!(
-                    "delivered: unknown parameter `{query}`: the only one is limit=N"
-                ));
-            }
-        };
+        let limit = delivered_limit(query)?;
         let messages = self
             .outbox
             .delivered(sink, limit)
@@ -1173,6 +1157,23 @@ fn template_changes(old: &Templates, new: &Templates) -> Vec<String> {
     out
 }
 
+/// The `limit` of a `delivered` query: `limit=N` from 1 to [`MAX_DELIVERED`], or none.
+fn delivered_limit(query: &str) -> Result<usize, String> {
+    match query.strip_prefix("limit=") {
+        None if query.is_empty() => Ok(DEFAULT_DELIVERED),
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_DELIVERED).contains(n))
+            .ok_or_else(|| {
+                format!("delivered: limit={n}: expected a whole number from 1 to {MAX_DELIVERED}")
+            }),
+        None => Err(format!(
+            "delivered: unknown parameter `{query}`: the only one is limit=N"
+        )),
+    }
+}
+
 /// The host services plugins call back into. Holds the router weakly: instances live
 /// inside it, and a strong reference would keep it alive forever.
 struct Services {
@@ -1219,5 +1220,23 @@ impl HostServices for Services {
 
     fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, String> {
         self.pipeline()?.render_for_plugin(sink, name, context_json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivered_query_takes_a_limit_in_range_and_nothing_else() {
+        assert_eq!(delivered_limit(""), Ok(DEFAULT_DELIVERED));
+        assert_eq!(delivered_limit("limit=250"), Ok(250));
+        assert_eq!(delivered_limit("limit=10000"), Ok(MAX_DELIVERED));
+        for bad in ["limit=0", "limit=10001", "limit=ten"] {
+            let e = delivered_limit(bad).unwrap_err();
+            assert!(e.contains("a whole number from 1 to 10000"), "{bad}: {e}");
+        }
+        let e = delivered_limit("since=1h").unwrap_err();
+        assert!(e.contains("unknown parameter `since=1h`"), "{e}");
     }
 }
