@@ -151,7 +151,10 @@ impl Hub {
             Ok(other) => {
                 self.log(
                     Level::Warn,
-                    &format!("the router's delivered messages are not a list: {other:.80}"),
+                    &format!(
+                        "the router's delivered messages are not a list: {}",
+                        other.to_string().chars().take(80).collect::<String>()
+                    ),
                 );
                 Vec::new()
             }
