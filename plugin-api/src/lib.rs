@@ -9,7 +9,8 @@
 //! - implement [`Sink`] (settings, `create`, `deliver`);
 //! - call the router back through [`Host`] (`log`, `query`, `emit`);
 //! - export it with [`export_plugin!`], which generates the C entry points and catches
-//!   every panic at the boundary.
+//!   every panic at the boundary;
+//! - keep tokens and passwords in [`Secret`], which never prints its value.
 //!
 //! Build the crate as a `cdylib` whose library name is the plugin's name:
 //!
@@ -27,9 +28,11 @@ pub mod ffi;
 mod host;
 #[cfg(feature = "http")]
 pub mod http;
+mod secret;
 mod sink;
 
 pub use host::{Host, Level};
+pub use secret::Secret;
 
 /// Parses a duration as router.yaml writes them: `500ms`, `30s`, `5m`, `2h`, `1d`, or a
 /// plain number of seconds. Plugins use it for their own settings, so every duration an

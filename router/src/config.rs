@@ -3,7 +3,6 @@
 //! file's own directory. Emits a [`Config`] or every problem as a [`Diagnostic`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,31 +16,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
 
 /// A value that must never be printed: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself, for the one place that needs it (comparing a bearer token).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use alert_router_plugin::Secret;
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]

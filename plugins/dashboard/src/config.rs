@@ -115,43 +115,7 @@ impl ConfigError {
     }
 }
 
-/// The access token. Its `Debug` and `Display` print `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// Whether `candidate` is the token, in time that does not depend on where they
-    /// differ.
-    pub fn matches(&self, candidate: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
-        let mut diff = a.len() ^ b.len();
-        for (i, x) in a.iter().enumerate() {
-            diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
-        }
-        diff == 0
-    }
-
-    /// The token itself, for the one place that needs it: the login cookie.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use alert_router_plugin::Secret;
 
 /// Validated settings.
 #[derive(Debug, Clone)]
@@ -356,14 +320,5 @@ mod tests {
                 .theme,
             Theme::Light
         );
-    }
-
-    #[test]
-    fn the_token_comparison_wants_every_byte() {
-        let t = Secret::new("abc123");
-        assert!(t.matches("abc123"));
-        for wrong in ["", "abc12", "abc1234", "abc124", "ABC123"] {
-            assert!(!t.matches(wrong), "{wrong}");
-        }
     }
 }

@@ -13,7 +13,7 @@ use teloxide::types::{
     ThreadId, Update,
 };
 
-use crate::config::{ChatRef, Config, Markup, Secret};
+use crate::config::{ChatRef, Config, Markup, Secret, redact};
 
 /// How long a `getUpdates` long poll waits for an update. teloxide's HTTP client gives
 /// up on any request after 17 s, so this must stay well below that.
@@ -70,13 +70,13 @@ pub fn verdict(error: &RequestError, token: &Secret) -> Verdict {
     match verdict {
         Verdict::Retry { after, reason } => Verdict::Retry {
             after,
-            reason: token.redact(&reason),
+            reason: redact(token, &reason),
         },
         Verdict::PlainText { reason } => Verdict::PlainText {
-            reason: token.redact(&reason),
+            reason: redact(token, &reason),
         },
         Verdict::Fail { reason } => Verdict::Fail {
-            reason: token.redact(&reason),
+            reason: redact(token, &reason),
         },
     }
 }
@@ -164,9 +164,10 @@ impl Client {
         let http = teloxide::net::default_reqwest_settings()
             .build()
             .map_err(|e| {
-                config
-                    .token
-                    .redact(&format!("cannot build the HTTP client: {}", chain(&e)))
+                redact(
+                    &config.token,
+                    &format!("cannot build the HTTP client: {}", chain(&e)),
+                )
             })?;
         let bot = teloxide::Bot::with_client(config.token.expose(), http)
             .set_api_url(config.api_url.clone());

@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -139,51 +138,25 @@ impl ConfigError {
     }
 }
 
-/// The bot token. Its `Debug` and `Display` print `***`; [`Secret::redact`] removes it
-/// from any text before that text reaches a log line or a delivery reason.
-#[derive(Clone)]
-pub struct Secret(Arc<str>);
+pub use alert_router_plugin::Secret;
 
-impl Secret {
-    pub fn new(value: impl Into<Arc<str>>) -> Self {
-        Secret(value.into())
+/// `text` with every occurrence of the bot `token` (whole, percent-encoded, or just its
+/// secret half) replaced by `***`, before that text reaches a log line or a delivery
+/// reason. Request errors quote the URL, and the URL holds `bot<token>`.
+pub fn redact(token: &Secret, text: &str) -> String {
+    let token = token.expose();
+    if token.is_empty() {
+        return text.to_owned();
     }
-
-    /// The token itself, for the one place that needs it: the Bot API client.
-    pub fn expose(&self) -> &str {
-        &self.0
+    let mut out = text.replace(token, "***");
+    let encoded = token.replace(':', "%3A");
+    out = out.replace(&encoded, "***");
+    if let Some((_, secret)) = token.split_once(':')
+        && secret.len() >= 8
+    {
+        out = out.replace(secret, "***");
     }
-
-    /// `text` with every occurrence of the token (whole, percent-encoded, or just its
-    /// secret half) replaced by `***`. Request errors quote the URL, and the URL holds
-    /// `bot<token>`.
-    pub fn redact(&self, text: &str) -> String {
-        let token = self.expose();
-        if token.is_empty() {
-            return text.to_owned();
-        }
-        let mut out = text.replace(token, "***");
-        let encoded = token.replace(':', "%3A");
-        out = out.replace(&encoded, "***");
-        if let Some((_, secret)) = token.split_once(':')
-            && secret.len() >= 8
-        {
-            out = out.replace(secret, "***");
-        }
-        out
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+    out
 }
 
 /// A destination: a numeric chat id or a public `@username` (channels).
@@ -661,7 +634,7 @@ mod tests {
             "error sending request for url (http://x/bot{TOKEN}/SendMessage) \
              bot123456%3AAAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw and AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
         );
-        let redacted = secret.redact(&text);
+        let redacted = redact(&secret, &text);
         assert!(!redacted.contains("AAHdqTcv"), "{redacted}");
         assert!(
             redacted.contains("http://x/bot***/SendMessage"),

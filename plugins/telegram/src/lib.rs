@@ -6,7 +6,7 @@
 //! each message to it and waits for the outcome. Dropping the sink stops and joins
 //! everything it started.
 //!
-//! - `config`: settings, defaults, validation; the token as a redacting [`config::Secret`].
+//! - `config`: settings, defaults, validation; [`config::redact`] keeps the token out of text.
 //! - `format`: the payload, Telegram's limits, splitting, the plain-text fallback.
 //! - `pace`: Telegram's per-chat, per-group and overall limits.
 //! - `client`: the Bot API client and `verdict`, the one function that maps every
@@ -67,7 +67,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// Logs through the router with the token redacted, whatever the text holds.
     pub fn log(&self, level: Level, message: &str) {
-        self.host.log(level, &self.config.token.redact(message));
+        self.host
+            .log(level, &config::redact(&self.config.token, message));
     }
 
     pub fn error(&self, message: &str) {

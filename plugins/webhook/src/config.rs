@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use alert_router_plugin::Secret;
 use alert_router_plugin::http::Endpoint;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
@@ -62,17 +63,6 @@ pub struct Settings {
     secret: Option<Secret>,
 }
 
-/// A value that is never shown: its `Debug` prints `***`.
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
 /// `timeout` as written: a duration string or a number of seconds.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -108,7 +98,7 @@ impl Settings {
     /// Checks every setting and builds the [`Config`]; an error names the field and says
     /// what is expected, and never contains a secret.
     pub(crate) fn validate(self) -> Result<Config, String> {
-        let url = parse_url(self.url.0.trim())?;
+        let url = parse_url(self.url.expose().trim())?;
         let method = match self.method.as_deref().map(str::trim) {
             None => Method::POST,
             Some(m) if m.eq_ignore_ascii_case("post") => Method::POST,
@@ -119,9 +109,9 @@ impl Settings {
                 ));
             }
         };
-        let mut secrets = url_secrets(&url, self.url.0.trim());
+        let mut secrets = url_secrets(&url, self.url.expose().trim());
         let mut headers = HeaderMap::new();
-        for (name, Secret(value)) in &self.headers {
+        for (name, value) in &self.headers {
             let header = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| format!("settings.headers: {name:?} is not a valid header name"))?;
             if RESERVED_HEADERS.contains(&header.as_str()) {
@@ -129,14 +119,14 @@ impl Settings {
                     "settings.headers.{name}: the sink sets this header itself; remove it"
                 ));
             }
-            let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
+            let mut header_value = HeaderValue::from_str(value.expose().trim()).map_err(|_| {
                 format!(
                     "settings.headers.{name}: the value has characters a header cannot carry (line breaks, control characters)"
                 )
             })?;
-            value.set_sensitive(true);
-            headers.insert(header, value);
-            secrets.push(self.headers[name].0.trim().to_owned());
+            header_value.set_sensitive(true);
+            headers.insert(header, header_value);
+            secrets.push(value.expose().trim().to_owned());
         }
         let timeout = match self.timeout {
             None => DEFAULT_TIMEOUT,
@@ -144,15 +134,15 @@ impl Settings {
         };
         let secret = match self.secret {
             None => None,
-            Some(Secret(s)) if s.is_empty() => {
+            Some(s) if s.expose().is_empty() => {
                 return Err(
                     "settings.secret: is empty; set a signing secret or remove the setting"
                         .to_owned(),
                 );
             }
-            Some(Secret(s)) => {
-                secrets.push(s.clone());
-                Some(s.into_bytes())
+            Some(s) => {
+                secrets.push(s.expose().to_owned());
+                Some(s.expose().as_bytes().to_vec())
             }
         };
         secrets.retain(|s| s.chars().count() >= MIN_REDACTED);

@@ -1,0 +1,67 @@
+//! [`Secret`]: a value that must never be printed, for the router and plugins alike.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// A token, password or signing key. `Debug` and `Display` print `***`, so a secret
+/// inside settings, errors or log lines shows as that; [`Secret::expose`] hands the value
+/// to the one place that needs it. Deserializes from a plain string.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `candidate` is the secret, in time that does not depend on where the two
+    /// differ (for checking a token someone presents).
+    pub fn matches(&self, candidate: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
+        let mut diff = a.len() ^ b.len();
+        for (i, x) in a.iter().enumerate() {
+            diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
+        }
+        diff == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_never_prints_and_deserializes_from_a_string() {
+        let s: Secret = serde_json::from_str("\"hunter2\"").expect("a string");
+        assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "*** *** Some(***)");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn the_comparison_wants_every_byte() {
+        let t = Secret::new("abc123");
+        assert!(t.matches("abc123"));
+        for wrong in ["", "abc12", "abc1234", "abc124", "ABC123"] {
+            assert!(!t.matches(wrong), "{wrong}");
+        }
+    }
+}
