@@ -233,28 +233,25 @@ async fn the_rate_limit_is_never_exceeded_and_nothing_is_lost() {
     )
     .await;
     let batch: Vec<Value> = (0..20).map(|i| json!({"type": "burst", "n": i})).collect();
+    // No delivery happens before the post, so by `t` after it at most 1 + t/500ms can have
+    // gone out. Each count is read before its time is taken, so a slow machine only makes
+    // the count smaller: the check holds at any speed and fails only if the limit is
+    // exceeded.
+    let start = Instant::now();
     let (status, _) = router.post_events(Value::Array(batch).to_string()).await;
     assert_eq!(status, 202);
-    // Watch the file grow and note when each message first appears.
-    let start = Instant::now();
-    let mut seen_at: Vec<Duration> = Vec::new();
-    while seen_at.len() < 20 && start.elapsed() < Duration::from_secs(40) {
-        let n = delivered(&router).len();
-        while seen_at.len() < n {
-            seen_at.push(start.elapsed());
-        }
+    let mut observed = 0;
+    while observed < 20 && start.elapsed() < Duration::from_secs(60) {
+        observed = delivered(&router).len();
+        let elapsed = start.elapsed();
+        let allowed = 1 + (elapsed.as_millis() / 500) as usize;
+        assert!(
+            observed <= allowed,
+            "{observed} delivered {elapsed:?} after the post; 2/s allows {allowed}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(seen_at.len(), 20, "all 20 delivered");
-    // A sighting is at most one poll (plus scheduling) late, so allow 50 ms.
-    for (i, t) in seen_at.iter().enumerate().skip(1) {
-        let since_first = t.saturating_sub(seen_at[0]) + Duration::from_millis(50);
-        let earliest = Duration::from_millis(500 * i as u64);
-        assert!(
-            since_first >= earliest,
-            "message {i} arrived {since_first:?} after the first; the limit allows {earliest:?}"
-        );
-    }
+    assert_eq!(observed, 20, "all 20 delivered");
     let ns: Vec<i64> = delivered(&router)
         .iter()
         .map(|l| l["event"]["n"].as_i64().unwrap_or(-1))
