@@ -307,8 +307,15 @@ fn performance_answers_computed_and_reported_figures_apart() {
 
     let perf = q(&store, "performance", "", "2025-11-05T18:00:00Z");
     assert_clean(&perf);
-    let keys: Vec<&String> = perf.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-    assert_eq!(keys, ["computed", "reported"], "two objects, nothing merged");
+    let keys: Vec<&String> = perf
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        ["computed", "reported"],
+        "two objects, nothing merged"
+    );
 
     // Computed: from the five trades and the portfolio values the router saw, even
     // where the producer reported the same metric.
@@ -363,7 +370,10 @@ fn performance_answers_computed_and_reported_figures_apart() {
 #[test]
 fn figures_that_disagree_stay_with_their_source() {
     let store = StateStore::in_memory();
-    for (time, pnl) in [("2025-11-03T10:00:00Z", 200.0), ("2025-11-03T11:00:00Z", 100.0)] {
+    for (time, pnl) in [
+        ("2025-11-03T10:00:00Z", 200.0),
+        ("2025-11-03T11:00:00Z", 100.0),
+    ] {
         store.apply(&closed_trade(time, "ETH/USDT", pnl, "RSI_MACD"));
     }
     store.apply(&ev(
@@ -380,7 +390,11 @@ fn figures_that_disagree_stay_with_their_source() {
     let perf = q(&store, "performance", "", "2025-11-03T23:59:30Z");
     let computed = &perf["computed"];
     assert_eq!(
-        [&computed["total_trades"], &computed["wins"], &computed["losses"]],
+        [
+            &computed["total_trades"],
+            &computed["wins"],
+            &computed["losses"]
+        ],
         [&json!(2), &json!(2), &json!(0)]
     );
     assert_eq!(f(&computed["win_rate"]), 100.0);
