@@ -88,7 +88,7 @@ async fn telegram_notifies_and_answers_commands_from_the_state_store() {
         sent[0].visible
     );
     assert!(
-        sent[1].visible.contains("P&L: $200.00 (+4.00%)"),
+        sent[1].visible.contains("P&L: +$200.00 (+4.00%)"),
         "{}",
         sent[1].visible
     );

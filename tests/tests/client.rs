@@ -138,7 +138,7 @@ async fn every_method_is_delivered_and_lands_in_the_state() {
     );
     let performance = router.get_json("/v1/state/performance").await;
     assert_eq!(
-        performance["reported"]["sharpe_ratio"], 1.8,
+        performance["reported"]["performance_metrics"]["sharpe_ratio"], 1.8,
         "{performance}"
     );
     let daily = router.get_json("/v1/state/daily").await;

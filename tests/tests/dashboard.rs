@@ -145,7 +145,7 @@ fn trading_month(now: OffsetDateTime) -> Vec<Value> {
                        "portfolio_value": 52_400.0}));
     events.push(json!({"type": "performance_metrics", "time": at(now - time::Duration::minutes(55)),
                        "total_return": 7.4, "sharpe_ratio": 1.85, "sortino_ratio": 2.6, "max_drawdown": 3.2,
-                       "profit_factor": 2.33, "total_trades": 6}));
+                       "profit_factor": 2.33, "total_trades": 6, "var_95": -1.5}));
     events.push(
         json!({"type": "trade_opened", "time": at(now - time::Duration::minutes(50)),
                        "symbol": "BTC/USDT", "side": "BUY", "entry_price": 45_000, "quantity": 0.2,
@@ -276,18 +276,32 @@ async fn the_json_endpoints_answer_from_the_state_and_the_feed() {
     let summary = get_json(&format!("{url}/api/summary")).await;
     assert_eq!(summary["total_value"], 52_480.5);
     assert_eq!(
-        (summary["pnl"].clone(), summary["pnl_pct"].clone()),
+        (
+            summary["pnl"]["value"].clone(),
+            summary["pnl"]["pct"].clone()
+        ),
         (json!(2480.5), json!(4.96))
     );
+    assert_eq!(summary["pnl"]["source"], "reported", "the portfolio's own");
+    // One source per figure, and which: 4 of the 6 trades the router saw won; the
+    // Sharpe ratio is the router's, from its month of daily closes, not the bot's 1.85.
+    let win = &summary["win_rate"];
     assert!(
-        summary["win_rate"]
+        win["value"]
             .as_f64()
             .is_some_and(|w| (w - 66.666).abs() < 0.1),
         "{summary}"
     );
     assert_eq!(
-        summary["sharpe_ratio"], 1.85,
-        "the producer's reported Sharpe ratio"
+        (&win["source"], &win["trades"]),
+        (&json!("computed"), &json!(6))
+    );
+    let sharpe = &summary["sharpe_ratio"];
+    assert_eq!(sharpe["source"], "computed", "{summary}");
+    assert_ne!(sharpe["value"], 1.85, "{summary}");
+    assert!(
+        sharpe["daily_returns"].as_u64().is_some_and(|n| n >= 30),
+        "{summary}"
     );
 
     let positions = get_json(&format!("{url}/api/positions")).await;
@@ -322,6 +336,7 @@ async fn the_json_endpoints_answer_from_the_state_and_the_feed() {
     assert_eq!(btc["trades"][0]["pnl"], 60.0);
 
     let perf = get_json(&format!("{url}/api/performance")).await;
+    assert_eq!(perf, router.get_json("/v1/state/performance").await);
     for key in [
         "max_drawdown",
         "volatility",
@@ -329,8 +344,13 @@ async fn the_json_endpoints_answer_from_the_state_and_the_feed() {
         "sharpe_ratio",
         "win_rate",
     ] {
-        assert!(perf[key].is_number(), "{key}: {perf}");
+        assert!(perf["computed"][key].is_number(), "{key}: {perf}");
     }
+    assert_eq!(
+        perf["reported"]["performance_metrics"]["sharpe_ratio"],
+        1.85
+    );
+    assert_eq!(perf["reported"]["daily_summary"]["total_trades"], 6);
     let all = get_json(&format!("{url}/api/equity?range=all")).await;
     let day = get_json(&format!("{url}/api/equity?range=1D")).await;
     assert!(all["points"].as_array().unwrap().len() > day["points"].as_array().unwrap().len());
@@ -717,6 +737,48 @@ async fn the_page_loads_clean_updates_live_and_is_screenshotted() {
         .await;
     assert_eq!(pnl_class, "value pos", "a gain is green");
     assert_eq!(browser.text("#m-win-rate").await.as_deref(), Some("66.7%"));
+    // Each figure says where it comes from: the router's own, from what it saw, or
+    // the bot's report in a card of its own, never mixed.
+    assert_eq!(
+        browser.text("#m-trades").await.as_deref(),
+        Some("from 6 trades seen")
+    );
+    assert_eq!(
+        browser.text("#performance-source").await.as_deref(),
+        Some("from 6 trades seen")
+    );
+    let sharpe_source = browser.text("#m-sharpe-source").await.unwrap_or_default();
+    assert!(
+        sharpe_source.starts_with("from ") && sharpe_source.ends_with(" daily returns"),
+        "{sharpe_source}"
+    );
+    let reported_source = browser
+        .text("#reported-metrics-source")
+        .await
+        .unwrap_or_default();
+    assert!(
+        reported_source.starts_with("reported by the bot at ") && reported_source.ends_with(" UTC"),
+        "{reported_source}"
+    );
+    // The bot sent its VaR as -1.5: one minus sign, in red.
+    let var = browser
+        .execute(
+            "const dt = [...document.querySelectorAll('#reported-metrics dt')].find(d => d.textContent === 'VaR 95% (1 day)'); \
+             return dt ? [dt.nextElementSibling.textContent, dt.nextElementSibling.className] : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(var, json!(["-1.50%", "neg"]));
+    let page = browser
+        .execute(
+            "return document.querySelector('main').innerText;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        !page.as_str().unwrap_or_default().contains("--"),
+        "a double sign on the page: {page}"
+    );
     assert_eq!(
         browser
             .execute(

@@ -292,7 +292,7 @@ fn portfolio_update_payload() -> Value {
             {"name": "💰 Total Value", "value": "$12,500.00", "inline": true},
             {"name": "💵 Cash", "value": "$2,500.00", "inline": true},
             {"name": "📈 P&L", "value": "+$2,500.00 (+25.00%)", "inline": true},
-            {"name": "📉 Drawdown", "value": "3.20%", "inline": true},
+            {"name": "📉 Drawdown", "value": "\\-3.20%", "inline": true},
             {"name": "📋 Positions", "inline": false, "value":
                 "**BTC/USDT** LONG 0.5000 @ $45,000.00 → $46,500.00 (+$750.00, +3.33%)\n\
                  **ETH/USDT** LONG 2.0000 @ $2,400.00 → $2,500.00 (+$200.00, +4.17%)"},
@@ -309,7 +309,7 @@ fn performance_metrics_payload() -> Value {
             {"name": "💹 Total Return", "value": "+25.00%", "inline": true},
             {"name": "📐 Sharpe Ratio", "value": "1.85", "inline": true},
             {"name": "📐 Sortino Ratio", "value": "", "inline": true},
-            {"name": "📉 Max Drawdown", "value": "8.50%", "inline": true},
+            {"name": "📉 Max Drawdown", "value": "\\-8.50%", "inline": true},
             {"name": "🎯 Win Rate", "value": "65.00%", "inline": true},
             {"name": "⚖️ Profit Factor", "value": "", "inline": true},
             {"name": "🔢 Total Trades", "value": "120", "inline": true},

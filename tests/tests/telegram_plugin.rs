@@ -716,7 +716,13 @@ fn with_state(host: &HostDouble) {
     ]}));
     host.answer(
         "state/performance",
-        json!({"total_return": 25.0, "sharpe_ratio": 1.85, "win_rate": 65.0}),
+        json!({"computed": {"total_trades": 2, "wins": 1, "losses": 1, "win_rate": 50.0, "total_pnl": 150.0,
+                            "profit_factor": 4.0, "best_trade": 200.0, "worst_trade": -50.0, "total_return": null,
+                            "sharpe_ratio": null, "sortino_ratio": null, "max_drawdown": null, "volatility": null,
+                            "var_95": null, "daily_returns": 0},
+               "reported": {"performance_metrics": {"total_return": 25.0, "sharpe_ratio": 1.85, "win_rate": 65.0,
+                                                    "var_95": -1.5, "time": "2025-11-03T12:00:00Z"},
+                            "daily_summary": null}}),
     );
     let trades = json!([
         {"symbol": "ETH/USDT", "side": "SELL", "quantity": 2.0, "entry_price": 2500, "exit_price": 2600, "pnl": 200.0, "pnl_pct": 4.0},
@@ -727,7 +733,13 @@ fn with_state(host: &HostDouble) {
         "state/trades?limit=1",
         json!({"trades": [trades[0].clone()]}),
     );
-    host.answer("state/trades?since=today", trades);
+    host.answer(
+        "state/daily",
+        json!({"date": "2025-11-03", "trades": trades, "count": 2, "wins": 1, "losses": 1, "pnl": 150.0,
+               "win_rate": 50.0, "best_trade": 200.0, "worst_trade": -50.0,
+               "reported": {"total_trades": 3, "winning_trades": 2, "losing_trades": 1, "win_rate": 66.7,
+                            "total_pnl": 100.0, "time": "2025-11-03T23:59:00Z"}}),
+    );
 }
 
 #[test]
@@ -767,9 +779,12 @@ fn every_command_is_answered_in_an_allowed_chat_with_data_from_the_state_store()
         (
             "/performance",
             vec![
+                "🧮 From 2 trades seen\n🔢 Wins / Losses: 1 / 1\n🎯 Win Rate: 50.00%",
+                "💔 Worst Trade: -$50.00",
+                "📣 Reported by the bot at 2025-11-03 12:00 UTC\n🎯 Win Rate: 65.00%",
                 "📈 Total Return: +25.00%",
                 "📐 Sharpe Ratio: 1.85",
-                "🎯 Win Rate: 65.00%",
+                "⚠️ VaR (95%): -1.50%",
             ],
         ),
         (
@@ -794,11 +809,10 @@ fn every_command_is_answered_in_an_allowed_chat_with_data_from_the_state_store()
         (
             "/daily",
             vec![
-                "📈 Trades: 2",
-                "✅ Winning: 1",
-                "❌ Losing: 1",
-                "🎯 Win Rate: 50.00%",
-                "💵 P&L: +$150.00",
+                "📅 Today (2025-11-03)",
+                "🧮 From 2 trades seen\n✅ Winning: 1\n❌ Losing: 1\n🎯 Win Rate: 50.00%\n💵 P&L: +$150.00",
+                "❌ SOL/USDT BUY: -$50.00 (-3.33%)",
+                "📣 Reported by the bot at 2025-11-03 23:59 UTC\n📈 Trades: 3 (2 won, 1 lost)",
             ],
         ),
         (
@@ -875,7 +889,7 @@ fn every_command_is_answered_in_an_allowed_chat_with_data_from_the_state_store()
         "state/performance",
         "state/trades?limit=10",
         "state/trades?limit=1",
-        "state/trades?since=today",
+        "state/daily",
     ] {
         assert!(
             queries.iter().any(|q| q == path),

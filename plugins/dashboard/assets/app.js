@@ -36,6 +36,19 @@
   };
   const pct = (v, signed = true) => (isNum(v) ? (signed && v > 0 ? '+' : '') + v.toFixed(2) + '%' : '—');
   const plain = (v, d = 2) => (isNum(v) ? v.toFixed(d) : '—');
+  // A drawdown or a VaR is a loss: one minus sign, whichever sign the producer used.
+  const loss = (v) => (isNum(v) ? (Math.abs(v) >= 0.005 ? '-' : '') + Math.abs(v).toFixed(2) + '%' : '—');
+  const lossSign = (v) => (isNum(v) ? -Math.abs(v) : undefined);
+  const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  // Where a figure comes from, in the words the Telegram answers use too.
+  const seen = (n) => `from ${count(n ?? 0, 'trade', 'trades')} seen`;
+  const reportedAt = (t) => 'reported by the bot' + (t ? ' at ' + when(t) : '');
+  const sourceText = (f) => {
+    if (!f || f.source === 'none') return '';
+    if (f.source === 'reported') return reportedAt(f.time);
+    if ('daily_returns' in f) return `from ${count(f.daily_returns ?? 0, 'daily return', 'daily returns')}`;
+    return seen(f.trades);
+  };
   const qty = (v) => (isNum(v) ? v.toLocaleString('en-US', { maximumFractionDigits: 8 }) : '—');
   const when = (t) => {
     if (!t) return '—';
@@ -112,11 +125,16 @@
     const s = await get('api/summary');
     setText('m-total-value', money(s.total_value));
     setText('m-total-sub', isNum(s.cash) ? 'cash ' + money(s.cash) : s.updated_at ? 'as of ' + when(s.updated_at) : 'no portfolio update yet');
-    setText('m-pnl', money(s.pnl, true), s.pnl);
-    setText('m-pnl-pct', pct(s.pnl_pct), s.pnl_pct);
-    setText('m-win-rate', isNum(s.win_rate) ? s.win_rate.toFixed(1) + '%' : '—');
-    setText('m-trades', isNum(s.total_trades) ? s.total_trades + ' closed trades' : '');
-    setText('m-sharpe', plain(s.sharpe_ratio), s.sharpe_ratio);
+    const pnl = s.pnl || {};
+    setText('m-pnl', money(pnl.value, true), pnl.value);
+    if (pnl.source === 'computed') setText('m-pnl-pct', 'closed trades, ' + seen(pnl.trades), pnl.value);
+    else setText('m-pnl-pct', isNum(pnl.pct) ? pct(pnl.pct) : '', pnl.pct);
+    const win = s.win_rate || {};
+    setText('m-win-rate', isNum(win.value) ? win.value.toFixed(1) + '%' : '—');
+    setText('m-trades', sourceText(win));
+    const sharpe = s.sharpe_ratio || {};
+    setText('m-sharpe', plain(sharpe.value), sharpe.value);
+    setText('m-sharpe-source', sourceText(sharpe));
     $('updated').textContent = s.updated_at ? 'portfolio as of ' + when(s.updated_at) : '';
   });
 
@@ -172,32 +190,84 @@
     }));
   });
 
+  // The producer's fields, labelled and formatted; any other field is shown as sent.
+  const REPORTED = {
+    date: ['Date', String],
+    total_trades: ['Total trades', String],
+    winning_trades: ['Winning trades', String],
+    losing_trades: ['Losing trades', String],
+    win_rate: ['Win rate', (v) => pct(v, false)],
+    total_pnl: ['Total P&L', (v) => money(v, true), (v) => v],
+    total_pnl_pct: ['Total P&L %', (v) => pct(v), (v) => v],
+    best_trade: ['Best trade', (v) => money(v, true), (v) => v],
+    worst_trade: ['Worst trade', (v) => money(v, true), (v) => v],
+    portfolio_value: ['Portfolio value', (v) => money(v)],
+    total_return: ['Total return', (v) => pct(v), (v) => v],
+    sharpe_ratio: ['Sharpe ratio', (v) => plain(v), (v) => v],
+    sortino_ratio: ['Sortino ratio', (v) => plain(v), (v) => v],
+    profit_factor: ['Profit factor', (v) => plain(v)],
+    max_drawdown: ['Max drawdown', loss, lossSign],
+    volatility: ['Volatility', (v) => pct(v, false)],
+    var_95: ['VaR 95% (1 day)', loss, lossSign],
+  };
+  const asSent = (v) => (isNum(v) ? v.toLocaleString('en-US', { maximumFractionDigits: 8 }) : typeof v === 'string' ? v : JSON.stringify(v));
+  const reportedRows = (r) => {
+    const known = Object.keys(REPORTED).filter((k) => k in r);
+    const other = Object.keys(r).filter((k) => k !== 'time' && !(k in REPORTED)).sort();
+    return known.map((k) => {
+      const [label, fmt, sign] = REPORTED[k];
+      const v = r[k];
+      return [label, typeof v === 'number' || k === 'date' ? fmt(v) : asSent(v), sign && isNum(v) ? sign(v) : undefined];
+    }).concat(other.map((k) => [k.charAt(0).toUpperCase() + k.slice(1).replace(/_/g, ' '), asSent(r[k])]));
+  };
+
   const loadPerformance = () => load('performance', async () => {
     const p = await get('api/performance');
-    $('m-sortino').textContent = isNum(p.sortino_ratio) ? 'Sortino ' + plain(p.sortino_ratio) : '';
+    // Computed: the router's own figures, from the events it saw.
+    const c = p.computed || {};
+    $('performance-source').textContent = seen(c.total_trades);
     kv($('performance'), [
-      ['Total trades', isNum(p.total_trades) ? String(p.total_trades) : '—'],
-      ['Wins / losses', `${p.wins ?? '—'} / ${p.losses ?? '—'}`],
-      ['Win rate', isNum(p.win_rate) ? p.win_rate.toFixed(1) + '%' : '—'],
-      ['Total P&L', money(p.total_pnl, true), p.total_pnl],
-      ['Total return', pct(p.total_return), p.total_return],
-      ['Profit factor', plain(p.profit_factor)],
-      ['Average win', money(p.avg_win, true), p.avg_win],
-      ['Average loss', money(p.avg_loss, true), p.avg_loss],
-      ['Best trade', money(p.best_trade, true), p.best_trade],
-      ['Worst trade', money(p.worst_trade, true), p.worst_trade],
-      ['Expectancy', money(p.expectancy, true), p.expectancy],
-      ['Today', p.today ? `${p.today.trades} trades, ${money(p.today.pnl, true)}` : '—', p.today && p.today.pnl],
+      ['Total trades', isNum(c.total_trades) ? String(c.total_trades) : '—'],
+      ['Wins / losses', `${c.wins ?? '—'} / ${c.losses ?? '—'}`],
+      ['Win rate', isNum(c.win_rate) ? c.win_rate.toFixed(1) + '%' : '—'],
+      ['Total P&L (closed)', money(c.total_pnl, true), c.total_pnl],
+      ['Total return', pct(c.total_return), c.total_return],
+      ['Profit factor', plain(c.profit_factor)],
+      ['Average win', money(c.avg_win, true), c.avg_win],
+      ['Average loss', money(c.avg_loss, true), c.avg_loss],
+      ['Best trade', money(c.best_trade, true), c.best_trade],
+      ['Worst trade', money(c.worst_trade, true), c.worst_trade],
+      ['Expectancy', money(c.expectancy, true), c.expectancy],
+      ['Today', c.today ? `${count(c.today.trades, 'trade', 'trades')}, ${money(c.today.pnl, true)}` : '—', c.today && c.today.pnl],
     ]);
+    $('risk-source').textContent = {
+      portfolio_update: `from portfolio updates, ${count(c.daily_returns ?? 0, 'daily return', 'daily returns')}`,
+      trades: 'from closed trades (ratios need portfolio updates)',
+    }[c.equity_source] || 'no portfolio updates yet';
     kv($('risk'), [
-      ['Max drawdown', isNum(p.max_drawdown) ? '-' + p.max_drawdown.toFixed(2) + '%' : '—', isNum(p.max_drawdown) ? -p.max_drawdown : undefined],
-      ['Max drawdown ($)', isNum(p.max_drawdown_abs) ? money(-p.max_drawdown_abs) : '—', isNum(p.max_drawdown_abs) ? -p.max_drawdown_abs : undefined],
-      ['Volatility (annualised)', pct(p.volatility, false)],
-      ['VaR 95% (1 day)', isNum(p.var_95) ? '-' + p.var_95.toFixed(2) + '%' : '—', isNum(p.var_95) ? -p.var_95 : undefined],
-      ['Sharpe ratio', plain(p.sharpe_ratio), p.sharpe_ratio],
-      ['Sortino ratio', plain(p.sortino_ratio), p.sortino_ratio],
-      ['Daily returns used', isNum(p.daily_returns) ? String(p.daily_returns) : '—'],
+      ['Max drawdown', loss(c.max_drawdown), lossSign(c.max_drawdown)],
+      ['Max drawdown ($)', isNum(c.max_drawdown_abs) ? money(-Math.abs(c.max_drawdown_abs)) : '—', lossSign(c.max_drawdown_abs)],
+      ['Volatility (annualised)', pct(c.volatility, false)],
+      ['VaR 95% (1 day)', loss(c.var_95), lossSign(c.var_95)],
+      ['Sharpe ratio', plain(c.sharpe_ratio), c.sharpe_ratio],
+      ['Sortino ratio', plain(c.sortino_ratio), c.sortino_ratio],
+      ['Daily returns used', isNum(c.daily_returns) ? String(c.daily_returns) : '—'],
     ]);
+    // Reported: the producer's latest events, as sent, apart from the router's figures.
+    const r = p.reported || {};
+    const metrics = r.performance_metrics;
+    const daily = r.daily_summary;
+    $('reported-empty').hidden = Boolean(metrics || daily);
+    $('reported-metrics-block').hidden = !metrics;
+    $('reported-daily-block').hidden = !daily;
+    if (metrics) {
+      $('reported-metrics-source').textContent = reportedAt(metrics.time);
+      kv($('reported-metrics'), reportedRows(metrics));
+    }
+    if (daily) {
+      $('reported-daily-source').textContent = reportedAt(daily.time);
+      kv($('reported-daily'), reportedRows(daily));
+    }
   });
 
   const chartTheme = () => 'theme=' + encodeURIComponent(state.theme);

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `GET /` | the page |
 //! | `GET /api/info` | title, theme, version, limits, the address served on |
-//! | `GET /api/summary` | header metrics: total value, P&L and %, win rate, Sharpe |
+//! | `GET /api/summary` | header metrics: total value, P&L and %, win rate, Sharpe, each with its source |
 //! | `GET /api/portfolio`, `/api/positions`, `/api/performance` | the router's state |
 //! | `GET /api/trades?symbol=&strategy=&limit=&since=` | recent trades, plus every `symbols` and `strategies` seen |
 //! | `GET /api/equity?range=1D\|1W\|1M\|all` | the equity curve's points |
@@ -37,6 +37,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::charts;
 use crate::config::{Config, MAX_TRADES_LIMIT, Theme};
 use crate::feed::{SEVERITIES, rank};
+use crate::figures;
 use crate::server::{Hub, Live, NO_SOURCE};
 
 /// The cookie that keeps the token after the page was opened with `?token=`.
@@ -248,25 +249,11 @@ async fn info(State(hub): State<Arc<Hub>>) -> Result<Json<Value>, ApiError> {
     Ok(Json(info_json(&hub, &config)))
 }
 
-/// The header metrics, from the portfolio (total value, P&L) and the performance
-/// figures (win rate, Sharpe); before any `portfolio_update`, P&L is the closed trades'.
+/// The header metrics: the portfolio's, and one source per figure (see [`figures`]).
 async fn summary(State(hub): State<Arc<Hub>>) -> Result<Json<Value>, ApiError> {
     let portfolio = ask(&hub, "state/portfolio".into()).await?;
-    let perf = ask(&hub, "state/performance".into()).await?;
-    let has_portfolio = portfolio.get("total_value").is_some();
-    let pick = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Null);
-    Ok(Json(json!({
-        "total_value": pick(&portfolio, "total_value"),
-        "cash": pick(&portfolio, "cash"),
-        "pnl": if has_portfolio && !portfolio["pnl"].is_null() { pick(&portfolio, "pnl") } else { pick(&perf, "total_pnl") },
-        "pnl_pct": if has_portfolio && !portfolio["pnl_pct"].is_null() { pick(&portfolio, "pnl_pct") } else { pick(&perf, "total_return") },
-        "drawdown_pct": pick(&portfolio, "drawdown_pct"),
-        "win_rate": pick(&perf, "win_rate"),
-        "sharpe_ratio": pick(&perf, "sharpe_ratio"),
-        "total_trades": pick(&perf, "total_trades"),
-        "today": pick(&perf, "today"),
-        "updated_at": pick(&portfolio, "updated_at"),
-    })))
+    let performance = ask(&hub, "state/performance".into()).await?;
+    Ok(Json(figures::summary(&portfolio, &performance)))
 }
 
 async fn portfolio(State(hub): State<Arc<Hub>>) -> Result<Json<Value>, ApiError> {

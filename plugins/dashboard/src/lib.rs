@@ -14,6 +14,7 @@
 //! - `config`: settings, defaults, validation (a token is required off loopback).
 //! - `feed`: a delivered message as a feed item, and the bounded feed.
 //! - `charts`: the equity curve and the distribution donut as SVG.
+//! - `figures`: the header's figures, one source (computed or reported) per figure.
 //! - `server`: the server's runtime, and how instances share it across reloads.
 //! - `api`: the routes, the token check, the event stream.
 
@@ -21,6 +22,7 @@ mod api;
 pub mod charts;
 pub mod config;
 pub mod feed;
+mod figures;
 mod server;
 
 use std::sync::Arc;

@@ -464,10 +464,15 @@ fn answer(shared: &Shared, invocation: &Invocation, context: Value, user_id: Opt
                 |data| json!({"items": items(data, "trades"), "limit": limit}),
             )
         }
-        "daily" => with_data(shared, name, "state/trades?since=today", context, |data| {
-            let trades = items(data, "trades");
-            json!({"summary": day_summary(&trades), "items": trades})
-        }),
+        // The router's day: its figures from the trades it saw, and apart, the bot's
+        // own daily summary.
+        "daily" => with_object(
+            shared,
+            name,
+            "state/daily",
+            context,
+            |data| json!({"items": items(data, "trades")}),
+        ),
         "stats" => {
             // Router totals when the router has them; the bot's own always.
             let router = shared
@@ -594,25 +599,6 @@ fn items(data: &Value, key: &str) -> Vec<Value> {
         },
         _ => Vec::new(),
     }
-}
-
-/// Count, wins, losses and P&L of a day's trades (those with a `pnl`).
-fn day_summary(trades: &[Value]) -> Value {
-    let pnls: Vec<f64> = trades
-        .iter()
-        .filter_map(|t| t.get("pnl").and_then(Value::as_f64))
-        .collect();
-    let wins = pnls.iter().filter(|p| **p > 0.0).count();
-    let losses = pnls.iter().filter(|p| **p < 0.0).count();
-    let total: f64 = pnls.iter().sum();
-    json!({
-        "trades": trades.len(),
-        "closed": pnls.len(),
-        "wins": wins,
-        "losses": losses,
-        "total_pnl": total,
-        "win_rate": if pnls.is_empty() { 0.0 } else { wins as f64 * 100.0 / pnls.len() as f64 },
-    })
 }
 
 fn mute(shared: &Shared, invocation: &Invocation, context: Value, user_id: Option<i64>) -> Value {
@@ -872,21 +858,5 @@ mod tests {
         let listed = json!({"sinks": [{"name": "a", "queued": 5}]});
         assert_eq!(sinks(&listed), vec![json!({"name": "a", "queued": 5})]);
         assert!(sinks(&json!({})).is_empty());
-    }
-
-    #[test]
-    fn the_day_adds_up() {
-        let trades = vec![
-            json!({"pnl": 200.0}),
-            json!({"pnl": -50}),
-            json!({"symbol": "open"}),
-        ];
-        let s = day_summary(&trades);
-        assert_eq!(s["trades"], 3);
-        assert_eq!(s["closed"], 2);
-        assert_eq!(s["wins"], 1);
-        assert_eq!(s["losses"], 1);
-        assert_eq!(s["total_pnl"], 150.0);
-        assert_eq!(s["win_rate"], 50.0);
     }
 }

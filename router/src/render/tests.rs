@@ -572,7 +572,7 @@ SELL position closed for ETH/USDT
 💰 Entry Price: $2,500.00
 💰 Exit Price: $2,600.00
 📦 Quantity: 2.0000
-💵 P&L: $200.00 (+4.00%)
+💵 P&L: +$200.00 (+4.00%)
 📝 Reason: Take Profit
 ⏱️ Duration: 3 hours
 🕐 Time: 2025-11-03 14:30:00

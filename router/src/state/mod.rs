@@ -12,8 +12,8 @@
 //! - `trade_closed`: one trade of the history, and reduces (or removes) the position it
 //!   closes: the one of the same side, or else of the opposite side, since producers write
 //!   either the position's side or the closing order's;
-//! - `performance_metrics`, `daily_summary`: kept as reported, shown beside what the store
-//!   computes itself.
+//! - `performance_metrics`, `daily_summary`: the latest of each kept as reported, and
+//!   answered apart from what the store computes itself, never mixed into it.
 //!
 //! The last known price of a symbol is the latest entry, exit or position price seen.
 //! [`StateStore::open`] keeps the state in SQLite (`<dir>/state.db`) and loads it back at
@@ -46,20 +46,21 @@
 //!   (seconds or a text), `duration_s` in seconds when known or derivable, `opened_at` from
 //!   the position it closed or from `duration`. The newest 10,000 trades are kept.
 //!   `symbol` and `strategy` match case-insensitively.
-//! - `performance` (no parameters): one object of metrics, each the reported value when
-//!   the latest `performance_metrics` has it, else the computed one: `total_pnl`,
-//!   `total_trades`, `wins`, `losses`, `win_rate` (%), `profit_factor` (gross profit / gross
-//!   loss, `null` without losses), `avg_win`, `avg_loss` (negative), `best_trade`,
+//! - `performance` (no parameters): two objects, never merged into one.
+//!   `"computed"`: what the router works out from the events it saw: `total_pnl`,
+//!   `total_trades`, `wins`, `losses`, `win_rate` (%), `profit_factor` (gross profit /
+//!   gross loss, `null` without losses), `avg_win`, `avg_loss` (negative), `best_trade`,
 //!   `worst_trade`, `expectancy` (mean P&L per trade), `total_return` (%), `sharpe_ratio`
 //!   and `sortino_ratio` (annualised from daily returns, × √365), `max_drawdown` (%, peak
-//!   to trough), `max_drawdown_abs`, `volatility` (annualised, %), `var_95` (one-day 95%
-//!   historical VaR as a positive loss %), `daily_returns` (how many the ratios used), and
-//!   any other field the producer reported. Beside them: `"today": {"date", "trades",
-//!   "pnl"}` (UTC day), `"source": {metric: "reported" | "computed"}`, `"computed": {...}`
-//!   (every computed metric, also where a reported one is shown), `"reported": {...,
-//!   "updated_at"}` or `null`, and `"equity_source"`. Trade statistics count every trade
+//!   to trough, positive), `max_drawdown_abs`, `volatility` (annualised, %), `var_95`
+//!   (one-day 95% historical VaR as a positive loss %), `daily_returns` (how many the
+//!   ratios used), `equity_source` (the curve they came from, as for `equity`) and
+//!   `"today": {"date", "trades", "pnl"}` (UTC day). Trade statistics count every trade
 //!   ever closed, not only the kept ones; return-based metrics need `portfolio_update`
 //!   values (they are `null` on a P&L-only curve, and with fewer than two daily returns).
+//!   `"reported"`: `{"performance_metrics", "daily_summary"}`, each the latest such event's
+//!   fields as the producer sent them (floats rounded as above) plus its `"time"`, or
+//!   `null` before one came.
 //! - `equity` (`range`: `1D`, `1W`, `1M` (30 days) or `all`, the default):
 //!   `{"points": [{"time", "value"}], "range", "source"}`. `source` is `"portfolio_update"`
 //!   (total value over time) or, when none was sent, `"trades"`: cumulative closed P&L from
@@ -67,8 +68,9 @@
 //!   stretches are merged, keeping each stretch's lowest and highest point.
 //! - `daily` (`date`, a date or `today`, the default; `symbol`; `strategy`): `{"date",
 //!   "trades": [trade...], "count", "wins", "losses", "pnl", "win_rate", "best_trade",
-//!   "worst_trade", "reported"}`: the trades closed that UTC day, newest first, and the
-//!   latest `daily_summary` when it is for that day (else `null`).
+//!   "worst_trade", "reported"}`: the trades closed that UTC day, newest first, the
+//!   figures computed from them, and, apart, the latest `daily_summary` when it is for
+//!   that day (its fields as sent plus its `"time"`; else `null`).
 
 mod analytics;
 mod book;

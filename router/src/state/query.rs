@@ -350,13 +350,15 @@ fn daily(book: &Book, day: i64, filter: &Filter) -> Value {
     })
 }
 
+/// A reported event's fields as the producer sent them, with the event's `time` (a
+/// reserved event key, so it never hides a field of the producer's).
 fn reported_json(r: &Reported) -> Value {
     let mut map: Map<String, Value> = r
         .data
         .iter()
         .map(|(k, v)| (k.clone(), rounded(v)))
         .collect();
-    map.insert("updated_at".into(), time_value(r.time));
+    map.insert("time".into(), time_value(r.time));
     Value::Object(map)
 }
 
@@ -444,44 +446,15 @@ fn computed(book: &Book) -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Keys of the performance object that are not metrics; a reported field by one of these
-/// names is only shown under `reported`.
-const PERFORMANCE_KEYS: [&str; 5] = ["today", "source", "computed", "reported", "equity_source"];
-
+/// `performance`: what the router worked out from the events it saw (`computed`) and
+/// what the producer said (`reported`), side by side. They are never merged: a win rate
+/// the bot reported next to wins and losses the router counted would not add up.
 fn performance(book: &Book, now: Nanos) -> Value {
-    let computed = computed(book);
-    let reported = book.performance.as_ref();
-    let reported_number = |key: &str| {
-        reported
-            .and_then(|r| r.data.get(key))
-            .filter(|v| v.is_number())
-            .map(rounded)
-    };
-
-    let mut out = Map::new();
-    let mut source = Map::new();
-    for (key, value) in &computed {
-        match reported_number(key) {
-            Some(v) => {
-                out.insert((*key).into(), v);
-                source.insert((*key).into(), json!("reported"));
-            }
-            None => {
-                out.insert((*key).into(), value.clone());
-                source.insert((*key).into(), json!("computed"));
-            }
-        }
-    }
-    if let Some(r) = reported {
-        for (key, value) in &r.data {
-            if out.contains_key(key) || PERFORMANCE_KEYS.contains(&key.as_str()) {
-                continue;
-            }
-            out.insert(key.clone(), rounded(value));
-            source.insert(key.clone(), json!("reported"));
-        }
-    }
-
+    let mut computed: Map<String, Value> = computed(book)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    computed.insert("equity_source".into(), json!(equity_curve(book).1));
     let today = day_of(now);
     let todays = TradeStats::from_pnls(
         book.trades
@@ -489,26 +462,17 @@ fn performance(book: &Book, now: Nanos) -> Value {
             .filter(|t| day_of(t.closed_at) == today)
             .map(|t| t.pnl),
     );
-    out.insert(
+    computed.insert(
         "today".into(),
         json!({"date": day_text(today), "trades": todays.trades, "pnl": num(todays.total_pnl())}),
     );
-    out.insert("source".into(), Value::Object(source));
-    out.insert(
-        "computed".into(),
-        Value::Object(
-            computed
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-        ),
-    );
-    out.insert(
-        "reported".into(),
-        reported.map_or(Value::Null, reported_json),
-    );
-    out.insert("equity_source".into(), json!(equity_curve(book).1));
-    Value::Object(out)
+    json!({
+        "computed": computed,
+        "reported": {
+            "performance_metrics": book.performance.as_ref().map_or(Value::Null, reported_json),
+            "daily_summary": book.daily_summary.as_ref().map_or(Value::Null, reported_json),
+        },
+    })
 }
 
 /// A JSON number rounded for people: at least 8 decimals and at least 8 significant

@@ -122,11 +122,16 @@ fn an_empty_store_answers_every_resource_without_nan() {
         json!({"empty": true})
     );
     let perf = q(&store, "performance", "", "2025-11-03T12:00:00Z");
-    assert_eq!(perf["total_trades"], json!(0));
-    assert_eq!(perf["win_rate"], Value::Null);
-    assert_eq!(perf["profit_factor"], Value::Null);
-    assert_eq!(perf["sharpe_ratio"], Value::Null);
-    assert_eq!(perf["equity_source"], json!("none"));
+    let computed = &perf["computed"];
+    assert_eq!(computed["total_trades"], json!(0));
+    assert_eq!(computed["win_rate"], Value::Null);
+    assert_eq!(computed["profit_factor"], Value::Null);
+    assert_eq!(computed["sharpe_ratio"], Value::Null);
+    assert_eq!(computed["equity_source"], json!("none"));
+    assert_eq!(
+        perf["reported"],
+        json!({"performance_metrics": null, "daily_summary": null})
+    );
     let equity = q(&store, "equity", "", "2025-11-03T12:00:00Z");
     assert_eq!(
         equity,
@@ -276,7 +281,7 @@ fn reported_position_marks_are_shown_until_the_price_moves() {
 }
 
 #[test]
-fn performance_merges_reported_and_computed_metrics() {
+fn performance_answers_computed_and_reported_figures_apart() {
     let store = StateStore::in_memory();
     // Trades: 3 wins of 5, 350 won and 75 lost.
     for (i, pnl) in [100.0, -50.0, 200.0, -25.0, 50.0].iter().enumerate() {
@@ -297,41 +302,40 @@ fn performance_merges_reported_and_computed_metrics() {
     store.apply(&ev(
         "performance_metrics",
         "2025-11-06T23:30:00Z",
-        json!({"sharpe_ratio": 1.85, "total_return": 25.0, "calmar_ratio": 3.1}),
+        json!({"sharpe_ratio": 1.85, "total_return": 25.0, "calmar_ratio": 3.1, "win_rate": 80.0}),
     ));
 
     let perf = q(&store, "performance", "", "2025-11-05T18:00:00Z");
     assert_clean(&perf);
-    assert_eq!(perf["total_trades"], json!(5));
+    let keys: Vec<&String> = perf
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
     assert_eq!(
-        (perf["wins"].clone(), perf["losses"].clone()),
+        keys,
+        ["computed", "reported"],
+        "two objects, nothing merged"
+    );
+
+    // Computed: from the five trades and the portfolio values the router saw, even
+    // where the producer reported the same metric.
+    let computed = &perf["computed"];
+    assert_eq!(computed["total_trades"], json!(5));
+    assert_eq!(
+        (computed["wins"].clone(), computed["losses"].clone()),
         (json!(3), json!(2))
     );
-    assert_eq!(f(&perf["win_rate"]), 60.0);
-    assert!(close_to(f(&perf["profit_factor"]), 350.0 / 75.0));
-    assert_eq!(f(&perf["total_pnl"]), 275.0);
-    assert_eq!(f(&perf["avg_loss"]), -37.5);
-    assert_eq!(f(&perf["best_trade"]), 200.0);
-    assert_eq!(f(&perf["worst_trade"]), -50.0);
-    assert_eq!(f(&perf["expectancy"]), 55.0);
-
-    // Reported values win; the computed ones stay visible.
-    assert_eq!(f(&perf["sharpe_ratio"]), 1.85);
-    assert_eq!(perf["source"]["sharpe_ratio"], json!("reported"));
-    assert_eq!(perf["source"]["win_rate"], json!("computed"));
-    assert_eq!(f(&perf["calmar_ratio"]), 3.1);
-    assert_eq!(perf["source"]["calmar_ratio"], json!("reported"));
-    assert_eq!(f(&perf["reported"]["sharpe_ratio"]), 1.85);
-    assert_eq!(
-        perf["reported"]["updated_at"],
-        json!("2025-11-06T23:30:00Z")
-    );
-
+    assert_eq!(f(&computed["win_rate"]), 60.0);
+    assert!(close_to(f(&computed["profit_factor"]), 350.0 / 75.0));
+    assert_eq!(f(&computed["total_pnl"]), 275.0);
+    assert_eq!(f(&computed["avg_loss"]), -37.5);
+    assert_eq!(f(&computed["best_trade"]), 200.0);
+    assert_eq!(f(&computed["worst_trade"]), -50.0);
+    assert_eq!(f(&computed["expectancy"]), 55.0);
     let r: Vec<f64> = closes.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
     let n = r.len() as f64;
     let mean = r.iter().sum::<f64>() / n;
     let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    let computed = &perf["computed"];
     assert!(close_to(
         f(&computed["sharpe_ratio"]),
         mean / sd * 365f64.sqrt()
@@ -341,13 +345,70 @@ fn performance_merges_reported_and_computed_metrics() {
     // The intraday fall from 120 to 90 is the deepest: 25%.
     assert!(close_to(f(&computed["max_drawdown"]), 25.0));
     assert!(close_to(f(&computed["max_drawdown_abs"]), 30.0));
-    assert_eq!(perf["equity_source"], json!("portfolio_update"));
-
+    assert_eq!(computed["equity_source"], json!("portfolio_update"));
+    assert_eq!(computed.get("calmar_ratio"), None);
     // Today (Nov 5): the fifth trade, +50.
     assert_eq!(
-        perf["today"],
+        computed["today"],
         json!({"date": "2025-11-05", "trades": 1, "pnl": 50.0})
     );
+
+    // Reported: the producer's event as sent, with its time.
+    assert_eq!(
+        perf["reported"],
+        json!({
+            "performance_metrics": {"sharpe_ratio": 1.85, "total_return": 25.0, "calmar_ratio": 3.1,
+                                    "win_rate": 80.0, "time": "2025-11-06T23:30:00Z"},
+            "daily_summary": null,
+        })
+    );
+}
+
+/// The first hour of a new user: a bot that reports its own figures (counting a trade
+/// the router never saw) beside the trades the router saw. Each figure must add up with
+/// the others of its own source.
+#[test]
+fn figures_that_disagree_stay_with_their_source() {
+    let store = StateStore::in_memory();
+    for (time, pnl) in [
+        ("2025-11-03T10:00:00Z", 200.0),
+        ("2025-11-03T11:00:00Z", 100.0),
+    ] {
+        store.apply(&closed_trade(time, "ETH/USDT", pnl, "RSI_MACD"));
+    }
+    store.apply(&ev(
+        "performance_metrics",
+        "2025-11-03T12:00:00Z",
+        json!({"win_rate": 66.7, "total_trades": 3, "worst_trade": -100, "var_95": -1.5}),
+    ));
+    store.apply(&ev(
+        "daily_summary",
+        "2025-11-03T23:59:00Z",
+        json!({"date": "2025-11-03", "total_trades": 3, "winning_trades": 2, "losing_trades": 1,
+               "win_rate": 66.7, "total_pnl": 200, "worst_trade": -100}),
+    ));
+    let perf = q(&store, "performance", "", "2025-11-03T23:59:30Z");
+    let computed = &perf["computed"];
+    assert_eq!(
+        [
+            &computed["total_trades"],
+            &computed["wins"],
+            &computed["losses"]
+        ],
+        [&json!(2), &json!(2), &json!(0)]
+    );
+    assert_eq!(f(&computed["win_rate"]), 100.0);
+    assert_eq!(f(&computed["worst_trade"]), 100.0);
+    assert_eq!(computed["var_95"], Value::Null, "no portfolio values seen");
+    let metrics = &perf["reported"]["performance_metrics"];
+    assert_eq!(metrics["total_trades"], json!(3));
+    assert_eq!(f(&metrics["win_rate"]), 66.7);
+    assert_eq!(metrics["worst_trade"], json!(-100));
+    assert_eq!(f(&metrics["var_95"]), -1.5, "the producer's sign, as sent");
+    assert_eq!(metrics["time"], json!("2025-11-03T12:00:00Z"));
+    let summary = &perf["reported"]["daily_summary"];
+    assert_eq!(summary["losing_trades"], json!(1));
+    assert_eq!(summary["time"], json!("2025-11-03T23:59:00Z"));
 }
 
 #[test]
@@ -377,18 +438,18 @@ fn edge_curves_give_nulls_not_nan() {
             assert_clean(&q(store, r, "", now));
         }
     }
-    let p = q(&single, "performance", "", now);
+    let p = &q(&single, "performance", "", now)["computed"];
     assert_eq!(
         (p["sharpe_ratio"].clone(), p["volatility"].clone()),
         (Value::Null, Value::Null)
     );
     assert_eq!(f(&p["max_drawdown"]), 0.0);
-    let p = q(&flat, "performance", "", now);
+    let p = &q(&flat, "performance", "", now)["computed"];
     assert_eq!(p["sharpe_ratio"], Value::Null, "zero deviation");
     assert_eq!(p["sortino_ratio"], Value::Null);
     assert_eq!(f(&p["volatility"]), 0.0);
     assert_eq!(f(&p["var_95"]), 0.0);
-    let p = q(&losses, "performance", "", now);
+    let p = &q(&losses, "performance", "", now)["computed"];
     assert_eq!(f(&p["win_rate"]), 0.0);
     assert_eq!(
         f(&p["profit_factor"]),
@@ -606,10 +667,10 @@ fn daily_shows_the_days_reported_summary() {
     ));
     let today = q(&store, "daily", "", "2025-11-03T23:59:30Z");
     assert_eq!(today["reported"]["total_trades"], json!(15));
-    assert_eq!(
-        today["reported"]["updated_at"],
-        json!("2025-11-03T23:59:00Z")
-    );
+    assert_eq!(today["reported"]["time"], json!("2025-11-03T23:59:00Z"));
+    // The day's own figures are the router's, from the trades it saw (none): the
+    // reported 15 trades stay under `reported`.
+    assert_eq!(today["count"], json!(0));
     let next = q(&store, "daily", "", "2025-11-04T08:00:00Z");
     assert_eq!(next["reported"], Value::Null);
 }
@@ -693,7 +754,7 @@ fn state_survives_a_restart() {
     assert!(dir.0.join("state.db").exists());
     // The history really was big: trades were pruned and the curve thinned.
     assert_eq!(before[6]["total"], json!(10_000));
-    assert_eq!(before[3]["total_trades"], json!(10_051));
+    assert_eq!(before[3]["computed"]["total_trades"], json!(10_051));
     let points = before[4]["points"].as_array().map_or(0, Vec::len);
     assert!((1_000..=2_000).contains(&points), "{points} points");
     assert_eq!(before[1]["positions"].as_array().map(Vec::len), Some(1));
@@ -718,7 +779,7 @@ fn state_survives_a_restart() {
     assert_eq!(f(&trades["trades"][0]["pnl"]), 7.0);
     assert_eq!(trades["total"], json!(10_000));
     assert_eq!(
-        q(&third, "performance", "", "2025-09-01T12:00:00Z")["total_trades"],
+        q(&third, "performance", "", "2025-09-01T12:00:00Z")["computed"]["total_trades"],
         json!(10_052)
     );
 }

@@ -29,7 +29,10 @@ impl Source for FakeRouter {
                 json!({"total_value": 12500.0, "cash": 2500.0, "pnl": 2500.0, "pnl_pct": 25.0, "updated_at": "2025-11-03T14:30:00Z"}),
             ),
             "state/performance" => Ok(
-                json!({"win_rate": 65.0, "sharpe_ratio": 1.85, "total_trades": 20, "total_pnl": 900.0}),
+                json!({"computed": {"win_rate": 65.0, "sharpe_ratio": null, "total_trades": 20, "total_pnl": 900.0,
+                                    "daily_returns": 1, "today": {"date": "2025-11-03", "trades": 2, "pnl": 150.0}},
+                       "reported": {"performance_metrics": {"sharpe_ratio": 1.85, "time": "2025-11-03T12:00:00Z"},
+                                    "daily_summary": null}}),
             ),
             "state/positions" => Ok(json!({"positions": [
                 {"symbol": "BTC/USDT", "side": "LONG", "value": 9300.0, "pnl": 300.0},
@@ -132,13 +135,20 @@ async fn the_json_endpoints_answer_from_the_router() {
     let summary = json_of(&hub, "/api/summary").await;
     assert_eq!(summary["total_value"], 12500.0);
     assert_eq!(
-        (summary["pnl"].clone(), summary["pnl_pct"].clone()),
-        (json!(2500.0), json!(25.0))
+        summary["pnl"],
+        json!({"value": 2500.0, "pct": 25.0, "source": "reported", "time": "2025-11-03T14:30:00Z"})
+    );
+    // One source per figure, and which: the router's win rate, the bot's Sharpe ratio
+    // (the router has too few daily returns for one).
+    assert_eq!(
+        summary["win_rate"],
+        json!({"value": 65.0, "source": "computed", "trades": 20})
     );
     assert_eq!(
-        (summary["win_rate"].clone(), summary["sharpe_ratio"].clone()),
-        (json!(65.0), json!(1.85))
+        summary["sharpe_ratio"],
+        json!({"value": 1.85, "source": "reported", "time": "2025-11-03T12:00:00Z"})
     );
+    assert_eq!(summary["today"]["trades"], 2);
 
     let trades = json_of(&hub, "/api/trades?symbol=ETH/USDT&strategy=&token=x").await;
     assert_eq!(trades["symbols"], json!(["BTC/USDT", "ETH/USDT"]));
