@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 mod dead_letters;
+mod table;
 
 use crate::config::Config;
 use crate::diag::{Diagnostic, Diagnostics};
