@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 mod dead_letters;
+mod send;
 mod table;
 
 use crate::config::Config;
@@ -70,31 +70,8 @@ pub enum Command {
         #[arg(long)]
         event: PathBuf,
     },
-    /// Post an event to a running router: `send trade_opened symbol=BTC/USDT price=45000`.
-    Send {
-        /// The event type.
-        #[arg(value_name = "TYPE")]
-        kind: String,
-        /// Fields as key=value; numbers, true/false and null are parsed, the rest are text.
-        #[arg(value_name = "KEY=VALUE")]
-        fields: Vec<String>,
-        /// debug, info, warning, error or critical.
-        #[arg(long, short)]
-        severity: Option<String>,
-        /// A label as key=value (repeatable).
-        #[arg(long = "label", short = 'l')]
-        labels: Vec<String>,
-        /// The router's address.
-        #[arg(
-            long,
-            env = "ALERT_ROUTER_URL",
-            default_value = "http://127.0.0.1:9470"
-        )]
-        url: String,
-        /// The bearer token, if the router has `server.token`.
-        #[arg(long, env = "ALERT_ROUTER_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-    },
+    /// Post an event to a running router (see `send --help` for examples).
+    Send(send::Send),
     /// List the plugins found in the plugin directories: name, version, ABI, path.
     Plugins,
     /// List, retry or drop dead letters: messages that failed for good or ran out of
@@ -129,14 +106,7 @@ pub fn main() -> ExitCode {
         Command::Check => check(&cli.config),
         Command::Render { sink, event } => render_cmd(&cli.config, &sink, &event),
         Command::Route { event } => route_cmd(&cli.config, &event),
-        Command::Send {
-            kind,
-            fields,
-            severity,
-            labels,
-            url,
-            token,
-        } => send(&kind, &fields, severity, &labels, &url, token),
+        Command::Send(args) => send::run(args),
         Command::Plugins => plugins(&cli.config),
         Command::DeadLetters(action) => dead_letters::run(&cli.config, action),
         Command::Demo { speed, once, seed } => {
@@ -424,82 +394,6 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
-/// Parses `key=value`: numbers, booleans and null become JSON values, the rest text.
-pub fn parse_field(s: &str) -> Result<(String, Value)> {
-    let Some((k, v)) = s.split_once('=') else {
-        bail!("{s:?}: write fields as key=value");
-    };
-    let value = match v {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        "null" => Value::Null,
-        _ => match v.parse::<i64>() {
-            Ok(i) => json!(i),
-            Err(_) => match v.parse::<f64>() {
-                Ok(f) if f.is_finite() => json!(f),
-                _ => Value::String(v.to_owned()),
-            },
-        },
-    };
-    Ok((k.to_owned(), value))
-}
-
-/// `send`: posts one event to a running router.
-fn send(
-    kind: &str,
-    fields: &[String],
-    severity: Option<String>,
-    labels: &[String],
-    url: &str,
-    token: Option<String>,
-) -> Result<ExitCode> {
-    let mut event = Map::new();
-    event.insert("type".into(), json!(kind));
-    for f in fields {
-        let (k, v) = parse_field(f)?;
-        event.insert(k, v);
-    }
-    if let Some(s) = severity {
-        event.insert("severity".into(), json!(s));
-    }
-    if !labels.is_empty() {
-        let mut map = Map::new();
-        for l in labels {
-            let (k, v) = l
-                .split_once('=')
-                .with_context(|| format!("{l:?}: write labels as key=value"))?;
-            map.insert(k.into(), json!(v));
-        }
-        event.insert("labels".into(), Value::Object(map));
-    }
-    let endpoint = format!("{}/v1/events", url.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (status, body) = runtime.block_on(async {
-        let mut req = reqwest::Client::new()
-            .post(&endpoint)
-            .json(&Value::Object(event));
-        if let Some(t) = &token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the router at {url}"))?;
-        let status = resp.status();
-        anyhow::Ok((status, resp.text().await.unwrap_or_default()))
-    })?;
-    if status.is_success() {
-        println!("{}", body.trim());
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("the router answered {status}: {}", body.trim());
-        Ok(ExitCode::FAILURE)
-    }
-}
-
 /// `plugins`: what is installed.
 fn plugins(config_path: &Path) -> Result<ExitCode> {
     let dirs = match Config::load(config_path) {
@@ -537,28 +431,4 @@ fn plugins(config_path: &Path) -> Result<ExitCode> {
         }
     }
     Ok(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_parse_numbers_and_text() {
-        assert_eq!(
-            parse_field("price=45000").unwrap(),
-            ("price".into(), json!(45000))
-        );
-        assert_eq!(parse_field("qty=0.5").unwrap(), ("qty".into(), json!(0.5)));
-        assert_eq!(
-            parse_field("symbol=BTC/USDT").unwrap(),
-            ("symbol".into(), json!("BTC/USDT"))
-        );
-        assert_eq!(parse_field("ok=true").unwrap(), ("ok".into(), json!(true)));
-        assert_eq!(
-            parse_field("note=a=b").unwrap(),
-            ("note".into(), json!("a=b"))
-        );
-        assert!(parse_field("oops").is_err());
-    }
 }
