@@ -79,10 +79,12 @@ pub enum Command {
     #[command(name = "dead-letters")]
     DeadLetters(dead_letters::DeadLetters),
     /// Start the router on the config and replay a simulated, seeded trading day
-    /// through its HTTP API.
+    /// through its HTTP API, with a storage of its own: the live outbox and trading
+    /// state are not touched.
     Demo {
-        /// Simulated seconds per real second (60: one simulated minute per second).
-        #[arg(long, default_value_t = 60.0)]
+        /// Simulated seconds per real second: 1440 plays a day in a minute, 60 a
+        /// simulated minute per second (a day in 24 minutes).
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SPEED)]
         speed: f64,
         /// Run one day, wait until the sinks have delivered it, and exit.
         #[arg(long)]
@@ -90,6 +92,10 @@ pub enum Command {
         /// The simulation's seed: the same seed gives the same day.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Keep the demo's outbox and trading state in DIR (kept afterwards) instead of
+        /// a temporary directory removed at exit.
+        #[arg(long, value_name = "DIR")]
+        storage: Option<PathBuf>,
     },
 }
 
@@ -109,9 +115,20 @@ pub fn main() -> ExitCode {
         Command::Send(args) => send::run(args),
         Command::Plugins => plugins(&cli.config),
         Command::DeadLetters(action) => dead_letters::run(&cli.config, action),
-        Command::Demo { speed, once, seed } => {
-            crate::demo::run(&cli.config, crate::demo::Options { speed, once, seed })
-        }
+        Command::Demo {
+            speed,
+            once,
+            seed,
+            storage,
+        } => crate::demo::run(
+            &cli.config,
+            crate::demo::Options {
+                speed,
+                once,
+                seed,
+                storage,
+            },
+        ),
     };
     match result {
         Ok(code) => code,
