@@ -13,7 +13,9 @@ use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 
 mod dead_letters;
+mod env_file;
 mod send;
+mod setup;
 mod table;
 
 use crate::config::Config;
@@ -97,6 +99,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         storage: Option<PathBuf>,
     },
+    /// Check Telegram's or Discord's credentials and give (or write into .env) the
+    /// lines that switch the sink on.
+    Setup(setup::Setup),
 }
 
 /// Runs the command line and returns the exit code.
@@ -129,6 +134,7 @@ pub fn main() -> ExitCode {
                 storage,
             },
         ),
+        Command::Setup(setup) => setup::run(&cli.config, setup),
     };
     match result {
         Ok(code) => code,
