@@ -72,7 +72,7 @@ pub enum Command {
         #[arg(long)]
         event: PathBuf,
     },
-    /// Post an event to a running router (see `send --help` for examples).
+    /// Post one event to a running router.
     Send(send::Send),
     /// List the plugins found in the plugin directories: name, version, ABI, path.
     Plugins,
