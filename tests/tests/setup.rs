@@ -105,11 +105,12 @@ async fn telegram_setup_finds_the_chat_of_start_and_its_lines_switch_the_sink_on
             "--write-env",
         ],
     );
-    // The person sends /start once the command waits for it.
-    let polled = telegram.wait_for(PATIENCE, |t| {
-        (!t.calls_to("getUpdates").is_empty()).then_some(())
+    // The person sends /start once the command has checked the token (it may already
+    // be polling, or not yet: either way the /start is found).
+    let checked = telegram.wait_for(PATIENCE, |t| {
+        (!t.calls_to("getMe").is_empty()).then_some(())
     });
-    assert!(polled.is_some(), "setup never polled getUpdates");
+    assert!(checked.is_some(), "setup never called getMe");
     telegram.push_command(42, 42, "/start");
     let out = finish(child).await;
 
@@ -241,24 +242,43 @@ async fn a_token_telegram_refuses_is_reported_and_never_printed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_setup_says_where_to_give_it() {
+    let dir = dir_with(&[("router.yaml", &shipped::router_yaml())]);
+    let out = run(dir.path(), &["telegram"]).await;
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr.contains(
+            "give the bot token @BotFather gave you: with --token, or as TELEGRAM_BOT_TOKEN"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_start_before_the_deadline_says_what_to_do() {
     let telegram = FakeTelegram::start(&token()).await;
-    let dir = dir_with(&[("router.yaml", &shipped::router_yaml())]);
+    // Run again after an earlier setup: the token and the server come from .env.
+    let dir = dir_with(&[
+        ("router.yaml", &shipped::router_yaml()),
+        (
+            ".env",
+            &format!(
+                "TELEGRAM_BOT_TOKEN={}\nTELEGRAM_API_URL={}\n",
+                token(),
+                telegram.api_url()
+            ),
+        ),
+    ]);
     telegram.push_command(42, 42, "just chatting");
-    let out = run(
-        dir.path(),
-        &[
-            "telegram",
-            "--token",
-            &token(),
-            "--api-url",
-            &telegram.api_url(),
-            "--wait",
-            "1s",
-        ],
-    )
-    .await;
+    let out = run(dir.path(), &["telegram", "--wait", "1s"]).await;
     assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr.contains("using TELEGRAM_BOT_TOKEN from .env"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains(SECRET), "{}", out.all());
     assert!(
         out.stderr
             .contains(&format!("no /start reached @{BOT_USERNAME} within 1s"))

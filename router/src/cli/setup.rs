@@ -101,7 +101,7 @@ pub fn run(config_path: &Path, setup: Setup) -> Result<ExitCode> {
             let token = secret(
                 args.token,
                 &env_path,
-                "TELEGRAM_BOT_TOKEN",
+                ("--token", "TELEGRAM_BOT_TOKEN"),
                 "the bot token @BotFather gave you",
             )?;
             let api_url = args
@@ -114,7 +114,7 @@ pub fn run(config_path: &Path, setup: Setup) -> Result<ExitCode> {
             let url = secret(
                 args.webhook_url,
                 &env_path,
-                "DISCORD_WEBHOOK_URL",
+                ("--webhook-url", "DISCORD_WEBHOOK_URL"),
                 "the webhook URL Discord gave you",
             )?;
             (discord::run(&url)?, args.write_env)
@@ -136,9 +136,14 @@ fn env_path(config_path: &Path) -> PathBuf {
     }
 }
 
-/// The secret from the command line or the environment, else from the `.env`, else
-/// asked for at the terminal.
-fn secret(given: Option<String>, env_path: &Path, name: &str, what: &str) -> Result<Secret> {
+/// The secret from the command line or the environment (`flag`, `name`), else from the
+/// `.env`, else asked for at the terminal.
+fn secret(
+    given: Option<String>,
+    env_path: &Path,
+    (flag, name): (&str, &str),
+    what: &str,
+) -> Result<Secret> {
     if let Some(value) = given.filter(|v| !v.trim().is_empty()) {
         return Ok(Secret::new(value.trim()));
     }
@@ -149,12 +154,8 @@ fn secret(given: Option<String>, env_path: &Path, name: &str, what: &str) -> Res
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         bail!(
-            "no {what}: give it with --{} or {name}",
-            if name.starts_with("TELEGRAM") {
-                "token"
-            } else {
-                "webhook-url"
-            }
+            "give {what}: with {flag}, or as {name} in the environment or in {}",
+            env_path.display()
         );
     }
     eprint!("Paste {what}: ");
