@@ -282,9 +282,13 @@ async fn settle(client: &Client) -> Result<()> {
             );
             if let Some(sinks) = status["sinks"].as_object() {
                 for (name, s) in sinks {
+                    let last_error = match s["last_error"].as_str() {
+                        Some(e) => format!(", last error: {e}"),
+                        None => String::new(),
+                    };
                     println!(
-                        "  {name}: sent {}, failed {}, last error {}",
-                        s["sent"], s["failed"], s["last_error"]
+                        "  {name}: sent {}, failed {}{last_error}",
+                        s["sent"], s["failed"]
                     );
                 }
             }

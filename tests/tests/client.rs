@@ -413,6 +413,13 @@ fn the_demo_keeps_out_of_the_live_storage_and_names_only_the_sinks_it_uses() {
         stdout.lines().any(|l| l.trim() == "sinks: console"),
         "{stdout}"
     );
+    let delivered = read_json_lines(&dir.path().join("out.jsonl")).len();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.trim() == format!("console: sent {delivered}, failed 0")),
+        "a sink without errors has no `last error`: {stdout}"
+    );
     for disabled in ["telegram", "discord", "dashboard"] {
         assert!(
             !stdout.to_lowercase().contains(disabled),
