@@ -384,3 +384,28 @@ async fn a_webhook_discord_does_not_know_is_reported_in_discords_words() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_env_without_a_config_is_refused_before_anything_is_asked() {
+    let discord = FakeDiscord::start().await;
+    let dir = dir_with(&[]);
+    let out = run(
+        dir.path(),
+        &[
+            "discord",
+            "--webhook-url",
+            &discord.webhook_url(),
+            "--write-env",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("there is no router.yaml: give --config PATH"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(discord.lookups(), 0, "nothing is checked before that");
+    assert!(!dir.path().join(".env").exists());
+}

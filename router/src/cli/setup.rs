@@ -96,7 +96,18 @@ impl EnvLine {
 
 pub fn run(config_path: &Path, setup: Setup) -> Result<ExitCode> {
     let env_path = env_path(config_path);
-    let (lines, write) = match setup.service {
+    // Said before the person goes through the steps, not after.
+    let write = match &setup.service {
+        Service::Telegram(args) => args.write_env,
+        Service::Discord(args) => args.write_env,
+    };
+    if write && !config_path.exists() {
+        bail!(
+            "--write-env writes the .env beside the config, and there is no {}: give --config PATH, or leave out --write-env to see the lines",
+            config_path.display()
+        );
+    }
+    let lines = match setup.service {
         Service::Telegram(args) => {
             let token = secret(
                 args.token,
@@ -108,7 +119,7 @@ pub fn run(config_path: &Path, setup: Setup) -> Result<ExitCode> {
                 .api_url
                 .or_else(|| from_dotenv(&env_path, "TELEGRAM_API_URL"))
                 .unwrap_or_else(|| telegram::DEFAULT_API_URL.to_owned());
-            (telegram::run(&token, &api_url, args.wait)?, args.write_env)
+            telegram::run(&token, &api_url, args.wait)?
         }
         Service::Discord(args) => {
             let url = secret(
@@ -117,7 +128,7 @@ pub fn run(config_path: &Path, setup: Setup) -> Result<ExitCode> {
                 ("--webhook-url", "DISCORD_WEBHOOK_URL"),
                 "the webhook URL Discord gave you",
             )?;
-            (discord::run(&url)?, args.write_env)
+            discord::run(&url)?
         }
     };
     if write {
@@ -194,12 +205,6 @@ fn print_lines(env_path: &Path, lines: &[EnvLine]) {
 }
 
 fn write_env(config_path: &Path, env_path: &Path, lines: &[EnvLine]) -> Result<()> {
-    if !config_path.exists() {
-        bail!(
-            "--write-env writes the .env beside the config, and there is no {}: give --config PATH, or leave out --write-env to see the lines",
-            config_path.display()
-        );
-    }
     let vars: Vec<(&str, &str)> = lines.iter().map(|l| (l.name, l.value.expose())).collect();
     env_file::update(env_path, &vars)?;
     println!();
