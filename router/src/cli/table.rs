@@ -1,4 +1,4 @@
-//! Plain-text tables for the commands that list things (`dead-letters list`, `plugins`):
+//! Plain-text tables for the commands that list things (`dead-letters list`):
 //! each column as wide as its widest cell, so the header and every row line up whatever
 //! the values are.
 
