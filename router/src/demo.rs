@@ -5,9 +5,13 @@
 //! The simulation ([`Simulator`]) is pure: the same seed gives the same days, event for
 //! event. The runner paces it (`speed` simulated seconds per real second), stamps each
 //! event with its simulated time (day 0 is today, UTC) and prints one line per event.
+//!
+//! The router it starts keeps its outbox and trading state in a storage of its own
+//! ([`DemoStorage`]), so simulated trades never mix with the live ones in
+//! `storage.path`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -24,14 +28,20 @@ use crate::event::{Severity, format_time};
 use crate::pipeline::Pipeline;
 
 /// How the demo runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// Simulated seconds per real second (60: a simulated minute per second).
+    /// Simulated seconds per real second (1440: a simulated day per real minute).
     pub speed: f64,
     /// One day, then wait for delivery and exit; otherwise day after day until Ctrl-C.
     pub once: bool,
     pub seed: u64,
+    /// Where the demo's router keeps its outbox and state; `None`: a temporary
+    /// directory, removed at exit.
+    pub storage: Option<PathBuf>,
 }
+
+/// A simulated day per real minute.
+pub const DEFAULT_SPEED: f64 = 1440.0;
 
 /// The longest `--once` waits for the sinks to deliver the day after its last event.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -48,8 +58,10 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
             opts.speed
         );
     }
-    let config = Config::load(config_path)
+    let mut config = Config::load(config_path)
         .map_err(|d| anyhow::anyhow!("{d}\n{} problem(s) in the config", d.0.len()))?;
+    let storage = DemoStorage::new(opts.storage.clone())?;
+    config.storage.path = storage.path.clone();
     let listen = config.server.listen;
     let secret = config.server.token.clone();
     let token = secret.as_ref().map(|t| t.expose().to_owned());
@@ -89,6 +101,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
             None => {}
         }
         println!("  sinks: {}", sinks.join(", "));
+        println!("  storage: {}", storage.describe());
         let app = crate::api::app(
             crate::api::AppState {
                 pipeline: pipeline.clone(),
@@ -111,7 +124,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
             client = client.with_token(t);
         }
         let outcome = tokio::select! {
-            r = replay(&client, opts) => r,
+            r = replay(&client, &opts) => r,
             _ = tokio::signal::ctrl_c() => {
                 println!("stopping: Ctrl-C");
                 Ok(())
@@ -136,7 +149,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
 
 /// Sends the simulated days at their pace; with `once`, one day and then waits until the
 /// router has delivered everything.
-async fn replay(client: &Client, opts: Options) -> Result<()> {
+async fn replay(client: &Client, opts: &Options) -> Result<()> {
     let mut sim = Simulator::new(opts.seed);
     let today = OffsetDateTime::now_utc()
         .replace_time(time::Time::MIDNIGHT)
@@ -146,11 +159,12 @@ async fn replay(client: &Client, opts: Options) -> Result<()> {
         let day_start = today + time::Duration::days(i64::from(day.index));
         let date = day_start.date();
         println!(
-            "--- day {} ({date}), seed {}, {} events, speed {}x",
+            "--- day {} ({date}), seed {}, {} events, speed {}x: the day takes {}",
             day.index + 1,
             opts.seed,
             day.events.len(),
-            opts.speed
+            opts.speed,
+            real_time(f64::from(MINUTES_PER_DAY * 60) / opts.speed)
         );
         let started = tokio::time::Instant::now();
         for sim_event in day.events {
@@ -176,6 +190,65 @@ async fn replay(client: &Client, opts: Options) -> Result<()> {
         if opts.once {
             return settle(client).await;
         }
+    }
+}
+
+/// The demo router's storage directory: one the user named (kept), or a new temporary
+/// one that is removed when this is dropped, after the router has stopped.
+struct DemoStorage {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl DemoStorage {
+    fn new(given: Option<PathBuf>) -> Result<DemoStorage> {
+        if let Some(path) = given {
+            return Ok(DemoStorage {
+                path,
+                temporary: false,
+            });
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path =
+            std::env::temp_dir().join(format!("alert-router-demo-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create the demo's storage {}", path.display()))?;
+        Ok(DemoStorage {
+            path,
+            temporary: true,
+        })
+    }
+
+    fn describe(&self) -> String {
+        if self.temporary {
+            format!(
+                "{} (the demo's own, removed at exit; --storage DIR keeps it)",
+                self.path.display()
+            )
+        } else {
+            format!("{} (kept)", self.path.display())
+        }
+    }
+}
+
+impl Drop for DemoStorage {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// `24m`, `1m`, `40s`, `2h 24m`: how long a stretch of simulated time takes for real.
+fn real_time(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m {s}s"),
+        (h, m, _) => format!("{h}h {m}m"),
     }
 }
 
@@ -209,9 +282,13 @@ async fn settle(client: &Client) -> Result<()> {
             );
             if let Some(sinks) = status["sinks"].as_object() {
                 for (name, s) in sinks {
+                    let last_error = match s["last_error"].as_str() {
+                        Some(e) => format!(", last error: {e}"),
+                        None => String::new(),
+                    };
                     println!(
-                        "  {name}: sent {}, failed {}, last error {}",
-                        s["sent"], s["failed"], s["last_error"]
+                        "  {name}: sent {}, failed {}{last_error}",
+                        s["sent"], s["failed"]
                     );
                 }
             }
@@ -782,6 +859,29 @@ mod tests {
             pnls.iter().any(|p| *p > 0.0) && pnls.iter().any(|p| *p < 0.0),
             "{pnls:?}"
         );
+    }
+
+    #[test]
+    fn a_day_at_the_default_speed_takes_a_minute() {
+        let day = f64::from(MINUTES_PER_DAY * 60);
+        assert_eq!(real_time(day / DEFAULT_SPEED), "1m");
+        assert_eq!(real_time(day / 60.0), "24m");
+        assert_eq!(real_time(day / 10.0), "2h 24m");
+        assert_eq!(real_time(day / 100_000.0), "1s");
+        assert_eq!(real_time(90.0), "1m 30s");
+    }
+
+    #[test]
+    fn the_demo_storage_is_its_own_and_a_temporary_one_goes_at_the_end() {
+        let temp = DemoStorage::new(None).unwrap();
+        let path = temp.path.clone();
+        assert!(path.is_dir() && path.starts_with(std::env::temp_dir()));
+        std::fs::write(path.join("outbox.db"), "x").unwrap();
+        drop(temp);
+        assert!(!path.exists());
+        let kept = DemoStorage::new(Some(PathBuf::from("demo-data"))).unwrap();
+        assert_eq!(kept.path, Path::new("demo-data"));
+        assert!(kept.describe().contains("kept"));
     }
 
     #[test]

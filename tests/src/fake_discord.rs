@@ -23,6 +23,11 @@
 //!   `errors` tree;
 //! - an empty message: `400 Cannot send an empty message` (50006).
 //!
+//! `GET` on the same URLs is Discord's "Get Webhook with Token": the webhook object
+//! without `user` (`id`, `type` 1, `guild_id`, `channel_id`, `name`, `avatar`,
+//! `application_id`, `token`), with the same 404 and 401 answers; it posts nothing, is
+//! outside the execute budget (another route, another bucket) and is not scripted.
+//!
 //! Accepted bodies are recorded in order, with who they would have pinged: mentions
 //! in `content` allowed by `allowed_mentions` (embeds never ping). Without
 //! `allowed_mentions` it assumes everything may ping, as webhooks did before 2025, so a
@@ -49,6 +54,11 @@ use time::format_description::well_known::{Iso8601, Rfc3339};
 
 /// The webhook id every fake serves.
 pub const WEBHOOK_ID: &str = "1234567890123456789";
+
+/// The webhook's name, channel and server, as "Get Webhook with Token" gives them.
+pub const WEBHOOK_NAME: &str = "Captain Hook";
+pub const CHANNEL_ID: &str = "290926798999357250";
+pub const GUILD_ID: &str = "81384788765712384";
 
 /// A webhook's rate limit: `requests` per fixed window of `per`, the window starting at
 /// the first request after the previous one ended (as a Discord bucket resets).
@@ -129,6 +139,8 @@ struct Fake {
     script: VecDeque<Reply>,
     accepted: Vec<Accepted>,
     requests: Vec<Request>,
+    /// GETs of the webhook answered 200.
+    lookups: u32,
     next_id: u64,
 }
 
@@ -158,14 +170,18 @@ impl FakeDiscord {
                 script: VecDeque::new(),
                 accepted: Vec::new(),
                 requests: Vec::new(),
+                lookups: 0,
                 next_id: 1_300_000_000_000_000_000,
             }),
         });
         let app = Router::new()
-            .route("/api/webhooks/{id}/{token}", post(execute_unversioned))
+            .route(
+                "/api/webhooks/{id}/{token}",
+                post(execute_unversioned).get(get_unversioned),
+            )
             .route(
                 "/api/{version}/webhooks/{id}/{token}",
-                post(execute_versioned),
+                post(execute_versioned).get(get_versioned),
             )
             .fallback(|| async {
                 discord_error(
@@ -220,9 +236,14 @@ impl FakeDiscord {
         self.state().accepted.clone()
     }
 
-    /// Every request answered so far, in order.
+    /// Every request answered so far, in order (GETs of the webhook aside).
     pub fn requests(&self) -> Vec<Request> {
         self.state().requests.clone()
+    }
+
+    /// How many GETs of the webhook were answered with the webhook object.
+    pub fn lookups(&self) -> u32 {
+        self.state().lookups
     }
 
     fn state(&self) -> MutexGuard<'_, Fake> {
@@ -265,6 +286,61 @@ async fn execute_versioned(
             json!({"message": "Invalid API version", "code": 50041}),
         ),
     }
+}
+
+async fn get_unversioned(
+    State(shared): State<Arc<Shared>>,
+    Path((id, token)): Path<(String, String)>,
+) -> Response {
+    get_webhook(&shared, &id, &token)
+}
+
+async fn get_versioned(
+    State(shared): State<Arc<Shared>>,
+    Path((version, id, token)): Path<(String, String, String)>,
+) -> Response {
+    match version
+        .strip_prefix('v')
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        Some(v) if (6..=10).contains(&v) => get_webhook(&shared, &id, &token),
+        _ => discord_error(
+            StatusCode::BAD_REQUEST,
+            json!({"message": "Invalid API version", "code": 50041}),
+        ),
+    }
+}
+
+/// "Get Webhook with Token": the webhook object, without `user`.
+fn get_webhook(shared: &Shared, id: &str, token: &str) -> Response {
+    if id != WEBHOOK_ID {
+        return discord_error(
+            StatusCode::NOT_FOUND,
+            json!({"message": "Unknown Webhook", "code": 10015}),
+        );
+    }
+    if token != shared.token {
+        return discord_error(
+            StatusCode::UNAUTHORIZED,
+            json!({"message": "Invalid Webhook Token", "code": 50027}),
+        );
+    }
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .lookups += 1;
+    let webhook = json!({
+        "application_id": null,
+        "avatar": null,
+        "channel_id": CHANNEL_ID,
+        "guild_id": GUILD_ID,
+        "id": WEBHOOK_ID,
+        "name": WEBHOOK_NAME,
+        "type": 1,
+        "token": shared.token,
+    });
+    (StatusCode::OK, axum::Json(webhook)).into_response()
 }
 
 fn execute(
@@ -957,11 +1033,11 @@ fn message_object(
         "id": id.to_string(),
         "type": 0,
         "content": payload.get("content").and_then(Value::as_str).unwrap_or(""),
-        "channel_id": thread_id.unwrap_or("290926798999357250"),
+        "channel_id": thread_id.unwrap_or(CHANNEL_ID),
         "webhook_id": WEBHOOK_ID,
         "author": {
             "id": WEBHOOK_ID,
-            "username": payload.get("username").and_then(Value::as_str).unwrap_or("Captain Hook"),
+            "username": payload.get("username").and_then(Value::as_str).unwrap_or(WEBHOOK_NAME),
             "discriminator": "0000", "avatar": null, "bot": true,
         },
         "embeds": embeds,

@@ -10,4 +10,5 @@ pub mod fake_slack;
 pub mod fake_telegram;
 pub mod fake_webhook;
 pub mod host_double;
+pub mod shipped;
 pub mod templates;

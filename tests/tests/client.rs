@@ -279,15 +279,27 @@ sinks:
   dashboard: {plugin: dashboard, enabled: false}
 "#;
 
-/// Runs `demo --once` in a new directory; returns the console lines and the directory.
+/// Runs `demo --once` in a new directory, keeping its storage in `demo-data` there;
+/// returns the console lines and the directory.
 fn run_demo(seed: &str) -> (Vec<Value>, alert_router_tests::harness::TempDir) {
     let dir = dir_with(&[("router.yaml", DEMO_CONFIG)]);
     let config = dir.path().join("router.yaml");
     let config = config.to_str().expect("a UTF-8 temp path");
+    let storage = dir.path().join("demo-data");
+    let storage = storage.to_str().expect("a UTF-8 temp path");
     let (code, stdout, stderr) = run_cli(
         dir.path(),
         &[
-            "--config", config, "demo", "--once", "--speed", "100000", "--seed", seed,
+            "--config",
+            config,
+            "demo",
+            "--once",
+            "--speed",
+            "100000",
+            "--seed",
+            seed,
+            "--storage",
+            storage,
         ],
     );
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
@@ -347,7 +359,7 @@ fn the_demo_plays_a_day_through_the_router_the_same_way_every_time() {
         .map(|l| &l["event"])
         .expect("a summary");
     assert_eq!(summary["total_trades"], json!(closed.len()));
-    let store = StateStore::open(&dir.path().join("data")).expect("the demo's state");
+    let store = StateStore::open(&dir.path().join("demo-data")).expect("the demo's state");
     let trades = store.query("trades", "limit=1000").expect("trades");
     assert_eq!(trades["total"], json!(closed.len()), "{trades}");
     let pnl: f64 = closed.iter().filter_map(|t| t["pnl"].as_f64()).sum();
@@ -362,4 +374,56 @@ fn the_demo_plays_a_day_through_the_router_the_same_way_every_time() {
     );
     let (other, _dir) = run_demo("8");
     assert_ne!(type_and_symbol(&other), types, "another seed, another day");
+}
+
+#[test]
+fn the_demo_keeps_out_of_the_live_storage_and_names_only_the_sinks_it_uses() {
+    let dir = dir_with(&[
+        ("router.yaml", DEMO_CONFIG),
+        // The live router's storage (`storage.path: data`), with what it holds.
+        ("data/state.db", "the live trading state"),
+    ]);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["demo", "--once", "--speed", "100000"]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let live: Vec<String> = std::fs::read_dir(dir.path().join("data"))
+        .expect("the live storage")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(live, ["state.db"], "the demo wrote into the live storage");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/state.db"))
+            .ok()
+            .as_deref(),
+        Some("the live trading state")
+    );
+    // Its own storage was a temporary directory, gone once it exits.
+    let storage = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("storage: "))
+        .and_then(|l| l.split(" (").next())
+        .unwrap_or_else(|| panic!("no storage line in:\n{stdout}"));
+    assert!(
+        !std::path::Path::new(storage).exists(),
+        "{storage} is left behind"
+    );
+    assert!(!read_json_lines(&dir.path().join("out.jsonl")).is_empty());
+    // The sinks it names are the enabled ones; the disabled ones are never mentioned.
+    assert!(
+        stdout.lines().any(|l| l.trim() == "sinks: console"),
+        "{stdout}"
+    );
+    let delivered = read_json_lines(&dir.path().join("out.jsonl")).len();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.trim() == format!("console: sent {delivered}, failed 0")),
+        "a sink without errors has no `last error`: {stdout}"
+    );
+    for disabled in ["telegram", "discord", "dashboard"] {
+        assert!(
+            !stdout.to_lowercase().contains(disabled),
+            "{disabled} mentioned:\n{stdout}"
+        );
+    }
 }

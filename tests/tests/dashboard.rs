@@ -218,6 +218,10 @@ async fn the_demo_fills_the_dashboard_with_a_trading_day() {
             "--once",
             "--speed",
             "100000",
+            // The demo keeps to a storage of its own unless told; here, the one the
+            // next start uses.
+            "--storage",
+            "data",
         ],
     );
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::table::Table;
 use crate::config::Config;
 use crate::outbox::{Outbox, OutboxError, Requeue, Selector};
 
@@ -128,24 +129,32 @@ fn print_list(letters: &[Value], as_json: bool) -> Result<()> {
         println!("no dead letters");
         return Ok(());
     }
-    println!(
-        "{:>6}  {:<12} {:<20} {:>8}  {:<20}  {:<40}  ERROR",
-        "SEQ", "SINK", "TYPE", "ATTEMPTS", "TIME", "ID"
-    );
+    let mut table = Table::new(&["SEQ", "SINK", "TYPE", "ATTEMPTS", "TIME", "ID", "ERROR"]);
     for l in letters {
-        let text = |k: &str| l[k].as_str().unwrap_or("").to_owned();
-        println!(
-            "{:>6}  {:<12} {:<20} {:>8}  {:<20}  {:<40}  {}",
-            l["seq"],
-            text("sink"),
-            text("event_type"),
-            l["attempts"],
-            text("time"),
-            text("id"),
-            text("error")
+        table.row(
+            [
+                "seq",
+                "sink",
+                "event_type",
+                "attempts",
+                "time",
+                "id",
+                "error",
+            ]
+            .map(|k| cell(&l[k])),
         );
     }
+    print!("{}", table.render());
     Ok(())
+}
+
+/// A JSON value as a table cell: text as is, nothing for null, anything else as JSON.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 enum Target {

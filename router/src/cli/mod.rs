@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 mod dead_letters;
+mod env_file;
+mod send;
+mod setup;
+mod table;
 
 use crate::config::Config;
 use crate::diag::{Diagnostic, Diagnostics};
@@ -69,31 +72,8 @@ pub enum Command {
         #[arg(long)]
         event: PathBuf,
     },
-    /// Post an event to a running router: `send trade_opened symbol=BTC/USDT price=45000`.
-    Send {
-        /// The event type.
-        #[arg(value_name = "TYPE")]
-        kind: String,
-        /// Fields as key=value; numbers, true/false and null are parsed, the rest are text.
-        #[arg(value_name = "KEY=VALUE")]
-        fields: Vec<String>,
-        /// debug, info, warning, error or critical.
-        #[arg(long, short)]
-        severity: Option<String>,
-        /// A label as key=value (repeatable).
-        #[arg(long = "label", short = 'l')]
-        labels: Vec<String>,
-        /// The router's address.
-        #[arg(
-            long,
-            env = "ALERT_ROUTER_URL",
-            default_value = "http://127.0.0.1:9470"
-        )]
-        url: String,
-        /// The bearer token, if the router has `server.token`.
-        #[arg(long, env = "ALERT_ROUTER_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-    },
+    /// Post one event to a running router.
+    Send(send::Send),
     /// List the plugins found in the plugin directories: name, version, ABI, path.
     Plugins,
     /// List, retry or drop dead letters: messages that failed for good or ran out of
@@ -101,10 +81,12 @@ pub enum Command {
     #[command(name = "dead-letters")]
     DeadLetters(dead_letters::DeadLetters),
     /// Start the router on the config and replay a simulated, seeded trading day
-    /// through its HTTP API.
+    /// through its HTTP API, with a storage of its own: the live outbox and trading
+    /// state are not touched.
     Demo {
-        /// Simulated seconds per real second (60: one simulated minute per second).
-        #[arg(long, default_value_t = 60.0)]
+        /// Simulated seconds per real second: 1440 plays a day in a minute, 60 a
+        /// simulated minute per second (a day in 24 minutes).
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SPEED)]
         speed: f64,
         /// Run one day, wait until the sinks have delivered it, and exit.
         #[arg(long)]
@@ -112,7 +94,14 @@ pub enum Command {
         /// The simulation's seed: the same seed gives the same day.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Keep the demo's outbox and trading state in DIR (kept afterwards) instead of
+        /// a temporary directory removed at exit.
+        #[arg(long, value_name = "DIR")]
+        storage: Option<PathBuf>,
     },
+    /// Check Telegram's or Discord's credentials and give (or write into .env) the
+    /// lines that switch the sink on.
+    Setup(setup::Setup),
 }
 
 /// Runs the command line and returns the exit code.
@@ -128,19 +117,24 @@ pub fn main() -> ExitCode {
         Command::Check => check(&cli.config),
         Command::Render { sink, event } => render_cmd(&cli.config, &sink, &event),
         Command::Route { event } => route_cmd(&cli.config, &event),
-        Command::Send {
-            kind,
-            fields,
-            severity,
-            labels,
-            url,
-            token,
-        } => send(&kind, &fields, severity, &labels, &url, token),
+        Command::Send(args) => send::run(args),
         Command::Plugins => plugins(&cli.config),
         Command::DeadLetters(action) => dead_letters::run(&cli.config, action),
-        Command::Demo { speed, once, seed } => {
-            crate::demo::run(&cli.config, crate::demo::Options { speed, once, seed })
-        }
+        Command::Demo {
+            speed,
+            once,
+            seed,
+            storage,
+        } => crate::demo::run(
+            &cli.config,
+            crate::demo::Options {
+                speed,
+                once,
+                seed,
+                storage,
+            },
+        ),
+        Command::Setup(setup) => setup::run(&cli.config, setup),
     };
     match result {
         Ok(code) => code,
@@ -423,82 +417,6 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
-/// Parses `key=value`: numbers, booleans and null become JSON values, the rest text.
-pub fn parse_field(s: &str) -> Result<(String, Value)> {
-    let Some((k, v)) = s.split_once('=') else {
-        bail!("{s:?}: write fields as key=value");
-    };
-    let value = match v {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        "null" => Value::Null,
-        _ => match v.parse::<i64>() {
-            Ok(i) => json!(i),
-            Err(_) => match v.parse::<f64>() {
-                Ok(f) if f.is_finite() => json!(f),
-                _ => Value::String(v.to_owned()),
-            },
-        },
-    };
-    Ok((k.to_owned(), value))
-}
-
-/// `send`: posts one event to a running router.
-fn send(
-    kind: &str,
-    fields: &[String],
-    severity: Option<String>,
-    labels: &[String],
-    url: &str,
-    token: Option<String>,
-) -> Result<ExitCode> {
-    let mut event = Map::new();
-    event.insert("type".into(), json!(kind));
-    for f in fields {
-        let (k, v) = parse_field(f)?;
-        event.insert(k, v);
-    }
-    if let Some(s) = severity {
-        event.insert("severity".into(), json!(s));
-    }
-    if !labels.is_empty() {
-        let mut map = Map::new();
-        for l in labels {
-            let (k, v) = l
-                .split_once('=')
-                .with_context(|| format!("{l:?}: write labels as key=value"))?;
-            map.insert(k.into(), json!(v));
-        }
-        event.insert("labels".into(), Value::Object(map));
-    }
-    let endpoint = format!("{}/v1/events", url.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (status, body) = runtime.block_on(async {
-        let mut req = reqwest::Client::new()
-            .post(&endpoint)
-            .json(&Value::Object(event));
-        if let Some(t) = &token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the router at {url}"))?;
-        let status = resp.status();
-        anyhow::Ok((status, resp.text().await.unwrap_or_default()))
-    })?;
-    if status.is_success() {
-        println!("{}", body.trim());
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("the router answered {status}: {}", body.trim());
-        Ok(ExitCode::FAILURE)
-    }
-}
-
 /// `plugins`: what is installed.
 fn plugins(config_path: &Path) -> Result<ExitCode> {
     let dirs = match Config::load(config_path) {
@@ -536,28 +454,4 @@ fn plugins(config_path: &Path) -> Result<ExitCode> {
         }
     }
     Ok(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_parse_numbers_and_text() {
-        assert_eq!(
-            parse_field("price=45000").unwrap(),
-            ("price".into(), json!(45000))
-        );
-        assert_eq!(parse_field("qty=0.5").unwrap(), ("qty".into(), json!(0.5)));
-        assert_eq!(
-            parse_field("symbol=BTC/USDT").unwrap(),
-            ("symbol".into(), json!("BTC/USDT"))
-        );
-        assert_eq!(parse_field("ok=true").unwrap(), ("ok".into(), json!(true)));
-        assert_eq!(
-            parse_field("note=a=b").unwrap(),
-            ("note".into(), json!("a=b"))
-        );
-        assert!(parse_field("oops").is_err());
-    }
 }
