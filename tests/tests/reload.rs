@@ -393,3 +393,135 @@ async fn a_plugin_dropped_in_is_used_without_a_restart() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reload_lowering_max_attempts_dead_letters_a_message_in_backoff_at_once() {
+    // Two hours of backoff: the only way to see the dead letter within the test's wait
+    // is the reload taking effect in the middle of it.
+    let config = r#"plugins: {dirs: ["{plugins}"]}
+rules: rules
+templates: templates
+sinks:
+  f:
+    plugin: flaky
+    retry: {max_attempts: 5, initial_backoff: 2h, max_backoff: 2h}
+    settings: {path: "{dir}/attempts.jsonl"}
+"#;
+    let router = Router::start(
+        config,
+        &[
+            ("rules/main.yaml", "routes:\n  - name: main\n    to: [f]\n"),
+            ("templates/flaky/default.yaml", "behave: retry\n"),
+        ],
+    )
+    .await;
+    let (code, answer) = router
+        .post_events(r#"{"type": "doomed", "id": "d1"}"#)
+        .await;
+    assert_eq!(code, 202, "{answer}");
+    router
+        .status_until("the first attempt to fail", |s| {
+            s["sinks"]["f"]["retried"] == 1
+        })
+        .await;
+    let config = router.dir.path().join("router.yaml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("max_attempts: 5", "max_attempts: 1"))
+        .expect("lower max_attempts");
+    let status = router
+        .status_until("the message in backoff to become a dead letter", |s| {
+            s["sinks"]["f"]["dead_letters"] == 1
+        })
+        .await;
+    let letter = &status["sinks"]["f"]["recent_dead_letters"][0];
+    assert_eq!(letter["id"], "d1:f", "{status}");
+    assert_eq!(letter["attempts"], 1, "{status}");
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("gave up after 1 failed attempts: flaky asks to retry message d1:f"),
+        "{status}"
+    );
+    assert_eq!(status["sinks"]["f"]["queued"], 0, "{status}");
+    let attempts = read_json_lines(&router.dir.path().join("attempts.jsonl"));
+    assert_eq!(
+        attempts.len(),
+        1,
+        "no attempt after the reload: {attempts:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_quick_reloads_during_a_delivery_keep_the_first_ones_new_settings() {
+    let router = Router::start(
+        r#"plugins: {dirs: ["{plugins}"]}
+rules: rules
+templates: templates
+sinks:
+  w:
+    plugin: flaky
+    settings: {path: "{dir}/one.jsonl"}
+"#,
+        &[
+            ("rules/main.yaml", "routes:\n  - name: main\n    to: [w]\n"),
+            ("templates/flaky/default.yaml", "hold_until: \"{dir}/go\"\n"),
+        ],
+    )
+    .await;
+    let (one, two) = (
+        router.dir.path().join("one.jsonl"),
+        router.dir.path().join("two.jsonl"),
+    );
+    assert_eq!(
+        router
+            .post_events(r#"{"type": "first", "id": "e1"}"#)
+            .await
+            .0,
+        202
+    );
+    eventually(WAIT, "the first delivery to be under way", || {
+        (read_json_lines(&one).len() == 1).then_some(())
+    })
+    .await;
+    // While the plugin holds it: new settings (a new instance), then only a new retry
+    // policy, each reloaded before the next.
+    let config = router.dir.path().join("router.yaml");
+    let client = reqwest::Client::new();
+    let text = std::fs::read_to_string(&config).expect("config");
+    let edits = [
+        text.replace("one.jsonl", "two.jsonl"),
+        text.replace("one.jsonl", "two.jsonl").replace(
+            "    plugin: flaky\n",
+            "    plugin: flaky\n    retry: {max_attempts: 3}\n",
+        ),
+    ];
+    for edit in edits {
+        std::fs::write(&config, edit).expect("edit the config");
+        let answer = client
+            .post(format!("{}/v1/reload", router.url))
+            .send()
+            .await
+            .expect("reload");
+        assert_eq!(answer.status().as_u16(), 200);
+    }
+    std::fs::write(router.dir.path().join("go"), "").expect("let the delivery finish");
+    assert_eq!(
+        router
+            .post_events(r#"{"type": "second", "id": "e2"}"#)
+            .await
+            .0,
+        202
+    );
+    let lines = eventually(WAIT, "the second message", || {
+        let lines = read_json_lines(&two);
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
+    assert_eq!(
+        lines[0]["id"], "e2:w",
+        "the new instance delivers it: {lines:?}"
+    );
+    let old: Vec<Value> = read_json_lines(&one);
+    assert_eq!(old.len(), 1, "the old instance only had the first: {old:?}");
+}
