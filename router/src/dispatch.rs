@@ -453,7 +453,7 @@ impl Run {
                     return Finished::Delivered;
                 }
                 Delivery::Fail { reason } => {
-                    tracing::warn!(sink = %self.name, message = %message.id, %reason, "delivery failed for good");
+                    tracing::warn!(sink = %self.name, message_id = %message.id, %reason, "delivery failed for good");
                     feed.dead(attempt, failures + 1, reason.clone());
                     self.stats.dead_letter(&reason);
                     return Finished::Dead;
@@ -470,18 +470,19 @@ impl Run {
                         return self.give_up(message, feed, attempt, failures, &reason);
                     }
                     feed.attempted(attempt, failures, &reason);
+                    let max = self.delivering.retry.max_attempts;
                     match after {
                         Some(after) => {
                             // A plugin may ask for anything; an hour is the most we honour.
                             let after = after.min(MAX_PAUSE);
-                            tracing::info!(sink = %self.name, pause_ms = after.as_millis() as u64, %reason, "upstream asked to wait; sink paused");
+                            tracing::info!(sink = %self.name, message_id = %message.id, %reason, "the upstream asked to wait: the sink pauses and retries in {} ({failures} of {max} attempts failed; a wait does not count)", Seconds(after));
                             self.paused_until = Some(Instant::now() + after);
                             last_reason = reason;
                         }
                         None => {
                             let began = Instant::now();
                             let wait = backoff(self.delivering.retry, failures, &mut self.rng);
-                            tracing::debug!(sink = %self.name, attempt, wait_ms = wait.as_millis() as u64, %reason, "retrying");
+                            tracing::info!(sink = %self.name, message_id = %message.id, %reason, "attempt {failures} of {max} failed; retrying in {}", Seconds(wait));
                             match self.wait_for_next_attempt(began + wait, Some(began), failures) {
                                 NextAttempt::Due => {}
                                 NextAttempt::Interrupted => return Finished::Interrupted,
@@ -541,7 +542,7 @@ impl Run {
         reason: &str,
     ) -> Finished {
         let max_attempts = self.delivering.retry.max_attempts;
-        tracing::warn!(sink = %self.name, message = %message.id, attempts = attempt, failures, max_attempts, %reason, "out of attempts; the message is a dead letter");
+        tracing::warn!(sink = %self.name, message_id = %message.id, attempts = attempt, failures, max_attempts, %reason, "out of attempts; the message is a dead letter");
         let error = format!("gave up after {failures} failed attempts: {reason}");
         feed.dead(attempt, failures, error.clone());
         self.stats.dead_letter(&error);
@@ -577,6 +578,20 @@ impl Run {
     }
 }
 
+/// A delay as a log line shows it: `1.5s`, `0.25s`, `3600s`.
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0.as_secs_f64();
+        if secs >= 10.0 {
+            write!(f, "{secs:.0}s")
+        } else {
+            write!(f, "{}s", (secs * 1000.0).round() / 1000.0)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,6 +620,14 @@ mod tests {
         assert_eq!(waiter.join().ok(), Some(Waited::Changed));
         assert!(control.take_change().is_some());
         assert!(control.take_change().is_none(), "a change is taken once");
+    }
+
+    #[test]
+    fn delays_read_as_seconds() {
+        let shown = |ms| Seconds(Duration::from_millis(ms)).to_string();
+        assert_eq!(shown(250), "0.25s");
+        assert_eq!(shown(1500), "1.5s");
+        assert_eq!(shown(7_200_000), "7200s");
     }
 
     #[test]
