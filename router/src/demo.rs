@@ -51,16 +51,14 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
     let config = Config::load(config_path)
         .map_err(|d| anyhow::anyhow!("{d}\n{} problem(s) in the config", d.0.len()))?;
     let listen = config.server.listen;
-    let secret = config.server.token.clone();
-    let token = secret.as_ref().map(|t| t.expose().to_owned());
-    let max_body = config.server.max_body_bytes;
+    let token = config.server.token.as_ref().map(|t| t.expose().to_owned());
     let dashboard = config
         .enabled_sinks()
         .find(|(_, s)| s.plugin == "dashboard")
         .and_then(|(_, s)| s.settings.get("listen").and_then(Value::as_str))
         .map(str::to_owned);
     let sinks: Vec<String> = config.enabled_sinks().map(|(n, _)| n.clone()).collect();
-    let pipeline = Pipeline::start(config).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let pipeline = Pipeline::start(config, None).map_err(|d| anyhow::anyhow!("{d}"))?;
     // Editing a template while the demo runs shows at once, as with `run`.
     let _reload = crate::reload::start(pipeline.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -89,13 +87,9 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
             None => {}
         }
         println!("  sinks: {}", sinks.join(", "));
-        let app = crate::api::app(
-            crate::api::AppState {
-                pipeline: pipeline.clone(),
-                token: secret,
-            },
-            max_body,
-        );
+        let app = crate::api::app(crate::api::AppState {
+            pipeline: pipeline.clone(),
+        });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use alert_router_tests::harness::{Router, dir_with, eventually, read_json_lines};
+use alert_router_tests::harness::{
+    Router, dir_with, eventually, eventually_async, read_json_lines,
+};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -392,6 +394,160 @@ async fn a_plugin_dropped_in_is_used_without_a_restart() {
             .map(|_| ())
     })
     .await;
+}
+
+/// `GET path` with an optional bearer token: the status code.
+async fn status_code(router: &Router, path: &str, token: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", router.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("GET").status().as_u16()
+}
+
+#[tokio::test]
+async fn a_token_set_by_a_reload_guards_the_api_at_once_and_removing_it_opens_it_again() {
+    const TOKEN: &str = "r3load-t0ken-value";
+    let router = Router::start(
+        &two_consoles(),
+        &[
+            ("rules/main.yaml", TO_A),
+            ("templates/console/default.yaml", TEXT),
+        ],
+    )
+    .await;
+    let config = router.dir.path().join("router.yaml");
+    let open = std::fs::read_to_string(&config).expect("config");
+    assert_eq!(status_code(&router, "/v1/status", None).await, 200);
+
+    std::fs::write(&config, format!("server: {{token: {TOKEN}}}\n{open}")).expect("set a token");
+    eventually_async(WAIT, "the API to ask for the new token", || async {
+        (status_code(&router, "/v1/status", None).await == 401).then_some(())
+    })
+    .await;
+    assert_eq!(status_code(&router, "/v1/status", Some("wrong")).await, 401);
+    assert_eq!(status_code(&router, "/v1/status", Some(TOKEN)).await, 200);
+    assert_eq!(status_code(&router, "/healthz", None).await, 200);
+    let client = reqwest::Client::new();
+    let posted = client
+        .post(format!("{}/v1/events", router.url))
+        .bearer_auth(TOKEN)
+        .body(r#"{"type": "guarded", "n": 1}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(posted.status().as_u16(), 202);
+    let status: Value = client
+        .get(format!("{}/v1/status", router.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("JSON");
+    let changes = status["config"]["last_reload"]["changes"].to_string();
+    assert!(changes.contains("server.token set"), "{changes}");
+    assert_eq!(status["config"]["restart_needed"], json!([]), "{status}");
+
+    std::fs::write(&config, &open).expect("remove the token");
+    eventually_async(WAIT, "the API to be open again", || async {
+        (status_code(&router, "/v1/status", None).await == 200).then_some(())
+    })
+    .await;
+    let status = router.get_json("/v1/status").await;
+    let changes = status["config"]["last_reload"]["changes"].to_string();
+    assert!(changes.contains("server.token removed"), "{changes}");
+    let said = format!("{status}{}{}", router.stderr(), router.stdout());
+    assert!(!said.contains(TOKEN), "the token is never shown or logged");
+}
+
+#[tokio::test]
+async fn a_body_limit_changed_by_a_reload_applies_at_once() {
+    let router = Router::start(
+        &two_consoles(),
+        &[
+            ("rules/main.yaml", TO_A),
+            ("templates/console/default.yaml", TEXT),
+        ],
+    )
+    .await;
+    let big = json!({"type": "big", "blob": "x".repeat(2000)}).to_string();
+    assert_eq!(router.post_events(big.clone()).await.0, 202);
+    let config = router.dir.path().join("router.yaml");
+    let open = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("server: {{max_body: 1KiB}}\n{open}")).expect("lower it");
+    let status = router
+        .status_until("the lower limit in force", |s| {
+            s["config"]["last_reload"]["changes"]
+                .to_string()
+                .contains("server.max_body changed from 8388608 to 1024 bytes")
+        })
+        .await;
+    assert_eq!(status["config"]["restart_needed"], json!([]), "{status}");
+    assert_eq!(router.post_events(big).await.0, 413);
+    assert_eq!(router.post_events(r#"{"type": "small"}"#).await.0, 202);
+}
+
+#[tokio::test]
+async fn a_listen_change_needs_a_restart_and_says_so_while_the_old_address_serves() {
+    let listening = "server: {listen: \"127.0.0.1:0\"}\n";
+    let router = Router::start_on_configured_listen(
+        &format!("{listening}{}", two_consoles()),
+        &[
+            ("rules/main.yaml", TO_A),
+            ("templates/console/default.yaml", TEXT),
+        ],
+    )
+    .await;
+    let config = router.dir.path().join("router.yaml");
+    let started = std::fs::read_to_string(&config).expect("config");
+    // Nothing need listen there: the address is only compared, never bound.
+    let moved = started.replace("127.0.0.1:0", "127.0.0.1:9");
+    std::fs::write(&config, &moved).expect("move the API");
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/v1/reload", router.url))
+        .send()
+        .await
+        .expect("the old address still answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(
+        answer["restart_needed"],
+        json!(["server.listen"]),
+        "{answer}"
+    );
+    // The file watcher may have reloaded first; one of the two reloads said why.
+    let status = router
+        .status_until("the reload to say what needs a restart", |s| {
+            s["config"]["restart_needed"] == json!(["server.listen"])
+        })
+        .await;
+    let said = format!("{answer}{status}{}", router.stderr());
+    assert!(
+        said.contains("server.listen changed from 127.0.0.1:0 to 127.0.0.1:9: it takes effect at the next restart"),
+        "{said}"
+    );
+    let warned = router.stderr().lines().any(|l| {
+        l.contains("WARN") && l.contains("only after a restart") && l.contains("server.listen")
+    });
+    assert!(warned, "a warning names the key: {}", router.stderr());
+    // The rest of the file still applies, and the old address keeps serving.
+    assert_eq!(
+        router.post_events(r#"{"type": "still", "n": 1}"#).await.0,
+        202
+    );
+    let a = router.dir.path().join("a.jsonl");
+    eventually(WAIT, "delivery", || (ns(&a) == [1]).then_some(())).await;
+    // Put back, nothing waits for a restart any more.
+    std::fs::write(&config, &started).expect("move it back");
+    router
+        .status_until("no restart needed", |s| {
+            s["config"]["restart_needed"] == json!([])
+        })
+        .await;
 }
 
 #[tokio::test]
