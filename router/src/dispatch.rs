@@ -15,7 +15,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::{RateLimit, RetryPolicy};
 use crate::outbox::{Feed, Outbox, Signal, Stored, now_ms};
-use crate::plugins::{Delivery, Instance};
+use crate::plugins::{Delivery, Health, HealthListener, Instance};
 
 /// The longest pause a plugin's `retry(after)` can impose on its sink.
 const MAX_PAUSE: Duration = Duration::from_secs(3600);
@@ -96,6 +96,25 @@ impl SinkStats {
         self.failed.fetch_add(1, Ordering::Relaxed);
         self.set_error(error);
     }
+
+    /// What the plugin said about the sink's health between deliveries. Like a delivery's
+    /// outcome, it stands until the next one: healthy keeps the last error for the
+    /// record, unhealthy makes its reason the last error.
+    pub fn report_health(&self, health: Health) {
+        match health {
+            Health::Healthy => self.unhealthy.store(false, Ordering::Relaxed),
+            Health::Unhealthy(reason) => self.set_error(&reason),
+        }
+    }
+}
+
+/// Shows what an instance of sink `name` reports about its health in `stats`.
+fn health_listener(name: &str, stats: &Arc<SinkStats>) -> HealthListener {
+    let (name, stats) = (name.to_owned(), stats.clone());
+    Arc::new(move |health| {
+        tracing::debug!(sink = %name, ?health, "the plugin reported the sink's health");
+        stats.report_health(health);
+    })
 }
 
 /// Poisoning only means another thread panicked while holding the lock; the data (queues,
@@ -233,6 +252,9 @@ impl Worker {
         outbox: &Arc<Outbox>,
     ) -> std::io::Result<Worker> {
         let stats = Arc::new(SinkStats::default());
+        delivering
+            .instance
+            .send_health_to(health_listener(name, &stats));
         let control = Arc::new(Control::default());
         let wake = outbox.signal(name);
         let mut run = Run {
@@ -279,13 +301,17 @@ impl Worker {
     /// on the new policy's schedule, or becomes a dead letter at once if its failures
     /// already reach the new `max_attempts`. The queue, the counters and, when the rate
     /// is unchanged, the rate limiter's budget stay. The replaced instance is destroyed
-    /// on the worker's thread, after its last delivery returned.
+    /// on the worker's thread, after its last delivery returned. What the new instance
+    /// reports about its health shows at once.
     pub fn reconfigure(
         &self,
         instance: Option<Instance>,
         rate_limit: Option<RateLimit>,
         retry: RetryPolicy,
     ) {
+        if let Some(instance) = &instance {
+            instance.send_health_to(health_listener(&self.name, &self.stats));
+        }
         self.control.change(Change {
             instance,
             rate_limit,
