@@ -22,8 +22,9 @@
  *   - Nothing may unwind across the boundary: catch every exception or panic and
  *     return a failure instead. (The Rust SDK does this for you.)
  *   - Structs carry their own size and only ever grow at the end; a field added
- *     after ABI 1 is labelled "added in ABI n". Check `struct_size` before reading
- *     a field that a newer or older peer might not have.
+ *     after ABI 1 is labelled "added in ABI n", and one added to ABI 1 after its
+ *     first release "added to ABI 1 later". Check `struct_size` before reading a
+ *     field that a newer or older peer might not have (for `ar_host`, AR_HOST_HAS).
  *
  * A minimal plugin that accepts every message:
  *
@@ -137,7 +138,25 @@ typedef struct ar_host {
     int32_t (*render)(void *host_data, const char *name, size_t name_len,
                       const char *context_json, size_t context_len, ar_write_fn reply,
                       void *reply_ctx);
+
+    /* Optional to call; added to ABI 1 later, so check AR_HOST_HAS(host, set_health)
+     * first: an older host's table ends before it. Tells the router how the sink is
+     * doing outside any delivery, for a plugin that checks its upstream by itself (a
+     * login when it starts, Telegram's getMe). `healthy` is 1 when the check passed,
+     * 0 when it failed; then `reason` is a one-line explanation, shown as the sink's
+     * `last_error` in /v1/status, so keep secrets out of it (it is ignored for 1).
+     * Deliveries say how the sink is doing too, and /v1/status shows whichever came
+     * last: a delivered message marks the sink healthy again, a failed one unhealthy.
+     * A report made during `create` shows once the router runs the instance; the
+     * reports of an instance a failed reload discards are dropped with it. */
+    void (*set_health)(void *host_data, int32_t healthy, const char *reason,
+                       size_t reason_len);
 } ar_host;
+
+/* Whether the host's table has `field`: a field added to ar_host after ABI 1's first
+ * release is only there when the host's `struct_size` covers it. */
+#define AR_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(ar_host, field) + sizeof((host)->field))
 
 /*
  * The descriptor returned by the entry symbol. It must stay valid (typically a

@@ -49,6 +49,25 @@ pub struct Host {
         reply: WriteFn,
         reply_ctx: *mut c_void,
     ) -> i32,
+    /// Added to ABI 1 later: a host's table has it only when its `struct_size` covers
+    /// it ([`host_has_set_health`]). NULL reads as `None`.
+    pub set_health: Option<SetHealthFn>,
+}
+
+/// `ar_host.set_health`: how the sink is doing outside a delivery (1 healthy, 0 not,
+/// with a one-line reason).
+pub type SetHealthFn = unsafe extern "C" fn(
+    host_data: *mut c_void,
+    healthy: i32,
+    reason: *const c_char,
+    reason_len: usize,
+);
+
+/// Whether a host table that says it is `struct_size` bytes long has `set_health`
+/// (`AR_HOST_HAS(host, set_health)`).
+pub fn host_has_set_health(struct_size: u32) -> bool {
+    struct_size as usize
+        >= std::mem::offset_of!(Host, set_health) + size_of::<Option<SetHealthFn>>()
 }
 
 /// `ar_plugin`: the descriptor returned by the entry symbol.

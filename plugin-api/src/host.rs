@@ -1,4 +1,5 @@
-//! [`Host`]: the router's services as a plugin sees them (log, query, emit).
+//! [`Host`]: the router's services as a plugin sees them (log, query, emit, render, and
+//! health reports).
 
 use std::ffi::{c_char, c_void};
 use std::ptr::NonNull;
@@ -148,10 +149,135 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Tells the router the sink is fine, outside any delivery: a check of the upstream
+    /// the sink made by itself (a login, Telegram's `getMe`) passed. `/v1/status` shows
+    /// the sink healthy until a delivery or a later report says otherwise. Returns
+    /// false when the router is older than this call and cannot take it.
+    pub fn report_healthy(&self) -> bool {
+        self.set_health(true, "")
+    }
+
+    /// Tells the router the sink is in trouble, outside any delivery: a check of the
+    /// upstream the sink made by itself failed. `reason` (one line, no secrets) shows as
+    /// the sink's `last_error` in `/v1/status`, and the sink as unhealthy until a
+    /// delivery succeeds or a later report says it is fine. Returns false when the
+    /// router is older than this call and cannot take it.
+    pub fn report_unhealthy(&self, reason: &str) -> bool {
+        self.set_health(false, reason)
+    }
+
+    fn set_health(&self, healthy: bool, reason: &str) -> bool {
+        let t = self.table();
+        if !ffi::host_has_set_health(t.struct_size) {
+            return false;
+        }
+        let Some(set_health) = t.set_health else {
+            return false;
+        };
+        // SAFETY: the table has the field (checked above); `reason` is valid for the call.
+        unsafe {
+            set_health(
+                t.host_data,
+                i32::from(healthy),
+                reason.as_ptr() as *const c_char,
+                reason.len(),
+            )
+        };
+        true
+    }
+}
+
 fn answer(rc: i32, reply: Vec<u8>) -> Result<serde_json::Value, String> {
     let text = String::from_utf8_lossy(&reply);
     if rc != 0 {
         return Err(text.into_owned());
     }
     serde_json::from_str(&text).map_err(|e| format!("the router answered with invalid JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{c_char, c_void};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    unsafe extern "C" fn log(_: *mut c_void, _: i32, _: *const c_char, _: usize) {}
+
+    unsafe extern "C" fn refuse(
+        _: *mut c_void,
+        _: *const c_char,
+        _: usize,
+        _: ffi::WriteFn,
+        _: *mut c_void,
+    ) -> i32 {
+        1
+    }
+
+    unsafe extern "C" fn refuse_render(
+        _: *mut c_void,
+        _: *const c_char,
+        _: usize,
+        _: *const c_char,
+        _: usize,
+        _: ffi::WriteFn,
+        _: *mut c_void,
+    ) -> i32 {
+        1
+    }
+
+    /// Records `(healthy, reason)` in the `Mutex<Vec<_>>` that `host_data` points to.
+    unsafe extern "C" fn record(
+        data: *mut c_void,
+        healthy: i32,
+        reason: *const c_char,
+        len: usize,
+    ) {
+        // SAFETY: the test's table points `host_data` at its recorder; `reason` is valid.
+        let (seen, reason) = unsafe {
+            (
+                &*(data as *const Mutex<Vec<(i32, String)>>),
+                String::from_utf8_lossy(ffi::bytes(reason, len)).into_owned(),
+            )
+        };
+        seen.lock().unwrap().push((healthy, reason));
+    }
+
+    fn table(seen: &Mutex<Vec<(i32, String)>>, struct_size: usize) -> ffi::Host {
+        ffi::Host {
+            struct_size: struct_size as u32,
+            host_data: seen as *const _ as *mut c_void,
+            log,
+            query: refuse,
+            emit: refuse,
+            render: refuse_render,
+            set_health: Some(record),
+        }
+    }
+
+    #[test]
+    fn health_reports_reach_a_host_that_has_set_health() {
+        let seen = Mutex::new(Vec::new());
+        let raw = table(&seen, size_of::<ffi::Host>());
+        // SAFETY: the table outlives the handle.
+        let host = unsafe { Host::from_raw(&raw) }.unwrap();
+        assert!(host.report_unhealthy("getMe: Unauthorized"));
+        assert!(host.report_healthy());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(0, "getMe: Unauthorized".to_owned()), (1, String::new())]
+        );
+    }
+
+    #[test]
+    fn an_older_host_without_set_health_is_left_alone() {
+        let seen = Mutex::new(Vec::new());
+        // A host built before set_health: its table ends after `render`.
+        let raw = table(&seen, std::mem::offset_of!(ffi::Host, set_health));
+        // SAFETY: the table outlives the handle.
+        let host = unsafe { Host::from_raw(&raw) }.unwrap();
+        assert!(!host.report_unhealthy("getMe: Unauthorized"));
+        assert!(seen.lock().unwrap().is_empty());
+    }
 }

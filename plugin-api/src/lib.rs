@@ -7,7 +7,8 @@
 //! wraps it in a safe API:
 //!
 //! - implement [`Sink`] (settings, `create`, `deliver`);
-//! - call the router back through [`Host`] (`log`, `query`, `emit`);
+//! - call the router back through [`Host`] (`log`, `query`, `emit`, `render`), and tell
+//!   it how the sink is doing outside deliveries (`report_healthy`, `report_unhealthy`);
 //! - export it with [`export_plugin!`], which generates the C entry points and catches
 //!   every panic at the boundary;
 //! - keep tokens and passwords in [`Secret`], which never prints its value.

@@ -16,18 +16,17 @@ use axum::{Json, Router};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::config::Secret;
 use crate::ingest::{BatchError, Position};
 use alert_router_plugin::form_decode;
 
 use crate::outbox::Selector;
 use crate::pipeline::{IngestError, Pipeline};
 
-/// What every handler shares.
+/// What every handler shares. `server.token` and `server.max_body` are read from the
+/// pipeline's snapshot in force on every request, so a reload applies them at once.
 #[derive(Clone)]
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
-    pub token: Option<Secret>,
 }
 
 /// Every way a request can fail, each with its status and a JSON body that says why.
@@ -89,7 +88,7 @@ impl IntoResponse for ApiError {
 const RETRY_AFTER_SECS: &str = "2";
 
 /// The router's HTTP application.
-pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/alertmanager", post(post_alertmanager))
@@ -104,25 +103,35 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(v1)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .with_state(state)
 }
 
+/// Bodies over `server.max_body` in force get 413.
+async fn limit_body(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let max = state.pipeline.snapshot().config.server.max_body_bytes;
+    DefaultBodyLimit::max(max).apply(&mut req);
+    next.run(req).await
+}
+
+/// Every endpoint but `/healthz` needs the `server.token` in force, when one is set.
 async fn require_token(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = &state.token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !token.matches(given) {
-            return Err(ApiError::Unauthorized);
-        }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let allowed = match &state.pipeline.snapshot().config.server.token {
+        Some(token) => token.matches(given),
+        None => true,
+    };
+    if !allowed {
+        return Err(ApiError::Unauthorized);
     }
     Ok(next.run(req).await)
 }

@@ -63,16 +63,14 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
     let storage = DemoStorage::new(opts.storage.clone())?;
     config.storage.path = storage.path.clone();
     let listen = config.server.listen;
-    let secret = config.server.token.clone();
-    let token = secret.as_ref().map(|t| t.expose().to_owned());
-    let max_body = config.server.max_body_bytes;
+    let token = config.server.token.as_ref().map(|t| t.expose().to_owned());
     let dashboard = config
         .enabled_sinks()
         .find(|(_, s)| s.plugin == "dashboard")
         .and_then(|(_, s)| s.settings.get("listen").and_then(Value::as_str))
         .map(str::to_owned);
     let sinks: Vec<String> = config.enabled_sinks().map(|(n, _)| n.clone()).collect();
-    let pipeline = Pipeline::start(config).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let pipeline = Pipeline::start(config, None).map_err(|d| anyhow::anyhow!("{d}"))?;
     // Editing a template while the demo runs shows at once, as with `run`.
     let _reload = crate::reload::start(pipeline.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -102,13 +100,9 @@ pub fn run(config_path: &Path, opts: Options) -> Result<ExitCode> {
         }
         println!("  sinks: {}", sinks.join(", "));
         println!("  storage: {}", storage.describe());
-        let app = crate::api::app(
-            crate::api::AppState {
-                pipeline: pipeline.clone(),
-                token: secret,
-            },
-            max_body,
-        );
+        let app = crate::api::app(crate::api::AppState {
+            pipeline: pipeline.clone(),
+        });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

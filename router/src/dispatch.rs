@@ -15,7 +15,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::{RateLimit, RetryPolicy};
 use crate::outbox::{Feed, Outbox, Signal, Stored, now_ms};
-use crate::plugins::{Delivery, Instance};
+use crate::plugins::{Delivery, Health, HealthListener, Instance};
 
 /// The longest pause a plugin's `retry(after)` can impose on its sink.
 const MAX_PAUSE: Duration = Duration::from_secs(3600);
@@ -96,6 +96,25 @@ impl SinkStats {
         self.failed.fetch_add(1, Ordering::Relaxed);
         self.set_error(error);
     }
+
+    /// What the plugin said about the sink's health between deliveries. Like a delivery's
+    /// outcome, it stands until the next one: healthy keeps the last error for the
+    /// record, unhealthy makes its reason the last error.
+    pub fn report_health(&self, health: Health) {
+        match health {
+            Health::Healthy => self.unhealthy.store(false, Ordering::Relaxed),
+            Health::Unhealthy(reason) => self.set_error(&reason),
+        }
+    }
+}
+
+/// Shows what an instance of sink `name` reports about its health in `stats`.
+fn health_listener(name: &str, stats: &Arc<SinkStats>) -> HealthListener {
+    let (name, stats) = (name.to_owned(), stats.clone());
+    Arc::new(move |health| {
+        tracing::debug!(sink = %name, ?health, "the plugin reported the sink's health");
+        stats.report_health(health);
+    })
 }
 
 /// Poisoning only means another thread panicked while holding the lock; the data (queues,
@@ -104,48 +123,95 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Tells workers to stop: at once, or after draining their queues until a deadline.
-#[derive(Debug, Default)]
-pub struct Stop {
-    state: Mutex<Option<Instant>>,
+/// What a worker is told while it runs: to stop (after draining its queue until a
+/// deadline), or to take a reload's changes. Either one wakes it from any wait (a
+/// backoff, a pause, the rate limit), so a change applies at once, not after the wait.
+#[derive(Default)]
+struct Control {
+    orders: Mutex<Orders>,
     wake: Condvar,
 }
 
-impl Stop {
+#[derive(Default)]
+struct Orders {
+    /// Stop taking from the queue once it is empty, and at this instant in any case.
+    drain_until: Option<Instant>,
+    /// A reload's change, not yet taken by the worker.
+    change: Option<Change>,
+}
+
+/// How a worker's wait ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Waited {
+    /// The time came.
+    Elapsed,
+    /// The drain deadline passed: stop now.
+    Stopped,
+    /// A reload handed over a change: take it, then decide whether to wait on.
+    Changed,
+}
+
+impl Control {
+    fn orders(&self) -> MutexGuard<'_, Orders> {
+        lock(&self.orders)
+    }
+
     /// Stop taking from the queue once it is empty, and at `deadline` in any case.
-    pub fn drain_until(&self, deadline: Instant) {
-        *lock(&self.state) = Some(deadline);
+    fn drain_until(&self, deadline: Instant) {
+        self.orders().drain_until = Some(deadline);
         self.wake.notify_all();
     }
 
-    fn requested(&self) -> bool {
-        lock(&self.state).is_some()
+    /// Hands over a reload's change. One the worker has not taken yet is replaced, but
+    /// its new plugin instance is kept when this change brings none: two quick reloads
+    /// must not lose the first one's settings.
+    fn change(&self, change: Change) {
+        let mut orders = self.orders();
+        let instance = change
+            .instance
+            .or_else(|| orders.change.take().and_then(|pending| pending.instance));
+        orders.change = Some(Change { instance, ..change });
+        drop(orders);
+        self.wake.notify_all();
+    }
+
+    /// The change a reload handed over, if any.
+    fn take_change(&self) -> Option<Change> {
+        self.orders().change.take()
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.orders().drain_until.is_some()
     }
 
     fn past_deadline(&self) -> bool {
-        lock(&self.state).is_some_and(|d| Instant::now() >= d)
+        self.orders()
+            .drain_until
+            .is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Sleeps for `d`, or until the drain deadline passes. False when cut short by it.
-    fn sleep(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        let mut state = lock(&self.state);
+    /// Waits until `until`, the drain deadline or a change, whichever comes first.
+    fn wait(&self, until: Instant) -> Waited {
+        let mut orders = self.orders();
         loop {
             let now = Instant::now();
-            if state.is_some_and(|deadline| now >= deadline) {
-                return false;
+            if orders.drain_until.is_some_and(|deadline| now >= deadline) {
+                return Waited::Stopped;
+            }
+            if orders.change.is_some() {
+                return Waited::Changed;
             }
             if now >= until {
-                return true;
+                return Waited::Elapsed;
             }
-            let wait = match *state {
+            let wait = match orders.drain_until {
                 Some(deadline) => until.min(deadline) - now,
                 None => until - now,
             };
-            state = self
+            orders = self
                 .wake
-                .wait_timeout(state, wait)
-                .map(|(s, _)| s)
+                .wait_timeout(orders, wait)
+                .map(|(o, _)| o)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
     }
@@ -158,7 +224,8 @@ pub struct Delivering {
     pub retry: RetryPolicy,
 }
 
-/// A reload's change to a running sink, picked up before the worker's next attempt.
+/// A reload's change to a running sink, taken by the worker before its next attempt or
+/// in the middle of a wait.
 struct Change {
     /// A new plugin instance (settings or plugin changed); `None` keeps the current one.
     instance: Option<Instance>,
@@ -170,9 +237,8 @@ struct Change {
 pub struct Worker {
     pub name: String,
     pub stats: Arc<SinkStats>,
-    stop: Arc<Stop>,
+    control: Arc<Control>,
     wake: Arc<Signal>,
-    next: Arc<Mutex<Option<Change>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -186,14 +252,15 @@ impl Worker {
         outbox: &Arc<Outbox>,
     ) -> std::io::Result<Worker> {
         let stats = Arc::new(SinkStats::default());
-        let stop = Arc::new(Stop::default());
-        let next = Arc::new(Mutex::new(None));
+        delivering
+            .instance
+            .send_health_to(health_listener(name, &stats));
+        let control = Arc::new(Control::default());
         let wake = outbox.signal(name);
         let mut run = Run {
             name: name.to_owned(),
             stats: stats.clone(),
-            stop: stop.clone(),
-            next: next.clone(),
+            control: control.clone(),
             limiter: delivering.rate_limit.map(limiter),
             delivering,
             paused_until: None,
@@ -203,14 +270,14 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name(format!("sink-{name}"))
             .spawn(move || {
-                let stop = run.stop.clone();
+                let control = run.control.clone();
                 // A worker of a re-added sink of the same name stops this one now: it
                 // takes over the messages, so this one need not wait out a pause.
                 let hurry = {
-                    let stop = stop.clone();
-                    Arc::new(move || stop.drain_until(Instant::now()))
+                    let control = control.clone();
+                    Arc::new(move || control.drain_until(Instant::now()))
                 };
-                match outbox.feed(&run.name, &|| stop.requested(), hurry) {
+                match outbox.feed(&run.name, &|| control.stop_requested(), hurry) {
                     Ok(Some(mut feed)) => run.run(&mut feed),
                     Ok(None) => {}
                     Err(e) => {
@@ -222,25 +289,30 @@ impl Worker {
         Ok(Worker {
             name: name.to_owned(),
             stats,
-            stop,
+            control,
             wake,
-            next,
             thread: Mutex::new(Some(thread)),
         })
     }
 
     /// Hands the worker a reload's changes: a new plugin instance (when the settings or
-    /// the plugin changed) and the rate limit and retry policy. They take effect before the
-    /// next attempt; the queue, the counters and, when the rate is unchanged, the rate
-    /// limiter's budget stay. The replaced instance is destroyed on the worker's thread,
-    /// after its last delivery returned.
+    /// the plugin changed) and the rate limit and retry policy. The worker takes them at
+    /// once, even in the middle of a backoff: a message waiting to be retried is retried
+    /// on the new policy's schedule, or becomes a dead letter at once if its failures
+    /// already reach the new `max_attempts`. The queue, the counters and, when the rate
+    /// is unchanged, the rate limiter's budget stay. The replaced instance is destroyed
+    /// on the worker's thread, after its last delivery returned. What the new instance
+    /// reports about its health shows at once.
     pub fn reconfigure(
         &self,
         instance: Option<Instance>,
         rate_limit: Option<RateLimit>,
         retry: RetryPolicy,
     ) {
-        *lock(&self.next) = Some(Change {
+        if let Some(instance) = &instance {
+            instance.send_health_to(health_listener(&self.name, &self.stats));
+        }
+        self.control.change(Change {
             instance,
             rate_limit,
             retry,
@@ -250,7 +322,7 @@ impl Worker {
 
     /// Tells the worker to deliver what waits until `deadline`, then stop; returns at once.
     pub fn stop_at(&self, deadline: Instant) {
-        self.stop.drain_until(deadline);
+        self.control.drain_until(deadline);
         self.wake.raise();
     }
 
@@ -305,8 +377,7 @@ fn seed(name: &str) -> u64 {
 struct Run {
     name: String,
     stats: Arc<SinkStats>,
-    stop: Arc<Stop>,
-    next: Arc<Mutex<Option<Change>>>,
+    control: Arc<Control>,
     delivering: Delivering,
     limiter: Option<
         RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>,
@@ -314,6 +385,15 @@ struct Run {
     /// Set by an upstream's `retry(after)`: the whole sink waits until then.
     paused_until: Option<Instant>,
     rng: u64,
+}
+
+/// How the wait for a message's next attempt ended.
+enum NextAttempt {
+    Due,
+    /// The drain deadline passed.
+    Interrupted,
+    /// A reload lowered `max_attempts` to what the message already used.
+    OutOfAttempts,
 }
 
 /// How one message's delivery ended.
@@ -329,10 +409,10 @@ impl Run {
     fn run(&mut self, feed: &mut Feed) {
         loop {
             self.pick_up_changes();
-            if self.stop.past_deadline() || feed.wanted() {
+            if self.control.past_deadline() || feed.wanted() {
                 break;
             }
-            if self.stop.requested() && feed.is_empty() {
+            if self.control.stop_requested() && feed.is_empty() {
                 break; // drained
             }
             let Some(message) = feed.head(IDLE_WAIT) else {
@@ -347,7 +427,7 @@ impl Run {
     /// Takes a reconfiguration handed over by a reload, keeping the limiter's budget
     /// unless the rate itself changed.
     fn pick_up_changes(&mut self) {
-        if let Some(change) = lock(&self.next).take() {
+        if let Some(change) = self.control.take_change() {
             if change.rate_limit != self.delivering.rate_limit {
                 self.limiter = change.rate_limit.map(limiter);
             }
@@ -365,13 +445,22 @@ impl Run {
         // (and an idempotent upstream) that this is a repeat.
         let mut attempt = message.attempts;
         let mut failures = message.failures;
+        let mut last_reason = String::new();
         loop {
             self.pick_up_changes();
             if let Some(until) = self.paused_until.take() {
-                let now = Instant::now();
-                if until > now && !self.stop.sleep(until - now) {
-                    self.paused_until = Some(until);
-                    return Finished::Interrupted;
+                match self.wait_for_next_attempt(until, None, failures) {
+                    NextAttempt::Due => {}
+                    NextAttempt::Interrupted => {
+                        self.paused_until = Some(until);
+                        return Finished::Interrupted;
+                    }
+                    NextAttempt::OutOfAttempts => {
+                        if last_reason.is_empty() {
+                            last_reason = "a reload lowered max_attempts".to_owned();
+                        }
+                        return self.give_up(message, feed, attempt, failures, &last_reason);
+                    }
                 }
             }
             if !self.wait_for_rate_limit() {
@@ -379,7 +468,6 @@ impl Run {
             }
             attempt += 1;
             let body = wire(message, &self.name, attempt);
-            let retry = self.delivering.retry;
             match self.delivering.instance.deliver(body.as_bytes()) {
                 Delivery::Ok => {
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -391,7 +479,7 @@ impl Run {
                     return Finished::Delivered;
                 }
                 Delivery::Fail { reason } => {
-                    tracing::warn!(sink = %self.name, message = %message.id, %reason, "delivery failed for good");
+                    tracing::warn!(sink = %self.name, message_id = %message.id, %reason, "delivery failed for good");
                     feed.dead(attempt, failures + 1, reason.clone());
                     self.stats.dead_letter(&reason);
                     return Finished::Dead;
@@ -404,27 +492,31 @@ impl Run {
                     if after.is_none() {
                         failures += 1;
                     }
-                    if failures >= retry.max_attempts {
-                        tracing::warn!(sink = %self.name, message = %message.id, attempts = attempt, %reason, "out of attempts");
-                        let error = format!("gave up after {failures} failed attempts: {reason}");
-                        feed.dead(attempt, failures, error.clone());
-                        self.stats.dead_letter(&error);
-                        return Finished::Dead;
+                    if failures >= self.delivering.retry.max_attempts {
+                        return self.give_up(message, feed, attempt, failures, &reason);
                     }
                     feed.attempted(attempt, failures, &reason);
+                    let max = self.delivering.retry.max_attempts;
                     match after {
                         Some(after) => {
-                            tracing::info!(sink = %self.name, pause_ms = after.as_millis() as u64, %reason, "upstream asked to wait; sink paused");
                             // A plugin may ask for anything; an hour is the most we honour.
                             let after = after.min(MAX_PAUSE);
+                            tracing::info!(sink = %self.name, message_id = %message.id, %reason, "the upstream asked to wait: the sink pauses and retries in {} ({failures} of {max} attempts failed; a wait does not count)", Seconds(after));
                             self.paused_until = Some(Instant::now() + after);
+                            last_reason = reason;
                         }
                         None => {
-                            let wait = backoff(retry, failures, &mut self.rng);
-                            tracing::debug!(sink = %self.name, attempt, wait_ms = wait.as_millis() as u64, %reason, "retrying");
-                            if !self.stop.sleep(wait) {
-                                return Finished::Interrupted;
+                            let began = Instant::now();
+                            let wait = backoff(self.delivering.retry, failures, &mut self.rng);
+                            tracing::info!(sink = %self.name, message_id = %message.id, %reason, "attempt {failures} of {max} failed; retrying in {}", Seconds(wait));
+                            match self.wait_for_next_attempt(began + wait, Some(began), failures) {
+                                NextAttempt::Due => {}
+                                NextAttempt::Interrupted => return Finished::Interrupted,
+                                NextAttempt::OutOfAttempts => {
+                                    return self.give_up(message, feed, attempt, failures, &reason);
+                                }
                             }
+                            last_reason = reason;
                         }
                     }
                 }
@@ -432,13 +524,65 @@ impl Run {
         }
     }
 
-    /// Blocks until the limiter allows one more delivery. False when cut short.
+    /// Waits for the next attempt at a message that has `failures` failures, until
+    /// `until` (the end of its backoff, which began at `backoff_began`, or of a pause the
+    /// upstream asked for when that is `None`). A reload's change is taken at once: a
+    /// new retry policy reschedules the backoff from when it began, and one whose
+    /// `max_attempts` the failures already reach ends the wait: the message is out of
+    /// attempts.
+    fn wait_for_next_attempt(
+        &mut self,
+        mut until: Instant,
+        backoff_began: Option<Instant>,
+        failures: u32,
+    ) -> NextAttempt {
+        loop {
+            match self.control.wait(until) {
+                Waited::Elapsed => return NextAttempt::Due,
+                Waited::Stopped => return NextAttempt::Interrupted,
+                Waited::Changed => {
+                    let before = self.delivering.retry;
+                    self.pick_up_changes();
+                    let retry = self.delivering.retry;
+                    if failures > 0 && failures >= retry.max_attempts {
+                        return NextAttempt::OutOfAttempts;
+                    }
+                    if let Some(began) = backoff_began
+                        && retry != before
+                    {
+                        until = began + backoff(retry, failures, &mut self.rng);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes the message a dead letter: it failed `failures` times, reaching the retry
+    /// policy's `max_attempts`.
+    fn give_up(
+        &mut self,
+        message: &Stored,
+        feed: &mut Feed,
+        attempt: u32,
+        failures: u32,
+        reason: &str,
+    ) -> Finished {
+        let max_attempts = self.delivering.retry.max_attempts;
+        tracing::warn!(sink = %self.name, message_id = %message.id, attempts = attempt, failures, max_attempts, %reason, "out of attempts; the message is a dead letter");
+        let error = format!("gave up after {failures} failed attempts: {reason}");
+        feed.dead(attempt, failures, error.clone());
+        self.stats.dead_letter(&error);
+        Finished::Dead
+    }
+
+    /// Blocks until the limiter allows one more delivery; a reload that changes the rate
+    /// applies at once. False when cut short by the drain deadline.
     fn wait_for_rate_limit(&mut self) -> bool {
-        let Some(limiter) = &self.limiter else {
-            return true;
-        };
         let mut waited = false;
         loop {
+            let Some(limiter) = &self.limiter else {
+                return true;
+            };
             match limiter.check() {
                 Ok(()) => {
                     if waited {
@@ -449,11 +593,27 @@ impl Run {
                 Err(not_until) => {
                     waited = true;
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    if !self.stop.sleep(wait) {
-                        return false;
+                    match self.control.wait(Instant::now() + wait) {
+                        Waited::Elapsed => {}
+                        Waited::Stopped => return false,
+                        Waited::Changed => self.pick_up_changes(),
                     }
                 }
             }
+        }
+    }
+}
+
+/// A delay as a log line shows it: `1.5s`, `0.25s`, `3600s`.
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0.as_secs_f64();
+        if secs >= 10.0 {
+            write!(f, "{secs:.0}s")
+        } else {
+            write!(f, "{}s", (secs * 1000.0).round() / 1000.0)
         }
     }
 }
@@ -463,10 +623,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stop_cuts_sleeps_at_the_deadline() {
-        let stop = Stop::default();
-        stop.drain_until(Instant::now());
-        assert!(!stop.sleep(Duration::from_secs(60)));
+    fn stop_cuts_waits_at_the_deadline() {
+        let control = Control::default();
+        control.drain_until(Instant::now());
+        let far = Instant::now() + Duration::from_secs(60);
+        assert_eq!(control.wait(far), Waited::Stopped);
+    }
+
+    #[test]
+    fn a_reload_change_ends_a_wait_at_once() {
+        let control = Arc::new(Control::default());
+        let waiter = {
+            let control = control.clone();
+            // An hour: only the change can end this wait within the test's lifetime.
+            std::thread::spawn(move || control.wait(Instant::now() + Duration::from_secs(3600)))
+        };
+        control.change(Change {
+            instance: None,
+            rate_limit: None,
+            retry: RetryPolicy::default(),
+        });
+        assert_eq!(waiter.join().ok(), Some(Waited::Changed));
+        assert!(control.take_change().is_some());
+        assert!(control.take_change().is_none(), "a change is taken once");
+    }
+
+    #[test]
+    fn delays_read_as_seconds() {
+        let shown = |ms| Seconds(Duration::from_millis(ms)).to_string();
+        assert_eq!(shown(250), "0.25s");
+        assert_eq!(shown(1500), "1.5s");
+        assert_eq!(shown(7_200_000), "7200s");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! - [`outbox`] keeps every accepted message on disk until it is delivered or dead (it
 //!   and [`state`] open their databases through [`sqlite`]);
 //! - [`dispatch`] delivers per sink through [`plugins`] (the host side of the C ABI);
-//! - [`reload`] swaps in a new snapshot when files change; [`metrics`] and
+//! - [`reload`] swaps in a new snapshot when files change, [`restart`] says what only a
+//!   restart applies; [`metrics`] and
 //!   `/v1/status` report; [`diag`] is how every file problem is said;
 //! - [`cli`] is the binary's commands, [`demo`] the simulated trading day, and
 //!   [`client`] the Rust client producers use.
@@ -35,6 +36,7 @@ pub mod pipeline;
 pub mod plugins;
 pub mod reload;
 pub mod render;
+pub mod restart;
 pub mod rules;
 pub mod sqlite;
 pub mod state;

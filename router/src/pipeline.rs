@@ -23,6 +23,7 @@ use crate::outbox::{
 };
 use crate::plugins::{Catalog, HostServices, Instance, Markup, Plugin};
 use crate::render::{self, Templates};
+use crate::restart::Fixed;
 use crate::rules::Rules;
 use crate::state::StateStore;
 
@@ -196,6 +197,8 @@ pub struct Pipeline {
     dedup: Dedup,
     pub counters: Counters,
     started: Instant,
+    /// What only a restart changes: the API's address and the storage.
+    fixed: Fixed,
     /// One reload at a time.
     reloading: Mutex<()>,
     pub reloads: ReloadLog,
@@ -213,6 +216,9 @@ pub struct ReloadOutcome {
     pub changes: Vec<String>,
     /// Every problem, as file:line:col: message (on failure).
     pub errors: Vec<String>,
+    /// Keys whose value in the config differs from the one in force, because only a
+    /// restart applies them (`server.listen`, `storage.*`).
+    pub restart_needed: Vec<String>,
 }
 
 /// The reload history `/v1/status` and `/metrics` show.
@@ -225,8 +231,13 @@ pub struct ReloadLog {
 
 impl Pipeline {
     /// Loads `config`, starts every enabled sink that can start, and returns the router.
+    /// `listen_flag` is the address `run --listen` gave instead of `server.listen`, so a
+    /// reload knows a changed `server.listen` would not apply even after a restart.
     /// Plugin instances are created on the calling thread: call it off the async runtime.
-    pub fn start(config: Config) -> Result<Arc<Pipeline>, Diagnostics> {
+    pub fn start(
+        config: Config,
+        listen_flag: Option<std::net::SocketAddr>,
+    ) -> Result<Arc<Pipeline>, Diagnostics> {
         let catalog = Arc::new(Catalog::new(config.plugin_dirs.clone()));
         let storage_error = |e: &dyn std::fmt::Display| {
             Diagnostics::from(Diagnostic::file(&config.path, format!("storage.path: {e}")))
@@ -239,6 +250,7 @@ impl Pipeline {
             dedup.remember(id, age);
         }
         let outbox = opened.outbox;
+        let fixed = Fixed::new(&config, listen_flag);
         let checked = check(config, &catalog)?;
         let services = Arc::new(Services {
             pipeline: OnceLock::new(),
@@ -253,6 +265,7 @@ impl Pipeline {
             dedup,
             counters: Counters::default(),
             started: Instant::now(),
+            fixed,
             reloading: Mutex::new(()),
             reloads: ReloadLog::default(),
         });
@@ -281,14 +294,14 @@ impl Pipeline {
         });
         let outcome = match result {
             Ok(built) => {
+                let mut changes = self.server_changes(&current.config, &built.snapshot.config);
+                changes.extend(built.changes);
                 self.snapshot.store(Arc::new(built.snapshot));
                 retire(current, built.retired, self.outbox.clone());
                 self.reloads.succeeded.fetch_add(1, Ordering::Relaxed);
-                let changes = if built.changes.is_empty() {
-                    vec!["nothing changed".to_owned()]
-                } else {
-                    built.changes
-                };
+                if changes.is_empty() {
+                    changes.push("nothing changed".to_owned());
+                }
                 tracing::info!(trigger, changes = %changes.join("; "), "config reloaded");
                 ReloadOutcome {
                     ok: true,
@@ -297,6 +310,7 @@ impl Pipeline {
                     duration_ms: 0.0,
                     changes,
                     errors: Vec::new(),
+                    restart_needed: Vec::new(),
                 }
             }
             Err(problems) => {
@@ -310,12 +324,20 @@ impl Pipeline {
                     duration_ms: 0.0,
                     changes: Vec::new(),
                     errors,
+                    restart_needed: Vec::new(),
                 }
             }
         };
+        // Said on every reload until a restart applies them, a failed one included: the
+        // file holds values that are not in force.
+        let restart_needed = self.restart_needed();
+        if !restart_needed.is_empty() {
+            tracing::warn!(trigger, keys = %restart_needed.join(", "), "these settings differ from the ones in force and take effect only after a restart");
+        }
         let outcome = ReloadOutcome {
             at: format_time(OffsetDateTime::now_utc()),
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            restart_needed,
             ..outcome
         };
         *self.reloads.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.clone());
@@ -324,6 +346,49 @@ impl Pipeline {
 
     pub fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
         self.snapshot.load()
+    }
+
+    /// The storage in force: the one the router started with, whatever the file says now.
+    pub fn storage(&self) -> &crate::config::Storage {
+        self.fixed.storage()
+    }
+
+    /// The keys of the config in force whose values only a restart applies.
+    pub fn restart_needed(&self) -> Vec<String> {
+        let snap = self.snapshot.load();
+        self.fixed
+            .restart_needed(&snap.config)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// What a reload from `old` to `new` changes under `server:`. The token and the body
+    /// limit apply at once (the API reads them from the snapshot in force); the address
+    /// needs a restart. The token's value is never said.
+    fn server_changes(&self, old: &Config, new: &Config) -> Vec<String> {
+        let (was, is) = (&old.server, &new.server);
+        let mut changes = Vec::new();
+        match (&was.token, &is.token) {
+            (None, Some(_)) => changes.push(
+                "server.token set: the API now needs `Authorization: Bearer <server.token>`".into(),
+            ),
+            (Some(_), None) => {
+                changes.push("server.token removed: the API no longer asks for a token".into())
+            }
+            (Some(a), Some(b)) if a != b => {
+                changes.push("server.token changed: the API takes only the new one".into())
+            }
+            _ => {}
+        }
+        if was.max_body_bytes != is.max_body_bytes {
+            changes.push(format!(
+                "server.max_body changed from {} to {} bytes",
+                was.max_body_bytes, is.max_body_bytes
+            ));
+        }
+        changes.extend(self.fixed.listen_change(old, new));
+        changes
     }
 
     pub fn outbox(&self) -> &Arc<Outbox> {
@@ -730,7 +795,7 @@ impl Pipeline {
             .filter(|(s, _)| !snap.sinks.contains_key(s) && !snap.broken.contains_key(s))
             .map(|(s, c)| (s, c.messages))
             .collect();
-        let storage = &snap.config.storage;
+        let storage = self.fixed.storage();
         let c = &self.counters;
         json!({
             "version": env!("CARGO_PKG_VERSION"),
@@ -750,6 +815,7 @@ impl Pipeline {
                 "routes": snap.rules.routes().len(),
                 "templates": snap.templates.len(),
                 "last_reload": *self.reloads.last.lock().unwrap_or_else(|e| e.into_inner()),
+                "restart_needed": self.fixed.restart_needed(&snap.config),
                 "reloads": {
                     "succeeded": self.reloads.succeeded.load(Ordering::Relaxed),
                     "failed": self.reloads.failed.load(Ordering::Relaxed),

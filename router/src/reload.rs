@@ -44,16 +44,18 @@ pub fn start(pipeline: Arc<Pipeline>) -> std::io::Result<Trigger> {
     let trigger = Trigger(tx.clone());
     // Watch before returning, so a change made as soon as the router is up is seen.
     let mut watching = Watching::default();
-    watching.update(&pipeline.snapshot().config, &tx);
+    let storage = pipeline.storage().path.clone();
+    watching.update(&pipeline.snapshot().config, &storage, &tx);
     std::thread::Builder::new()
         .name("reload".into())
-        .spawn(move || run(pipeline, watching, tx, rx))?;
+        .spawn(move || run(pipeline, watching, storage, tx, rx))?;
     Ok(trigger)
 }
 
 fn run(
     pipeline: Arc<Pipeline>,
     mut watching: Watching,
+    storage: PathBuf,
     tx: Sender<&'static str>,
     rx: Receiver<&'static str>,
 ) {
@@ -78,7 +80,7 @@ fn run(
         }
         let outcome = pipeline.reload(why);
         if outcome.ok {
-            watching.update(&pipeline.snapshot().config, &tx);
+            watching.update(&pipeline.snapshot().config, &storage, &tx);
         }
     }
 }
@@ -91,13 +93,14 @@ struct Watching {
 }
 
 impl Watching {
-    /// Watches what `config` uses, if that changed since the last call.
-    fn update(&mut self, config: &Config, tx: &Sender<&'static str>) {
+    /// Watches what `config` uses, if that changed since the last call, leaving out
+    /// `storage`, the data directory in force (the router's own writes are no change).
+    fn update(&mut self, config: &Config, storage: &Path, tx: &Sender<&'static str>) {
         let dirs = watched_dirs(config);
         if dirs == self.dirs && self.debouncer.is_some() {
             return;
         }
-        let storage = config.storage.path.clone();
+        let storage = storage.to_path_buf();
         let tx = tx.clone();
         let handler = move |result: DebounceEventResult| match result {
             Ok(events) => {

@@ -113,6 +113,9 @@ pub struct Router {
     pub dir: TempDir,
     client: reqwest::Client,
     env: Vec<(String, String)>,
+    /// Whether the router is started with `--listen 127.0.0.1:0` (a free port) rather
+    /// than on `server.listen`.
+    listen_flag: bool,
     /// How many times the process was started.
     runs: u32,
 }
@@ -122,30 +125,26 @@ impl Router {
     /// it with a free port, and waits until it answers `/healthz`. `{plugins}` in the
     /// config is replaced by the directory of the test plugins, `{dir}` by the temp dir.
     pub async fn start(config: &str, files: &[(&str, &str)]) -> Router {
-        let dir = TempDir::new("e2e");
-        for (rel, contents) in files {
-            dir.write(rel, &expand(contents, dir.path()));
-        }
-        dir.write("router.yaml", &expand(config, dir.path()));
-        Router::start_in(dir).await
+        Router::start_in(config_dir(config, files)).await
+    }
+
+    /// Like [`Router::start`], without `--listen`: the router listens where the config's
+    /// `server.listen` says (`127.0.0.1:0` for a free port).
+    pub async fn start_on_configured_listen(config: &str, files: &[(&str, &str)]) -> Router {
+        Router::launch(config_dir(config, files), &[], false).await
     }
 
     /// Starts the router on a directory already holding router.yaml.
     pub async fn start_in(dir: TempDir) -> Router {
-        let mut router = Router {
-            child: None,
-            url: String::new(),
-            dir,
-            client: reqwest::Client::new(),
-            env: Vec::new(),
-            runs: 0,
-        };
-        router.spawn().await;
-        router
+        Router::launch(dir, &[], true).await
     }
 
     /// Starts the router with extra environment variables (kept for restarts).
     pub async fn start_in_with_env(dir: TempDir, env: &[(&str, &str)]) -> Router {
+        Router::launch(dir, env, true).await
+    }
+
+    async fn launch(dir: TempDir, env: &[(&str, &str)], listen_flag: bool) -> Router {
         let mut router = Router {
             child: None,
             url: String::new(),
@@ -155,6 +154,7 @@ impl Router {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            listen_flag,
             runs: 0,
         };
         router.spawn().await;
@@ -178,12 +178,12 @@ impl Router {
         self.runs += 1;
         let stdout = std::fs::File::create(path("stdout.log")).expect("stdout log");
         let stderr = std::fs::File::create(path("stderr.log")).expect("stderr log");
-        let child = Command::new(router_binary())
-            .arg("--config")
-            .arg(path("router.yaml"))
-            .arg("run")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
+        let mut command = Command::new(router_binary());
+        command.arg("--config").arg(path("router.yaml")).arg("run");
+        if self.listen_flag {
+            command.arg("--listen").arg("127.0.0.1:0");
+        }
+        let child = command
             .current_dir(self.dir.path())
             .env("ALERT_ROUTER_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -344,6 +344,16 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A new temp dir holding `config` as router.yaml and `files`, expanded.
+fn config_dir(config: &str, files: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new("e2e");
+    for (rel, contents) in files {
+        dir.write(rel, &expand(contents, dir.path()));
+    }
+    dir.write("router.yaml", &expand(config, dir.path()));
+    dir
 }
 
 /// Writes `files` into a new temp dir, expanding `{plugins}`, `{dir}` and `{repo}`.

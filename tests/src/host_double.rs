@@ -1,6 +1,6 @@
 //! A stand-in for the router's side of the plugin ABI: an `ar_host` table whose
 //! callbacks answer `query` from canned JSON, render with a function the test gives,
-//! and record every log line, query, render and emitted event. For testing a plugin
+//! and record every log line, query, render, emitted event and health report. For testing a plugin
 //! through its Rust API (the rlib) without the router.
 //!
 //! ```ignore
@@ -40,6 +40,7 @@ struct Inner {
     queries: Mutex<Vec<String>>,
     renders: Mutex<Vec<(String, Value)>>,
     emits: Mutex<Vec<Value>>,
+    health: Mutex<Vec<Result<(), String>>>,
 }
 
 // SAFETY: the table's `host_data` points into `inner`, which only holds `Sync` data
@@ -80,6 +81,7 @@ impl HostDouble {
             queries: Mutex::new(Vec::new()),
             renders: Mutex::new(Vec::new()),
             emits: Mutex::new(Vec::new()),
+            health: Mutex::new(Vec::new()),
         });
         let table = Box::new(ffi::Host {
             struct_size: size_of::<ffi::Host>() as u32,
@@ -88,6 +90,7 @@ impl HostDouble {
             query: host_query,
             emit: host_emit,
             render: host_render,
+            set_health: Some(host_set_health),
         });
         Arc::new(HostDouble { table, inner })
     }
@@ -135,6 +138,11 @@ impl HostDouble {
     /// Events emitted so far.
     pub fn emits(&self) -> Vec<Value> {
         lock(&self.inner.emits).clone()
+    }
+
+    /// Health reports so far (`set_health`): `Ok` for healthy, `Err(reason)` for not.
+    pub fn health(&self) -> Vec<Result<(), String>> {
+        lock(&self.inner.health).clone()
     }
 
     /// Polls `check` until it gives a value or `timeout` passes (then `None`).
@@ -292,6 +300,22 @@ unsafe extern "C" fn host_render(
             1
         }
     }
+}
+
+unsafe extern "C" fn host_set_health(
+    data: *mut c_void,
+    healthy: i32,
+    reason: *const c_char,
+    len: usize,
+) {
+    // SAFETY: as in `host_log`.
+    let inner = unsafe { inner(data) };
+    let report = if healthy != 0 {
+        Ok(())
+    } else {
+        Err(text(reason, len))
+    };
+    lock(&inner.health).push(report);
 }
 
 /// A runtime for a fake upstream, apart from the test thread, which calls the sink as

@@ -88,6 +88,7 @@ impl Plugin {
             query: host_unavailable,
             emit: host_unavailable,
             render: host_no_render,
+            set_health: None,
         });
         // SAFETY: the table outlives the sink (field order in `Plugin`).
         let host = unsafe { Host::from_raw(&*table) }.ok_or("no host table")?;

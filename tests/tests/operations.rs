@@ -338,3 +338,69 @@ fn plugins_lists_name_version_abi_and_file() {
     );
     assert!(stdout.lines().any(|l| l.starts_with("flaky ")), "{stdout}");
 }
+
+#[tokio::test]
+async fn every_retry_is_logged_with_its_reason_and_when_the_next_attempt_is() {
+    let sinks = r#"sinks:
+  failing:
+    plugin: flaky
+    retry: {max_attempts: 3, initial_backoff: 10ms, max_backoff: 10ms}
+  pausing:
+    plugin: flaky
+"#;
+    let router = Router::start(
+        &format!(
+            "plugins: {{dirs: [\"{{plugins}}\"]}}\nrules: rules\ntemplates: templates\n{sinks}"
+        ),
+        &[
+            (
+                "rules/a.yaml",
+                "routes:\n  - name: all\n    to: [failing, pausing]\n",
+            ),
+            // Fails twice, then goes through.
+            (
+                "templates/failing/default.yaml",
+                "behave: retry\ntimes: 2\n",
+            ),
+            // Asks once to wait 50 ms, as a 429 would.
+            (
+                "templates/pausing/default.yaml",
+                "retry_after_ms: 50\ntimes: 1\n",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        router.post_events(r#"{"type": "x", "id": "r1"}"#).await.0,
+        202
+    );
+    router
+        .status_until("both delivered after their retries", |s| {
+            s["sinks"]["failing"]["sent"] == 1 && s["sinks"]["pausing"]["sent"] == 1
+        })
+        .await;
+    let stderr = router.stderr();
+    let line = |needles: &[&str]| {
+        stderr
+            .lines()
+            .find(|l| l.contains(" INFO ") && needles.iter().all(|n| l.contains(n)))
+            .unwrap_or_else(|| panic!("no INFO line with {needles:?} in:\n{stderr}"))
+            .to_owned()
+    };
+    for n in 1..=2 {
+        let said = line(&[
+            &format!("attempt {n} of 3 failed; retrying in "),
+            "sink=failing",
+            "message_id=r1:failing",
+            "reason=flaky asks to retry message r1:failing as asked",
+        ]);
+        // The delay: 10 ms with jitter, shown in seconds.
+        assert!(said.contains("retrying in 0.0"), "{said}");
+    }
+    line(&[
+        "the upstream asked to wait: the sink pauses and retries in 0.05s (0 of 10 attempts failed; a wait does not count)",
+        "sink=pausing",
+        "message_id=r1:pausing",
+        "reason=flaky asks to retry message r1:pausing after 50 ms",
+    ]);
+}

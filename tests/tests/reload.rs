@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use alert_router_tests::harness::{Router, dir_with, eventually, read_json_lines};
+use alert_router_tests::harness::{
+    Router, dir_with, eventually, eventually_async, read_json_lines,
+};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -392,4 +394,290 @@ async fn a_plugin_dropped_in_is_used_without_a_restart() {
             .map(|_| ())
     })
     .await;
+}
+
+/// `GET path` with an optional bearer token: the status code.
+async fn status_code(router: &Router, path: &str, token: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", router.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("GET").status().as_u16()
+}
+
+#[tokio::test]
+async fn a_token_set_by_a_reload_guards_the_api_at_once_and_removing_it_opens_it_again() {
+    const TOKEN: &str = "r3load-t0ken-value";
+    let router = Router::start(
+        &two_consoles(),
+        &[
+            ("rules/main.yaml", TO_A),
+            ("templates/console/default.yaml", TEXT),
+        ],
+    )
+    .await;
+    let config = router.dir.path().join("router.yaml");
+    let open = std::fs::read_to_string(&config).expect("config");
+    assert_eq!(status_code(&router, "/v1/status", None).await, 200);
+
+    std::fs::write(&config, format!("server: {{token: {TOKEN}}}\n{open}")).expect("set a token");
+    eventually_async(WAIT, "the API to ask for the new token", || async {
+        (status_code(&router, "/v1/status", None).await == 401).then_some(())
+    })
+    .await;
+    assert_eq!(status_code(&router, "/v1/status", Some("wrong")).await, 401);
+    assert_eq!(status_code(&router, "/v1/status", Some(TOKEN)).await, 200);
+    assert_eq!(status_code(&router, "/healthz", None).await, 200);
+    let client = reqwest::Client::new();
+    let posted = client
+        .post(format!("{}/v1/events", router.url))
+        .bearer_auth(TOKEN)
+        .body(r#"{"type": "guarded", "n": 1}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(posted.status().as_u16(), 202);
+    let status: Value = client
+        .get(format!("{}/v1/status", router.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("JSON");
+    let changes = status["config"]["last_reload"]["changes"].to_string();
+    assert!(changes.contains("server.token set"), "{changes}");
+    assert_eq!(status["config"]["restart_needed"], json!([]), "{status}");
+
+    std::fs::write(&config, &open).expect("remove the token");
+    eventually_async(WAIT, "the API to be open again", || async {
+        (status_code(&router, "/v1/status", None).await == 200).then_some(())
+    })
+    .await;
+    let status = router.get_json("/v1/status").await;
+    let changes = status["config"]["last_reload"]["changes"].to_string();
+    assert!(changes.contains("server.token removed"), "{changes}");
+    let said = format!("{status}{}{}", router.stderr(), router.stdout());
+    assert!(!said.contains(TOKEN), "the token is never shown or logged");
+}
+
+#[tokio::test]
+async fn a_body_limit_changed_by_a_reload_applies_at_once() {
+    let router = Router::start(
+        &two_consoles(),
+        &[
+            ("rules/main.yaml", TO_A),
+            ("templates/console/default.yaml", TEXT),
+        ],
+    )
+    .await;
+    let big = json!({"type": "big", "blob": "x".repeat(2000)}).to_string();
+    assert_eq!(router.post_events(big.clone()).await.0, 202);
+    let config = router.dir.path().join("router.yaml");
+    let open = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("server: {{max_body: 1KiB}}\n{open}")).expect("lower it");
+    let status = router
+        .status_until("the lower limit in force", |s| {
+            s["config"]["last_reload"]["changes"]
+                .to_string()
+                .contains("server.max_body changed from 8388608 to 1024 bytes")
+        })
+        .await;
+    assert_eq!(status["config"]["restart_needed"], json!([]), "{status}");
+    assert_eq!(router.post_events(big).await.0, 413);
+    assert_eq!(router.post_events(r#"{"type": "small"}"#).await.0, 202);
+}
+
+#[tokio::test]
+async fn a_listen_change_needs_a_restart_and_says_so_while_the_old_address_serves() {
+    let listening = "server: {listen: \"127.0.0.1:0\"}\n";
+    let router = Router::start_on_configured_listen(
+        &format!("{listening}{}", two_consoles()),
+        &[
+            ("rules/main.yaml", TO_A),
+            ("templates/console/default.yaml", TEXT),
+        ],
+    )
+    .await;
+    let config = router.dir.path().join("router.yaml");
+    let started = std::fs::read_to_string(&config).expect("config");
+    // Nothing need listen there: the address is only compared, never bound.
+    let moved = started.replace("127.0.0.1:0", "127.0.0.1:9");
+    std::fs::write(&config, &moved).expect("move the API");
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/v1/reload", router.url))
+        .send()
+        .await
+        .expect("the old address still answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(
+        answer["restart_needed"],
+        json!(["server.listen"]),
+        "{answer}"
+    );
+    // The file watcher may have reloaded first; one of the two reloads said why.
+    let status = router
+        .status_until("the reload to say what needs a restart", |s| {
+            s["config"]["restart_needed"] == json!(["server.listen"])
+        })
+        .await;
+    let said = format!("{answer}{status}{}", router.stderr());
+    assert!(
+        said.contains("server.listen changed from 127.0.0.1:0 to 127.0.0.1:9: it takes effect at the next restart"),
+        "{said}"
+    );
+    let warned = router.stderr().lines().any(|l| {
+        l.contains("WARN") && l.contains("only after a restart") && l.contains("server.listen")
+    });
+    assert!(warned, "a warning names the key: {}", router.stderr());
+    // The rest of the file still applies, and the old address keeps serving.
+    assert_eq!(
+        router.post_events(r#"{"type": "still", "n": 1}"#).await.0,
+        202
+    );
+    let a = router.dir.path().join("a.jsonl");
+    eventually(WAIT, "delivery", || (ns(&a) == [1]).then_some(())).await;
+    // Put back, nothing waits for a restart any more.
+    std::fs::write(&config, &started).expect("move it back");
+    router
+        .status_until("no restart needed", |s| {
+            s["config"]["restart_needed"] == json!([])
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_reload_lowering_max_attempts_dead_letters_a_message_in_backoff_at_once() {
+    // Two hours of backoff: the only way to see the dead letter within the test's wait
+    // is the reload taking effect in the middle of it.
+    let config = r#"plugins: {dirs: ["{plugins}"]}
+rules: rules
+templates: templates
+sinks:
+  f:
+    plugin: flaky
+    retry: {max_attempts: 5, initial_backoff: 2h, max_backoff: 2h}
+    settings: {path: "{dir}/attempts.jsonl"}
+"#;
+    let router = Router::start(
+        config,
+        &[
+            ("rules/main.yaml", "routes:\n  - name: main\n    to: [f]\n"),
+            ("templates/flaky/default.yaml", "behave: retry\n"),
+        ],
+    )
+    .await;
+    let (code, answer) = router
+        .post_events(r#"{"type": "doomed", "id": "d1"}"#)
+        .await;
+    assert_eq!(code, 202, "{answer}");
+    router
+        .status_until("the first attempt to fail", |s| {
+            s["sinks"]["f"]["retried"] == 1
+        })
+        .await;
+    let config = router.dir.path().join("router.yaml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("max_attempts: 5", "max_attempts: 1"))
+        .expect("lower max_attempts");
+    let status = router
+        .status_until("the message in backoff to become a dead letter", |s| {
+            s["sinks"]["f"]["dead_letters"] == 1
+        })
+        .await;
+    let letter = &status["sinks"]["f"]["recent_dead_letters"][0];
+    assert_eq!(letter["id"], "d1:f", "{status}");
+    assert_eq!(letter["attempts"], 1, "{status}");
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("gave up after 1 failed attempts: flaky asks to retry message d1:f"),
+        "{status}"
+    );
+    assert_eq!(status["sinks"]["f"]["queued"], 0, "{status}");
+    let attempts = read_json_lines(&router.dir.path().join("attempts.jsonl"));
+    assert_eq!(
+        attempts.len(),
+        1,
+        "no attempt after the reload: {attempts:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_quick_reloads_during_a_delivery_keep_the_first_ones_new_settings() {
+    let router = Router::start(
+        r#"plugins: {dirs: ["{plugins}"]}
+rules: rules
+templates: templates
+sinks:
+  w:
+    plugin: flaky
+    settings: {path: "{dir}/one.jsonl"}
+"#,
+        &[
+            ("rules/main.yaml", "routes:\n  - name: main\n    to: [w]\n"),
+            ("templates/flaky/default.yaml", "hold_until: \"{dir}/go\"\n"),
+        ],
+    )
+    .await;
+    let (one, two) = (
+        router.dir.path().join("one.jsonl"),
+        router.dir.path().join("two.jsonl"),
+    );
+    assert_eq!(
+        router
+            .post_events(r#"{"type": "first", "id": "e1"}"#)
+            .await
+            .0,
+        202
+    );
+    eventually(WAIT, "the first delivery to be under way", || {
+        (read_json_lines(&one).len() == 1).then_some(())
+    })
+    .await;
+    // While the plugin holds it: new settings (a new instance), then only a new retry
+    // policy, each reloaded before the next.
+    let config = router.dir.path().join("router.yaml");
+    let client = reqwest::Client::new();
+    let text = std::fs::read_to_string(&config).expect("config");
+    let edits = [
+        text.replace("one.jsonl", "two.jsonl"),
+        text.replace("one.jsonl", "two.jsonl").replace(
+            "    plugin: flaky\n",
+            "    plugin: flaky\n    retry: {max_attempts: 3}\n",
+        ),
+    ];
+    for edit in edits {
+        std::fs::write(&config, edit).expect("edit the config");
+        let answer = client
+            .post(format!("{}/v1/reload", router.url))
+            .send()
+            .await
+            .expect("reload");
+        assert_eq!(answer.status().as_u16(), 200);
+    }
+    std::fs::write(router.dir.path().join("go"), "").expect("let the delivery finish");
+    assert_eq!(
+        router
+            .post_events(r#"{"type": "second", "id": "e2"}"#)
+            .await
+            .0,
+        202
+    );
+    let lines = eventually(WAIT, "the second message", || {
+        let lines = read_json_lines(&two);
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
+    assert_eq!(
+        lines[0]["id"], "e2:w",
+        "the new instance delivers it: {lines:?}"
+    );
+    let old: Vec<Value> = read_json_lines(&one);
+    assert_eq!(old.len(), 1, "the old instance only had the first: {old:?}");
 }

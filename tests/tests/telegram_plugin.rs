@@ -7,7 +7,8 @@
 //! Telegram's description; commands are answered in allowed chats with data from the
 //! host, and strangers get nothing and are counted; `/mute` holds notifications and
 //! `/unmute` reports them; no update is answered twice; the bot token never appears in
-//! a reason or a log line.
+//! a reason or a log line; a failed `getMe` (refused token, unreachable Bot API) shows
+//! in the sink's health, through the host and, with the real router, in `/v1/status`.
 //!
 //! Each test runs the fake on a tokio runtime of its own and calls the sink from the
 //! test thread, as the router's sink thread would. Each uses its own bot id: the plugin
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use alert_router::render::{Markup, Templates};
 use alert_router_plugin::{Message, Outcome, Sink};
 use alert_router_tests::fake_telegram::{FakeTelegram, Reply, Sent};
+use alert_router_tests::harness::Router;
 use alert_router_tests::host_double::{HostDouble, Hosted, upstream_runtime};
 use serde_json::{Value, json};
 use telegram::{Settings, Telegram};
@@ -1147,4 +1149,136 @@ fn polling_survives_errors_with_backoff() {
     let polls = tg.calls_to("getUpdates");
     assert!(polls[1].at - polls[0].answered >= Duration::from_millis(900));
     assert!(polls[2].at - polls[1].answered >= Duration::from_millis(1900));
+}
+
+// ---------------------------------------------------------------------------------
+// Health: what getMe finds shows in the router's status
+
+#[test]
+fn a_failed_get_me_reports_the_sink_unhealthy_until_one_succeeds() {
+    let (_rt, tg) = fake(19);
+    tg.script("getMe", [Reply::RetryAfter(1)]);
+    let (host, _sink) = start_sink(19, &tg, json!({}));
+    let reports = host
+        .wait_for(PATIENCE, |h| {
+            let reports = h.health();
+            (reports.len() >= 2).then_some(reports)
+        })
+        .unwrap_or_else(|| panic!("two health reports: {:?}", host.health()));
+    assert_eq!(
+        reports,
+        [
+            Err("getMe: Too Many Requests: retry after 1".to_owned()),
+            Ok(())
+        ]
+    );
+    assert_eq!(
+        tg.calls_to("getMe").len(),
+        2,
+        "no check after one succeeded"
+    );
+}
+
+#[test]
+fn a_refused_token_is_reported_once_with_the_token_redacted() {
+    let (_rt, tg) = fake(20);
+    let host = HostDouble::with_renderer(render_command);
+    let mut wrong = settings(20, &tg.api_url(), json!({"commands": true}));
+    wrong.bot_token = format!("7000020:{SECRET}x");
+    let _sink = host.create::<Telegram>(wrong).expect("created");
+    let reports = host
+        .wait_for(PATIENCE, |h| {
+            let reports = h.health();
+            (!reports.is_empty()).then_some(reports)
+        })
+        .expect("a health report");
+    assert_eq!(
+        reports,
+        [Err(
+            "getMe: Unauthorized: Telegram refused the bot token; check settings.bot_token"
+                .to_owned()
+        )]
+    );
+    assert_never_said(
+        &host,
+        &reports
+            .into_iter()
+            .filter_map(Result::err)
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// A router with one Telegram sink, `tg`, whose settings are `settings` (YAML flow
+/// mapping entries), every event routed to it.
+async fn router_with_telegram(settings: &str) -> Router {
+    Router::start(
+        &format!(
+            "plugins: {{dirs: [\"{{plugins}}\"]}}\nrules: rules\ntemplates: templates\nsinks:\n  tg:\n    plugin: telegram\n    settings: {{chat_ids: [42], {settings}}}\n"
+        ),
+        &[
+            ("rules/all.yaml", "routes:\n  - name: all\n    to: [tg]\n"),
+            ("templates/tg/default.yaml", "text: \"{{ event.type }}\"\n"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_unreachable_bot_api_shows_in_the_status_at_start() {
+    // A port nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let router = router_with_telegram(&format!(
+        "bot_token: \"{}\", api_url: \"http://127.0.0.1:{port}\", commands: false",
+        token(21)
+    ))
+    .await;
+    let status = router
+        .status_until("the failed getMe in the sink's health", |s| {
+            s["sinks"]["tg"]["healthy"] == false
+        })
+        .await;
+    let error = status["sinks"]["tg"]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.starts_with("getMe: cannot reach the Telegram Bot API"),
+        "{status}"
+    );
+    let said = format!("{status}{}", router.stderr());
+    assert!(!said.contains(SECRET), "the token leaked: {said}");
+}
+
+#[tokio::test]
+async fn a_refused_token_shows_in_the_status_until_a_message_goes_through() {
+    let tg = FakeTelegram::start(&token(22)).await;
+    // Telegram refuses the token once, as it would a revoked one that was then restored.
+    tg.script("getMe", [Reply::Error(401, "Unauthorized".to_owned())]);
+    let router = router_with_telegram(&format!(
+        "bot_token: \"{}\", api_url: \"{}\"",
+        token(22),
+        tg.api_url()
+    ))
+    .await;
+    let status = router
+        .status_until("the refused token in the sink's health", |s| {
+            s["sinks"]["tg"]["healthy"] == false
+        })
+        .await;
+    assert_eq!(
+        status["sinks"]["tg"]["last_error"],
+        "getMe: Unauthorized: Telegram refused the bot token; check settings.bot_token",
+        "{status}"
+    );
+    assert_eq!(router.post_events(r#"{"type": "hello"}"#).await.0, 202);
+    let status = router
+        .status_until("the delivery to mark the sink healthy", |s| {
+            s["sinks"]["tg"]["sent"] == 1
+        })
+        .await;
+    assert_eq!(status["sinks"]["tg"]["healthy"], true, "{status}");
+    assert_eq!(tg.messages()[0].visible, "hello");
+    assert!(!format!("{status}{}", router.stderr()).contains(SECRET));
 }

@@ -1,8 +1,12 @@
 //! Transport to the Bot API (teloxide) and the one place that decides what Telegram's
 //! answer means for a message: [`verdict`]. Every reason it produces has the bot token
 //! redacted, because request errors quote the URL and the URL holds `bot<token>`.
+//! `getMe`, the Bot API's own check that the token works, reports what it found to the
+//! router as the sink's health.
 
 use std::time::Duration;
+
+use alert_router_plugin::Host;
 
 use teloxide::ApiError;
 use teloxide::RequestError;
@@ -33,6 +37,22 @@ pub enum Verdict {
     /// Telegram refused the message for good (bot blocked, chat not found, bad
     /// request): `reason` is Telegram's description.
     Fail { reason: String },
+}
+
+impl Verdict {
+    /// Why, as Telegram (or the transport) said it, token redacted.
+    pub fn reason(&self) -> &str {
+        match self {
+            Verdict::Retry { reason, .. }
+            | Verdict::PlainText { reason }
+            | Verdict::Fail { reason } => reason,
+        }
+    }
+
+    /// Telegram refused the bot token: nothing works until the settings change.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, Verdict::Fail { reason } if reason.starts_with("Unauthorized"))
+    }
 }
 
 /// Maps a teloxide error to a [`Verdict`]. This is the only function that interprets
@@ -155,12 +175,14 @@ pub struct SendOptions {
 pub struct Client {
     bot: teloxide::Bot,
     token: Secret,
+    /// Where `getMe` reports the sink's health.
+    host: Host,
 }
 
 impl Client {
-    /// A client for `config`'s token and API URL. Fails only if the HTTP client cannot
-    /// be built (no TLS roots), which no retry would fix.
-    pub fn new(config: &Config) -> Result<Client, String> {
+    /// A client for `config`'s token and API URL, reporting health to `host`. Fails only
+    /// if the HTTP client cannot be built (no TLS roots), which no retry would fix.
+    pub fn new(config: &Config, host: Host) -> Result<Client, String> {
         let http = teloxide::net::default_reqwest_settings()
             .build()
             .map_err(|e| {
@@ -174,6 +196,7 @@ impl Client {
         Ok(Client {
             bot,
             token: config.token.clone(),
+            host,
         })
     }
 
@@ -218,8 +241,22 @@ impl Client {
         request.await.map(|_| ())
     }
 
+    /// Who the bot is. What it finds is the sink's health in the router's status: a
+    /// refused token or an unreachable Bot API shows there (token redacted) until a
+    /// later `getMe` or a delivery succeeds.
     pub async fn get_me(&self) -> Result<Me, RequestError> {
-        self.bot.get_me().await
+        let answer = self.bot.get_me().await;
+        match &answer {
+            Ok(_) => {
+                self.host.report_healthy();
+            }
+            Err(error) => {
+                let verdict = verdict(error, &self.token);
+                self.host
+                    .report_unhealthy(&format!("getMe: {}", verdict.reason()));
+            }
+        }
+        answer
     }
 
     pub async fn delete_webhook(&self) -> Result<(), RequestError> {

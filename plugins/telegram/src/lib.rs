@@ -13,12 +13,15 @@
 //!   answer to retry, plain-text resend or fail.
 //! - `notify`: one notification to every chat, remembering which chats got it.
 //! - `commands`: the polling loop, command answers, and the end-of-mute summary.
+//! - `health`: without commands, the start-up `getMe` that shows a bad token or an
+//!   unreachable Bot API in the router's status before any notification does.
 //! - `mute`, `state`: the mute, and what survives reloads and restarts.
 
 mod client;
 mod commands;
 pub mod config;
 pub mod format;
+mod health;
 mod mute;
 mod notify;
 mod pace;
@@ -146,7 +149,7 @@ impl Sink for Telegram {
 
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let config = Config::from_settings(settings).map_err(|e| e.to_string())?;
-        let client = Client::new(&config)?;
+        let client = Client::new(&config, host)?;
         let (state, warning) = StateStore::open(config.bot_id, config.state_dir.as_deref())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -169,8 +172,11 @@ impl Sink for Telegram {
         }
         let (shutdown, stop) = watch::channel(false);
         let mut tasks = vec![runtime.spawn(commands::watch_mute(shared.clone(), stop.clone()))];
+        // Either way a getMe at start tells the router whether the bot works.
         if shared.config.commands {
             tasks.push(runtime.spawn(commands::poll(shared.clone(), stop)));
+        } else {
+            tasks.push(runtime.spawn(health::check(shared.clone(), stop)));
         }
         Ok(Telegram {
             shared,

@@ -172,10 +172,9 @@ fn run(
     drain: Duration,
 ) -> Result<ExitCode> {
     let config = load_config(config_path)?;
+    let listen_flag = listen;
     let listen = listen.unwrap_or(config.server.listen);
-    let token = config.server.token.clone();
-    let max_body = config.server.max_body_bytes;
-    let pipeline = Pipeline::start(config).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let pipeline = Pipeline::start(config, listen_flag).map_err(|d| anyhow::anyhow!("{d}"))?;
     let reload = crate::reload::start(pipeline.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -189,13 +188,9 @@ fn run(
         reload_on_sighup(reload);
         tracing::info!(%addr, "alert-router listening");
         println!("alert-router listening on http://{addr}");
-        let app = crate::api::app(
-            crate::api::AppState {
-                pipeline: pipeline.clone(),
-                token,
-            },
-            max_body,
-        );
+        let app = crate::api::app(crate::api::AppState {
+            pipeline: pipeline.clone(),
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await?;

@@ -1,14 +1,17 @@
 //! The `ar_host` table a plugin instance calls back into: [`HostServices`] (what the rest
-//! of the router provides), the C callbacks that reach it, and [`HostTable`], the
-//! allocation that holds the table for one instance's lifetime.
+//! of the router provides), the instance's [`Health`] reports, the C callbacks that reach
+//! them, and [`HostTable`], the allocation that holds the table for one instance's
+//! lifetime.
 
 use std::any::Any;
 use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use alert_router_plugin::{Level, ffi};
+
+use super::error::plugin_text;
 
 /// What the router offers plugins through `ar_host`. Implemented by the part of the router
 /// that owns the state store, ingest and templates; called from any thread, including
@@ -23,11 +26,64 @@ pub trait HostServices: Send + Sync + 'static {
     fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, String>;
 }
 
+/// How a plugin says its sink is doing outside any delivery (`ar_host.set_health`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// With the plugin's reason, made one line.
+    Unhealthy(String),
+}
+
+/// Where an instance's health reports go (its sink's status).
+pub type HealthListener = Arc<dyn Fn(Health) + Send + Sync>;
+
+/// One instance's health reports. The latest is held until the router connects the
+/// instance to its sink (a report made during `create` comes before there is a sink to
+/// show it), then each is passed on as it comes.
+#[derive(Default)]
+pub(super) struct HealthReports(Mutex<Reports>);
+
+enum Reports {
+    Held(Option<Health>),
+    PassedOn(HealthListener),
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Reports::Held(None)
+    }
+}
+
+impl HealthReports {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Reports> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn report(&self, health: Health) {
+        let mut reports = self.lock();
+        match &*reports {
+            Reports::Held(_) => *reports = Reports::Held(Some(health)),
+            // Under the lock, so two threads' reports arrive in the order they were made.
+            Reports::PassedOn(listener) => listener(health),
+        }
+    }
+
+    /// Passes the held report, and every later one, to `listener`.
+    pub(super) fn pass_on_to(&self, listener: HealthListener) {
+        let mut reports = self.lock();
+        if let Reports::Held(Some(held)) = &*reports {
+            listener(held.clone());
+        }
+        *reports = Reports::PassedOn(listener);
+    }
+}
+
 /// What `host_data` points to.
 struct HostData {
     sink: String,
     plugin: String,
     services: Arc<dyn HostServices>,
+    health: HealthReports,
 }
 
 /// The table and the data it points to, in one allocation that never moves.
@@ -60,11 +116,13 @@ impl HostTable {
                 query: unsafe { std::mem::transmute::<QueryImpl, QueryFn>(host_query) },
                 emit: unsafe { std::mem::transmute::<EmitImpl, EmitFn>(host_emit) },
                 render: unsafe { std::mem::transmute::<RenderImpl, RenderFn>(host_render) },
+                set_health: Some(host_set_health),
             },
             data: HostData {
                 sink: sink.to_owned(),
                 plugin: plugin.to_owned(),
                 services,
+                health: HealthReports::default(),
             },
         });
         let block = NonNull::from(Box::leak(block));
@@ -81,6 +139,12 @@ impl HostTable {
     pub(super) fn as_ptr(&self) -> *const ffi::Host {
         // SAFETY: the block is live while `self` is.
         unsafe { &raw const (*self.0.as_ptr()).table }
+    }
+
+    /// What the instance reports about its health.
+    pub(super) fn health(&self) -> &HealthReports {
+        // SAFETY: the block is live while `self` is; the callbacks only read it too.
+        unsafe { &(*self.0.as_ptr()).data.health }
     }
 }
 
@@ -208,6 +272,32 @@ unsafe extern "C" fn host_render(
         };
         data.services.render(&data.sink, name, context)
     })
+}
+
+/// `ar_host.set_health`: 0 is unhealthy with `reason`, anything else healthy.
+unsafe extern "C" fn host_set_health(
+    host_data: *mut c_void,
+    healthy: i32,
+    reason: *const c_char,
+    reason_len: usize,
+) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as the header documents; NULL reads as absent or empty.
+        let Some(data) = (unsafe { self::host_data(host_data) }) else {
+            return;
+        };
+        let health = if healthy != 0 {
+            Health::Healthy
+        } else {
+            let reason = plugin_text(unsafe { ffi::bytes(reason, reason_len) });
+            Health::Unhealthy(if reason.is_empty() {
+                "the plugin reported the sink unhealthy without giving a reason".to_owned()
+            } else {
+                reason
+            })
+        };
+        data.health.report(health);
+    }));
 }
 
 const NO_HOST_DATA: &str =
@@ -471,5 +561,49 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    /// Calls `set_health` through the table as a plugin would.
+    fn set_health(table: &HostTable, healthy: i32, reason: &[u8]) {
+        // SAFETY: a live table; `reason` outlives the call.
+        unsafe {
+            let t = &*table.as_ptr();
+            assert!(ffi::host_has_set_health(t.struct_size));
+            (t.set_health.expect("the router's table has set_health"))(
+                t.host_data,
+                healthy,
+                reason.as_ptr().cast(),
+                reason.len(),
+            );
+        }
+    }
+
+    #[test]
+    fn health_reports_are_held_until_the_sink_runs_then_passed_on() {
+        let table = table();
+        // Made during `create`: only the latest counts.
+        set_health(&table, 0, b"getMe: cannot reach\nthe Bot API");
+        set_health(&table, 0, b"getMe: Unauthorized");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let listener: HealthListener = {
+            let seen = seen.clone();
+            Arc::new(move |h| seen.lock().unwrap().push(h))
+        };
+        table.health().pass_on_to(listener);
+        set_health(&table, 1, b"ignored for healthy");
+        set_health(&table, 0, b"");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                Health::Unhealthy("getMe: Unauthorized".into()),
+                Health::Healthy,
+                Health::Unhealthy(
+                    "the plugin reported the sink unhealthy without giving a reason".into()
+                ),
+            ]
+        );
+        // A NULL host_data is tolerated.
+        // SAFETY: NULLs are what is tested.
+        unsafe { host_set_health(std::ptr::null_mut(), 0, std::ptr::null(), 3) };
     }
 }

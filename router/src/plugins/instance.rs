@@ -11,7 +11,7 @@ use alert_router_plugin::ffi;
 
 use super::Plugin;
 use super::error::plugin_text;
-use super::host::HostTable;
+use super::host::{HealthListener, HostTable};
 
 /// How one delivery attempt went, as the plugin reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +32,9 @@ pub enum Delivery {
 /// plugin's `destroy` (exactly once), then frees the `ar_host` table.
 pub struct Instance {
     handle: NonNull<c_void>,
-    /// Only held: the plugin reads it. Fields drop after `Drop::drop` has called
-    /// `destroy`, so the table outlives the instance, as the header promises.
-    _host: HostTable,
+    /// The plugin reads it. Fields drop after `Drop::drop` has called `destroy`, so the
+    /// table outlives the instance, as the header promises.
+    host: HostTable,
     plugin: Arc<Plugin>,
     sink: String,
 }
@@ -52,7 +52,7 @@ impl Instance {
     ) -> Instance {
         Instance {
             handle,
-            _host: host,
+            host,
             plugin,
             sink: sink.to_owned(),
         }
@@ -112,6 +112,13 @@ impl Instance {
         }
     }
 
+    /// Sends what the plugin reports about its health (`ar_host.set_health`) to
+    /// `listener`: the report it made before, if any, at once, then each as it comes.
+    /// Call it when the instance starts delivering for its sink.
+    pub fn send_health_to(&self, listener: HealthListener) {
+        self.host.health().pass_on_to(listener);
+    }
+
     /// The plugin this is an instance of.
     pub fn plugin(&self) -> &Arc<Plugin> {
         &self.plugin
@@ -128,7 +135,7 @@ impl Drop for Instance {
     /// `deliver`: drop instances off the async runtime.
     fn drop(&mut self) {
         // SAFETY: the handle came from `create`; Drop runs once, after every `deliver`
-        // returned (they borrow `self`). `_host` is freed after this, as promised.
+        // returned (they borrow `self`). `host` is freed after this, as promised.
         unsafe { (self.plugin.destroy_fn)(self.handle.as_ptr()) };
     }
 }

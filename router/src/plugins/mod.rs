@@ -10,7 +10,8 @@
 //! 2. [`Plugin::create`] hands one sink's settings to the plugin, with the host's
 //!    [`HostServices`] behind the `ar_host` table, and returns an [`Instance`].
 //! 3. [`Instance::deliver`] makes one delivery attempt and says how it went
-//!    ([`Delivery`]); dropping the instance calls the plugin's `destroy`.
+//!    ([`Delivery`]); [`Instance::send_health_to`] passes on what the plugin says about
+//!    its health between deliveries; dropping the instance calls the plugin's `destroy`.
 //!
 //! `create`, `deliver` and dropping an [`Instance`] call plugin code that may block: call
 //! them from a dedicated thread or `spawn_blocking`, never on the async runtime.
@@ -27,7 +28,7 @@ mod plugin;
 
 pub use catalog::Catalog;
 pub use error::PluginError;
-pub use host::HostServices;
+pub use host::{Health, HealthListener, HostServices};
 pub use instance::{Delivery, Instance};
 pub use manifest::{Manifest, Markup, Setting, SettingType, UnknownMarkup};
 pub use plugin::Plugin;

@@ -5,7 +5,10 @@
 //! - `behave`: `"ok"` (the default), `"fail"`, `"retry"` or `"panic"`;
 //! - `retry_after_ms`: N: retry, asking the router to wait N ms (implies `"retry"`);
 //! - `times`: N: misbehave only on attempts 1..=N, then deliver (for "fails twice, then
-//!   succeeds"); without it the behaviour applies to every attempt.
+//!   succeeds"); without it the behaviour applies to every attempt;
+//! - `hold_until`: a path: the attempt is recorded, then `deliver` blocks until that file
+//!   exists (for holding a delivery in progress while a test changes something), at most
+//!   a minute.
 //!
 //! Settings: `path`, a file to append every attempt to as one JSON line: the console
 //! plugin's json format (`id`, `sink`, `attempt`, `payload`, `event`) plus `outcome`
@@ -13,7 +16,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
 use serde::Deserialize;
@@ -122,6 +126,14 @@ impl Sink for Flaky {
         if let Err(reason) = self.record(&message, behaviour.name()) {
             return Outcome::retry(reason);
         }
+        if let Some(path) = message.payload.get("hold_until") {
+            let Some(path) = path.as_str() else {
+                return Outcome::fail("payload.hold_until must be a path");
+            };
+            if !hold_until(Path::new(path)) {
+                return Outcome::retry(format!("flaky waited a minute for {path} in vain"));
+            }
+        }
         match behaviour {
             Behaviour::Ok => Outcome::Ok,
             Behaviour::Fail => {
@@ -138,6 +150,18 @@ impl Sink for Flaky {
             Behaviour::Panic => panic!("flaky panicked on message {} as asked", message.id),
         }
     }
+}
+
+/// Blocks until `path` exists (true) or a minute passed (false).
+fn hold_until(path: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
 }
 
 export_plugin!(
