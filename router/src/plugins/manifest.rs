@@ -225,13 +225,15 @@ impl Manifest {
 
     /// A copy of `settings` fit to log or show: every setting the manifest marks `secret`,
     /// and, at any depth, every key containing `token`, `password`, `secret`, `webhook_url`
-    /// or `api_key` (case-insensitive), has its value replaced with `"***"`.
+    /// or `api_key` (case-insensitive), has its value replaced with `"***"`. A secret that
+    /// is unset stays as written (`""`, `null`, `{}`, `[]`): `***` always means a secret is
+    /// set, so an empty token never reads as authentication being on.
     pub fn redact(&self, settings: &Value) -> Value {
         let mut out = settings.clone();
         if let Value::Object(map) = &mut out {
             for (key, value) in map.iter_mut() {
                 if self.is_secret(key) {
-                    *value = Value::String(REDACTED.to_owned());
+                    hide(value);
                 } else {
                     redact_by_name(value);
                 }
@@ -330,12 +332,26 @@ fn looks_secret(key: &str) -> bool {
     SECRET_KEY_PARTS.iter().any(|part| key.contains(part))
 }
 
+/// Replaces a secret's value with `"***"`, unless it is unset (empty or null).
+fn hide(value: &mut Value) {
+    let unset = match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        Value::Bool(_) | Value::Number(_) => false,
+    };
+    if !unset {
+        *value = Value::String(REDACTED.to_owned());
+    }
+}
+
 fn redact_by_name(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
                 if looks_secret(key) {
-                    *v = Value::String(REDACTED.to_owned());
+                    hide(v);
                 } else {
                     redact_by_name(v);
                 }
@@ -543,6 +559,11 @@ mod tests {
                 "routes": [{"name": "ops", "api_key": "***"}],
                 "auth": {"password": "***", "user": "ops"}
             })
+        );
+        // Unset secrets stay as written: `***` means one is set.
+        assert_eq!(
+            m.redact(&json!({"bot": "", "auth": {"password": null}, "api_key": {}, "chat_id": 1})),
+            json!({"bot": "", "auth": {"password": null}, "api_key": {}, "chat_id": 1})
         );
         let mut secrets = m.secret_values(&settings);
         secrets.sort();
