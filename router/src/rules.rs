@@ -732,10 +732,9 @@ routes:
 
     #[test]
     fn a_misspelt_severity_is_quoted_as_written() {
-        let err = rules(
-            "routes:\n  - name: a\n    match: {severity: \">= eror\"}\n    to: [console]\n",
-        )
-        .unwrap_err();
+        let err =
+            rules("routes:\n  - name: a\n    match: {severity: \">= eror\"}\n    to: [console]\n")
+                .unwrap_err();
         assert_eq!(
             err.to_string(),
             "rules/test.yaml:3:23: match.severity: unknown severity \"eror\": use one of debug, info, warning, error, critical (comparisons: ==, !=, <, <=, >, >=)"

@@ -38,7 +38,7 @@ mod filters;
 mod json;
 mod locate;
 mod templates;
-mod tree;
+pub(crate) mod tree;
 mod view;
 
 use std::sync::Arc;
