@@ -13,6 +13,7 @@ use serde_saphyr::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{Event, Severity};
+use crate::render::names::{Known, Scan};
 
 /// Fuel for one `when:` evaluation: generous for any sane condition, fatal for a loop.
 const EXPRESSION_FUEL: u64 = 20_000;
@@ -318,9 +319,20 @@ impl Rules {
         }
         let compiled = Compiled::new(expression_env(), |env| {
             let mut out = Vec::with_capacity(sources.len());
+            let mut known = Known::new(env, &[]);
             for (src, (file, loc, name)) in sources.iter().zip(&when_at) {
                 match env.compile_expression_owned(src.clone()) {
                     Ok(expr) => {
+                        // An unknown filter would fail the condition on every event.
+                        for call in Scan::expression(src).calls {
+                            if let Some(problem) = known.problem(&call, &[]) {
+                                problems.push(at(
+                                    file,
+                                    loc,
+                                    format!("route `{name}`: when: {problem}"),
+                                ));
+                            }
+                        }
                         let mut unknown: Vec<String> = expr
                             .undeclared_variables(false)
                             .into_iter()
@@ -728,6 +740,22 @@ routes:
         assert!(text.contains("match.severity: unknown severity"), "{text}");
         let err = rules("routes:\n  - name: a\n    to: [console]\n    colour: red\n").unwrap_err();
         assert!(err.to_string().starts_with("rules/test.yaml:4:"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_filter_or_test_in_a_condition_is_found_when_the_rules_load() {
+        let err = rules(
+            "routes:\n  - name: a\n    match: {when: \"event.side|uper == 'BUY' and event.x is defind\"}\n    to: [console]\n",
+        )
+        .unwrap_err();
+        let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "rules/test.yaml:3:19: route `a`: when: unknown filter `uper` (did you mean `upper`?)",
+                "rules/test.yaml:3:19: route `a`: when: unknown test `defind` (did you mean `defined`?)",
+            ]
+        );
     }
 
     #[test]

@@ -187,6 +187,38 @@ fn every_first_party_manifest_lists_exactly_the_settings_its_plugin_takes() {
     }
 }
 
+const DATETME: &str = "text: |\n  {{ event.type }} at {{ event.time | datetme }}\n";
+const DATETME_PROBLEM: &str =
+    "templates/console/x.yaml:2:39: unknown filter `datetme` (did you mean `datetime`?)";
+
+#[tokio::test]
+async fn an_unknown_filter_fails_check_and_the_reload_instead_of_every_message() {
+    let files = [
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+        ("templates/console/x.yaml", DATETME),
+    ];
+    let config = config_with_settings("      path: \"{dir}/out.txt\"\n");
+    let mut with_config = vec![("router.yaml", config.as_str())];
+    with_config.extend(files);
+    let dir = dir_with(&with_config);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(stdout.trim_end(), DATETME_PROBLEM);
+
+    // The running router keeps its templates rather than take the broken one.
+    let router = Router::start(&config, &files[..2]).await;
+    router.dir.write("templates/console/x.yaml", DATETME);
+    let (status, body) = reload(&router).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.ends_with(DATETME_PROBLEM)),
+        "{body}"
+    );
+}
+
 async fn reload(router: &Router) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/reload", router.url))

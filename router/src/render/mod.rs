@@ -37,6 +37,7 @@ mod escape;
 mod filters;
 mod json;
 mod locate;
+pub(crate) mod names;
 mod templates;
 pub(crate) mod tree;
 mod view;
