@@ -24,6 +24,7 @@ use crate::outbox::{
 use crate::plugins::{
     Catalog, HostServices, Instance, Markup, Plugin, PluginError, SettingProblem,
 };
+use crate::render::samples::{self, Sample};
 use crate::render::{self, Templates};
 use crate::rules::Rules;
 use crate::state::StateStore;
@@ -192,13 +193,66 @@ pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> 
             return Err(problems);
         }
     };
+    let warnings = rehearse_sends(&plugins, &rules, &templates);
     Ok(Checked {
         config,
         rules,
         templates,
         plugins,
-        warnings: Diagnostics::default(),
+        warnings,
     })
+}
+
+/// Renders every template the sinks that can start would use with sample events of the
+/// types it serves (see `render::rehearse`): what fails is a warning, at its place.
+fn rehearse_sends(
+    plugins: &BTreeMap<String, Result<Arc<Plugin>, CannotStart>>,
+    rules: &Rules,
+    templates: &Templates,
+) -> Diagnostics {
+    let sinks: Vec<(String, String)> = plugins
+        .iter()
+        .filter_map(|(name, p)| Some((name.clone(), p.as_ref().ok()?.name().to_owned())))
+        .collect();
+    let documented = samples::documented();
+    let named: Vec<render::Named> = rules
+        .routes()
+        .iter()
+        .filter_map(|route| {
+            let template = route.template.clone()?;
+            let mut samples: Vec<Sample> = documented
+                .iter()
+                .filter(|s| route.admits_type(&s.event.kind))
+                .cloned()
+                .collect();
+            // A custom event too: one of each type the route names that is not documented
+            // (`heartbeat`), or any when it names none.
+            let custom: Vec<&str> = if route.types().is_empty() {
+                vec![samples::CUSTOM_TYPE]
+            } else {
+                route
+                    .types()
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|t| !t.contains(['*', '?']))
+                    .filter(|t| !documented.iter().any(|s| s.event.kind == *t))
+                    .collect()
+            };
+            for kind in custom {
+                samples.extend(samples::custom(kind));
+            }
+            for sample in &mut samples {
+                route.apply_set(&mut sample.event);
+            }
+            Some(render::Named {
+                template,
+                route: route.name.clone(),
+                sinks: route.to.clone(),
+                samples,
+            })
+        })
+        .collect();
+    render::rehearse(templates, &sinks, &named)
 }
 
 /// Counters over all events.

@@ -134,6 +134,23 @@ pub struct Route {
     pub continue_: bool,
 }
 
+impl Route {
+    /// The types `match.type` names (names or globs); empty: every type.
+    pub fn types(&self) -> &[String] {
+        &self.types
+    }
+
+    /// Whether `match.type` lets events of type `kind` through.
+    pub fn admits_type(&self, kind: &str) -> bool {
+        self.types.is_empty() || self.types.iter().any(|t| glob_match(t, kind))
+    }
+
+    /// Changes `event` as the route's `set` does for its sinks.
+    pub fn apply_set(&self, event: &mut Event) {
+        apply_set(event, &self.set)
+    }
+}
+
 type Expressions<'env> = Vec<Expression<'env, 'static>>;
 
 self_cell::self_cell!(
@@ -451,7 +468,7 @@ impl Rules {
         ctx: &mut Option<minijinja::Value>,
         on_error: &mut dyn FnMut(&Route, String),
     ) -> bool {
-        if !route.types.is_empty() && !route.types.iter().any(|t| glob_match(t, &event.kind)) {
+        if !route.admits_type(&event.kind) {
             return false;
         }
         if let Some(sev) = &route.severity

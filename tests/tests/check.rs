@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 const ALL_TO_CONSOLE: &str = "routes:\n  - name: all\n    to: [console]\n";
 const TEXT_TEMPLATE: &str = "text: \"{{ event.type }}\"\n";
 
-/// A config whose console sink has `settings` (written from line 7 on).
+/// A config whose console sink has `settings` (written from line 8 on).
 fn config_with_settings(settings: &str) -> String {
     format!(
         "plugins: {{dirs: [\"{{plugins}}\"]}}\nrules: rules\ntemplates: templates\nsinks:\n  console:\n    plugin: console\n    settings:\n{settings}"
@@ -217,6 +217,84 @@ async fn an_unknown_filter_fails_check_and_the_reload_instead_of_every_message()
             .is_some_and(|e| e.ends_with(DATETME_PROBLEM)),
         "{body}"
     );
+}
+
+const UNGUARDED: &str = "text: |\n  {{ event.symbol }} at {{ event.stop_loss|money }}\n";
+const UNGUARDED_WARNING: &str = "templates/console/trade_opened.yaml:2:28: warning: undefined value: event.stop_loss (sample: trade_opened with required fields only; guard a field events may lack with `is defined`)";
+
+#[tokio::test]
+async fn a_template_that_fails_on_a_sample_event_is_a_warning_at_its_place() {
+    let config = config_with_settings("      path: \"{dir}/out.txt\"\n");
+    let files = [
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+        ("templates/console/trade_opened.yaml", UNGUARDED),
+    ];
+    let mut with_config = vec![("router.yaml", config.as_str())];
+    with_config.extend(files);
+    let dir = dir_with(&with_config);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(
+        code, 0,
+        "a warning does not fail the check: {stdout}{stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            UNGUARDED_WARNING,
+            "ok: 1 sink(s), 1 route(s), templates in templates; 1 warning(s)"
+        ]
+    );
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check", "--strict"]);
+    assert_eq!(code, 1, "--strict fails on it: {stdout}{stderr}");
+    assert_eq!(stdout.trim_end(), UNGUARDED_WARNING);
+    assert!(stderr.contains("1 warning(s) found"), "{stderr}");
+
+    // Startup says the same in its log, and runs: an event with a stop loss renders.
+    let router = Router::start(&config, &files).await;
+    let logged = UNGUARDED_WARNING.replace(": warning: ", ": ");
+    assert!(router.stderr().contains(&logged), "{}", router.stderr());
+    let (status, _) = router
+        .post_events(
+            json!({"type": "trade_opened", "symbol": "BTC/USDT", "side": "BUY",
+                   "entry_price": 45000, "quantity": 0.5, "stop_loss": 44000})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 202);
+    alert_router_tests::harness::eventually(Duration::from_secs(20), "the delivery", || {
+        let out = std::fs::read_to_string(router.dir.path().join("out.txt")).ok()?;
+        out.contains("BTC/USDT at $44,000.00").then_some(())
+    })
+    .await;
+}
+
+#[test]
+fn the_shipped_templates_pass_check_cleanly_with_every_first_party_plugin() {
+    let config = r#"plugins: {dirs: ["{plugins}"]}
+rules: ["{repo}/rules", rules]
+templates: "{repo}/templates"
+sinks:
+  dashboard: {plugin: dashboard, settings: {listen: "127.0.0.1:0"}}
+  console: {plugin: console, settings: {format: text}}
+  telegram: {plugin: telegram, settings: {bot_token: "1:a", chat_ids: [42], commands: false}}
+  discord: {plugin: discord, settings: {webhook_url: "https://discord.com/api/webhooks/1/x"}}
+  slack: {plugin: slack, settings: {webhook_url: "https://hooks.slack.com/services/T/B/x"}}
+  email: {plugin: email, settings: {host: smtp.example.com, from: a@example.com, to: [b@example.com], timeout: 30}}
+  webhook: {plugin: webhook, settings: {url: "https://example.com/hook", timeout: 5}}
+"#;
+    let dir = dir_with(&[
+        ("router.yaml", config),
+        (
+            "rules/more.yaml",
+            "routes:\n  - name: the-rest\n    to: [slack, email, webhook]\n",
+        ),
+    ]);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check", "--strict"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("ok: 7 sink(s), 5 route(s)"), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
 }
 
 async fn reload(router: &Router) -> (u16, Value) {

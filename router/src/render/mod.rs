@@ -38,6 +38,8 @@ mod filters;
 mod json;
 mod locate;
 pub(crate) mod names;
+mod rehearse;
+pub mod samples;
 mod templates;
 pub(crate) mod tree;
 mod view;
@@ -51,6 +53,7 @@ use crate::event::Event;
 pub use crate::plugins::Markup;
 pub use error::RenderError;
 pub use escape::escape;
+pub use rehearse::{Named, rehearse};
 pub use templates::{TemplateId, Templates};
 
 /// The most steps (and, at about 64 bytes each, the most memory) one render of a
