@@ -297,6 +297,55 @@ sinks:
     assert!(!stdout.contains("warning"), "{stdout}");
 }
 
+#[test]
+fn route_names_the_template_file_used_and_leaves_out_a_disabled_sink() {
+    let config = r#"plugins: {dirs: ["{plugins}"]}
+rules: rules
+templates: templates
+sinks:
+  console: {plugin: console}
+  telegram: {plugin: telegram, enabled: false}
+  ghost: {plugin: ghost}
+"#;
+    let dir = dir_with(&[
+        ("router.yaml", config),
+        (
+            "rules/a.yaml",
+            "routes:\n  - name: all\n    to: [console, telegram, ghost]\n",
+        ),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+        ("templates/console/trade_opened.yaml", TEXT_TEMPLATE),
+        (
+            "events.json",
+            r#"[{"type": "heartbeat", "id": "hb-1"}, {"type": "trade_opened", "id": "t-1", "symbol": "BTC/USDT", "side": "BUY", "entry_price": 45000, "quantity": 0.5}]"#,
+        ),
+    ]);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["route", "--event", "events.json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "heartbeat (hb-1):",
+            "  route `all` (rules/a.yaml:2), severity info:",
+            "    console: templates/console/default.yaml",
+            "    telegram: disabled (enabled: false): gets nothing",
+        ]
+    );
+    assert!(
+        lines[4].starts_with("    ghost: cannot start (plugin `ghost` not found")
+            && lines[4].ends_with("): the message goes to its dead letters"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[6..8],
+        [
+            "  route `all` (rules/a.yaml:2), severity info:",
+            "    console: templates/console/trade_opened.yaml",
+        ]
+    );
+}
+
 async fn reload(router: &Router) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/reload", router.url))

@@ -393,7 +393,8 @@ fn render_cmd(config_path: &Path, sink: &str, event_path: &Path) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// `route`: which routes match each event and where it goes.
+/// `route`: which routes match each event and, for each sink they name, what happens:
+/// the template file it renders with, or why it gets nothing.
 fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
     let checked = checked(config_path)?;
     for event in read_events(event_path)? {
@@ -410,19 +411,48 @@ fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
             let route = &checked.rules.routes()[hit.route];
             let template = route.template.as_deref().unwrap_or(&hit.event.kind);
             println!(
-                "  route `{}` ({}:{}) -> {} (template `{template}`, severity {})",
+                "  route `{}` ({}:{}), severity {}:",
                 route.name,
                 route.file.display(),
                 route.line,
-                hit.sinks.join(", "),
                 hit.event.severity
             );
+            for sink in &hit.sinks {
+                println!("    {}", sink_outcome(&checked, sink, template));
+            }
         }
         for e in errors {
             println!("  condition failed (no match): {e}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What sink `sink` does with a message a route sends it with `template`, as `route`
+/// prints it: `console: templates/console/default.yaml`.
+fn sink_outcome(checked: &pipeline::Checked, sink: &str, template: &str) -> String {
+    let Some(config) = checked.config.sinks.get(sink) else {
+        return format!("{sink}: not configured: gets nothing");
+    };
+    if !config.enabled {
+        return format!("{sink}: disabled (enabled: false): gets nothing");
+    }
+    let plugin = match checked.plugins.get(sink) {
+        Some(Ok(plugin)) => plugin.name(),
+        Some(Err(cannot)) => {
+            return format!(
+                "{sink}: cannot start ({}): the message goes to its dead letters",
+                cannot.reason()
+            );
+        }
+        None => config.plugin.as_str(),
+    };
+    match checked.templates.resolve(sink, plugin, template) {
+        Some(id) => format!("{sink}: {}", checked.templates.path(id).display()),
+        None => format!(
+            "{sink}: no template `{template}`: the message goes to its dead letters; add templates/{sink}/{template}.yaml, templates/{plugin}/{template}.yaml or a default.yaml"
+        ),
+    }
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
