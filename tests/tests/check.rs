@@ -346,6 +346,29 @@ sinks:
     );
 }
 
+#[tokio::test]
+async fn status_shows_an_empty_secret_as_unset_and_a_set_one_as_stars() {
+    let config = r#"plugins: {dirs: ["{plugins}"]}
+rules: rules
+templates: templates
+sinks:
+  open: {plugin: dashboard, settings: {listen: "127.0.0.1:0", token: ""}}
+  closed: {plugin: dashboard, settings: {listen: "127.0.0.1:0", token: "s3cret-t0ken"}}
+"#;
+    let router = Router::start(config, &[("rules/a.yaml", "routes: []\n")]).await;
+    let status = router
+        .status_until("both dashboards running", |s| {
+            s["sinks"]["open"]["healthy"] == true && s["sinks"]["closed"]["healthy"] == true
+        })
+        .await;
+    assert_eq!(
+        status["sinks"]["open"]["settings"]["token"], "",
+        "unset: no authentication"
+    );
+    assert_eq!(status["sinks"]["closed"]["settings"]["token"], "***");
+    assert!(!status.to_string().contains("s3cret-t0ken"));
+}
+
 async fn reload(router: &Router) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/reload", router.url))
