@@ -1234,6 +1234,8 @@ fn build(
 fn refused(config: &Config, name: &str, sink: &SinkConfig, error: PluginError) -> CannotStart {
     let message = match error {
         PluginError::Refused { plugin, reason, .. } => {
+            // The SDK says "settings: " before serde's words; this line says it already.
+            let reason = reason.strip_prefix("settings: ").unwrap_or(&reason);
             format!("sinks.{name}.settings: plugin `{plugin}` refused them: {reason}")
         }
         other => format!("sinks.{name}.settings: {other}"),

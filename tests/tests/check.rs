@@ -124,7 +124,7 @@ async fn a_refusal_by_the_plugin_is_said_at_the_settings_place_without_the_json_
         .unwrap_or_default();
     assert!(
         reason.starts_with(
-            "sinks.console.settings: plugin `console` refused them: settings: unknown variant `xml`"
+            "sinks.console.settings: plugin `console` refused them: unknown variant `xml`, expected `text` or `json`"
         ),
         "{reason}"
     );
