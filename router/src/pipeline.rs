@@ -96,7 +96,8 @@ impl CannotStart {
     }
 
     /// Every problem at its place in `config`. A plugin that could not be loaded is
-    /// reported at sink `name`'s place as "sink `name`<lead>: reason".
+    /// reported at sink `name`'s place, as "sink `name`", then `lead` (" did not start"
+    /// for a start, nothing for `check`), then the reason.
     pub fn diagnostics(
         &self,
         config: &std::path::Path,
