@@ -181,10 +181,14 @@ typedef struct ar_plugin {
      *               templates: "html" (Telegram), "markdown" (Discord),
      *               "mrkdwn" (Slack) or "none" (JSON webhooks, console). Required.
      *   "settings": optional; an object mapping each setting name to
-     *               {"type": "string|number|integer|boolean|array|object",
+     *               {"type": "string|number|integer|boolean|array|object" (or a
+     *                list of them, e.g. ["string", "number"]),
      *                "required": bool, "secret": bool, "description": "..."}.
-     *               The router checks sinks' settings against it and never logs or
-     *               shows a setting marked secret.
+     *               When present it lists every setting the plugin takes: the
+     *               router refuses any other (a typo), a value of another type and a
+     *               missing required one before `create` is called, pointing at the
+     *               place in router.yaml. Without it, only `create` judges the
+     *               settings. The router never logs or shows a setting marked secret.
      *   "description": optional one-line description. */
     const char *manifest;
 

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::render::tree::{self, Node};
 
 /// The default address of the HTTP API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
@@ -106,9 +107,48 @@ pub struct SinkConfig {
     pub retry: RetryPolicy,
     /// Handed to the plugin's `create` as JSON.
     pub settings: serde_json::Value,
+    /// Where `settings` and each setting are written, for diagnostics.
+    pub settings_places: SettingsPlaces,
     /// Where the sink is defined, for diagnostics.
     pub line: u32,
     pub col: u32,
+}
+
+/// A place in the config file: 1-based line and column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Place {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Place {
+    fn of(loc: &serde_saphyr::Location) -> Place {
+        Place {
+            line: loc.line() as u32,
+            col: loc.column() as u32,
+        }
+    }
+}
+
+/// Where a sink's settings are written, so a problem with one points at it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsPlaces {
+    /// The `settings` value; the sink's own place when it has none.
+    pub whole: Place,
+    /// Each top-level setting: where its name and where its value are written.
+    pub each: BTreeMap<String, (Place, Place)>,
+}
+
+impl SettingsPlaces {
+    /// Where setting `name` is written; the settings' place when it is not.
+    pub fn name_of(&self, name: &str) -> Place {
+        self.each.get(name).map_or(self.whole, |(n, _)| *n)
+    }
+
+    /// Where the value of setting `name` is written; the settings' place when it is not.
+    pub fn value_of(&self, name: &str) -> Place {
+        self.each.get(name).map_or(self.whole, |(_, v)| *v)
+    }
 }
 
 /// At most `burst` deliveries at once, refilled at one per `period`.
@@ -198,8 +238,9 @@ struct RawSink {
     rate_limit: Option<RawRateLimit>,
     max_queue: Option<usize>,
     retry: Option<RawRetry>,
+    /// Read as a tree of nodes with their places, then handed to the plugin as JSON.
     #[serde(default)]
-    settings: Option<serde_json::Value>,
+    settings: Option<Spanned<Node>>,
 }
 
 fn yes() -> bool {
@@ -330,11 +371,31 @@ impl Config {
                     }
                 }
             }
-            let settings = sink.settings.unwrap_or_else(|| serde_json::json!({}));
+            let mut settings_places = SettingsPlaces {
+                whole: Place::of(&loc),
+                each: BTreeMap::new(),
+            };
+            let settings = match &sink.settings {
+                None => serde_json::json!({}),
+                Some(node) => {
+                    settings_places.whole = Place::of(&node.referenced);
+                    if let Node::Map(entries) = &node.value {
+                        for (key, value) in entries {
+                            settings_places.each.insert(
+                                key.value.clone(),
+                                (Place::of(&key.referenced), Place::of(&value.referenced)),
+                            );
+                        }
+                    }
+                    tree::to_json(node)
+                }
+            };
             if !settings.is_object() {
-                problems.push(at(
+                let place = settings_places.whole;
+                problems.push(Diagnostic::new(
                     path,
-                    &loc,
+                    place.line,
+                    place.col,
                     format!("sinks.{name}.settings: must be a mapping of setting: value"),
                 ));
             }
@@ -347,6 +408,7 @@ impl Config {
                     max_queue: sink.max_queue.unwrap_or(100_000).max(1),
                     retry,
                     settings,
+                    settings_places,
                     line: loc.line() as u32,
                     col: loc.column() as u32,
                 },
@@ -655,6 +717,37 @@ mod tests {
         assert_eq!(s.retry.max_attempts, 3);
         assert_eq!(s.retry.initial_backoff, Duration::from_secs(2));
         assert_eq!(s.settings["bot_token"], "123:abc");
+    }
+
+    #[test]
+    fn each_setting_has_its_place() {
+        let c = parse(
+            "sinks:\n  a:\n    plugin: console\n    settings:\n      pth: out.txt\n      format: json\n  b:\n    plugin: console\n    settings: {format: text}\n  c:\n    plugin: console\n",
+            &[],
+        )
+        .unwrap();
+        let a = &c.sinks["a"].settings_places;
+        assert_eq!(a.whole, Place { line: 5, col: 7 });
+        assert_eq!(a.name_of("pth"), Place { line: 5, col: 7 });
+        assert_eq!(a.value_of("format"), Place { line: 6, col: 15 });
+        assert_eq!(a.name_of("absent"), a.whole);
+        assert_eq!(c.sinks["a"].settings["pth"], "out.txt");
+        let b = &c.sinks["b"].settings_places;
+        assert_eq!(b.name_of("format"), Place { line: 9, col: 16 });
+        let sink_c = &c.sinks["c"];
+        assert_eq!(
+            sink_c.settings_places.whole,
+            Place {
+                line: sink_c.line,
+                col: sink_c.col
+            },
+            "no settings: the sink's place"
+        );
+        let err = parse("sinks:\n  a:\n    plugin: x\n    settings: [1]\n", &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/ar/router.yaml:4:15: sinks.a.settings: must be a mapping of setting: value"
+        );
     }
 
     #[test]

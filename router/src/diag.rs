@@ -123,6 +123,40 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// The candidate `name` was most likely meant to be (a typo: a letter missing, extra,
+/// wrong or two swapped), for a "did you mean" hint; `None` when none is close.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    // Short names are close to everything: allow one edit, then one per three letters.
+    let allowed = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&name, &c.to_ascii_lowercase()), c))
+        .filter(|&(d, c)| d <= allowed && d < c.chars().count())
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Three rows of the table: two back (for swaps), the previous one, the current one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (prev[j] + 1).min(row[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(before[j - 2] + 1);
+            }
+        }
+        before = std::mem::replace(&mut prev, row);
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +169,22 @@ mod tests {
             Diagnostic::file("x.yaml", "not found").to_string(),
             "x.yaml: not found"
         );
+    }
+
+    #[test]
+    fn closest_finds_a_typo_and_nothing_far() {
+        let filters = ["datetime", "duration", "money", "upper", "path", "format"];
+        assert_eq!(closest("datetme", filters), Some("datetime"));
+        assert_eq!(closest("pth", filters), Some("path"));
+        assert_eq!(closest("fromat", filters), Some("format"));
+        assert_eq!(closest("Money", filters), Some("money"));
+        assert_eq!(closest("colour", filters), None);
+        assert_eq!(
+            closest("x", ["y"]),
+            None,
+            "a one-letter name is not a typo of another"
+        );
+        assert_eq!(closest("a", std::iter::empty()), None);
     }
 
     #[test]

@@ -46,15 +46,18 @@ impl FromStr for Severity {
     type Err = String;
 
     /// Case-insensitive; `warn` and `crit` are accepted as the short forms producers use.
+    /// Space around the name is ignored, and left out of the error, which quotes the name
+    /// as written (a rule's `">= eror"` is the name `eror`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        let name = s.trim();
+        match name.to_ascii_lowercase().as_str() {
             "debug" => Ok(Severity::Debug),
             "info" => Ok(Severity::Info),
             "warning" | "warn" => Ok(Severity::Warning),
             "error" => Ok(Severity::Error),
             "critical" | "crit" => Ok(Severity::Critical),
             _ => Err(format!(
-                "unknown severity {s:?}: use one of debug, info, warning, error, critical"
+                "unknown severity {name:?}: use one of debug, info, warning, error, critical"
             )),
         }
     }
@@ -643,6 +646,14 @@ mod tests {
                 .parse::<Severity>()
                 .unwrap_err()
                 .contains("debug, info")
+        );
+    }
+
+    #[test]
+    fn an_unknown_severity_is_quoted_without_the_space_around_it() {
+        assert_eq!(
+            " eror ".parse::<Severity>().unwrap_err(),
+            "unknown severity \"eror\": use one of debug, info, warning, error, critical"
         );
     }
 

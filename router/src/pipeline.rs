@@ -21,7 +21,10 @@ use crate::ingest::{self, Dedup, Seen};
 use crate::outbox::{
     self, Batch, Count, DeadLetter, NewMessage, Outbox, OutboxError, Requeue, Reservation, Selector,
 };
-use crate::plugins::{Catalog, HostServices, Instance, Markup, Plugin};
+use crate::plugins::{
+    Catalog, HostServices, Instance, Markup, Plugin, PluginError, SettingProblem,
+};
+use crate::render::samples::{self, Sample};
 use crate::render::{self, Templates};
 use crate::restart::Fixed;
 use crate::rules::Rules;
@@ -62,7 +65,89 @@ pub struct Checked {
     pub config: Config,
     pub rules: Rules,
     pub templates: Templates,
-    pub plugins: BTreeMap<String, Result<Arc<Plugin>, String>>,
+    /// Every enabled sink: its plugin, or why it cannot start.
+    pub plugins: BTreeMap<String, Result<Arc<Plugin>, CannotStart>>,
+    /// What may fail for some events but does not stop this config from loading.
+    pub warnings: Diagnostics,
+}
+
+/// Why an enabled sink cannot start.
+#[derive(Debug, Clone)]
+pub enum CannotStart {
+    /// Its plugin could not be loaded (not found, not a plugin, another ABI): the reason,
+    /// said at the sink's place.
+    Plugin(String),
+    /// Its settings do not fit the plugin (its manifest, or its `create`): each problem
+    /// at the place of the setting it is about.
+    Settings(Diagnostics),
+}
+
+impl CannotStart {
+    /// The problem on one line, for `/v1/status` and the sink's dead letters.
+    pub fn reason(&self) -> String {
+        match self {
+            CannotStart::Plugin(reason) => reason.clone(),
+            CannotStart::Settings(problems) => problems
+                .0
+                .iter()
+                .map(|d| d.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+
+    /// Every problem at its place in `config`. A plugin that could not be loaded is
+    /// reported at sink `name`'s place, as "sink `name`", then `lead` (" did not start"
+    /// for a start, nothing for `check`), then the reason.
+    pub fn diagnostics(
+        &self,
+        config: &std::path::Path,
+        name: &str,
+        sink: &SinkConfig,
+        lead: &str,
+    ) -> Diagnostics {
+        match self {
+            CannotStart::Plugin(reason) => Diagnostics::from(Diagnostic::new(
+                config,
+                sink.line,
+                sink.col,
+                format!("sink `{name}`{lead}: {reason}"),
+            )),
+            CannotStart::Settings(problems) => problems.clone(),
+        }
+    }
+}
+
+/// Checks sink `name`'s settings against its plugin's manifest: each problem at the
+/// place of the setting it is about, named as `sinks.<name>.settings.<setting>`.
+fn check_settings(config: &Config, name: &str, sink: &SinkConfig, plugin: &Plugin) -> Diagnostics {
+    let manifest = plugin.manifest();
+    let takes: Vec<&str> = manifest.settings.keys().map(String::as_str).collect();
+    let places = &sink.settings_places;
+    let mut problems = Diagnostics::default();
+    for problem in manifest.check_settings(&sink.settings) {
+        let message = problem.message(plugin.name(), &takes);
+        let (place, what) = match &problem {
+            SettingProblem::Unknown { name: setting, .. } => (
+                places.name_of(setting),
+                format!("sinks.{name}.settings.{setting}"),
+            ),
+            SettingProblem::WrongType { name: setting, .. } => (
+                places.value_of(setting),
+                format!("sinks.{name}.settings.{setting}"),
+            ),
+            SettingProblem::Missing { .. } | SettingProblem::NotAMapping { .. } => {
+                (places.whole, format!("sinks.{name}.settings"))
+            }
+        };
+        problems.push(Diagnostic::new(
+            &config.path,
+            place.line,
+            place.col,
+            format!("{what}: {message}"),
+        ));
+    }
+    problems
 }
 
 /// Loads and checks everything `config` names. Problems with rules and templates are
@@ -71,17 +156,17 @@ pub struct Checked {
 pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> {
     let mut plugins = BTreeMap::new();
     for (name, sink) in config.enabled_sinks() {
-        let loaded = catalog
-            .load(&sink.plugin)
-            .map_err(|e| e.to_string())
-            .and_then(|plugin| {
-                let problems = plugin.manifest().check_settings(&sink.settings);
+        let loaded = match catalog.load(&sink.plugin) {
+            Err(e) => Err(CannotStart::Plugin(e.to_string())),
+            Ok(plugin) => {
+                let problems = check_settings(&config, name, sink, &plugin);
                 if problems.is_empty() {
                     Ok(plugin)
                 } else {
-                    Err(format!("settings: {}", problems.join("; ")))
+                    Err(CannotStart::Settings(problems))
                 }
-            });
+            }
+        };
         plugins.insert(name.clone(), loaded);
     }
     let markup_of = |group: &str| -> Markup {
@@ -110,12 +195,66 @@ pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> 
             return Err(problems);
         }
     };
+    let warnings = rehearse_sends(&plugins, &rules, &templates);
     Ok(Checked {
         config,
         rules,
         templates,
         plugins,
+        warnings,
     })
+}
+
+/// Renders every template the sinks that can start would use with sample events of the
+/// types it serves (see `render::rehearse`): what fails is a warning, at its place.
+fn rehearse_sends(
+    plugins: &BTreeMap<String, Result<Arc<Plugin>, CannotStart>>,
+    rules: &Rules,
+    templates: &Templates,
+) -> Diagnostics {
+    let sinks: Vec<(String, String)> = plugins
+        .iter()
+        .filter_map(|(name, p)| Some((name.clone(), p.as_ref().ok()?.name().to_owned())))
+        .collect();
+    let documented = samples::documented();
+    let named: Vec<render::Named> = rules
+        .routes()
+        .iter()
+        .filter_map(|route| {
+            let template = route.template.clone()?;
+            let mut samples: Vec<Sample> = documented
+                .iter()
+                .filter(|s| route.admits_type(&s.event.kind))
+                .cloned()
+                .collect();
+            // A custom event too: one of each type the route names that is not documented
+            // (`heartbeat`), or any when it names none.
+            let custom: Vec<&str> = if route.types().is_empty() {
+                vec![samples::CUSTOM_TYPE]
+            } else {
+                route
+                    .types()
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|t| !t.contains(['*', '?']))
+                    .filter(|t| !documented.iter().any(|s| s.event.kind == *t))
+                    .collect()
+            };
+            for kind in custom {
+                samples.extend(samples::custom(kind));
+            }
+            for sample in &mut samples {
+                route.apply_set(&mut sample.event);
+            }
+            Some(render::Named {
+                template,
+                route: route.name.clone(),
+                sinks: route.to.clone(),
+                samples,
+            })
+        })
+        .collect();
+    render::rehearse(templates, &sinks, &named)
 }
 
 /// Counters over all events.
@@ -1010,7 +1149,11 @@ fn build(
         rules,
         templates,
         plugins,
+        warnings,
     } = checked;
+    for warning in &warnings.0 {
+        tracing::warn!("{warning}");
+    }
     let mut plans: Vec<(String, SinkConfig, Arc<Plugin>, Plan)> = Vec::new();
     let mut broken = BTreeMap::new();
     let mut problems = Diagnostics::default();
@@ -1032,7 +1175,7 @@ fn build(
                             &sink.settings,
                             services.clone() as Arc<dyn HostServices>,
                         )
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| refused(&config, &name, &sink, e))?;
                     match running {
                         Some(r) => Plan::Replace(r.worker.clone(), instance),
                         None => Plan::Start(instance),
@@ -1043,22 +1186,19 @@ fn build(
         });
         match plan {
             Ok((plugin, plan)) => plans.push((name, sink, plugin, plan)),
-            Err(reason) => {
-                let d = Diagnostic::new(
-                    &config.path,
-                    sink.line,
-                    sink.col,
-                    format!("sink `{name}` did not start: {reason}"),
-                );
+            Err(cannot) => {
+                let found = cannot.diagnostics(&config.path, &name, &sink, " did not start");
                 if previous.is_some() {
-                    problems.push(d);
+                    problems.extend(found);
                 } else {
-                    tracing::error!("{d}");
+                    for d in &found.0 {
+                        tracing::error!("{d}");
+                    }
                     broken.insert(
                         name,
                         BrokenSink {
                             config: sink,
-                            reason,
+                            reason: cannot.reason(),
                             stats: Arc::new(SinkStats::default()),
                         },
                     );
@@ -1155,6 +1295,20 @@ fn build(
         changes,
         retired,
     })
+}
+
+/// A plugin's `create` refused sink `name`'s settings: said at the settings' place.
+fn refused(config: &Config, name: &str, sink: &SinkConfig, error: PluginError) -> CannotStart {
+    let message = match error {
+        PluginError::Refused { plugin, reason, .. } => {
+            // The SDK says "settings: " before serde's words; this line says it already.
+            let reason = reason.strip_prefix("settings: ").unwrap_or(&reason);
+            format!("sinks.{name}.settings: plugin `{plugin}` refused them: {reason}")
+        }
+        other => format!("sinks.{name}.settings: {other}"),
+    };
+    let place = sink.settings_places.whole;
+    CannotStart::Settings(Diagnostic::new(&config.path, place.line, place.col, message).into())
 }
 
 fn policy(

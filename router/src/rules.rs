@@ -13,6 +13,7 @@ use serde_saphyr::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{Event, Severity};
+use crate::render::names::{Known, Scan};
 
 /// Fuel for one `when:` evaluation: generous for any sane condition, fatal for a loop.
 const EXPRESSION_FUEL: u64 = 20_000;
@@ -131,6 +132,23 @@ pub struct Route {
     pub to: Vec<String>,
     pub template: Option<String>,
     pub continue_: bool,
+}
+
+impl Route {
+    /// The types `match.type` names (names or globs); empty: every type.
+    pub fn types(&self) -> &[String] {
+        &self.types
+    }
+
+    /// Whether `match.type` lets events of type `kind` through.
+    pub fn admits_type(&self, kind: &str) -> bool {
+        self.types.is_empty() || self.types.iter().any(|t| glob_match(t, kind))
+    }
+
+    /// Changes `event` as the route's `set` does for its sinks.
+    pub fn apply_set(&self, event: &mut Event) {
+        apply_set(event, &self.set)
+    }
 }
 
 type Expressions<'env> = Vec<Expression<'env, 'static>>;
@@ -318,9 +336,20 @@ impl Rules {
         }
         let compiled = Compiled::new(expression_env(), |env| {
             let mut out = Vec::with_capacity(sources.len());
+            let mut known = Known::new(env, &[]);
             for (src, (file, loc, name)) in sources.iter().zip(&when_at) {
                 match env.compile_expression_owned(src.clone()) {
                     Ok(expr) => {
+                        // An unknown filter would fail the condition on every event.
+                        for call in Scan::expression(src).calls {
+                            if let Some(problem) = known.problem(&call, &[]) {
+                                problems.push(at(
+                                    file,
+                                    loc,
+                                    format!("route `{name}`: when: {problem}"),
+                                ));
+                            }
+                        }
                         let mut unknown: Vec<String> = expr
                             .undeclared_variables(false)
                             .into_iter()
@@ -439,7 +468,7 @@ impl Rules {
         ctx: &mut Option<minijinja::Value>,
         on_error: &mut dyn FnMut(&Route, String),
     ) -> bool {
-        if !route.types.is_empty() && !route.types.iter().any(|t| glob_match(t, &event.kind)) {
+        if !route.admits_type(&event.kind) {
             return false;
         }
         if let Some(sev) = &route.severity
@@ -728,6 +757,33 @@ routes:
         assert!(text.contains("match.severity: unknown severity"), "{text}");
         let err = rules("routes:\n  - name: a\n    to: [console]\n    colour: red\n").unwrap_err();
         assert!(err.to_string().starts_with("rules/test.yaml:4:"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_filter_or_test_in_a_condition_is_found_when_the_rules_load() {
+        let err = rules(
+            "routes:\n  - name: a\n    match: {when: \"event.side|uper == 'BUY' and event.x is defind\"}\n    to: [console]\n",
+        )
+        .unwrap_err();
+        let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "rules/test.yaml:3:19: route `a`: when: unknown filter `uper` (did you mean `upper`?)",
+                "rules/test.yaml:3:19: route `a`: when: unknown test `defind` (did you mean `defined`?)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_misspelt_severity_is_quoted_as_written() {
+        let err =
+            rules("routes:\n  - name: a\n    match: {severity: \">= eror\"}\n    to: [console]\n")
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rules/test.yaml:3:23: match.severity: unknown severity \"eror\": use one of debug, info, warning, error, critical (comparisons: ==, !=, <, <=, >, >=)"
+        );
     }
 
     #[test]

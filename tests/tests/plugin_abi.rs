@@ -269,19 +269,27 @@ fn the_c_plugin_loads_delivers_calls_back_and_is_destroyed_once() {
 fn the_manifest_checks_and_redacts_settings() {
     let plugin = Catalog::new(vec![c_dir()]).load("ctest").expect("load");
     let manifest = plugin.manifest();
+    let takes = ["path", "token"];
+    let problems = |settings: serde_json::Value| -> Vec<String> {
+        manifest
+            .check_settings(&settings)
+            .iter()
+            .map(|p| p.message("ctest", &takes))
+            .collect()
+    };
     assert_eq!(
-        manifest.check_settings(&json!({"token": "t"})),
+        problems(json!({"token": "t"})),
         ["missing required setting `path` (file to record calls in)"]
     );
     assert_eq!(
-        manifest.check_settings(&json!({"path": 3})),
-        ["setting `path` must be a string, got a number"]
+        problems(json!({"path": 3})),
+        ["must be a string, got a number"]
     );
-    assert!(
-        manifest
-            .check_settings(&json!({"path": "/tmp/x"}))
-            .is_empty()
+    assert_eq!(
+        problems(json!({"path": "calls.log", "pth": "other.log"})),
+        ["unknown setting; ctest takes: path, token (did you mean `path`?)"]
     );
+    assert!(problems(json!({"path": "calls.log"})).is_empty());
     assert_eq!(
         manifest.redact(
             &json!({"path": "/tmp/x", "token": "123:secret-bot-token", "nested": {"api_key": "k"}})

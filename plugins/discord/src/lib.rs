@@ -122,7 +122,7 @@ export_plugin!(
                     "description": "the webhook URL Discord shows (https://discord.com/api/webhooks/ID/TOKEN)"},
     "username": {"type": "string", "description": "display name instead of the webhook's (1-80 characters)"},
     "avatar_url": {"type": "string", "description": "avatar image URL instead of the webhook's"},
-    "thread_id": {"type": "string", "description": "post into this thread of the webhook's channel"},
+    "thread_id": {"type": ["string", "integer"], "description": "post into this thread of the webhook's channel (its id)"},
     "mentions": {"type": "array",
                  "description": "which mentions in content may ping: users, roles, everyone; default [] pings nobody"}
   }

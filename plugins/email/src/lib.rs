@@ -65,7 +65,7 @@ export_plugin!(
     "password": {"type": "string", "secret": true, "description": "the password for username"},
     "from": {"type": "string", "required": true, "description": "the sender: a@b.c or \"Name <a@b.c>\""},
     "to": {"type": "array", "required": true, "description": "the recipients: a list of addresses"},
-    "timeout": {"type": "string", "description": "longest wait for any one server answer, e.g. 30s (default)"}
+    "timeout": {"type": ["string", "number"], "description": "longest wait for any one server answer, e.g. 30s (default), or a number of seconds"}
   }
 }"#
 );

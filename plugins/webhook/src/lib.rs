@@ -71,7 +71,7 @@ export_plugin!(
     "method": {"type": "string", "description": "POST (default) or PUT"},
     "headers": {"type": "object", "secret": true,
                 "description": "static headers sent with every request, e.g. Authorization"},
-    "timeout": {"type": "string", "description": "longest wait for the answer, e.g. 10s (default), 500ms"},
+    "timeout": {"type": ["string", "number"], "description": "longest wait for the answer, e.g. 10s (default), 500ms, or a number of seconds"},
     "secret": {"type": "string", "secret": true,
                "description": "signs each body: X-Alert-Router-Signature: sha256=HMAC(secret, \"<timestamp>.<body>\")"}
   }

@@ -19,7 +19,7 @@ mod setup;
 mod table;
 
 use crate::config::Config;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::Diagnostics;
 use crate::event::{Event, format_time};
 use crate::pipeline::{self, Pipeline};
 use crate::plugins::Catalog;
@@ -55,8 +55,13 @@ pub enum Command {
         drain: Duration,
     },
     /// Check the config, rules, templates and plugins; print every problem as
-    /// file:line:col and exit 1 if there is any.
-    Check,
+    /// file:line:col and exit 1 if there is any. Warnings (a template that fails on a
+    /// sample event) are printed too, and fail the check only with --strict.
+    Check {
+        /// Exit 1 on warnings too.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Print the payload a sink would get for an event.
     Render {
         /// The sink, as named in the config.
@@ -114,7 +119,7 @@ pub fn main() -> ExitCode {
     });
     let result = match command {
         Command::Run { listen, drain } => run(&cli.config, listen, drain),
-        Command::Check => check(&cli.config),
+        Command::Check { strict } => check(&cli.config, strict),
         Command::Render { sink, event } => render_cmd(&cli.config, &sink, &event),
         Command::Route { event } => route_cmd(&cli.config, &event),
         Command::Send(args) => send::run(args),
@@ -250,58 +255,64 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// `check`: everything `run` would load, without starting anything.
-fn check(config_path: &Path) -> Result<ExitCode> {
+/// `check`: everything `run` would load, without starting anything. Prints every
+/// problem (exit 1), then every warning: what may fail for some events without stopping
+/// the config from loading (exit 0, or 1 with `--strict`).
+fn check(config_path: &Path, strict: bool) -> Result<ExitCode> {
     let config = match Config::load(config_path) {
         Ok(c) => c,
-        Err(d) => return Ok(report(d)),
+        Err(d) => return Ok(report(d, &Diagnostics::default())),
     };
     let catalog = Catalog::new(config.plugin_dirs.clone());
-    let config_file = config.path.clone();
-    let sink_places: Vec<(String, u32, u32)> = config
-        .sinks
-        .iter()
-        .map(|(n, s)| (n.clone(), s.line, s.col))
-        .collect();
     let checked = match pipeline::check(config, &catalog) {
         Ok(c) => c,
-        Err(d) => return Ok(report(d)),
+        Err(d) => return Ok(report(d, &Diagnostics::default())),
     };
     let mut problems = Diagnostics::default();
     for (name, loaded) in &checked.plugins {
-        if let Err(reason) = loaded {
-            let (line, col) = sink_places
-                .iter()
-                .find(|(n, ..)| n == name)
-                .map(|(_, l, c)| (*l, *c))
-                .unwrap_or((0, 0));
-            problems.push(Diagnostic::new(
-                &config_file,
-                line,
-                col,
-                format!("sink `{name}`: {reason}"),
-            ));
+        if let (Err(cannot), Some(sink)) = (loaded, checked.config.sinks.get(name)) {
+            problems.extend(cannot.diagnostics(&checked.config.path, name, sink, ""));
         }
     }
-    if !problems.is_empty() {
-        return Ok(report(problems));
+    if !problems.is_empty() || (strict && !checked.warnings.is_empty()) {
+        return Ok(report(problems, &checked.warnings));
     }
+    print_warnings(&checked.warnings);
     println!(
-        "ok: {} sink(s), {} route(s), templates in {}",
+        "ok: {} sink(s), {} route(s), templates in {}{}",
         checked.plugins.len(),
         checked.rules.routes().len(),
-        checked.config.templates.display()
+        checked.config.templates.display(),
+        match checked.warnings.0.len() {
+            0 => String::new(),
+            n => format!("; {n} warning(s)"),
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn report(d: Diagnostics) -> ExitCode {
-    for problem in &d.0 {
+/// Prints every problem and warning, and says how many there are: exit code 1.
+fn report(problems: Diagnostics, warnings: &Diagnostics) -> ExitCode {
+    for problem in &problems.0 {
         println!("{problem}");
     }
+    print_warnings(warnings);
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    eprintln!("{} problem(s) found", d.0.len());
+    match (problems.0.len(), warnings.0.len()) {
+        (n, 0) => eprintln!("{n} problem(s) found"),
+        (0, w) => eprintln!("{w} warning(s) found (--strict)"),
+        (n, w) => eprintln!("{n} problem(s) and {w} warning(s) found"),
+    }
     ExitCode::FAILURE
+}
+
+/// `file:line:col: warning: message`, one a line.
+fn print_warnings(warnings: &Diagnostics) {
+    for w in &warnings.0 {
+        let mut shown = w.clone();
+        shown.message = format!("warning: {}", w.message);
+        println!("{shown}");
+    }
 }
 
 fn read_events(path: &Path) -> Result<Vec<Event>> {
@@ -371,7 +382,8 @@ fn render_cmd(config_path: &Path, sink: &str, event_path: &Path) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// `route`: which routes match each event and where it goes.
+/// `route`: which routes match each event and, for each sink they name, what happens:
+/// the template file it renders with, or why it gets nothing.
 fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
     let checked = checked(config_path)?;
     for event in read_events(event_path)? {
@@ -388,19 +400,48 @@ fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
             let route = &checked.rules.routes()[hit.route];
             let template = route.template.as_deref().unwrap_or(&hit.event.kind);
             println!(
-                "  route `{}` ({}:{}) -> {} (template `{template}`, severity {})",
+                "  route `{}` ({}:{}), severity {}:",
                 route.name,
                 route.file.display(),
                 route.line,
-                hit.sinks.join(", "),
                 hit.event.severity
             );
+            for sink in &hit.sinks {
+                println!("    {}", sink_outcome(&checked, sink, template));
+            }
         }
         for e in errors {
             println!("  condition failed (no match): {e}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What sink `sink` does with a message a route sends it with `template`, as `route`
+/// prints it: `console: templates/console/default.yaml`.
+fn sink_outcome(checked: &pipeline::Checked, sink: &str, template: &str) -> String {
+    let Some(config) = checked.config.sinks.get(sink) else {
+        return format!("{sink}: not configured: gets nothing");
+    };
+    if !config.enabled {
+        return format!("{sink}: disabled (enabled: false): gets nothing");
+    }
+    let plugin = match checked.plugins.get(sink) {
+        Some(Ok(plugin)) => plugin.name(),
+        Some(Err(cannot)) => {
+            return format!(
+                "{sink}: cannot start ({}): the message goes to its dead letters",
+                cannot.reason()
+            );
+        }
+        None => config.plugin.as_str(),
+    };
+    match checked.templates.resolve(sink, plugin, template) {
+        Some(id) => format!("{sink}: {}", checked.templates.path(id).display()),
+        None => format!(
+            "{sink}: no template `{template}`: the message goes to its dead letters; add templates/{sink}/{template}.yaml, templates/{plugin}/{template}.yaml or a default.yaml"
+        ),
+    }
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {

@@ -110,7 +110,9 @@ impl SettingType {
 /// One entry of a manifest's `settings` schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
-    pub kind: SettingType,
+    /// The JSON types the setting may have: one (`"type": "string"`) or several
+    /// (`"type": ["string", "number"]`, e.g. `30s` or a number of seconds).
+    pub types: Vec<SettingType>,
     pub required: bool,
     /// Never logged or shown: [`Manifest::redact`] replaces it with `***`.
     pub secret: bool,
@@ -122,8 +124,71 @@ pub struct Setting {
 pub struct Manifest {
     pub markup: Markup,
     pub description: Option<String>,
-    /// Setting name → schema. Settings not listed here are the plugin's business.
+    /// Setting name → schema.
     pub settings: BTreeMap<String, Setting>,
+    /// Whether the manifest has a `settings` object: then it lists every setting the
+    /// plugin takes, and any other is refused. Without one, only the plugin's `create`
+    /// judges the settings.
+    pub declares_settings: bool,
+}
+
+/// A sink's setting that does not fit the plugin's manifest. Never holds a value, which
+/// may be secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingProblem {
+    /// The settings are not a mapping at all.
+    NotAMapping { got: &'static str },
+    /// A setting the plugin does not take.
+    Unknown {
+        name: String,
+        /// The plugin's setting the name most likely meant.
+        suggestion: Option<String>,
+    },
+    /// A setting whose value has the wrong JSON type.
+    WrongType { name: String, message: String },
+    /// A required setting that is absent or null.
+    Missing {
+        name: String,
+        description: Option<String>,
+    },
+}
+
+impl SettingProblem {
+    /// The setting it is about, if it is about one that is written.
+    pub fn written_setting(&self) -> Option<&str> {
+        match self {
+            SettingProblem::Unknown { name, .. } | SettingProblem::WrongType { name, .. } => {
+                Some(name)
+            }
+            SettingProblem::NotAMapping { .. } | SettingProblem::Missing { .. } => None,
+        }
+    }
+
+    /// What is wrong, for a line such as `sinks.<sink>.settings.<name>: <message>`:
+    /// `plugin` is the plugin's name and `takes` lists its settings.
+    pub fn message(&self, plugin: &str, takes: &[&str]) -> String {
+        match self {
+            SettingProblem::NotAMapping { got } => {
+                format!("must be a mapping of setting: value, got {got}")
+            }
+            SettingProblem::Unknown { suggestion, .. } => {
+                let takes = if takes.is_empty() {
+                    format!("{plugin} takes no settings")
+                } else {
+                    format!("{plugin} takes: {}", takes.join(", "))
+                };
+                match suggestion {
+                    Some(s) => format!("unknown setting; {takes} (did you mean `{s}`?)"),
+                    None => format!("unknown setting; {takes}"),
+                }
+            }
+            SettingProblem::WrongType { message, .. } => message.clone(),
+            SettingProblem::Missing { name, description } => match description {
+                Some(d) => format!("missing required setting `{name}` ({d})"),
+                None => format!("missing required setting `{name}`"),
+            },
+        }
+    }
 }
 
 /// Key fragments that mark a setting as secret even when the manifest forgets to.
@@ -164,6 +229,7 @@ impl Manifest {
                 ));
             }
         };
+        let declares_settings = matches!(top.get("settings"), Some(Value::Object(_)));
         let settings = match top.get("settings") {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(Value::Object(map)) => parse_settings(map)?,
@@ -179,45 +245,64 @@ impl Manifest {
             markup,
             description,
             settings,
+            declares_settings,
         })
     }
 
-    /// Checks a sink's settings against the schema: every problem, one line each, in
-    /// setting-name order. Reports missing required settings (null counts as missing) and
-    /// values of the wrong type; never includes a value, which may be secret. Unknown keys
-    /// are not reported: the plugin's `create` judges those.
-    pub fn check_settings(&self, settings: &Value) -> Vec<String> {
+    /// Checks a sink's settings against the schema: every problem, in setting-name order.
+    /// Reports settings the manifest does not list (when it declares its settings), values
+    /// of the wrong type, and missing required settings (null counts as missing); never
+    /// includes a value, which may be secret.
+    pub fn check_settings(&self, settings: &Value) -> Vec<SettingProblem> {
         let empty = Map::new();
         let given = match settings {
             Value::Object(map) => map,
             Value::Null => &empty,
             other => {
-                return vec![format!(
-                    "settings must be an object (a mapping of name: value), got {}",
-                    type_name(other)
-                )];
+                return vec![SettingProblem::NotAMapping {
+                    got: type_name(other),
+                }];
             }
         };
         let mut problems = Vec::new();
-        for (name, setting) in &self.settings {
-            match given.get(name) {
-                None | Some(Value::Null) => {
+        let mut names: Vec<&String> = given.keys().chain(self.settings.keys()).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            match (self.settings.get(name), given.get(name)) {
+                (None, _) if self.declares_settings => problems.push(SettingProblem::Unknown {
+                    name: name.clone(),
+                    suggestion: crate::diag::closest(
+                        name,
+                        self.settings.keys().map(String::as_str),
+                    )
+                    .map(str::to_owned),
+                }),
+                (None, _) => {}
+                (Some(setting), None | Some(Value::Null)) => {
                     if setting.required {
-                        problems.push(match &setting.description {
-                            Some(d) => format!("missing required setting `{name}` ({d})"),
-                            None => format!("missing required setting `{name}`"),
+                        problems.push(SettingProblem::Missing {
+                            name: name.clone(),
+                            description: setting.description.clone(),
                         });
                     }
                 }
-                Some(value) if !setting.kind.accepts(value) => {
-                    problems.push(format!(
-                        "setting `{name}` must be {} {}, got {}",
-                        article(setting.kind.as_str()),
-                        setting.kind.as_str(),
-                        type_name(value)
-                    ));
+                (Some(setting), Some(value)) if !setting.types.iter().any(|t| t.accepts(value)) => {
+                    let expected: Vec<String> = setting
+                        .types
+                        .iter()
+                        .map(|t| format!("{} {}", article(t.as_str()), t.as_str()))
+                        .collect();
+                    problems.push(SettingProblem::WrongType {
+                        name: name.clone(),
+                        message: format!(
+                            "must be {}, got {}",
+                            expected.join(" or "),
+                            type_name(value)
+                        ),
+                    });
                 }
-                Some(_) => {}
+                (Some(_), Some(_)) => {}
             }
         }
         problems
@@ -225,13 +310,15 @@ impl Manifest {
 
     /// A copy of `settings` fit to log or show: every setting the manifest marks `secret`,
     /// and, at any depth, every key containing `token`, `password`, `secret`, `webhook_url`
-    /// or `api_key` (case-insensitive), has its value replaced with `"***"`.
+    /// or `api_key` (case-insensitive), has its value replaced with `"***"`. A secret that
+    /// is unset stays as written (`""`, `null`, `{}`, `[]`): `***` always means a secret is
+    /// set, so an empty token never reads as authentication being on.
     pub fn redact(&self, settings: &Value) -> Value {
         let mut out = settings.clone();
         if let Value::Object(map) = &mut out {
             for (key, value) in map.iter_mut() {
                 if self.is_secret(key) {
-                    *value = Value::String(REDACTED.to_owned());
+                    hide(value);
                 } else {
                     redact_by_name(value);
                 }
@@ -278,21 +365,28 @@ fn parse_settings(map: &Map<String, Value>) -> Result<BTreeMap<String, Setting>,
                 "`settings.{name}`: unknown key `{unknown}` (expected type, required, secret, description)"
             ));
         }
-        let kind = match spec.get("type") {
-            Some(Value::String(t)) => SettingType::parse(t).ok_or_else(|| {
+        let one = |t: &Value| match t {
+            Value::String(t) => SettingType::parse(t).ok_or_else(|| {
                 format!("`settings.{name}.type`: unknown type `{t}`: expected {SETTING_TYPES}")
-            })?,
+            }),
+            other => Err(format!(
+                "`settings.{name}.type` must be a type name ({SETTING_TYPES}) or a list of them, got {}",
+                type_name(other)
+            )),
+        };
+        let types = match spec.get("type") {
             None => {
                 return Err(format!(
-                    "`settings.{name}.type` is required: one of {SETTING_TYPES}"
+                    "`settings.{name}.type` is required: one of {SETTING_TYPES}, or a list of them"
                 ));
             }
-            Some(other) => {
+            Some(Value::Array(list)) if list.is_empty() => {
                 return Err(format!(
-                    "`settings.{name}.type` must be a string ({SETTING_TYPES}), got {}",
-                    type_name(other)
+                    "`settings.{name}.type` is an empty list: name at least one of {SETTING_TYPES}"
                 ));
             }
+            Some(Value::Array(list)) => list.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+            Some(t) => vec![one(t)?],
         };
         let flag = |key: &str| match spec.get(key) {
             None | Some(Value::Null) => Ok(false),
@@ -315,7 +409,7 @@ fn parse_settings(map: &Map<String, Value>) -> Result<BTreeMap<String, Setting>,
         settings.insert(
             name.clone(),
             Setting {
-                kind,
+                types,
                 required: flag("required")?,
                 secret: flag("secret")?,
                 description,
@@ -330,12 +424,26 @@ fn looks_secret(key: &str) -> bool {
     SECRET_KEY_PARTS.iter().any(|part| key.contains(part))
 }
 
+/// Replaces a secret's value with `"***"`, unless it is unset (empty or null).
+fn hide(value: &mut Value) {
+    let unset = match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        Value::Bool(_) | Value::Number(_) => false,
+    };
+    if !unset {
+        *value = Value::String(REDACTED.to_owned());
+    }
+}
+
 fn redact_by_name(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
                 if looks_secret(key) {
-                    *v = Value::String(REDACTED.to_owned());
+                    hide(v);
                 } else {
                     redact_by_name(v);
                 }
@@ -416,7 +524,7 @@ mod tests {
         assert_eq!(
             m.settings["bot"],
             Setting {
-                kind: SettingType::String,
+                types: vec![SettingType::String],
                 required: true,
                 secret: true,
                 description: Some("bot token".into()),
@@ -486,28 +594,37 @@ mod tests {
         }
     }
 
+    /// The problems as `setting: message` lines (`-` for the settings as a whole).
+    fn problems(m: &Manifest, settings: Value) -> Vec<String> {
+        let takes: Vec<&str> = m.settings.keys().map(String::as_str).collect();
+        m.check_settings(&settings)
+            .iter()
+            .map(|p| {
+                let name = p.written_setting().unwrap_or("-");
+                format!("{name}: {}", p.message("tg", &takes))
+            })
+            .collect()
+    }
+
     #[test]
     fn check_settings_reports_missing_and_mistyped() {
         let m = Manifest::parse(TELEGRAM).unwrap();
         assert_eq!(
-            m.check_settings(&json!({"silent": "yes", "chat_id": 1.5, "ratio": 2, "extra": 1})),
-            vec![
-                "missing required setting `bot` (bot token)".to_owned(),
-                "setting `chat_id` must be an integer, got a non-integer number".to_owned(),
-                "setting `silent` must be a boolean, got a string".to_owned(),
+            problems(&m, json!({"silent": "yes", "chat_id": 1.5, "ratio": 2})),
+            [
+                "-: missing required setting `bot` (bot token)",
+                "chat_id: must be an integer, got a non-integer number",
+                "silent: must be a boolean, got a string",
             ]
         );
         assert_eq!(
-            m.check_settings(&json!({"bot": null, "chat_id": -100})),
-            vec!["missing required setting `bot` (bot token)".to_owned()]
+            problems(&m, json!({"bot": null, "chat_id": -100})),
+            ["-: missing required setting `bot` (bot token)"]
         );
-        assert!(
-            m.check_settings(&json!({"bot": "123:abc", "chat_id": -100, "ratio": 0.5}))
-                .is_empty()
-        );
+        assert!(problems(&m, json!({"bot": "123:abc", "chat_id": -100, "ratio": 0.5})).is_empty());
         assert_eq!(
-            m.check_settings(&json!(["bot"])),
-            vec!["settings must be an object (a mapping of name: value), got an array".to_owned()]
+            problems(&m, json!(["bot"])),
+            ["-: must be a mapping of setting: value, got an array"]
         );
         // A plugin with nothing required accepts absent settings.
         let none = Manifest::parse(r#"{"markup":"none"}"#).unwrap();
@@ -515,12 +632,70 @@ mod tests {
     }
 
     #[test]
+    fn a_setting_the_manifest_does_not_list_is_refused_with_the_closest_name() {
+        let m = Manifest::parse(TELEGRAM).unwrap();
+        assert_eq!(
+            problems(
+                &m,
+                json!({"bot": "1:a", "chat_id": 1, "silnet": true, "colour": "red"})
+            ),
+            [
+                "colour: unknown setting; tg takes: bot, chat_id, ratio, silent",
+                "silnet: unknown setting; tg takes: bot, chat_id, ratio, silent (did you mean `silent`?)",
+            ]
+        );
+        // An empty `settings` object: the plugin takes none.
+        let nothing = Manifest::parse(r#"{"markup":"none","settings":{}}"#).unwrap();
+        assert_eq!(
+            problems(&nothing, json!({"path": "x"})),
+            ["path: unknown setting; tg takes no settings"]
+        );
+        // No `settings` at all: the manifest says nothing, so the plugin's `create` judges.
+        let silent = Manifest::parse(r#"{"markup":"none"}"#).unwrap();
+        assert!(problems(&silent, json!({"anything": 1})).is_empty());
+    }
+
+    #[test]
+    fn a_setting_may_take_several_types() {
+        let m = Manifest::parse(
+            r#"{"markup":"none","settings":{"timeout":{"type":["string","number"]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m.settings["timeout"].types,
+            [SettingType::String, SettingType::Number]
+        );
+        assert!(problems(&m, json!({"timeout": "30s"})).is_empty());
+        assert!(problems(&m, json!({"timeout": 30})).is_empty());
+        assert_eq!(
+            problems(&m, json!({"timeout": true})),
+            ["timeout: must be a string or a number, got a boolean"]
+        );
+        for (text, expected) in [
+            (
+                r#"{"markup":"none","settings":{"a":{"type":[]}}}"#,
+                "`settings.a.type` is an empty list",
+            ),
+            (
+                r#"{"markup":"none","settings":{"a":{"type":["string","text"]}}}"#,
+                "`settings.a.type`: unknown type `text`",
+            ),
+            (
+                r#"{"markup":"none","settings":{"a":{"type":3}}}"#,
+                "`settings.a.type` must be a type name",
+            ),
+        ] {
+            let err = Manifest::parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn mistyped_secret_is_reported_without_its_value() {
         let m = Manifest::parse(TELEGRAM).unwrap();
-        let problems = m.check_settings(&json!({"bot": 123456789, "chat_id": 1}));
         assert_eq!(
-            problems,
-            vec!["setting `bot` must be a string, got a number".to_owned()]
+            problems(&m, json!({"bot": 123456789, "chat_id": 1})),
+            ["bot: must be a string, got a number"]
         );
     }
 
@@ -543,6 +718,11 @@ mod tests {
                 "routes": [{"name": "ops", "api_key": "***"}],
                 "auth": {"password": "***", "user": "ops"}
             })
+        );
+        // Unset secrets stay as written: `***` means one is set.
+        assert_eq!(
+            m.redact(&json!({"bot": "", "auth": {"password": null}, "api_key": {}, "chat_id": 1})),
+            json!({"bot": "", "auth": {"password": null}, "api_key": {}, "chat_id": 1})
         );
         let mut secrets = m.secret_values(&settings);
         secrets.sort();

@@ -30,5 +30,5 @@ pub use catalog::Catalog;
 pub use error::PluginError;
 pub use host::{Health, HealthListener, HostServices};
 pub use instance::{Delivery, Instance};
-pub use manifest::{Manifest, Markup, Setting, SettingType, UnknownMarkup};
+pub use manifest::{Manifest, Markup, Setting, SettingProblem, SettingType, UnknownMarkup};
 pub use plugin::Plugin;

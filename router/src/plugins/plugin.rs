@@ -181,7 +181,8 @@ impl Plugin {
     /// Does not check the settings against the manifest: call
     /// [`Manifest::check_settings`] first for the router's own messages. If the plugin
     /// refuses, the error carries its reason, with any secret setting it echoed replaced by
-    /// `***`.
+    /// `***`, and without the place in the settings JSON a serde error ends with
+    /// (`at line 1 column 6`): the operator wrote YAML, whose place the caller knows.
     ///
     /// Blocking: the plugin validates, may connect or start threads. Call it from a
     /// dedicated thread or `spawn_blocking`, never on the async runtime.
@@ -217,7 +218,7 @@ impl Plugin {
             None => {
                 // A refusal returns nothing to destroy; the table is no longer the plugin's.
                 drop(host);
-                let mut reason = plugin_text(&error);
+                let mut reason = without_json_place(&plugin_text(&error)).to_owned();
                 for secret in self.manifest.secret_values(settings) {
                     // Short values would mangle ordinary words and cannot be much of a secret.
                     if secret.len() >= 4 {
@@ -249,6 +250,21 @@ impl fmt::Debug for Plugin {
     }
 }
 
+/// `reason` without the ` at line L column C` serde_json ends its errors with: a place in
+/// the settings as the router handed them over (one line of JSON), not as written.
+fn without_json_place(reason: &str) -> &str {
+    let Some(at) = reason.rfind(" at line ") else {
+        return reason;
+    };
+    let place = &reason[at + " at line ".len()..];
+    let is_place = place.split_once(" column ").is_some_and(|(line, col)| {
+        [line, col]
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if is_place { &reason[..at] } else { reason }
+}
+
 /// Reads a descriptor string, or says what is wrong with it.
 ///
 /// # Safety
@@ -263,4 +279,24 @@ unsafe fn c_string(ptr: *const c_char) -> Result<String, &'static str> {
         .to_str()
         .map(str::to_owned)
         .map_err(|_| "is not valid UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_json_place;
+
+    #[test]
+    fn a_serde_place_in_the_settings_json_is_left_out() {
+        assert_eq!(
+            without_json_place("settings: unknown field `pth`, expected `path` at line 1 column 6"),
+            "settings: unknown field `pth`, expected `path`"
+        );
+        for kept in [
+            "settings.path: cannot open /x",
+            "bad value at line 3 of the file",
+            "at line 1 column x",
+        ] {
+            assert_eq!(without_json_place(kept), kept);
+        }
+    }
 }

@@ -11,6 +11,17 @@ use minijinja::{Environment, Error, ErrorKind, State, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
+/// The names [`register`] adds.
+pub(super) const NAMES: &[&str] = &[
+    "money",
+    "percent",
+    "qty",
+    "number",
+    "duration",
+    "datetime",
+    "severity_emoji",
+];
+
 /// Registers every filter of this module on `env`.
 pub(super) fn register(env: &mut Environment<'_>) {
     env.add_filter("money", money);

@@ -17,6 +17,8 @@
 //!   group's markup.
 //! - A missing field is an error that names the file, line and column, not an empty
 //!   string; guard optional fields with `is defined` or `|default(..)`.
+//! - A filter, test or function the environment does not have is an error at load, at
+//!   its place (`names.rs`), not at the first render that reaches it.
 //! - A runaway template stops after [`FUEL`] steps with an error.
 //! - Filters for the trading domain: `money`, `percent`, `qty`, `number`, `duration`,
 //!   `datetime`, `severity_emoji` (see `filters.rs`).
@@ -25,6 +27,9 @@
 //!
 //! Lookup for sink S of plugin P and template T (the rule's `template`, else the event
 //! type): `S/T`, `P/T`, `S/default`, `P/default` ([`Templates::resolve`]).
+//!
+//! `rehearse.rs` renders what each sink would use with sample events of the documented
+//! types (`samples.rs`), for `check`, startup and reload to warn about.
 //!
 //! Each file is compiled once, at load, into one minijinja template holding all of its
 //! strings (see `compile.rs`); a render runs it once and fills the payload's shape.
@@ -37,8 +42,11 @@ mod escape;
 mod filters;
 mod json;
 mod locate;
+pub(crate) mod names;
+mod rehearse;
+pub(crate) mod samples;
 mod templates;
-mod tree;
+pub(crate) mod tree;
 mod view;
 
 use std::sync::Arc;
@@ -50,6 +58,7 @@ use crate::event::Event;
 pub use crate::plugins::Markup;
 pub use error::RenderError;
 pub use escape::escape;
+pub(crate) use rehearse::{Named, rehearse};
 pub use templates::{TemplateId, Templates};
 
 /// The most steps (and, at about 64 bytes each, the most memory) one render of a

@@ -413,6 +413,29 @@ fn a_syntax_error_is_reported_at_load_with_its_place() {
 }
 
 #[test]
+fn an_unknown_filter_test_or_function_is_reported_at_load_with_its_place() {
+    let dir = TempDir::new("render");
+    dir.write(
+        "console/x.yaml",
+        "# a typo\ntext: |\n  {{ event.time | datetme }}\n  {% if event.x is defind %}{{ rnage(3) }}{% endif %}\nsilent: \"{{ event.ok|bool }}\"\n",
+    )
+    .write(
+        // A macro from an earlier string of the file, and a loop's own names, are known.
+        "console/y.yaml",
+        "a: \"{% macro row(k) %}{{ k|upper }}{% endmacro %}\"\nb: \"{% for k in range(2) %}{{ row(k) }}{% endfor %}\"\n",
+    );
+    let file = dir.path("console/x.yaml");
+    assert_eq!(
+        load_err(&dir),
+        [
+            format!("{file}:3:19: unknown filter `datetme` (did you mean `datetime`?)"),
+            format!("{file}:4:20: unknown test `defind` (did you mean `defined`?)"),
+            format!("{file}:4:32: unknown function `rnage` (did you mean `range`?)"),
+        ]
+    );
+}
+
+#[test]
 fn every_broken_file_is_reported_together() {
     let dir = TempDir::new("render");
     dir.write("telegram/good.yaml", "text: fine\n")

@@ -1,6 +1,7 @@
 //! A YAML document as a tree whose every node remembers where it is in the file
 //! (`serde_saphyr::Spanned`), so a template error can point at the line and column the
-//! operator wrote.
+//! operator wrote. The config reads a sink's `settings` through it too, so a setting the
+//! plugin refuses is pointed at where it is written.
 
 use std::fmt;
 
@@ -9,7 +10,7 @@ use serde_saphyr::Spanned;
 
 /// One YAML node. Mapping keys are kept as text, in file order.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Node {
+pub(crate) enum Node {
     Null,
     Bool(bool),
     Int(i64),
@@ -21,8 +22,29 @@ pub(super) enum Node {
 }
 
 /// Parses a whole file.
-pub(super) fn parse(source: &str) -> Result<Spanned<Node>, serde_saphyr::Error> {
+pub(crate) fn parse(source: &str) -> Result<Spanned<Node>, serde_saphyr::Error> {
     serde_saphyr::from_str(source)
+}
+
+/// `node` as JSON, maps in their order. (A float JSON cannot hold never gets here:
+/// serde-saphyr refuses `.nan` and `.inf` when it parses.)
+pub(crate) fn to_json(node: &Spanned<Node>) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.value {
+        Node::Null => J::Null,
+        Node::Bool(b) => J::Bool(*b),
+        Node::Int(i) => J::from(*i),
+        Node::UInt(u) => J::from(*u),
+        Node::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Node::Str(s) => J::String(s.clone()),
+        Node::Seq(items) => J::Array(items.iter().map(to_json).collect()),
+        Node::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(key, value)| (key.value.clone(), to_json(value)))
+                .collect(),
+        ),
+    }
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -153,6 +175,15 @@ c:
         // A block scalar's place is its first content line.
         assert_eq!(inner[1].1.value, Node::Str("line\n".into()));
         assert_eq!(at(&inner[1].1), (6, 5));
+    }
+
+    #[test]
+    fn a_tree_becomes_json_in_order() {
+        let root = parse("b: [1, -2, 2.5, null, true]\na: {x: \"y\"}\n").unwrap();
+        assert_eq!(
+            to_json(&root).to_string(),
+            r#"{"b":[1,-2,2.5,null,true],"a":{"x":"y"}}"#
+        );
     }
 
     #[test]
