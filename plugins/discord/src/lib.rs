@@ -26,12 +26,12 @@ mod format;
 mod progress;
 mod ratelimit;
 
+use alert_router_plugin::http::Endpoint;
 use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
 
 pub use config::Settings;
 
 use crate::client::Client;
-use crate::config::Endpoint;
 use crate::format::{Defaults, Note};
 use crate::progress::Progress;
 
@@ -49,7 +49,7 @@ impl Sink for Discord {
 
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let config = settings.validate()?;
-        let client = Client::new(config.endpoint.clone())?;
+        let client = Client::new(config.endpoint.clone(), &config.host)?;
         host.debug(&format!("posting to {}", config.endpoint.redacted()));
         Ok(Discord {
             host,

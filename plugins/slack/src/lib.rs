@@ -12,10 +12,11 @@
 //! several sections; more than 50 blocks go out as several messages, in order. A retry
 //! after a partial send posts only the parts Slack does not have yet.
 //!
-//! Slack answers in plain text: `ok` is delivered; 429 is retried after its
-//! `Retry-After`; 5xx (`rollup_error`) and network errors are retried; anything else
-//! (`invalid_payload`, `channel_not_found`, `invalid_token`, ...) fails with Slack's
-//! text. The webhook URL is the secret: it never appears in a reason or a log line.
+//! Slack answers in plain text: `ok` is delivered; 429 and 503 are retried after their
+//! `Retry-After`; 408, other 5xx (`rollup_error`) and network errors are retried;
+//! anything else (`invalid_payload`, `channel_not_found`, `invalid_token`, ...) fails
+//! with Slack's text. The webhook URL is the secret: it never appears in a reason or a
+//! log line.
 //!
 //! Settings: see [`Settings`].
 
