@@ -28,10 +28,12 @@ pub mod ffi;
 mod host;
 #[cfg(feature = "http")]
 pub mod http;
+mod progress;
 mod secret;
 mod sink;
 
 pub use host::{Host, Level};
+pub use progress::{Progress, Resume};
 pub use secret::Secret;
 
 /// Parses a duration as router.yaml writes them: `500ms`, `30s`, `5m`, `2h`, `1d`, or a

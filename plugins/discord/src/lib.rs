@@ -23,17 +23,15 @@
 mod client;
 mod config;
 mod format;
-mod progress;
 mod ratelimit;
 
 use alert_router_plugin::http::Endpoint;
-use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+use alert_router_plugin::{Host, Message, Outcome, Progress, Sink, export_plugin};
 
 pub use config::Settings;
 
 use crate::client::Client;
 use crate::format::{Defaults, Note};
-use crate::progress::Progress;
 
 /// One Discord sink: one webhook.
 pub struct Discord {
@@ -71,16 +69,14 @@ impl Sink for Discord {
             Ok(built) => built,
             Err(e) => return Outcome::fail(e.to_string()),
         };
-        let total = built.bodies.len();
-        let fingerprint = progress::fingerprint(&built.bodies);
-        if self.progress.changed(&message.id, fingerprint) {
+        let resume = self.progress.resume(&message.id, &built.bodies);
+        if resume.changed {
             self.log_warn(&format!(
                 "message {}: its payload changed since part of it was sent; sending it again from the start",
                 message.id
             ));
         }
-        let mut sent = self.progress.sent(&message.id, fingerprint);
-        if sent == 0 && message.attempt <= 1 {
+        if resume.sent == 0 && message.attempt <= 1 {
             for note in &built.notes {
                 let line = format!("message {}: {note}", message.id);
                 match note {
@@ -89,19 +85,9 @@ impl Sink for Discord {
                 }
             }
         }
-        while let Some(body) = built.bodies.get(sent) {
-            match self.client.send(body) {
-                Outcome::Ok => sent += 1,
-                outcome => {
-                    if sent > 0 {
-                        self.progress.record(&message.id, fingerprint, sent);
-                    }
-                    return outcome.in_part(sent, total);
-                }
-            }
-        }
-        self.progress.forget(&message.id);
-        Outcome::Ok
+        let client = &mut self.client;
+        self.progress
+            .send_rest(&message.id, &built.bodies, resume, |body| client.send(body))
     }
 }
 

@@ -23,14 +23,12 @@
 mod client;
 mod config;
 mod format;
-mod progress;
 
-use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+use alert_router_plugin::{Host, Message, Outcome, Progress, Sink, export_plugin};
 
 pub use config::Settings;
 
 use crate::client::Client;
-use crate::progress::Progress;
 use alert_router_plugin::http::Endpoint;
 
 /// One Slack sink: one incoming webhook.
@@ -63,10 +61,8 @@ impl Sink for Slack {
             Ok(built) => built,
             Err(e) => return Outcome::fail(e),
         };
-        let total = built.bodies.len();
-        let fingerprint = progress::fingerprint(&built.bodies);
-        let mut sent = self.progress.sent(&message.id, fingerprint);
-        if sent == 0 && message.attempt <= 1 {
+        let resume = self.progress.resume(&message.id, &built.bodies);
+        if resume.sent == 0 && message.attempt <= 1 {
             for note in &built.notes {
                 let line = self
                     .endpoint
@@ -74,19 +70,9 @@ impl Sink for Slack {
                 self.host.debug(&line);
             }
         }
-        while let Some(body) = built.bodies.get(sent) {
-            match self.client.send(body) {
-                Outcome::Ok => sent += 1,
-                outcome => {
-                    if sent > 0 {
-                        self.progress.record(&message.id, fingerprint, sent);
-                    }
-                    return outcome.in_part(sent, total);
-                }
-            }
-        }
-        self.progress.forget(&message.id);
-        Outcome::Ok
+        let client = &self.client;
+        self.progress
+            .send_rest(&message.id, &built.bodies, resume, |body| client.send(body))
     }
 }
 
