@@ -23,6 +23,7 @@
 //! and drop `libshout.so` into one of the router's plugin directories. A running
 //! router picks it up on its next reload. See [`Sink`] for a complete plugin.
 
+mod duration;
 pub mod export;
 pub mod ffi;
 mod host;
@@ -32,6 +33,7 @@ mod progress;
 mod secret;
 mod sink;
 
+pub use duration::DurationSetting;
 pub use host::{Host, Level};
 pub use progress::{Progress, Resume};
 pub use secret::Secret;
