@@ -25,6 +25,7 @@
 
 mod duration;
 pub mod export;
+mod exported;
 pub mod ffi;
 mod host;
 #[cfg(feature = "http")]
@@ -34,6 +35,7 @@ mod secret;
 mod sink;
 
 pub use duration::DurationSetting;
+pub use exported::Exported;
 pub use host::{Host, Level};
 pub use progress::{Progress, Resume};
 pub use secret::Secret;

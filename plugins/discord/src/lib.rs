@@ -117,32 +117,13 @@ export_plugin!(
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CStr;
-
-    use serde_json::Value;
-
     #[test]
-    fn the_manifest_is_json_that_marks_the_webhook_url_secret() {
-        // SAFETY: the descriptor and its strings are static.
-        let manifest = unsafe {
-            let descriptor = &*crate::__alert_router_plugin_export::alert_router_plugin_v1();
-            CStr::from_ptr(descriptor.manifest)
-        };
-        let manifest: Value =
-            serde_json::from_str(manifest.to_str().unwrap()).expect("the manifest is JSON");
-        assert_eq!(manifest["markup"], "markdown");
-        let url = &manifest["settings"]["webhook_url"];
-        assert_eq!(url["required"], true);
-        assert_eq!(url["secret"], true);
-        let mut names: Vec<&str> = manifest["settings"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        names.sort();
+    fn the_manifest_describes_every_setting_and_marks_the_webhook_url_secret() {
+        let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
+        assert_eq!(plugin.name, "discord");
+        assert_eq!(plugin.markup(), Some("markdown"));
         assert_eq!(
-            names,
+            plugin.settings(),
             [
                 "avatar_url",
                 "mentions",
@@ -151,5 +132,7 @@ mod tests {
                 "webhook_url"
             ]
         );
+        assert_eq!(plugin.secret_settings(), ["webhook_url"]);
+        assert_eq!(plugin.required_settings(), ["webhook_url"]);
     }
 }

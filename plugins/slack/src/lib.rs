@@ -91,23 +91,13 @@ export_plugin!(
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CStr;
-
-    use serde_json::Value;
-
     #[test]
-    fn the_manifest_is_json_that_marks_the_webhook_url_secret() {
-        // SAFETY: the descriptor and its strings are static.
-        let manifest = unsafe {
-            let descriptor = &*crate::__alert_router_plugin_export::alert_router_plugin_v1();
-            CStr::from_ptr(descriptor.manifest)
-        };
-        let manifest: Value =
-            serde_json::from_str(manifest.to_str().unwrap()).expect("the manifest is JSON");
-        assert_eq!(manifest["markup"], "mrkdwn");
-        let url = &manifest["settings"]["webhook_url"];
-        assert_eq!(url["required"], true);
-        assert_eq!(url["secret"], true);
-        assert_eq!(manifest["settings"].as_object().unwrap().len(), 1);
+    fn the_manifest_describes_the_webhook_url_as_a_required_secret() {
+        let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
+        assert_eq!(plugin.name, "slack");
+        assert_eq!(plugin.markup(), Some("mrkdwn"));
+        assert_eq!(plugin.settings(), ["webhook_url"]);
+        assert_eq!(plugin.secret_settings(), ["webhook_url"]);
+        assert_eq!(plugin.required_settings(), ["webhook_url"]);
     }
 }
