@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use alert_router_plugin::Secret;
 use alert_router_plugin::http::Endpoint;
 use reqwest::Url;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -32,7 +33,7 @@ pub struct Settings {
     /// Webhook URL (`https://discord.com/api/webhooks/{id}/{token}`). The token in it is
     /// a secret: it is never logged or shown. The sink always posts to the versioned API
     /// (`/api/v10/...?wait=true`), whatever version the URL names.
-    webhook_url: WebhookUrl,
+    webhook_url: Secret,
     /// Overrides the webhook's display name (1–80 characters, without "discord" or
     /// "clyde"). A template's own `username` wins over it.
     #[serde(default)]
@@ -48,17 +49,6 @@ pub struct Settings {
     /// `everyone` (which covers `@here` too). Default `[]`: nobody is ever pinged.
     #[serde(default, deserialize_with = "mention_kinds")]
     mentions: Vec<MentionKind>,
-}
-
-/// The webhook URL as written; its `Debug` never shows it.
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct WebhookUrl(String);
-
-impl fmt::Debug for WebhookUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
 }
 
 /// A Discord id, written as a string or a number.
@@ -156,7 +146,7 @@ impl Settings {
             Some(Snowflake(id)) => Some(id),
             None => None,
         };
-        let (endpoint, host) = parse_webhook_url(&self.webhook_url.0, thread_id)?;
+        let (endpoint, host) = parse_webhook_url(self.webhook_url.expose(), thread_id)?;
         let username = match self.username.as_deref().map(str::trim) {
             None => None,
             Some(name) => {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use alert_router_plugin::DurationSetting;
+use alert_router_plugin::{DurationSetting, Secret};
 use lettre::message::Mailbox;
 use serde::Deserialize;
 
@@ -55,17 +55,6 @@ pub struct Settings {
     /// `"500ms"`, `"1m"`, or a number of seconds. A send that times out is retried.
     #[serde(default)]
     timeout: Option<DurationSetting>,
-}
-
-/// A value that is never shown: its `Debug` prints `***`.
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
 }
 
 /// How the connection is protected.
@@ -166,7 +155,7 @@ impl Settings {
         };
         let login = match (self.username, self.password) {
             (None, None) => None,
-            (Some(user), Some(Secret(password))) => {
+            (Some(user), Some(password)) => {
                 let user = user.trim().to_owned();
                 if user.is_empty() {
                     return Err(
@@ -174,13 +163,13 @@ impl Settings {
                             .to_owned(),
                     );
                 }
-                if password.is_empty() {
+                if password.expose().is_empty() {
                     return Err(
                         "settings.password: is empty; set the password or remove both username and password"
                             .to_owned(),
                     );
                 }
-                Some((user, password))
+                Some((user, password.expose().to_owned()))
             }
             (Some(_), None) => {
                 return Err(
