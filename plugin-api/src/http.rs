@@ -1,22 +1,25 @@
 //! For plugins that deliver over HTTP (feature `http`): a client that makes one request
 //! per attempt on the sink's own current-thread runtime (`deliver` is called on the
-//! router's worker thread and may block), the answer as data for a plugin's own
-//! `classify`, and the pieces every such classification needs: `Retry-After` (seconds
-//! or an HTTP date), a body cut to one readable line, a transport error without its URL.
+//! router's worker thread and may block), [`classify`], which says what the answer
+//! means (with an [`Upstream`] for what the service says in its own words), and an
+//! [`Endpoint`] that names where it went without its secrets.
 //!
 //! ```no_run
 //! use std::time::{Duration, SystemTime};
-//! use alert_router_plugin::http::{self, Answer};
+//! use alert_router_plugin::http::{self, Endpoint, Upstream};
 //!
-//! let client = http::Client::new(http::builder("my-sink/1.0", Duration::from_secs(10)))?;
-//! let answer = client.send(client.http().post("https://example.com/hook").body("{}"));
-//! match answer {
-//!     Answer::Reply { status, headers, body } if status.as_u16() == 429 => {
-//!         let _wait = http::retry_after(&headers, SystemTime::now());
-//!         let _said = http::excerpt(&body, 200);
-//!     }
-//!     _ => {}
+//! struct Hook;
+//!
+//! impl Upstream for Hook {
+//!     fn name(&self) -> &str { "the hook" }
+//!     fn url_setting(&self) -> &str { "settings.url" }
 //! }
+//!
+//! let url = reqwest::Url::parse("https://example.com/hook/s3cr3t").unwrap();
+//! let endpoint = Endpoint::new(url.clone(), "https://example.com/…".into(), vec![url.path().into()]);
+//! let client = http::Client::new(http::builder("my-sink/1.0", Duration::from_secs(10)))?;
+//! let answer = client.send(client.http().post(endpoint.url().clone()).body("{}"));
+//! let outcome = endpoint.report(http::classify(&answer, &Hook, SystemTime::now()), endpoint.redacted());
 //! # Ok::<(), String>(())
 //! ```
 
@@ -27,6 +30,12 @@ use reqwest::{RequestBuilder, StatusCode};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio::runtime::Runtime;
+
+use crate::Outcome;
+
+mod classify;
+
+pub use classify::{BODY_EXCERPT, Upstream, classify};
 
 /// The longest pause a `Retry-After` may ask for; a longer one is cut to this, so a
 /// misconfigured endpoint cannot park a sink for days.
@@ -85,6 +94,23 @@ impl Endpoint {
             }
         }
         text
+    }
+
+    /// `outcome` as the router gets it: the reason, then where it went (` (<place>)`,
+    /// usually [`redacted`](Endpoint::redacted), or e.g. `POST https://host/…`), with
+    /// every secret redacted from the whole. A success stays as it is.
+    pub fn report(&self, outcome: Outcome, place: &str) -> Outcome {
+        let told = |reason: String| self.redact(&format!("{reason} ({place})"));
+        match outcome {
+            Outcome::Ok => Outcome::Ok,
+            Outcome::Retry { after, reason } => Outcome::Retry {
+                after,
+                reason: told(reason),
+            },
+            Outcome::Fail { reason } => Outcome::Fail {
+                reason: told(reason),
+            },
+        }
     }
 }
 
@@ -235,6 +261,24 @@ mod tests {
             "POST ***: 404, ***"
         );
         assert_eq!(format!("{e:?}"), "https://h.example/…");
+    }
+
+    #[test]
+    fn a_report_says_where_and_hides_the_secrets() {
+        let url = reqwest::Url::parse("https://h.example/hooks/s3cr3t").unwrap();
+        let e = Endpoint::new(url, "https://h.example/…".into(), vec!["s3cr3t".into()]);
+        assert_eq!(
+            e.report(
+                Outcome::retry_after(Duration::from_secs(2), "echo s3cr3t"),
+                e.redacted()
+            ),
+            Outcome::retry_after(Duration::from_secs(2), "echo *** (https://h.example/…)")
+        );
+        assert_eq!(
+            e.report(Outcome::fail("no"), "PUT https://h.example/…"),
+            Outcome::fail("no (PUT https://h.example/…)")
+        );
+        assert_eq!(e.report(Outcome::Ok, e.redacted()), Outcome::Ok);
     }
 
     #[test]

@@ -24,15 +24,21 @@
 //! and drop `libshout.so` into one of the router's plugin directories. A running
 //! router picks it up on its next reload. See [`Sink`] for a complete plugin.
 
+mod duration;
 pub mod export;
+mod exported;
 pub mod ffi;
 mod host;
 #[cfg(feature = "http")]
 pub mod http;
+mod progress;
 mod secret;
 mod sink;
 
+pub use duration::DurationSetting;
+pub use exported::Exported;
 pub use host::{Host, Level};
+pub use progress::{Progress, Resume};
 pub use secret::Secret;
 
 /// Parses a duration as router.yaml writes them: `500ms`, `30s`, `5m`, `2h`, `1d`, or a

@@ -113,3 +113,16 @@ export_plugin!(
   }
 }"#
 );
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_manifest_describes_both_settings_and_no_secret() {
+        let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
+        assert_eq!(plugin.name, "console");
+        assert_eq!(plugin.markup(), Some("none"));
+        assert_eq!(plugin.settings(), ["format", "path"]);
+        assert!(plugin.secret_settings().is_empty());
+        assert!(plugin.required_settings().is_empty());
+    }
+}

@@ -1,18 +1,16 @@
 //! The HTTP side: one POST per webhook body, made on the sink's own current-thread
-//! tokio runtime, and [`classify`], the one place that says what Discord's answer
-//! means (delivered, retry, retry after, fail).
+//! tokio runtime within Discord's rate limits; the SDK's [`http::classify`] says what
+//! Discord's answer means, with [`DiscordApi`] for what Discord says in its own words.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use alert_router_plugin::Outcome;
-pub(crate) use alert_router_plugin::http::Answer;
-use alert_router_plugin::http::{self, excerpt};
+use alert_router_plugin::http::{self, Answer, Endpoint, Upstream, excerpt};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::Endpoint;
 use crate::ratelimit::{self, RateLimiter, WINDOWS};
 
 /// Longest wait for Discord's whole answer; a slower one is retried.
@@ -34,12 +32,12 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(endpoint: Endpoint) -> Result<Client, String> {
-        let limiter = RateLimiter::new(endpoint.host(), &WINDOWS);
+    /// A client for `endpoint`, whose global rate limit is that of `host`.
+    pub(crate) fn new(endpoint: Endpoint, host: &str) -> Result<Client, String> {
         Ok(Client {
             client: http::Client::new(http::builder(USER_AGENT, REQUEST_TIMEOUT))?,
             endpoint,
-            limiter,
+            limiter: RateLimiter::new(host, &WINDOWS),
         })
     }
 
@@ -78,76 +76,54 @@ impl Client {
                 self.limiter.pause(after, global, answered);
             }
         }
-        match classify(&answer) {
-            Outcome::Ok => Outcome::Ok,
-            Outcome::Retry { after, reason } => Outcome::Retry {
-                after,
-                reason: self.context(&reason),
-            },
-            Outcome::Fail { reason } => Outcome::fail(self.context(&reason)),
-        }
-    }
-
-    /// Names the webhook (token redacted) and removes the token from anything else.
-    fn context(&self, reason: &str) -> String {
-        self.endpoint
-            .redact(&format!("{} ({})", reason, self.endpoint.redacted()))
+        let outcome = http::classify(&answer, &DiscordApi, SystemTime::now());
+        self.endpoint.report(outcome, self.endpoint.redacted())
     }
 }
 
-/// What an answer from Discord means. The only place that decides:
-/// - 2xx: delivered;
-/// - 429: retry after the body's `retry_after` (seconds, float), else the
-///   `Retry-After` header, else `X-RateLimit-Reset-After`;
-/// - 5xx and 408: retry (after `Retry-After` when given); no answer at all: retry;
-/// - any other status: fail, with Discord's error message, code and field errors.
-pub(crate) fn classify(answer: &Answer) -> Outcome {
-    let (status, headers, body) = match answer {
-        Answer::Unreachable(why) => {
-            return Outcome::retry(format!("no answer from Discord: {why}"));
-        }
-        Answer::Reply {
-            status,
-            headers,
-            body,
-        } => (*status, headers, body.as_str()),
-    };
-    if status.is_success() {
-        return Outcome::Ok;
+/// Discord's webhook API: a 429 says how long to wait in its JSON body
+/// (`retry_after`, seconds as a float) and whether the limit is global; an error is JSON
+/// with a message, a code and field errors. Statuses mean what HTTP says (see
+/// [`http::classify`]).
+pub(crate) struct DiscordApi;
+
+impl Upstream for DiscordApi {
+    fn name(&self) -> &str {
+        "Discord"
     }
-    let said = explain(body);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let (after, global) = retry_after(headers, body);
-        let scope = if global { "globally " } else { "" };
-        let when = after.map_or_else(
-            || "no retry_after given".to_owned(),
-            |a| format!("retry after {:.2} s", a.as_secs_f64()),
-        );
-        return Outcome::Retry {
-            after,
-            reason: format!("Discord rate limited the webhook {scope}(429: {said}); {when}"),
+
+    fn url_setting(&self) -> &str {
+        "settings.webhook_url"
+    }
+
+    fn explain(&self, body: &str) -> String {
+        explain(body)
+    }
+
+    /// The body's `retry_after`, else the `Retry-After` header, else
+    /// `X-RateLimit-Reset-After`.
+    fn retry_after(&self, headers: &HeaderMap, body: &str, _now: SystemTime) -> Option<Duration> {
+        retry_after(headers, body).0
+    }
+
+    fn rate_limit_scope(&self, headers: &HeaderMap, body: &str) -> Option<&'static str> {
+        retry_after(headers, body).1.then_some("globally")
+    }
+
+    fn advice(&self, status: StatusCode, body: &str) -> Option<String> {
+        let advice = match (status.as_u16(), code(body)) {
+            (404, _) | (_, Some(10015)) => {
+                "the webhook was deleted or settings.webhook_url is wrong (Discord asks clients to stop using it)"
+            }
+            (401, _) | (_, Some(50027)) => {
+                "the token in settings.webhook_url is wrong: copy the webhook URL again"
+            }
+            (403, _) => "the webhook may not post there (check its channel and thread_id)",
+            (400, _) => "Discord refused the message itself",
+            _ => return None,
         };
+        Some(advice.to_owned())
     }
-    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        let after =
-            ratelimit::header_f64(headers, RETRY_AFTER.as_str()).and_then(ratelimit::seconds);
-        return Outcome::Retry {
-            after,
-            reason: format!("Discord answered {status}: {said}"),
-        };
-    }
-    let advice = match (status.as_u16(), code(body)) {
-        (404, _) | (_, Some(10015)) => {
-            "; the webhook was deleted or settings.webhook_url is wrong (Discord asks clients to stop using it)"
-        }
-        (401, _) | (_, Some(50027)) => {
-            "; the token in settings.webhook_url is wrong: copy the webhook URL again"
-        }
-        (403, _) => "; the webhook may not post there (check its channel and thread_id)",
-        (400, _) => "; Discord refused the message itself",
-        _ => "",
-    };
-    Outcome::fail(format!("Discord answered {status}: {said}{advice}"))
 }
 
 /// The pause a 429 asks for, and whether it is global.
@@ -242,191 +218,154 @@ mod tests {
 
     use super::*;
 
-    fn reply(status: u16, headers: &[(&'static str, &str)], body: Value) -> Answer {
+    /// What Discord's answer means, through the SDK's mapping with Discord's words.
+    fn classify(status: u16, headers: &[(&'static str, &str)], body: Value) -> Outcome {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             map.insert(*name, HeaderValue::from_str(value).unwrap());
         }
-        Answer::Reply {
-            status: StatusCode::from_u16(status).unwrap(),
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let status = StatusCode::from_u16(status).unwrap();
+        let answer = Answer::Reply {
+            status,
             headers: map,
-            body: if body.is_null() {
-                String::new()
-            } else {
-                body.to_string()
-            },
-        }
+            body,
+        };
+        http::classify(&answer, &DiscordApi, SystemTime::now())
     }
 
-    enum Expect {
-        Ok,
-        Retry(Option<Duration>),
-        Fail,
-    }
-
-    /// Every status class through the one mapping, with the reason text that matters.
+    /// What is Discord's own: its error JSON and codes, and what to do about each. Every
+    /// status class is the SDK's (`http::classify`'s table).
     #[test]
-    fn every_answer_maps_to_one_outcome() {
-        let secs = |s: f64| Some(Duration::from_secs_f64(s));
+    fn discords_errors_say_what_to_do() {
         let invalid_form = json!({"code": 50035, "message": "Invalid Form Body", "errors": {"embeds": {"0": {
             "description": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 4096 or fewer in length."}]}}}}});
-        let limited =
-            json!({"message": "You are being rate limited.", "retry_after": 1.5, "global": false});
-        let cases: Vec<(Answer, Expect, &str)> = vec![
-            (reply(200, &[], json!({"id": "1"})), Expect::Ok, ""),
-            (reply(204, &[], Value::Null), Expect::Ok, ""),
+        let cases = [
             (
-                reply(101, &[], Value::Null),
-                Expect::Fail,
-                "101 Switching Protocols",
+                400,
+                invalid_form,
+                "Discord answered 400 Bad Request: Invalid Form Body (code 50035): embeds.0.description: Must be 4096 or fewer in length. (BASE_TYPE_MAX_LENGTH); Discord refused the message itself",
             ),
             (
-                reply(301, &[("location", "https://elsewhere/")], Value::Null),
-                Expect::Fail,
-                "301 Moved Permanently: (empty body)",
+                400,
+                json!({"code": 50006, "message": "Cannot send an empty message"}),
+                "Cannot send an empty message (code 50006); Discord refused",
             ),
             (
-                reply(400, &[], invalid_form),
-                Expect::Fail,
-                "400 Bad Request: Invalid Form Body (code 50035): embeds.0.description: Must be 4096 or fewer in length. (BASE_TYPE_MAX_LENGTH); Discord refused the message itself",
-            ),
-            (
-                reply(
-                    400,
-                    &[],
-                    json!({"code": 50006, "message": "Cannot send an empty message"}),
-                ),
-                Expect::Fail,
-                "Cannot send an empty message (code 50006)",
-            ),
-            (
-                reply(
-                    401,
-                    &[],
-                    json!({"code": 50027, "message": "Invalid Webhook Token"}),
-                ),
-                Expect::Fail,
+                401,
+                json!({"code": 50027, "message": "Invalid Webhook Token"}),
                 "Invalid Webhook Token (code 50027); the token in settings.webhook_url is wrong",
             ),
             (
-                reply(
-                    403,
-                    &[],
-                    json!({"code": 50013, "message": "Missing Permissions"}),
-                ),
-                Expect::Fail,
+                403,
+                json!({"code": 50013, "message": "Missing Permissions"}),
                 "403 Forbidden: Missing Permissions (code 50013); the webhook may not post there",
             ),
             (
-                reply(
-                    404,
-                    &[],
-                    json!({"code": 10015, "message": "Unknown Webhook"}),
-                ),
-                Expect::Fail,
+                404,
+                json!({"code": 10015, "message": "Unknown Webhook"}),
                 "404 Not Found: Unknown Webhook (code 10015); the webhook was deleted",
             ),
             (
-                reply(
-                    405,
-                    &[],
-                    json!({"code": 0, "message": "405: Method Not Allowed"}),
-                ),
-                Expect::Fail,
+                405,
+                json!({"code": 0, "message": "405: Method Not Allowed"}),
                 "405 Method Not Allowed: 405: Method Not Allowed (code 0)",
             ),
             (
-                reply(408, &[], Value::Null),
-                Expect::Retry(None),
-                "408 Request Timeout",
-            ),
-            (
-                reply(
-                    413,
-                    &[],
-                    json!({"code": 40005, "message": "Request entity too large"}),
-                ),
-                Expect::Fail,
+                413,
+                json!({"code": 40005, "message": "Request entity too large"}),
                 "Request entity too large (code 40005)",
             ),
             (
-                reply(429, &[("retry-after", "2")], limited.clone()),
-                Expect::Retry(secs(1.5)),
-                "rate limited the webhook (429: You are being rate limited.); retry after 1.50 s",
-            ),
-            (
-                reply(429, &[("retry-after", "3")], Value::Null),
-                Expect::Retry(secs(3.0)),
-                "retry after 3.00 s",
-            ),
-            (
-                reply(
-                    429,
-                    &[("x-ratelimit-reset-after", "0.25")],
-                    json!({"message": "slow"}),
-                ),
-                Expect::Retry(secs(0.25)),
-                "retry after 0.25 s",
-            ),
-            (
-                reply(
-                    429,
-                    &[],
-                    json!({"message": "You are being rate limited.", "retry_after": 64.57, "global": true}),
-                ),
-                Expect::Retry(secs(64.57)),
-                "rate limited the webhook globally",
-            ),
-            (
-                reply(429, &[], Value::Null),
-                Expect::Retry(None),
-                "no retry_after given",
-            ),
-            (
-                reply(
-                    500,
-                    &[],
-                    json!({"code": 0, "message": "500: Internal Server Error"}),
-                ),
-                Expect::Retry(None),
-                "500 Internal Server Error: 500: Internal Server Error (code 0)",
-            ),
-            (
-                reply(502, &[], Value::String("<html>bad gateway</html>".into())),
-                Expect::Retry(None),
-                "502 Bad Gateway",
-            ),
-            (
-                reply(503, &[("retry-after", "4")], Value::Null),
-                Expect::Retry(secs(4.0)),
-                "503 Service Unavailable",
-            ),
-            (
-                reply(504, &[], Value::Null),
-                Expect::Retry(None),
-                "504 Gateway Timeout",
-            ),
-            (reply(520, &[], Value::Null), Expect::Retry(None), "520"),
-            (
-                Answer::Unreachable("error sending request: connection refused".into()),
-                Expect::Retry(None),
-                "no answer from Discord: error sending request: connection refused",
+                301,
+                Value::Null,
+                "301 Moved Permanently: (empty body); redirects are not followed: set settings.webhook_url",
             ),
         ];
-        for (answer, expect, text) in cases {
-            let outcome = classify(&answer);
-            match (&outcome, expect) {
-                (Outcome::Ok, Expect::Ok) => {}
-                (Outcome::Retry { after, reason }, Expect::Retry(want)) => {
-                    assert_eq!(*after, want, "{answer:?}");
-                    assert!(reason.contains(text), "{answer:?}: {reason}");
-                }
-                (Outcome::Fail { reason }, Expect::Fail) => {
-                    assert!(reason.contains(text), "{answer:?}: {reason}")
-                }
-                (other, _) => panic!("{answer:?} gave {other:?}"),
-            }
+        for (status, body, want) in cases {
+            let outcome = classify(status, &[], body);
+            assert!(
+                matches!(&outcome, Outcome::Fail { reason } if reason.contains(want)),
+                "{status}: {outcome:?}"
+            );
         }
+    }
+
+    /// A 429 waits for the body's `retry_after` (float seconds), else `Retry-After`,
+    /// else `X-RateLimit-Reset-After`, and says when the limit is global.
+    #[test]
+    fn a_429_waits_as_long_as_discord_says() {
+        let secs = |s: f64| Some(Duration::from_secs_f64(s));
+        let limited =
+            json!({"message": "You are being rate limited.", "retry_after": 1.5, "global": false});
+        let global =
+            json!({"message": "You are being rate limited.", "retry_after": 64.57, "global": true});
+        let cases = [
+            (
+                &[("retry-after", "2")][..],
+                limited,
+                secs(1.5),
+                "rate limited by Discord (429: You are being rate limited.); retry after 1.50 s",
+            ),
+            (
+                &[("retry-after", "3")],
+                Value::Null,
+                secs(3.0),
+                "rate limited by Discord (429: (empty body)); retry after 3 s",
+            ),
+            (
+                &[("x-ratelimit-reset-after", "0.25")],
+                json!({"message": "slow"}),
+                secs(0.25),
+                "(429: slow); retry after 0.25 s",
+            ),
+            (
+                &[],
+                global,
+                secs(64.57),
+                "rate limited by Discord globally (429: You are being rate limited.)",
+            ),
+            (
+                &[("x-ratelimit-global", "true")],
+                json!({"message": "m", "retry_after": 1.0}),
+                secs(1.0),
+                "rate limited by Discord globally",
+            ),
+            (&[], Value::Null, None, "no Retry-After given"),
+        ];
+        for (headers, body, after, want) in cases {
+            let outcome = classify(429, headers, body);
+            assert!(
+                matches!(&outcome, Outcome::Retry { after: a, reason } if *a == after && reason.contains(want)),
+                "{headers:?}: {outcome:?}"
+            );
+        }
+        assert_eq!(
+            classify(503, &[("retry-after", "4")], Value::Null),
+            Outcome::retry_after(
+                Duration::from_secs(4),
+                "Discord answered 503 Service Unavailable: (empty body); retry after 4 s"
+            )
+        );
+        assert_eq!(
+            classify(
+                500,
+                &[],
+                json!({"code": 0, "message": "500: Internal Server Error"})
+            ),
+            Outcome::retry(
+                "Discord answered 500 Internal Server Error: 500: Internal Server Error (code 0)"
+            )
+        );
+        let unreachable = Answer::Unreachable("error sending request: connection refused".into());
+        assert_eq!(
+            http::classify(&unreachable, &DiscordApi, SystemTime::now()),
+            Outcome::retry("no answer from Discord: error sending request: connection refused")
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use alert_router_plugin::Secret;
+use alert_router_plugin::http::Endpoint;
 use reqwest::Url;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -31,7 +33,7 @@ pub struct Settings {
     /// Webhook URL (`https://discord.com/api/webhooks/{id}/{token}`). The token in it is
     /// a secret: it is never logged or shown. The sink always posts to the versioned API
     /// (`/api/v10/...?wait=true`), whatever version the URL names.
-    webhook_url: WebhookUrl,
+    webhook_url: Secret,
     /// Overrides the webhook's display name (1–80 characters, without "discord" or
     /// "clyde"). A template's own `username` wins over it.
     #[serde(default)]
@@ -47,17 +49,6 @@ pub struct Settings {
     /// `everyone` (which covers `@here` too). Default `[]`: nobody is ever pinged.
     #[serde(default, deserialize_with = "mention_kinds")]
     mentions: Vec<MentionKind>,
-}
-
-/// The webhook URL as written; its `Debug` never shows it.
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct WebhookUrl(String);
-
-impl fmt::Debug for WebhookUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
 }
 
 /// A Discord id, written as a string or a number.
@@ -132,49 +123,14 @@ fn mention_kinds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Menti
 /// Validated settings.
 #[derive(Debug)]
 pub(crate) struct Config {
+    /// Where to post: `.../api/v10/webhooks/{id}/{token}?wait=true[&thread_id=..]`,
+    /// named with the token as `***`, which every reason and log line hides.
     pub(crate) endpoint: Endpoint,
+    /// Scheme, host and port: Discord's global rate limit applies per host.
+    pub(crate) host: String,
     pub(crate) username: Option<String>,
     pub(crate) avatar_url: Option<String>,
     pub(crate) mentions: Vec<MentionKind>,
-}
-
-/// Where to post: the normalised webhook URL, and how to talk about it without the token.
-#[derive(Clone)]
-pub(crate) struct Endpoint {
-    url: Url,
-    redacted: String,
-    token: String,
-    host: String,
-}
-
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted)
-    }
-}
-
-impl Endpoint {
-    /// The URL to post to: `.../api/v10/webhooks/{id}/{token}?wait=true[&thread_id=..]`.
-    /// Secret: never log it.
-    pub(crate) fn url(&self) -> &Url {
-        &self.url
-    }
-
-    /// The URL with the token replaced by `***`, safe for logs and reasons.
-    pub(crate) fn redacted(&self) -> &str {
-        &self.redacted
-    }
-
-    /// Scheme, host and port: Discord's global rate limit applies per host.
-    pub(crate) fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// `text` with every occurrence of the token replaced by `***`. Applied to every
-    /// reason and log line, whatever produced it.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        text.replace(&self.token, "***")
-    }
 }
 
 impl Settings {
@@ -190,7 +146,7 @@ impl Settings {
             Some(Snowflake(id)) => Some(id),
             None => None,
         };
-        let endpoint = parse_webhook_url(&self.webhook_url.0, thread_id)?;
+        let (endpoint, host) = parse_webhook_url(self.webhook_url.expose(), thread_id)?;
         let username = match self.username.as_deref().map(str::trim) {
             None => None,
             Some(name) => {
@@ -210,6 +166,7 @@ impl Settings {
         };
         Ok(Config {
             endpoint,
+            host,
             username,
             avatar_url,
             mentions: self.mentions,
@@ -241,8 +198,9 @@ fn is_snowflake(id: &str) -> bool {
 
 const URL_SHAPE: &str = "expected the URL Discord's \"Copy Webhook URL\" gives, https://discord.com/api/webhooks/ID/TOKEN";
 
-/// Parses and normalises the webhook URL. Never echoes the URL: it holds the token.
-fn parse_webhook_url(raw: &str, thread_id: Option<String>) -> Result<Endpoint, String> {
+/// Parses and normalises the webhook URL into where to post and the host whose global
+/// rate limit applies. Never echoes the URL: it holds the token.
+fn parse_webhook_url(raw: &str, thread_id: Option<String>) -> Result<(Endpoint, String), String> {
     let field = "settings.webhook_url";
     let url =
         Url::parse(raw.trim()).map_err(|e| format!("{field}: not a URL ({e}); {URL_SHAPE}"))?;
@@ -360,12 +318,10 @@ fn parse_webhook_url(raw: &str, thread_id: Option<String>) -> Result<Endpoint, S
         Some(port) => format!("{}://{host}:{port}", url.scheme()),
         None => format!("{}://{host}", url.scheme()),
     };
-    Ok(Endpoint {
-        url: normalised,
-        redacted,
-        token: token.to_owned(),
+    Ok((
+        Endpoint::new(normalised, redacted, vec![token.to_owned()]),
         host,
-    })
+    ))
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -412,7 +368,7 @@ mod tests {
                 config.endpoint.redacted(),
                 "https://discord.com/api/v10/webhooks/123456/***"
             );
-            assert_eq!(config.endpoint.host(), "https://discord.com");
+            assert_eq!(config.host, "https://discord.com");
         }
     }
 
@@ -433,7 +389,7 @@ mod tests {
             config.endpoint.redacted(),
             "http://127.0.0.1:8080/api/v10/webhooks/1/***?thread_id=987654321"
         );
-        assert_eq!(config.endpoint.host(), "http://127.0.0.1:8080");
+        assert_eq!(config.host, "http://127.0.0.1:8080");
 
         let config = url(&format!(
             "https://discord.com/api/webhooks/1/{TOKEN}?thread_id=42"

@@ -23,17 +23,15 @@
 mod client;
 mod config;
 mod format;
-mod progress;
 mod ratelimit;
 
-use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+use alert_router_plugin::http::Endpoint;
+use alert_router_plugin::{Host, Message, Outcome, Progress, Sink, export_plugin};
 
 pub use config::Settings;
 
 use crate::client::Client;
-use crate::config::Endpoint;
 use crate::format::{Defaults, Note};
-use crate::progress::Progress;
 
 /// One Discord sink: one webhook.
 pub struct Discord {
@@ -49,7 +47,7 @@ impl Sink for Discord {
 
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let config = settings.validate()?;
-        let client = Client::new(config.endpoint.clone())?;
+        let client = Client::new(config.endpoint.clone(), &config.host)?;
         host.debug(&format!("posting to {}", config.endpoint.redacted()));
         Ok(Discord {
             host,
@@ -71,16 +69,14 @@ impl Sink for Discord {
             Ok(built) => built,
             Err(e) => return Outcome::fail(e.to_string()),
         };
-        let total = built.bodies.len();
-        let fingerprint = progress::fingerprint(&built.bodies);
-        if self.progress.changed(&message.id, fingerprint) {
+        let resume = self.progress.resume(&message.id, &built.bodies);
+        if resume.changed {
             self.log_warn(&format!(
                 "message {}: its payload changed since part of it was sent; sending it again from the start",
                 message.id
             ));
         }
-        let mut sent = self.progress.sent(&message.id, fingerprint);
-        if sent == 0 && message.attempt <= 1 {
+        if resume.sent == 0 && message.attempt <= 1 {
             for note in &built.notes {
                 let line = format!("message {}: {note}", message.id);
                 match note {
@@ -89,19 +85,9 @@ impl Sink for Discord {
                 }
             }
         }
-        while let Some(body) = built.bodies.get(sent) {
-            match self.client.send(body) {
-                Outcome::Ok => sent += 1,
-                outcome => {
-                    if sent > 0 {
-                        self.progress.record(&message.id, fingerprint, sent);
-                    }
-                    return outcome.in_part(sent, total);
-                }
-            }
-        }
-        self.progress.forget(&message.id);
-        Outcome::Ok
+        let client = &mut self.client;
+        self.progress
+            .send_rest(&message.id, &built.bodies, resume, |body| client.send(body))
     }
 }
 
@@ -131,32 +117,13 @@ export_plugin!(
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CStr;
-
-    use serde_json::Value;
-
     #[test]
-    fn the_manifest_is_json_that_marks_the_webhook_url_secret() {
-        // SAFETY: the descriptor and its strings are static.
-        let manifest = unsafe {
-            let descriptor = &*crate::__alert_router_plugin_export::alert_router_plugin_v1();
-            CStr::from_ptr(descriptor.manifest)
-        };
-        let manifest: Value =
-            serde_json::from_str(manifest.to_str().unwrap()).expect("the manifest is JSON");
-        assert_eq!(manifest["markup"], "markdown");
-        let url = &manifest["settings"]["webhook_url"];
-        assert_eq!(url["required"], true);
-        assert_eq!(url["secret"], true);
-        let mut names: Vec<&str> = manifest["settings"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        names.sort();
+    fn the_manifest_describes_every_setting_and_marks_the_webhook_url_secret() {
+        let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
+        assert_eq!(plugin.name, "discord");
+        assert_eq!(plugin.markup(), Some("markdown"));
         assert_eq!(
-            names,
+            plugin.settings(),
             [
                 "avatar_url",
                 "mentions",
@@ -165,5 +132,7 @@ mod tests {
                 "webhook_url"
             ]
         );
+        assert_eq!(plugin.secret_settings(), ["webhook_url"]);
+        assert_eq!(plugin.required_settings(), ["webhook_url"]);
     }
 }

@@ -59,7 +59,7 @@ pub(crate) struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// A limiter for one webhook on `host` (see [`crate::config::Endpoint::host`]).
+    /// A limiter for one webhook on `host` (see [`crate::config::Config::host`]).
     pub(crate) fn new(host: &str, windows: &[Window]) -> RateLimiter {
         RateLimiter {
             host: host.to_owned(),

@@ -4,11 +4,14 @@
 use std::fmt;
 use std::time::Duration;
 
+use alert_router_plugin::{DurationSetting, Secret};
 use lettre::message::Mailbox;
 use serde::Deserialize;
 
 /// How long to wait for any one answer from the server when `timeout` is not set.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The shortest `timeout` accepted.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// The longest `timeout` accepted: the sink's thread waits this long at most per step.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -51,26 +54,7 @@ pub struct Settings {
     /// Longest wait for any one answer from the server: `"30s"` (the default),
     /// `"500ms"`, `"1m"`, or a number of seconds. A send that times out is retried.
     #[serde(default)]
-    timeout: Option<Timeout>,
-}
-
-/// A value that is never shown: its `Debug` prints `***`.
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-/// `timeout` as written: a duration string or a number of seconds.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Timeout {
-    Seconds(f64),
-    Text(String),
+    timeout: Option<DurationSetting>,
 }
 
 /// How the connection is protected.
@@ -171,7 +155,7 @@ impl Settings {
         };
         let login = match (self.username, self.password) {
             (None, None) => None,
-            (Some(user), Some(Secret(password))) => {
+            (Some(user), Some(password)) => {
                 let user = user.trim().to_owned();
                 if user.is_empty() {
                     return Err(
@@ -179,13 +163,13 @@ impl Settings {
                             .to_owned(),
                     );
                 }
-                if password.is_empty() {
+                if password.expose().is_empty() {
                     return Err(
                         "settings.password: is empty; set the password or remove both username and password"
                             .to_owned(),
                     );
                 }
-                Some((user, password))
+                Some((user, password.expose().to_owned()))
             }
             (Some(_), None) => {
                 return Err(
@@ -208,10 +192,10 @@ impl Settings {
             .enumerate()
             .map(|(i, address)| mailbox(address).map_err(|e| format!("settings.to[{i}]: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let timeout = match self.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) => parse_timeout(&t).map_err(|e| format!("settings.timeout: {e}"))?,
-        };
+        let timeout = self
+            .timeout
+            .map_or(Ok(DEFAULT_TIMEOUT), |t| t.within(MIN_TIMEOUT, MAX_TIMEOUT))
+            .map_err(|e| format!("settings.timeout: {e}"))?;
         Ok(Config {
             host: host.to_owned(),
             port,
@@ -233,22 +217,6 @@ fn mailbox(address: &str) -> Result<Mailbox, String> {
     address.parse::<Mailbox>().map_err(|e| {
         format!("{address:?} is not an email address ({e}); write alerts@example.com or \"Name <alerts@example.com>\"")
     })
-}
-
-/// `"10s"`, `"500ms"`, `"1m"`, `"1.5s"` or a number of seconds, between 1 ms and
-/// [`MAX_TIMEOUT`].
-fn parse_timeout(timeout: &Timeout) -> Result<Duration, String> {
-    let seconds = match timeout {
-        Timeout::Seconds(s) => *s,
-        Timeout::Text(text) => alert_router_plugin::parse_duration(text)?.as_secs_f64(),
-    };
-    if !seconds.is_finite() || seconds < 0.001 || seconds > MAX_TIMEOUT.as_secs_f64() {
-        return Err(format!(
-            "must be between 1ms and {}s",
-            MAX_TIMEOUT.as_secs()
-        ));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]

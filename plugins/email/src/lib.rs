@@ -72,34 +72,18 @@ export_plugin!(
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CStr;
-
-    use serde_json::Value;
-
     #[test]
-    fn the_manifest_is_json_with_html_markup_and_a_secret_password() {
-        // SAFETY: the descriptor and its strings are static.
-        let manifest = unsafe {
-            let descriptor = &*crate::__alert_router_plugin_export::alert_router_plugin_v1();
-            CStr::from_ptr(descriptor.manifest)
-        };
-        let manifest: Value =
-            serde_json::from_str(manifest.to_str().unwrap()).expect("the manifest is JSON");
-        assert_eq!(manifest["markup"], "html");
-        let settings = &manifest["settings"];
-        assert_eq!(settings["password"]["secret"], true);
-        let mut names: Vec<&str> = settings
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        names.sort();
+    fn the_manifest_describes_every_setting_with_html_markup_and_a_secret_password() {
+        let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
+        assert_eq!(plugin.name, "email");
+        assert_eq!(plugin.markup(), Some("html"));
         assert_eq!(
-            names,
+            plugin.settings(),
             [
                 "from", "host", "password", "port", "timeout", "tls", "to", "username"
             ]
         );
+        assert_eq!(plugin.secret_settings(), ["password"]);
+        assert_eq!(plugin.required_settings(), ["from", "host", "to"]);
     }
 }

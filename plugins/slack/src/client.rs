@@ -1,20 +1,16 @@
 //! The HTTP side: one POST per Slack message on the sink's own current-thread tokio
-//! runtime, and [`classify`], the one place that says what Slack's answer means.
+//! runtime; the SDK's [`http::classify`] says what Slack's answer means, with
+//! [`IncomingWebhook`] for what Slack says in its own words.
 
 use std::time::{Duration, SystemTime};
 
 use alert_router_plugin::Outcome;
-pub(crate) use alert_router_plugin::http::Answer;
-use alert_router_plugin::http::{self, excerpt, retry_after};
+use alert_router_plugin::http::{self, Endpoint, Upstream};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use alert_router_plugin::http::Endpoint;
-
 /// Longest wait for Slack's whole answer; a slower one is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// How much of an unexpected answer goes into a reason.
-const BODY_EXCERPT: usize = 200;
 
 const USER_AGENT: &str = concat!("alert-router-sink-slack/", env!("CARGO_PKG_VERSION"));
 
@@ -40,206 +36,153 @@ impl Client {
             .post(self.endpoint.url().clone())
             .json(body);
         let answer = self.client.send(request);
-        match classify(&answer, SystemTime::now()) {
-            Outcome::Ok => Outcome::Ok,
-            Outcome::Retry { after, reason } => Outcome::Retry {
-                after,
-                reason: self.context(&reason),
-            },
-            Outcome::Fail { reason } => Outcome::fail(self.context(&reason)),
-        }
-    }
-
-    /// Names the webhook (redacted) and removes the URL from anything else.
-    fn context(&self, reason: &str) -> String {
-        self.endpoint
-            .redact(&format!("{reason} ({})", self.endpoint.redacted()))
+        let outcome = http::classify(&answer, &IncomingWebhook, SystemTime::now());
+        self.endpoint.report(outcome, self.endpoint.redacted())
     }
 }
 
-/// What Slack's answer means. The only place that decides:
-/// - 2xx (`ok`): delivered;
-/// - 429: retry after `Retry-After` (seconds, or an HTTP date);
-/// - 5xx (`rollup_error`, ...): retry, after `Retry-After` when given; no answer at all:
-///   retry;
-/// - anything else (`invalid_payload`, `no_text`, `channel_not_found`,
-///   `channel_is_archived`, `action_prohibited`, `invalid_token`, `no_active_hooks`,
-///   `invalid_blocks`, ...): fail with Slack's text and what to do about it.
-pub(crate) fn classify(answer: &Answer, now: SystemTime) -> Outcome {
-    let (status, headers, body) = match answer {
-        Answer::Unreachable(why) => return Outcome::retry(format!("no answer from Slack: {why}")),
-        Answer::Reply {
-            status,
-            headers,
-            body,
-        } => (*status, headers, body.as_str()),
-    };
-    if status.is_success() {
-        return Outcome::Ok;
+/// Slack's incoming webhooks answer in plain text: `ok`, or an error code
+/// (`invalid_payload`, `channel_not_found`, `invalid_token`, ...) that says what the
+/// operator can do. Statuses mean what HTTP says (see [`http::classify`]).
+pub(crate) struct IncomingWebhook;
+
+impl Upstream for IncomingWebhook {
+    fn name(&self) -> &str {
+        "Slack"
     }
-    let said = excerpt(body, BODY_EXCERPT);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let after = retry_after(headers, now);
-        let when = after.map_or_else(
-            || "no Retry-After given".to_owned(),
-            |a| format!("retry after {} s", a.as_secs()),
-        );
-        return Outcome::Retry {
-            after,
-            reason: format!("Slack rate limited the webhook (429: {said}); {when}"),
+
+    fn url_setting(&self) -> &str {
+        "settings.webhook_url"
+    }
+
+    fn advice(&self, _status: StatusCode, body: &str) -> Option<String> {
+        let advice = match body.trim() {
+            "invalid_payload"
+            | "no_text"
+            | "invalid_blocks"
+            | "too_many_attachments"
+            | "missing_text_or_fallback_or_attachments" => {
+                "Slack refused the message itself: check the sink's template (templates/slack/)"
+            }
+            "channel_not_found" | "channel_is_archived" => {
+                "the webhook's channel was deleted or archived: add a new webhook in Slack and update settings.webhook_url"
+            }
+            "action_prohibited" => "a workspace admin restricted posting to this channel",
+            "posting_to_general_channel_denied" => "only admins may post to this channel",
+            "invalid_token" | "no_active_hooks" | "no_service" | "no_service_id" | "no_team"
+            | "team_disabled" => {
+                "the webhook was revoked or settings.webhook_url is wrong: copy the URL from Slack again"
+            }
+            _ => return None,
         };
+        Some(advice.to_owned())
     }
-    if status.is_server_error() {
-        return Outcome::Retry {
-            after: retry_after(headers, now),
-            reason: format!("Slack answered {status}: {said}"),
-        };
-    }
-    let advice = match body.trim() {
-        "invalid_payload"
-        | "no_text"
-        | "invalid_blocks"
-        | "too_many_attachments"
-        | "missing_text_or_fallback_or_attachments" => {
-            "; Slack refused the message itself: check the sink's template (templates/slack/)"
-        }
-        "channel_not_found" | "channel_is_archived" => {
-            "; the webhook's channel was deleted or archived: add a new webhook in Slack and update settings.webhook_url"
-        }
-        "action_prohibited" => "; a workspace admin restricted posting to this channel",
-        "posting_to_general_channel_denied" => "; only admins may post to this channel",
-        "invalid_token" | "no_active_hooks" | "no_service" | "no_service_id" | "no_team"
-        | "team_disabled" => {
-            "; the webhook was revoked or settings.webhook_url is wrong: copy the URL from Slack again"
-        }
-        _ if status.is_redirection() => "; redirects are not followed: check settings.webhook_url",
-        _ => "",
-    };
-    Outcome::fail(format!("Slack answered {status}: {said}{advice}"))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::UNIX_EPOCH;
+    use std::time::Duration;
 
-    use reqwest::header::{HeaderMap, HeaderValue};
+    use http::Answer;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
     use super::*;
 
-    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Answer {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        Answer::Reply {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
+    fn classify(status: u16, body: &str, headers: HeaderMap) -> Outcome {
+        let status = StatusCode::from_u16(status).unwrap();
+        let answer = Answer::Reply {
+            status,
+            headers,
             body: body.to_owned(),
-        }
+        };
+        http::classify(&answer, &IncomingWebhook, SystemTime::now())
     }
 
-    enum Expect {
-        Ok,
-        Retry(Option<Duration>),
-        Fail,
-    }
-
-    /// Every answer Slack documents through the one mapping.
+    /// What is Slack's own: its error codes, and what to do about each. Every status
+    /// class is the SDK's (`http::classify`'s table).
     #[test]
-    fn every_answer_maps_to_one_outcome() {
-        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
-        let secs = |s: u64| Some(Duration::from_secs(s));
-        let cases: Vec<(Answer, Expect, &str)> = vec![
-            (reply(200, &[], "ok"), Expect::Ok, ""),
+    fn slacks_error_codes_say_what_to_do() {
+        let cases = [
             (
-                reply(400, &[], "invalid_payload"),
-                Expect::Fail,
-                "400 Bad Request: invalid_payload; Slack refused the message itself",
+                400,
+                "invalid_payload",
+                "Slack answered 400 Bad Request: invalid_payload; Slack refused the message itself: check the sink's template (templates/slack/)",
+            ),
+            (400, "no_text", "no_text; Slack refused the message itself"),
+            (
+                400,
+                "invalid_blocks",
+                "invalid_blocks; Slack refused the message itself",
             ),
             (
-                reply(400, &[], "no_text"),
-                Expect::Fail,
-                "no_text; Slack refused the message itself",
+                403,
+                "action_prohibited",
+                "403 Forbidden: action_prohibited; a workspace admin restricted posting",
             ),
             (
-                reply(400, &[], "invalid_blocks"),
-                Expect::Fail,
-                "invalid_blocks; Slack refused",
+                403,
+                "invalid_token",
+                "invalid_token; the webhook was revoked or settings.webhook_url is wrong",
             ),
             (
-                reply(400, &[], "user_not_found"),
-                Expect::Fail,
-                "400 Bad Request: user_not_found",
-            ),
-            (
-                reply(403, &[], "action_prohibited"),
-                Expect::Fail,
-                "action_prohibited; a workspace admin restricted",
-            ),
-            (
-                reply(403, &[], "invalid_token"),
-                Expect::Fail,
-                "invalid_token; the webhook was revoked",
-            ),
-            (
-                reply(404, &[], "channel_not_found"),
-                Expect::Fail,
+                404,
+                "channel_not_found",
                 "404 Not Found: channel_not_found; the webhook's channel was deleted or archived",
             ),
             (
-                reply(404, &[], "no_active_hooks"),
-                Expect::Fail,
+                404,
+                "no_active_hooks",
                 "no_active_hooks; the webhook was revoked",
             ),
             (
-                reply(410, &[], "channel_is_archived"),
-                Expect::Fail,
-                "410 Gone: channel_is_archived",
+                410,
+                "channel_is_archived",
+                "410 Gone: channel_is_archived; the webhook's channel was deleted or archived",
             ),
             (
-                reply(429, &[("retry-after", "30")], "rate_limited"),
-                Expect::Retry(secs(30)),
-                "Slack rate limited the webhook (429: rate_limited); retry after 30 s",
-            ),
-            (
-                reply(429, &[("retry-after", "Sun, 06 Nov 1994 08:49:47 GMT")], ""),
-                Expect::Retry(secs(10)),
-                "retry after 10 s",
-            ),
-            (
-                reply(429, &[], ""),
-                Expect::Retry(None),
-                "no Retry-After given",
-            ),
-            (
-                reply(500, &[], "rollup_error"),
-                Expect::Retry(None),
-                "500 Internal Server Error: rollup_error",
-            ),
-            (
-                reply(503, &[("retry-after", "5")], ""),
-                Expect::Retry(secs(5)),
-                "503 Service Unavailable: (empty body)",
-            ),
-            (
-                Answer::Unreachable("error sending request: connection refused".into()),
-                Expect::Retry(None),
-                "no answer from Slack: error sending request: connection refused",
+                301,
+                "",
+                "redirects are not followed: set settings.webhook_url to the final address",
             ),
         ];
-        for (answer, expect, text) in cases {
-            let outcome = classify(&answer, now);
-            match (&outcome, expect) {
-                (Outcome::Ok, Expect::Ok) => {}
-                (Outcome::Retry { after, reason }, Expect::Retry(want)) => {
-                    assert_eq!(*after, want, "{answer:?}");
-                    assert!(reason.contains(text), "{answer:?}: {reason}");
-                }
-                (Outcome::Fail { reason }, Expect::Fail) => {
-                    assert!(reason.contains(text), "{answer:?}: {reason}")
-                }
-                (other, _) => panic!("{answer:?} gave {other:?}"),
-            }
+        for (status, body, want) in cases {
+            let outcome = classify(status, body, HeaderMap::new());
+            assert!(
+                matches!(&outcome, Outcome::Fail { reason } if reason.contains(want)),
+                "{status} {body}: {outcome:?}"
+            );
         }
+        assert_eq!(
+            classify(400, "user_not_found", HeaderMap::new()),
+            Outcome::fail("Slack answered 400 Bad Request: user_not_found"),
+            "an unknown code is quoted, with no advice"
+        );
+    }
+
+    #[test]
+    fn slack_is_named_in_every_retry() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("30"));
+        assert_eq!(
+            classify(429, "rate_limited", headers),
+            Outcome::retry_after(
+                Duration::from_secs(30),
+                "rate limited by Slack (429: rate_limited); retry after 30 s"
+            )
+        );
+        assert_eq!(
+            classify(408, "", HeaderMap::new()),
+            Outcome::retry("Slack answered 408 Request Timeout: (empty body)"),
+            "a 408 says the request took too long, as a timeout on our side would"
+        );
+        assert_eq!(
+            classify(500, "rollup_error", HeaderMap::new()),
+            Outcome::retry("Slack answered 500 Internal Server Error: rollup_error")
+        );
+        let unreachable = Answer::Unreachable("error sending request: connection refused".into());
+        assert_eq!(
+            http::classify(&unreachable, &IncomingWebhook, SystemTime::now()),
+            Outcome::retry("no answer from Slack: error sending request: connection refused")
+        );
     }
 }

@@ -1,8 +1,7 @@
 //! The settings an operator writes for a Slack sink, and the one `validate()` that turns
 //! them into an [`Endpoint`] or an error naming the field.
 
-use std::fmt;
-
+use alert_router_plugin::Secret;
 use alert_router_plugin::http::Endpoint;
 use reqwest::Url;
 use serde::Deserialize;
@@ -20,24 +19,13 @@ pub struct Settings {
     /// (`https://hooks.slack.com/services/T…/B…/…`). The whole URL is the secret: it
     /// is never logged or shown. The channel, name and icon are the webhook's own;
     /// Slack does not let a message change them.
-    webhook_url: WebhookUrl,
-}
-
-/// The webhook URL as written; its `Debug` never shows it.
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct WebhookUrl(String);
-
-impl fmt::Debug for WebhookUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
+    webhook_url: Secret,
 }
 
 impl Settings {
     /// Checks the webhook URL; an error says what is wrong without quoting it.
     pub(crate) fn validate(self) -> Result<Endpoint, String> {
-        let written = self.webhook_url.0.trim();
+        let written = self.webhook_url.expose().trim();
         if written.is_empty() {
             return Err(
                 "settings.webhook_url: is empty; copy the incoming webhook URL from Slack"

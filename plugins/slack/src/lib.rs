@@ -12,24 +12,23 @@
 //! several sections; more than 50 blocks go out as several messages, in order. A retry
 //! after a partial send posts only the parts Slack does not have yet.
 //!
-//! Slack answers in plain text: `ok` is delivered; 429 is retried after its
-//! `Retry-After`; 5xx (`rollup_error`) and network errors are retried; anything else
-//! (`invalid_payload`, `channel_not_found`, `invalid_token`, ...) fails with Slack's
-//! text. The webhook URL is the secret: it never appears in a reason or a log line.
+//! Slack answers in plain text: `ok` is delivered; 429 and 503 are retried after their
+//! `Retry-After`; 408, other 5xx (`rollup_error`) and network errors are retried;
+//! anything else (`invalid_payload`, `channel_not_found`, `invalid_token`, ...) fails
+//! with Slack's text. The webhook URL is the secret: it never appears in a reason or a
+//! log line.
 //!
 //! Settings: see [`Settings`].
 
 mod client;
 mod config;
 mod format;
-mod progress;
 
-use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+use alert_router_plugin::{Host, Message, Outcome, Progress, Sink, export_plugin};
 
 pub use config::Settings;
 
 use crate::client::Client;
-use crate::progress::Progress;
 use alert_router_plugin::http::Endpoint;
 
 /// One Slack sink: one incoming webhook.
@@ -62,10 +61,8 @@ impl Sink for Slack {
             Ok(built) => built,
             Err(e) => return Outcome::fail(e),
         };
-        let total = built.bodies.len();
-        let fingerprint = progress::fingerprint(&built.bodies);
-        let mut sent = self.progress.sent(&message.id, fingerprint);
-        if sent == 0 && message.attempt <= 1 {
+        let resume = self.progress.resume(&message.id, &built.bodies);
+        if resume.sent == 0 && message.attempt <= 1 {
             for note in &built.notes {
                 let line = self
                     .endpoint
@@ -73,19 +70,9 @@ impl Sink for Slack {
                 self.host.debug(&line);
             }
         }
-        while let Some(body) = built.bodies.get(sent) {
-            match self.client.send(body) {
-                Outcome::Ok => sent += 1,
-                outcome => {
-                    if sent > 0 {
-                        self.progress.record(&message.id, fingerprint, sent);
-                    }
-                    return outcome.in_part(sent, total);
-                }
-            }
-        }
-        self.progress.forget(&message.id);
-        Outcome::Ok
+        let client = &self.client;
+        self.progress
+            .send_rest(&message.id, &built.bodies, resume, |body| client.send(body))
     }
 }
 
@@ -104,23 +91,13 @@ export_plugin!(
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CStr;
-
-    use serde_json::Value;
-
     #[test]
-    fn the_manifest_is_json_that_marks_the_webhook_url_secret() {
-        // SAFETY: the descriptor and its strings are static.
-        let manifest = unsafe {
-            let descriptor = &*crate::__alert_router_plugin_export::alert_router_plugin_v1();
-            CStr::from_ptr(descriptor.manifest)
-        };
-        let manifest: Value =
-            serde_json::from_str(manifest.to_str().unwrap()).expect("the manifest is JSON");
-        assert_eq!(manifest["markup"], "mrkdwn");
-        let url = &manifest["settings"]["webhook_url"];
-        assert_eq!(url["required"], true);
-        assert_eq!(url["secret"], true);
-        assert_eq!(manifest["settings"].as_object().unwrap().len(), 1);
+    fn the_manifest_describes_the_webhook_url_as_a_required_secret() {
+        let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
+        assert_eq!(plugin.name, "slack");
+        assert_eq!(plugin.markup(), Some("mrkdwn"));
+        assert_eq!(plugin.settings(), ["webhook_url"]);
+        assert_eq!(plugin.secret_settings(), ["webhook_url"]);
+        assert_eq!(plugin.required_settings(), ["webhook_url"]);
     }
 }

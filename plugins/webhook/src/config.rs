@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use alert_router_plugin::Secret;
 use alert_router_plugin::http::Endpoint;
+use alert_router_plugin::{DurationSetting, Secret};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 
 /// How long a request may take when `timeout` is not set.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest `timeout` accepted.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// The longest `timeout` accepted: the sink's thread waits this long at most.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 /// Secrets shorter than this are not searched for in reasons: replacing every `1` in a
@@ -56,19 +58,11 @@ pub struct Settings {
     /// Longest wait for the whole answer: `"10s"` (the default), `"500ms"`, `"1m"`, or a
     /// number of seconds. A request that takes longer is retried.
     #[serde(default)]
-    timeout: Option<Timeout>,
+    timeout: Option<DurationSetting>,
     /// When set, every request is signed: `X-Alert-Router-Timestamp: <unix seconds>` and
     /// `X-Alert-Router-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
     #[serde(default)]
     secret: Option<Secret>,
-}
-
-/// `timeout` as written: a duration string or a number of seconds.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Timeout {
-    Seconds(f64),
-    Text(String),
 }
 
 /// Validated settings.
@@ -128,10 +122,10 @@ impl Settings {
             headers.insert(header, header_value);
             secrets.push(value.expose().trim().to_owned());
         }
-        let timeout = match self.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) => parse_timeout(&t).map_err(|e| format!("settings.timeout: {e}"))?,
-        };
+        let timeout = self
+            .timeout
+            .map_or(Ok(DEFAULT_TIMEOUT), |t| t.within(MIN_TIMEOUT, MAX_TIMEOUT))
+            .map_err(|e| format!("settings.timeout: {e}"))?;
         let secret = match self.secret {
             None => None,
             Some(s) if s.expose().is_empty() => {
@@ -211,22 +205,6 @@ fn redact_url(url: &Url) -> String {
         "/…"
     };
     format!("{}://{host}{port}{rest}", url.scheme())
-}
-
-/// `"10s"`, `"500ms"`, `"1m"`, `"1.5s"` or a number of seconds, between 1 ms and
-/// [`MAX_TIMEOUT`].
-fn parse_timeout(timeout: &Timeout) -> Result<Duration, String> {
-    let seconds = match timeout {
-        Timeout::Seconds(s) => *s,
-        Timeout::Text(text) => alert_router_plugin::parse_duration(text)?.as_secs_f64(),
-    };
-    if !seconds.is_finite() || seconds < 0.001 || seconds > MAX_TIMEOUT.as_secs_f64() {
-        return Err(format!(
-            "must be between 1ms and {}s",
-            MAX_TIMEOUT.as_secs()
-        ));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]
