@@ -229,6 +229,7 @@ impl Event {
         };
         if let Some(schema) = schema_of(&kind) {
             check_fields(schema, &map)?;
+            drop_null_optionals(schema, &mut map);
         }
         Ok(Event {
             id,
@@ -600,6 +601,20 @@ fn check_fields(schema: &[Field], map: &Map<String, Value>) -> Result<(), EventE
     Ok(())
 }
 
+/// An optional documented field sent as `null` (a bot's `cash: None`) means "not given":
+/// it is removed, so templates and the state store see it as absent (`is defined` is
+/// false) instead of failing on a null where a number belongs.
+fn drop_null_optionals(schema: &[Field], map: &mut Map<String, Value>) {
+    let optional =
+        |fields: &[Field], key: &str| fields.iter().any(|f| f.name == key && !f.required);
+    map.retain(|key, value| !(value.is_null() && optional(schema, key)));
+    if let Some(Value::Array(positions)) = map.get_mut("positions") {
+        for position in positions.iter_mut().filter_map(Value::as_object_mut) {
+            position.retain(|key, value| !(value.is_null() && optional(POSITION_FIELDS, key)));
+        }
+    }
+}
+
 fn check_object(
     schema: &[Field],
     map: &Map<String, Value>,
@@ -634,6 +649,23 @@ mod tests {
 
     fn parse(v: Value) -> Result<Event, EventError> {
         Event::from_json(v, OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn an_optional_field_sent_as_null_is_absent() {
+        let event = parse(json!({
+            "type": "portfolio_update", "total_value": 1000, "cash": null, "note": null,
+            "positions": [{"symbol": "BTC/USDT", "side": "LONG", "quantity": 1,
+                           "entry_price": 10, "current_price": 11, "pnl": null}]
+        }))
+        .expect("null is accepted for an optional field");
+        assert!(!event.data.contains_key("cash"), "{:?}", event.data);
+        assert_eq!(event.data["positions"][0].get("pnl"), None);
+        // A custom key the schema does not know keeps its null.
+        assert_eq!(event.data.get("note"), Some(&Value::Null));
+        // A required field sent as null is still refused.
+        let refused = parse(json!({"type": "portfolio_update", "total_value": null}));
+        assert!(refused.is_err());
     }
 
     #[test]

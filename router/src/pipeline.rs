@@ -355,6 +355,9 @@ pub struct ReloadOutcome {
     pub changes: Vec<String>,
     /// Every problem, as file:line:col: message (on failure).
     pub errors: Vec<String>,
+    /// What `check` warned of, as file:line:col: warning: message (on success): the
+    /// config is in force, but a template fails on a sample event.
+    pub warnings: Vec<String>,
     /// Keys whose value in the config differs from the one in force, because only a
     /// restart applies them (`server.listen`, `storage.*`).
     pub restart_needed: Vec<String>,
@@ -449,6 +452,7 @@ impl Pipeline {
                     duration_ms: 0.0,
                     changes,
                     errors: Vec::new(),
+                    warnings: built.warnings,
                     restart_needed: Vec::new(),
                 }
             }
@@ -463,6 +467,7 @@ impl Pipeline {
                     duration_ms: 0.0,
                     changes: Vec::new(),
                     errors,
+                    warnings: Vec::new(),
                     restart_needed: Vec::new(),
                 }
             }
@@ -1120,6 +1125,8 @@ struct Built {
     changes: Vec<String>,
     /// Sinks of the previous snapshot that are gone: drained, then destroyed.
     retired: Vec<(String, Arc<Worker>)>,
+    /// What `check` warned of (a template that fails on a sample event).
+    warnings: Vec<String>,
 }
 
 /// What to do with one enabled sink.
@@ -1154,6 +1161,7 @@ fn build(
     for warning in &warnings.0 {
         tracing::warn!("{warning}");
     }
+    let warnings: Vec<String> = warnings.0.iter().map(ToString::to_string).collect();
     let mut plans: Vec<(String, SinkConfig, Arc<Plugin>, Plan)> = Vec::new();
     let mut broken = BTreeMap::new();
     let mut problems = Diagnostics::default();
@@ -1294,6 +1302,7 @@ fn build(
         snapshot,
         changes,
         retired,
+        warnings,
     })
 }
 

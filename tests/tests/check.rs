@@ -255,6 +255,19 @@ async fn a_template_that_fails_on_a_sample_event_is_a_warning_at_its_place() {
     let router = Router::start(&config, &files).await;
     let logged = UNGUARDED_WARNING.replace(": warning: ", ": ");
     assert!(router.stderr().contains(&logged), "{}", router.stderr());
+    // A reload puts it in force and answers the warning, which /v1/status keeps.
+    let (code, answer) = reload(&router).await;
+    assert_eq!(code, 200, "{answer}");
+    let one_warning = |list: &Value| {
+        list.as_array()
+            .is_some_and(|l| l.len() == 1 && l[0].as_str().is_some_and(|w| w.ends_with(&logged)))
+    };
+    assert!(one_warning(&answer["warnings"]), "{answer}");
+    let status = router.get_json("/v1/status").await;
+    assert!(
+        one_warning(&status["config"]["last_reload"]["warnings"]),
+        "{status}"
+    );
     let (status, _) = router
         .post_events(
             json!({"type": "trade_opened", "symbol": "BTC/USDT", "side": "BUY",
