@@ -75,25 +75,23 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// value): `+` is a space, `%XX` a byte. `None` for a broken escape or bytes that are not
 /// UTF-8. The router and plugins that serve HTTP read query strings the same way.
 pub fn form_decode(s: &str) -> Option<String> {
-    if !s.contains(['%', '+']) {
-        return Some(s.to_owned());
-    }
+    // percent-encoding leaves a broken escape as it is; refuse it instead, so a caller can
+    // say "percent-encode it" rather than act on a value the sender did not mean.
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    let escapes_whole = bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_whole {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 /// An error and its causes on one line, each cause once: what a delivery's `reason`
@@ -125,6 +123,10 @@ mod tests {
         assert_eq!(decode("%zz"), None);
         assert_eq!(decode("%4"), None);
         assert_eq!(decode("%FF"), None);
+        // A sign is not a hex digit: `%+1` is a broken escape, not the byte 1.
+        assert_eq!(decode("%+1"), None);
+        assert_eq!(decode("%-1"), None);
+        assert_eq!(decode("a+b%2Bc").as_deref(), Some("a b+c"));
     }
 
     use std::fmt;

@@ -588,33 +588,50 @@ fn comment_start(line: &str) -> Option<usize> {
     None
 }
 
-/// Reads `KEY=VALUE` lines (optionally `export KEY=VALUE`, quoted values, `#` comments).
-/// A missing file is no error.
+/// Reads a `.env` file the way dotenv tools do (dotenvy): `KEY=VALUE` lines, optionally
+/// `export KEY=VALUE`, `#` comments, single quotes for a literal value, double quotes for
+/// one with escapes, and `$VAR`/`${VAR}` expanded outside single quotes. A missing file is
+/// no error; a line it cannot read is, at that line.
 pub fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, Diagnostic> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+    let lines = match dotenvy::from_path_iter(path) {
+        Ok(lines) => lines,
+        Err(e) if e.not_found() => return Ok(HashMap::new()),
         Err(e) => return Err(Diagnostic::file(path, format!("cannot read: {e}"))),
     };
     let mut vars = HashMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    for line in lines {
+        match line {
+            Ok((key, value)) => {
+                vars.insert(key, value);
+            }
+            Err(dotenvy::Error::LineParse(text, at)) => {
+                return Err(dotenv_line_error(path, &text, at));
+            }
+            Err(e) => return Err(Diagnostic::file(path, format!("cannot read: {e}"))),
         }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(Diagnostic::new(path, i as u32 + 1, 1, "expected KEY=VALUE"));
-        };
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(value);
-        vars.insert(key.trim().to_owned(), value.to_owned());
     }
     Ok(vars)
+}
+
+/// dotenvy names the text it could not read and the offset in it, not the line number:
+/// find the line in the file to say where.
+fn dotenv_line_error(path: &Path, text: &str, at: usize) -> Diagnostic {
+    let message = format!(
+        "cannot read {:?}: write KEY=VALUE, and quote a value with spaces, `#` or quotes \
+         in it ('...' keeps it as it is)",
+        text.lines().next().unwrap_or(text)
+    );
+    let first = text.lines().next().unwrap_or(text).trim();
+    let number = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|file| file.lines().position(|l| l.trim() == first));
+    match number {
+        Some(n) => {
+            let column = text.lines().next().map_or(0, |l| at.min(l.len()));
+            Diagnostic::new(path, n as u32 + 1, column as u32 + 1, message)
+        }
+        None => Diagnostic::file(path, message),
+    }
 }
 
 pub use alert_router_plugin::parse_duration;
@@ -813,5 +830,52 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "*** ***");
+    }
+
+    fn dotenv_in(
+        text: &str,
+    ) -> (
+        std::path::PathBuf,
+        Result<HashMap<String, String>, Diagnostic>,
+    ) {
+        let dir = std::env::temp_dir().join(format!(
+            "alert-router-dotenv-{}-{}",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let path = dir.join(".env");
+        std::fs::write(&path, text).expect("write .env");
+        let read = read_dotenv(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        (path, read)
+    }
+
+    #[test]
+    fn a_dotenv_file_reads_as_dotenv_tools_read_it() {
+        let (_, vars) = dotenv_in(
+            "# the bot\nexport TELEGRAM_BOT_TOKEN=123:abc\nCHAT='42' # a comment\n\
+             NAME=\"two words\"\nLITERAL='pa$$word'\nURL=https://x.test/a#b\n",
+        );
+        let vars = vars.expect("a valid .env");
+        assert_eq!(vars["TELEGRAM_BOT_TOKEN"], "123:abc");
+        assert_eq!(vars["CHAT"], "42");
+        assert_eq!(vars["NAME"], "two words");
+        assert_eq!(
+            vars["LITERAL"], "pa$$word",
+            "single quotes keep `$` as it is"
+        );
+        assert_eq!(vars.len(), 5);
+    }
+
+    #[test]
+    fn a_missing_dotenv_is_empty_and_a_bad_line_is_named_with_its_place() {
+        let missing = read_dotenv(Path::new("/nonexistent/alert-router/.env"));
+        assert_eq!(missing.ok(), Some(HashMap::new()));
+        let (path, read) = dotenv_in("A=1\nthis is not a variable\n");
+        let error = read.expect_err("the second line is refused").to_string();
+        let place = format!("{}:2:", path.display());
+        assert!(error.starts_with(&place), "{error}");
+        assert!(error.contains("write KEY=VALUE"), "{error}");
     }
 }
