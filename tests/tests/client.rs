@@ -1,15 +1,15 @@
-//! The Rust client (`alert_router::client`) against the real router, and `alert-router
-//! demo` run as a process: what a trading bot's author would see.
+//! The Rust client (the `alert-router-client` crate) against the real router, and
+//! `alert-router demo` run as a process: what a trading bot's author would see.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alert_router::client::{
+use alert_router::state::StateStore;
+use alert_router_client::{
     Client, ClientError, DailySummary, ErrorEvent, PerformanceMetrics, PortfolioUpdate, Position,
     TradeClosed, TradeOpened,
 };
-use alert_router::state::StateStore;
 use alert_router_tests::harness::{Router, dir_with, eventually, read_json_lines, run_cli};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
