@@ -15,16 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use alert_router_client::{
+    Client, DailySummary, ErrorEvent, PerformanceMetrics, PortfolioUpdate, Position, Severity,
+    TradeClosed, TradeOpened, TradingEvent, to_event,
+};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::client::{
-    Client, DailySummary, ErrorEvent, PerformanceMetrics, PortfolioUpdate, Position, TradeClosed,
-    TradeOpened, TradingEvent, to_event,
-};
 use crate::config::Config;
-use crate::event::{Severity, format_time};
+use crate::event::format_time;
 use crate::pipeline::Pipeline;
 
 /// How the demo runs.

@@ -23,7 +23,6 @@
 pub mod alertmanager;
 pub mod api;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod demo;
 pub mod diag;

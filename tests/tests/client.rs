@@ -1,15 +1,17 @@
-//! The Rust client (`alert_router::client`) against the real router, and `alert-router
-//! demo` run as a process: what a trading bot's author would see.
+//! The Rust client (the `alert-router-client` crate) against the real router, what it
+//! links, and `alert-router demo` run as a process: what a trading bot's author would see.
 
+use std::collections::BTreeSet;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alert_router::client::{
-    Client, ClientError, DailySummary, ErrorEvent, PerformanceMetrics, PortfolioUpdate, Position,
-    TradeClosed, TradeOpened,
-};
 use alert_router::state::StateStore;
+use alert_router_client::{
+    Client, ClientError, DailySummary, ErrorEvent, PerformanceMetrics, PortfolioUpdate, Position,
+    Severity, TradeClosed, TradeOpened,
+};
 use alert_router_tests::harness::{Router, dir_with, eventually, read_json_lines, run_cli};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
@@ -260,6 +262,91 @@ async fn an_unreachable_router_is_unavailable_after_the_retries() {
             assert!(last.contains("connect"), "{last}");
         }
         other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// The daemon and what only the daemon needs: a producer that links the client crate
+/// must compile none of them.
+const DAEMON_CRATES: &[&str] = &[
+    "alert-router",
+    "alert-router-plugin",
+    "arc-swap",
+    "axum",
+    "clap",
+    "governor",
+    "libloading",
+    "minijinja",
+    "notify",
+    "notify-debouncer-full",
+    "rusqlite",
+    "serde-saphyr",
+    "teloxide",
+    "tracing-subscriber",
+];
+
+#[test]
+fn the_client_crate_links_nothing_of_the_daemon() {
+    // Cargo tells the tests it runs where it is; `--offline`: the build that ran this test
+    // already fetched everything the tree needs.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["tree", "-p", "alert-router-client", "-e", "normal"])
+        .args(["--prefix", "none", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One `name vX.Y.Z ...` line per crate.
+    let crates: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains("alert-router-client") && crates.contains("reqwest"),
+        "not the client's tree:\n{tree}"
+    );
+    let linked: Vec<&str> = DAEMON_CRATES
+        .iter()
+        .copied()
+        .filter(|c| crates.contains(c))
+        .collect();
+    assert!(
+        linked.is_empty(),
+        "the client crate links {linked:?} of the daemon:\n{tree}"
+    );
+}
+
+#[test]
+fn the_clients_severity_reads_and_writes_as_the_routers() {
+    use alert_router::event::Severity as RouterSeverity;
+    let names = |all: &[&str]| all.join(",");
+    assert_eq!(
+        names(&Severity::ALL.map(Severity::as_str)),
+        names(&RouterSeverity::ALL.map(RouterSeverity::as_str)),
+        "the same values in the same order"
+    );
+    for text in [
+        "debug", "info", "warning", "error", "critical", "WARN", "Crit", " Info ", "loud", "",
+    ] {
+        assert_eq!(
+            text.parse::<Severity>().ok().map(Severity::as_str),
+            text.parse::<RouterSeverity>()
+                .ok()
+                .map(RouterSeverity::as_str),
+            "{text:?}"
+        );
+    }
+    for s in Severity::ALL {
+        assert_eq!(
+            serde_json::to_value(s).expect("encodes"),
+            json!(s.as_str()),
+            "{s}"
+        );
     }
 }
 

@@ -1,15 +1,14 @@
 //! A trading bot's side of alert-router: posts a few events with the Rust client.
 //!
 //! ```sh
-//! cargo run -p alert-router --example producer -- [http://127.0.0.1:9470]
+//! cargo run -p alert-router-client --example producer -- [http://127.0.0.1:9470]
 //! ```
 //! `ALERT_ROUTER_TOKEN` is sent as the bearer token when set.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alert_router::client::{Client, ErrorEvent, TradeClosed, TradeOpened};
-use alert_router::event::Severity;
+use alert_router_client::{Client, ErrorEvent, Severity, TradeClosed, TradeOpened};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
