@@ -1,5 +1,5 @@
 //! `alert-router demo`: starts the router in-process on a config and replays a simulated,
-//! seeded trading day through its HTTP API with the [`client`](crate::client), so every
+//! seeded trading day through its HTTP API with [`alert_router_client`], so every
 //! event takes the real path (ingest, rules, templates, sinks, state).
 //!
 //! The simulation ([`Simulator`]) is pure: the same seed gives the same days, event for

@@ -17,8 +17,8 @@
 //! - [`reload`] swaps in a new snapshot when files change, [`restart`] says what only a
 //!   restart applies; [`metrics`] and
 //!   `/v1/status` report; [`diag`] is how every file problem is said;
-//! - [`cli`] is the binary's commands, [`demo`] the simulated trading day, and
-//!   [`client`] the Rust client producers use.
+//! - [`cli`] is the binary's commands, [`demo`] the simulated trading day. Producers'
+//!   Rust client is the `alert-router-client` crate, which links none of this one.
 
 pub mod alertmanager;
 pub mod api;

@@ -286,12 +286,12 @@ const DAEMON_CRATES: &[&str] = &[
 
 #[test]
 fn the_client_crate_links_nothing_of_the_daemon() {
-    // Cargo tells the tests it runs where it is; `--offline`: the build that ran this test
-    // already fetched everything the tree needs.
+    // Cargo tells the tests it runs where it is. Not `--offline`: the tree resolves crates
+    // of other platforms too, which a build on this one never fetched.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .args(["tree", "-p", "alert-router-client", "-e", "normal"])
-        .args(["--prefix", "none", "--offline"])
+        .args(["--prefix", "none", "--locked"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo runs");
