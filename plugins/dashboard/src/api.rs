@@ -38,7 +38,7 @@ use crate::charts;
 use crate::config::{Config, MAX_TRADES_LIMIT, Theme};
 use crate::feed::{SEVERITIES, rank};
 use crate::figures;
-use crate::server::{Hub, Live, NO_SOURCE};
+use crate::hub::{Hub, Live, NO_SOURCE};
 
 /// The cookie that keeps the token after the page was opened with `?token=`.
 pub const COOKIE: &str = "alert_router_dashboard";

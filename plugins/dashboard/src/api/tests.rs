@@ -12,7 +12,7 @@ use tower::ServiceExt;
 
 use super::app;
 use crate::config::{Config, Settings};
-use crate::server::{Hub, Source};
+use crate::hub::{Hub, Source};
 
 /// Answers like the router would, and remembers what it was asked.
 #[derive(Default)]
