@@ -7,8 +7,9 @@
 //! wraps it in a safe API:
 //!
 //! - implement [`Sink`] (settings, `create`, `deliver`);
-//! - call the router back through [`Host`] (`log`, `query`, `emit`, `render`), and tell
-//!   it how the sink is doing outside deliveries (`report_healthy`, `report_unhealthy`);
+//! - call the router back through [`Host`] (`log`, `query`, `emit`, `render`; a failed
+//!   call is a [`HostError`] whose [`HostErrorKind`] says what to do), and tell it how
+//!   the sink is doing outside deliveries (`report_healthy`, `report_unhealthy`);
 //! - export it with [`export_plugin!`], which generates the C entry points and catches
 //!   every panic at the boundary;
 //! - keep tokens and passwords in [`Secret`], which never prints its value.
@@ -32,7 +33,7 @@ pub mod http;
 mod secret;
 mod sink;
 
-pub use host::{Host, Level};
+pub use host::{Host, HostError, HostErrorKind, Level};
 pub use secret::Secret;
 
 /// Parses a duration as router.yaml writes them: `500ms`, `30s`, `5m`, `2h`, `1d`, or a

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use alert_router_plugin::{Host, Level, Message};
+use alert_router_plugin::{Host, HostError, HostErrorKind, Level, Message};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
@@ -20,13 +20,13 @@ const LIVE_BUFFER: usize = 256;
 /// tests.
 pub trait Source: Send + Sync {
     /// `path` as the host's `query` takes it: `status`, `state/trades?limit=5`, ...
-    fn query(&self, path: &str) -> Result<Value, String>;
+    fn query(&self, path: &str) -> Result<Value, HostError>;
     /// A line in the router's log.
     fn log(&self, level: Level, message: &str);
 }
 
 impl Source for Host {
-    fn query(&self, path: &str) -> Result<Value, String> {
+    fn query(&self, path: &str) -> Result<Value, HostError> {
         Host::query(self, path)
     }
 
@@ -63,7 +63,8 @@ pub struct Hub {
     backfilled: Mutex<bool>,
 }
 
-/// The router is starting or stopping: no tenant can answer.
+/// Why there is no answer while no tenant is left: the last sink instance is being
+/// destroyed, and the server with it.
 pub const NO_SOURCE: &str = "the dashboard sink is stopping";
 
 impl Hub {
@@ -94,11 +95,11 @@ impl Hub {
     /// Asks the router through the newest tenant. Blocking (the host answers
     /// synchronously); the read lock keeps that tenant's host valid meanwhile, since
     /// dropping a tenant takes the write lock.
-    pub fn query(&self, path: &str) -> Result<Value, String> {
+    pub fn query(&self, path: &str) -> Result<Value, HostError> {
         let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
         match tenants.last() {
             Some(t) => t.source.query(path),
-            None => Err(NO_SOURCE.to_owned()),
+            None => Err(HostError::unavailable(NO_SOURCE)),
         }
     }
 
@@ -141,7 +142,7 @@ impl Hub {
                 Vec::new()
             }
             // Asked too early: the next page load or delivery asks again.
-            Err(reason) if reason.contains("starting or stopping") || reason == NO_SOURCE => return,
+            Err(e) if e.kind() == HostErrorKind::Unavailable => return,
             Err(reason) => {
                 self.log(
                     Level::Warn,
@@ -242,5 +243,80 @@ impl Hub {
             let _ = self.live.send(Live::Config);
         }
         left
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::Settings;
+
+    /// Answers `delivered?...` with what the test scripts, one answer per ask (the
+    /// last one again once the script runs out), and keeps the lines logged.
+    struct Router {
+        answers: Mutex<Vec<Result<Value, HostError>>>,
+        logged: Mutex<Vec<String>>,
+    }
+
+    impl Source for Router {
+        fn query(&self, path: &str) -> Result<Value, HostError> {
+            assert!(path.starts_with("delivered?limit="), "{path}");
+            let mut answers = self.answers.lock().unwrap();
+            if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            }
+        }
+
+        fn log(&self, _: Level, message: &str) {
+            self.logged.lock().unwrap().push(message.to_owned());
+        }
+    }
+
+    fn hub(answers: Vec<Result<Value, HostError>>) -> (Arc<Hub>, Arc<Router>) {
+        let router = Arc::new(Router {
+            answers: Mutex::new(answers),
+            logged: Mutex::new(Vec::new()),
+        });
+        let config = Config::from_settings(Settings::default()).expect("the defaults");
+        (Hub::new(1, Arc::new(config), router.clone()), router)
+    }
+
+    fn delivered(id: &str) -> Value {
+        json!({"id": id, "sink": "dashboard", "payload": {"title": id, "text": "t"},
+               "event": {"type": "x", "severity": "info"}})
+    }
+
+    fn ids(hub: &Hub) -> Vec<String> {
+        hub.feed(0, 10).into_iter().map(|item| item.id).collect()
+    }
+
+    #[test]
+    fn the_feed_is_filled_once_the_router_can_answer() {
+        let (hub, router) = hub(vec![
+            Err(HostError::unavailable("the router is starting or stopping")),
+            Ok(json!([delivered("m1"), delivered("m2")])),
+        ]);
+        assert!(ids(&hub).is_empty(), "asked too early: nothing yet");
+        assert_eq!(ids(&hub), ["m2", "m1"], "asked again, and filled");
+        assert!(router.logged.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn any_other_refusal_starts_the_feed_empty_and_says_why() {
+        // Whatever the words: the kind decides.
+        let (hub, router) = hub(vec![
+            Err(HostError::failed("the router is starting or stopping")),
+            Ok(json!([delivered("m1")])),
+        ]);
+        assert!(ids(&hub).is_empty());
+        assert!(ids(&hub).is_empty(), "not asked again");
+        assert_eq!(
+            *router.logged.lock().unwrap(),
+            ["the live feed starts empty: the router is starting or stopping"]
+        );
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use alert_router_plugin::{HostError, HostErrorKind};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -207,10 +208,7 @@ fn with_data(
             let context = with(with(context, json!({"data": data})), more);
             render(shared, name, context)
         }
-        Err(reason) => {
-            shared.debug(&format!("/{name}: no data from {path}: {reason}"));
-            render(shared, "no_data", with(context, json!({"reason": reason})))
-        }
+        Err(e) => no_data(shared, name, path, context, &e),
     }
 }
 
@@ -237,11 +235,27 @@ fn with_object(
             "no_data",
             with(context, json!({"reason": "nothing recorded yet"})),
         ),
-        Err(reason) => {
-            shared.debug(&format!("/{name}: no data from {path}: {reason}"));
-            render(shared, "no_data", with(context, json!({"reason": reason})))
-        }
+        Err(e) => no_data(shared, name, path, context, &e),
     }
+}
+
+/// Renders `commands/no_data` for a query the router refused, with its message as
+/// `reason`. A router that cannot answer yet (starting) is logged at debug: asking again
+/// later works. Any other refusal is a warning: this plugin asked for something the
+/// router does not take (a plugin and router of different versions) or the router
+/// failed.
+fn no_data(shared: &Shared, name: &str, path: &str, context: Value, e: &HostError) -> Value {
+    let line = format!("/{name}: no data from {path}: {e}");
+    if e.kind() == HostErrorKind::Unavailable {
+        shared.debug(&line);
+    } else {
+        shared.warn(&line);
+    }
+    render(
+        shared,
+        "no_data",
+        with(context, json!({"reason": e.message()})),
+    )
 }
 
 /// The sinks of a status answer as a list of objects with a `name`, whether the
