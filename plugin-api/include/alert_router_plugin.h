@@ -77,6 +77,27 @@ extern "C" {
 #define AR_RETRY 1 /* not delivered, worth another attempt (e.g. HTTP 429, 5xx, timeout) */
 #define AR_FAIL 2  /* not delivered, never will be (e.g. HTTP 400): dead-lettered */
 
+/* Result codes of the host's `query`, `emit` and `render` (added to ABI 1 later).
+ * Each failure also writes a one-line message to the caller's `reply`, saying what
+ * went wrong and what to do; the code says what kind of failure it is, so a plugin
+ * decides by the code and shows the message, and never needs to read the message.
+ * A host from before these codes returns 1 (AR_HOST_FAILED) for every failure, and
+ * a later host may add codes: treat any non-zero code you do not know as
+ * AR_HOST_FAILED. A plugin that only tests for 0 keeps working unchanged. */
+#define AR_HOST_OK 0          /* done; `reply` holds the answer */
+#define AR_HOST_FAILED 1      /* failed for another reason, which the message gives (a
+                               * template that does not render, a disk error); the
+                               * same call may fail again */
+#define AR_HOST_BAD_REQUEST 2 /* the call is wrong: a parameter the resource does not
+                               * take or a bad value, JSON that is not an object or not
+                               * a valid event, a NULL `host_data`; fix the call, it
+                               * fails the same way every time */
+#define AR_HOST_NOT_FOUND 3   /* what the call names does not exist: an unknown
+                               * resource, a template the operator has not written */
+#define AR_HOST_UNAVAILABLE 4 /* the router cannot do it now (it is starting, stopping
+                               * or reloading, or its outbox is full); the same call
+                               * may succeed later */
+
 /* Levels for `ar_host.log`. */
 #define AR_LOG_ERROR 1
 #define AR_LOG_WARN 2
@@ -114,16 +135,23 @@ typedef struct ar_host {
      * this sink's latest delivered messages that the outbox still keeps
      * (storage.keep_delivered), oldest first, each the object `deliver` received;
      * a plugin that keeps a history in memory fills it again from there.
-     * Returns 0 and writes the JSON answer to `reply`, or returns non-zero and
-     * writes a one-line error message to `reply`. */
+     * Returns AR_HOST_OK and writes the JSON answer to `reply`, or returns another
+     * AR_HOST_* code and writes a one-line error message to `reply`:
+     * AR_HOST_NOT_FOUND for a resource the router does not have,
+     * AR_HOST_BAD_REQUEST for a parameter it does not take or a bad value
+     * ("state/trades?limit=ten"), AR_HOST_UNAVAILABLE while the router starts or
+     * stops, AR_HOST_FAILED when reading its data failed. */
     int32_t (*query)(void *host_data, const char *path, size_t path_len, ar_write_fn reply,
                      void *reply_ctx);
 
     /* Required. Posts an event back into the router, exactly as `POST /v1/events`
      * would (one JSON object; `source` defaults to the sink's name). Use it for
      * events a plugin originates, such as a command a user sent to a bot.
-     * Returns 0 and writes `{"accepted":1,"ids":[...]}` to `reply`, or returns
-     * non-zero and writes the reason the event was refused. */
+     * Returns AR_HOST_OK and writes `{"accepted":1,"ids":[...]}` to `reply`, or
+     * returns another AR_HOST_* code and writes the reason the event was refused:
+     * AR_HOST_BAD_REQUEST for JSON that is not a valid event (the reason names the
+     * field), AR_HOST_UNAVAILABLE when the router cannot take it now (starting or
+     * stopping, the outbox full); nothing was accepted then, so emit it again later. */
     int32_t (*emit)(void *host_data, const char *event_json, size_t len, ar_write_fn reply,
                     void *reply_ctx);
 
@@ -132,9 +160,13 @@ typedef struct ar_host {
      * operator edits, like every notification. `name` is looked up as for messages:
      * templates/<sink>/<name>.yaml, then templates/<plugin>/<name>.yaml (no default
      * fallback). `context_json` is a JSON object whose keys become template variables,
-     * next to `sink` and `now`. Returns 0 and writes the rendered payload (JSON) to
-     * `reply`, or returns non-zero and writes why it could not (no such template, a
-     * template error with its file:line:col). */
+     * next to `sink` and `now`. Returns AR_HOST_OK and writes the rendered payload
+     * (JSON) to `reply`, or returns another AR_HOST_* code and writes why it could
+     * not: AR_HOST_NOT_FOUND when there is no such template (the message says which
+     * file to add), AR_HOST_BAD_REQUEST when `context_json` is not a JSON object,
+     * AR_HOST_FAILED for a template error (with its file:line:col),
+     * AR_HOST_UNAVAILABLE while the sink is not running yet or any more (a plugin
+     * rendering from `create`, or after a reload removed its sink). */
     int32_t (*render)(void *host_data, const char *name, size_t name_len,
                       const char *context_json, size_t context_len, ar_write_fn reply,
                       void *reply_ctx);

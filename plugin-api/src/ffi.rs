@@ -16,6 +16,18 @@ pub const AR_RETRY: i32 = 1;
 /// `AR_FAIL`: not delivered, never will be.
 pub const AR_FAIL: i32 = 2;
 
+/// `AR_HOST_OK`: a host call (`query`, `emit`, `render`) did what it was asked.
+pub const AR_HOST_OK: i32 = 0;
+/// `AR_HOST_FAILED`: a host call failed for another reason, which its message gives. A
+/// host from before the other codes returns it for every failure.
+pub const AR_HOST_FAILED: i32 = 1;
+/// `AR_HOST_BAD_REQUEST`: the call is wrong and fails the same way every time.
+pub const AR_HOST_BAD_REQUEST: i32 = 2;
+/// `AR_HOST_NOT_FOUND`: what the call names (a resource, a template) does not exist.
+pub const AR_HOST_NOT_FOUND: i32 = 3;
+/// `AR_HOST_UNAVAILABLE`: the router cannot do it now; the same call may succeed later.
+pub const AR_HOST_UNAVAILABLE: i32 = 4;
+
 /// `ar_write_fn`: receives bytes handed back across the boundary, borrowed for the call.
 pub type WriteFn = unsafe extern "C" fn(ctx: *mut c_void, bytes: *const c_char, len: usize);
 

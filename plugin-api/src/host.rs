@@ -1,5 +1,5 @@
 //! [`Host`]: the router's services as a plugin sees them (log, query, emit, render, and
-//! health reports).
+//! health reports), and [`HostError`], why a call to them failed.
 
 use std::ffi::{c_char, c_void};
 use std::ptr::NonNull;
@@ -16,6 +16,115 @@ pub enum Level {
     Debug = 4,
     Trace = 5,
 }
+
+/// Why the router did not do what a [`Host`] call asked: a [kind](HostErrorKind) to
+/// decide by, and the router's one-line message to show or log. It displays as the
+/// message alone.
+///
+/// ```
+/// use alert_router_plugin::{HostError, HostErrorKind};
+///
+/// let e = HostError::new(HostErrorKind::Unavailable, "the router is starting or stopping");
+/// match e.kind() {
+///     HostErrorKind::Unavailable => { /* ask again later */ }
+///     _ => { /* show e: it says what is wrong */ }
+/// }
+/// assert_eq!(e.to_string(), "the router is starting or stopping");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError {
+    kind: HostErrorKind,
+    message: String,
+}
+
+/// What kind of failure a [`HostError`] is: the `AR_HOST_*` result code the router
+/// returned (see the header for which call returns which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HostErrorKind {
+    /// `AR_HOST_FAILED`: failed for a reason the message gives (a template that does not
+    /// render, a disk error). Also every failure from a router older than these codes,
+    /// and any code this SDK does not know.
+    Failed,
+    /// `AR_HOST_BAD_REQUEST`: the call is wrong (an unknown parameter, a bad value, an
+    /// event that is not valid); it fails the same way every time.
+    BadRequest,
+    /// `AR_HOST_NOT_FOUND`: what the call names does not exist (a resource, a template).
+    NotFound,
+    /// `AR_HOST_UNAVAILABLE`: the router cannot do it now (starting, stopping, its outbox
+    /// full); the same call may succeed later.
+    Unavailable,
+}
+
+impl HostErrorKind {
+    /// The kind a non-zero result code stands for; codes this SDK does not know (a
+    /// newer router's) are [`Failed`](HostErrorKind::Failed), as the header says.
+    pub fn from_code(code: i32) -> HostErrorKind {
+        match code {
+            ffi::AR_HOST_BAD_REQUEST => HostErrorKind::BadRequest,
+            ffi::AR_HOST_NOT_FOUND => HostErrorKind::NotFound,
+            ffi::AR_HOST_UNAVAILABLE => HostErrorKind::Unavailable,
+            _ => HostErrorKind::Failed,
+        }
+    }
+
+    /// The result code (`AR_HOST_*`) a host returns for this kind.
+    pub fn code(self) -> i32 {
+        match self {
+            HostErrorKind::Failed => ffi::AR_HOST_FAILED,
+            HostErrorKind::BadRequest => ffi::AR_HOST_BAD_REQUEST,
+            HostErrorKind::NotFound => ffi::AR_HOST_NOT_FOUND,
+            HostErrorKind::Unavailable => ffi::AR_HOST_UNAVAILABLE,
+        }
+    }
+}
+
+impl HostError {
+    /// An error of `kind` saying `message` (one line: what went wrong, what to do).
+    pub fn new(kind: HostErrorKind, message: impl Into<String>) -> HostError {
+        HostError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// [`HostErrorKind::Failed`] with `message`.
+    pub fn failed(message: impl Into<String>) -> HostError {
+        HostError::new(HostErrorKind::Failed, message)
+    }
+
+    /// [`HostErrorKind::BadRequest`] with `message`.
+    pub fn bad_request(message: impl Into<String>) -> HostError {
+        HostError::new(HostErrorKind::BadRequest, message)
+    }
+
+    /// [`HostErrorKind::NotFound`] with `message`.
+    pub fn not_found(message: impl Into<String>) -> HostError {
+        HostError::new(HostErrorKind::NotFound, message)
+    }
+
+    /// [`HostErrorKind::Unavailable`] with `message`.
+    pub fn unavailable(message: impl Into<String>) -> HostError {
+        HostError::new(HostErrorKind::Unavailable, message)
+    }
+
+    pub fn kind(&self) -> HostErrorKind {
+        self.kind
+    }
+
+    /// The router's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HostError {}
 
 /// A handle to the router's services. Cheap to copy and usable from any thread,
 /// including threads the sink starts itself, until the sink is dropped.
@@ -84,7 +193,12 @@ impl Host {
     /// `"status"`, `"state/portfolio"` or `"state/trades?limit=10"`, or
     /// `"delivered?limit=N"`: this sink's latest delivered messages the outbox still
     /// keeps, oldest first, as [`Message`](crate::Message) objects.
-    pub fn query(&self, path: &str) -> Result<serde_json::Value, String> {
+    ///
+    /// Fails with [`NotFound`](HostErrorKind::NotFound) for a resource the router does
+    /// not have, [`BadRequest`](HostErrorKind::BadRequest) for a parameter it does not
+    /// take or a bad value, [`Unavailable`](HostErrorKind::Unavailable) while it starts
+    /// or stops.
+    pub fn query(&self, path: &str) -> Result<serde_json::Value, HostError> {
         let t = self.table();
         let mut reply = Vec::new();
         // SAFETY: `path` is valid for the call; `reply` outlives it.
@@ -102,7 +216,11 @@ impl Host {
 
     /// Posts an event into the router, as `POST /v1/events` would. Returns the router's
     /// answer, `{"accepted": 1, "ids": [...]}`.
-    pub fn emit(&self, event: &serde_json::Value) -> Result<serde_json::Value, String> {
+    ///
+    /// Fails with [`BadRequest`](HostErrorKind::BadRequest) for an event the router
+    /// refuses (the message names the field), [`Unavailable`](HostErrorKind::Unavailable)
+    /// when it cannot take one now (nothing was accepted: emit it again later).
+    pub fn emit(&self, event: &serde_json::Value) -> Result<serde_json::Value, HostError> {
         let t = self.table();
         let body = event.to_string();
         let mut reply = Vec::new();
@@ -125,11 +243,17 @@ impl Host {
     /// `templates/<plugin>/<name>.yaml`) with `context`'s keys as template variables, and
     /// returns the rendered payload. Use it for what a plugin says on its own initiative,
     /// such as a bot's answer to a command, so operators can reword it.
+    ///
+    /// Fails with [`NotFound`](HostErrorKind::NotFound) when there is no such template,
+    /// [`Failed`](HostErrorKind::Failed) when it does not render (the message gives its
+    /// `file:line:col`), [`BadRequest`](HostErrorKind::BadRequest) when `context` is not
+    /// an object, [`Unavailable`](HostErrorKind::Unavailable) while the sink is not
+    /// running.
     pub fn render(
         &self,
         name: &str,
         context: &serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, HostError> {
         let t = self.table();
         let context = context.to_string();
         let mut reply = Vec::new();
@@ -188,12 +312,17 @@ impl Host {
     }
 }
 
-fn answer(rc: i32, reply: Vec<u8>) -> Result<serde_json::Value, String> {
+/// A host call's result code and reply as the SDK's result.
+fn answer(rc: i32, reply: Vec<u8>) -> Result<serde_json::Value, HostError> {
     let text = String::from_utf8_lossy(&reply);
-    if rc != 0 {
-        return Err(text.into_owned());
+    if rc != ffi::AR_HOST_OK {
+        return Err(HostError::new(
+            HostErrorKind::from_code(rc),
+            text.into_owned(),
+        ));
     }
-    serde_json::from_str(&text).map_err(|e| format!("the router answered with invalid JSON: {e}"))
+    serde_json::from_str(&text)
+        .map_err(|e| HostError::failed(format!("the router answered with invalid JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -205,26 +334,48 @@ mod tests {
 
     unsafe extern "C" fn log(_: *mut c_void, _: i32, _: *const c_char, _: usize) {}
 
-    unsafe extern "C" fn refuse(
-        _: *mut c_void,
-        _: *const c_char,
-        _: usize,
-        _: ffi::WriteFn,
-        _: *mut c_void,
+    /// Answers a call whose text (path, event, template name) is `"<code> <reply>"`:
+    /// writes `<reply>` and returns `<code>`, as a host would.
+    ///
+    /// # Safety
+    /// `text` is `len` readable bytes; `reply` and `ctx` go together.
+    unsafe fn scripted(
+        text: *const c_char,
+        len: usize,
+        reply: ffi::WriteFn,
+        ctx: *mut c_void,
     ) -> i32 {
-        1
+        // SAFETY: guaranteed by the caller.
+        let text = String::from_utf8_lossy(unsafe { ffi::bytes(text, len) }).into_owned();
+        // An emitted event arrives as JSON: a string event keeps its quotes.
+        let (code, answer) = text.trim_matches('"').split_once(' ').unwrap();
+        // SAFETY: guaranteed by the caller.
+        unsafe { reply(ctx, answer.as_ptr().cast(), answer.len()) };
+        code.parse().unwrap()
     }
 
-    unsafe extern "C" fn refuse_render(
+    unsafe extern "C" fn scripted_call(
         _: *mut c_void,
-        _: *const c_char,
-        _: usize,
-        _: *const c_char,
-        _: usize,
-        _: ffi::WriteFn,
-        _: *mut c_void,
+        text: *const c_char,
+        len: usize,
+        reply: ffi::WriteFn,
+        ctx: *mut c_void,
     ) -> i32 {
-        1
+        // SAFETY: the SDK passes a valid slice and its own reply callback.
+        unsafe { scripted(text, len, reply, ctx) }
+    }
+
+    unsafe extern "C" fn scripted_render(
+        _: *mut c_void,
+        name: *const c_char,
+        name_len: usize,
+        _: *const c_char,
+        _: usize,
+        reply: ffi::WriteFn,
+        ctx: *mut c_void,
+    ) -> i32 {
+        // SAFETY: as in `scripted_call`.
+        unsafe { scripted(name, name_len, reply, ctx) }
     }
 
     /// Records `(healthy, reason)` in the `Mutex<Vec<_>>` that `host_data` points to.
@@ -249,9 +400,9 @@ mod tests {
             struct_size: struct_size as u32,
             host_data: seen as *const _ as *mut c_void,
             log,
-            query: refuse,
-            emit: refuse,
-            render: refuse_render,
+            query: scripted_call,
+            emit: scripted_call,
+            render: scripted_render,
             set_health: Some(record),
         }
     }
@@ -279,5 +430,76 @@ mod tests {
         let host = unsafe { Host::from_raw(&raw) }.unwrap();
         assert!(!host.report_unhealthy("getMe: Unauthorized"));
         assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn each_result_code_is_a_kind_with_the_routers_message() {
+        let seen = Mutex::new(Vec::new());
+        let raw = table(&seen, size_of::<ffi::Host>());
+        // SAFETY: the table outlives the handle.
+        let host = unsafe { Host::from_raw(&raw) }.unwrap();
+        assert_eq!(
+            host.query(r#"0 {"total_value":12500}"#),
+            Ok(serde_json::json!({"total_value": 12500}))
+        );
+        for (code, kind) in [
+            (ffi::AR_HOST_FAILED, HostErrorKind::Failed),
+            (ffi::AR_HOST_BAD_REQUEST, HostErrorKind::BadRequest),
+            (ffi::AR_HOST_NOT_FOUND, HostErrorKind::NotFound),
+            (ffi::AR_HOST_UNAVAILABLE, HostErrorKind::Unavailable),
+            // A code from a newer router, or a made-up one, reads as Failed.
+            (99, HostErrorKind::Failed),
+            (-1, HostErrorKind::Failed),
+        ] {
+            let expected = Err(HostError::new(kind, format!("said with {code}")));
+            let call = format!("{code} said with {code}");
+            assert_eq!(host.query(&call), expected, "query: {code}");
+            assert_eq!(host.emit(&call.as_str().into()), expected, "emit: {code}");
+            assert_eq!(
+                host.render(&call, &serde_json::json!({})),
+                expected,
+                "render: {code}"
+            );
+        }
+        let e = host.query("0 not json").unwrap_err();
+        assert_eq!(e.kind(), HostErrorKind::Failed);
+        assert!(
+            e.message()
+                .starts_with("the router answered with invalid JSON"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn kinds_and_codes_map_both_ways() {
+        for kind in [
+            HostErrorKind::Failed,
+            HostErrorKind::BadRequest,
+            HostErrorKind::NotFound,
+            HostErrorKind::Unavailable,
+        ] {
+            assert_ne!(kind.code(), ffi::AR_HOST_OK);
+            assert_eq!(HostErrorKind::from_code(kind.code()), kind);
+        }
+        let e = HostError::unavailable("the router is starting or stopping");
+        assert_eq!(e.to_string(), "the router is starting or stopping");
+    }
+
+    #[test]
+    fn an_older_hosts_failures_are_failed_with_its_message() {
+        let seen = Mutex::new(Vec::new());
+        // A host from before the result codes: its table ends after `render`, and it
+        // returns 1 for every failure, whatever kind it was.
+        let raw = table(&seen, std::mem::offset_of!(ffi::Host, set_health));
+        // SAFETY: the table outlives the handle.
+        let host = unsafe { Host::from_raw(&raw) }.unwrap();
+        assert_eq!(
+            host.query("1 the router is starting or stopping"),
+            Err(HostError::failed("the router is starting or stopping"))
+        );
+        assert_eq!(
+            host.query(r#"0 {"ok":true}"#),
+            Ok(serde_json::json!({"ok": true}))
+        );
     }
 }

@@ -7,8 +7,9 @@
 //! wraps it in a safe API:
 //!
 //! - implement [`Sink`] (settings, `create`, `deliver`);
-//! - call the router back through [`Host`] (`log`, `query`, `emit`, `render`), and tell
-//!   it how the sink is doing outside deliveries (`report_healthy`, `report_unhealthy`);
+//! - call the router back through [`Host`] (`log`, `query`, `emit`, `render`; a failed
+//!   call is a [`HostError`] whose [`HostErrorKind`] says what to do), and tell it how
+//!   the sink is doing outside deliveries (`report_healthy`, `report_unhealthy`);
 //! - export it with [`export_plugin!`], which generates the C entry points and catches
 //!   every panic at the boundary;
 //! - keep tokens and passwords in [`Secret`], which never prints its value.
@@ -37,7 +38,7 @@ mod sink;
 
 pub use duration::DurationSetting;
 pub use exported::Exported;
-pub use host::{Host, Level};
+pub use host::{Host, HostError, HostErrorKind, Level};
 pub use progress::{Progress, Resume};
 pub use secret::Secret;
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use alert_router_plugin::HostError;
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -28,7 +29,7 @@ use crate::render::samples::{self, Sample};
 use crate::render::{self, Templates};
 use crate::restart::Fixed;
 use crate::rules::Rules;
-use crate::state::StateStore;
+use crate::state::{QueryError, StateStore};
 
 /// Messages the host's `delivered` query lists without a `limit`, and at most.
 const DEFAULT_DELIVERED: usize = 100;
@@ -981,12 +982,12 @@ impl Pipeline {
     /// latest messages delivered to it that retention still keeps, oldest first, each
     /// as `deliver` got it. A plugin that keeps a history in memory (the dashboard's
     /// feed) fills it again from here after a restart.
-    fn delivered_to(&self, sink: &str, query: &str) -> Result<String, String> {
-        let limit = delivered_limit(query)?;
+    fn delivered_to(&self, sink: &str, query: &str) -> Result<String, HostError> {
+        let limit = delivered_limit(query).map_err(HostError::bad_request)?;
         let messages = self
             .outbox
             .delivered(sink, limit)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| HostError::failed(e.to_string()))?;
         let mut out = String::from("[");
         for (i, message) in messages.iter().enumerate() {
             if i > 0 {
@@ -1000,21 +1001,34 @@ impl Pipeline {
 
     /// Renders `name` for a plugin's own message: `templates/<sink>/<name>`, then
     /// `templates/<plugin>/<name>`, with the plugin's context plus `sink` and `now`.
-    fn render_for_plugin(&self, sink: &str, name: &str, context: &[u8]) -> Result<String, String> {
+    fn render_for_plugin(
+        &self,
+        sink: &str,
+        name: &str,
+        context: &[u8],
+    ) -> Result<String, HostError> {
         let snap = self.snapshot.load();
+        // A sink whose instance is being created (or was removed) is not in the snapshot.
         let entry = snap
             .sinks
             .get(sink)
-            .ok_or_else(|| format!("sink `{sink}` is not running"))?;
+            .ok_or_else(|| HostError::unavailable(format!("sink `{sink}` is not running")))?;
         let plugin = entry.plugin.name();
-        let id = snap
-            .templates
-            .find(sink, plugin, name)
-            .ok_or_else(|| format!("no template `{name}`: add templates/{sink}/{name}.yaml or templates/{plugin}/{name}.yaml"))?;
+        let id = snap.templates.find(sink, plugin, name).ok_or_else(|| {
+            HostError::not_found(format!("no template `{name}`: add templates/{sink}/{name}.yaml or templates/{plugin}/{name}.yaml"))
+        })?;
         let mut ctx: serde_json::Map<String, Value> = match serde_json::from_slice(context) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Err("the render context must be a JSON object".into()),
-            Err(e) => return Err(format!("the render context is not valid JSON: {e}")),
+            Ok(_) => {
+                return Err(HostError::bad_request(
+                    "the render context must be a JSON object",
+                ));
+            }
+            Err(e) => {
+                return Err(HostError::bad_request(format!(
+                    "the render context is not valid JSON: {e}"
+                )));
+            }
         };
         ctx.insert("sink".into(), json!(sink));
         ctx.insert("plugin".into(), json!(plugin));
@@ -1022,7 +1036,7 @@ impl Pipeline {
         let payload = snap
             .templates
             .render(id, &minijinja::Value::from(minijinja::value::Serde(&ctx)))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| HostError::failed(e.to_string()))?;
         Ok(payload.to_string())
     }
 }
@@ -1410,16 +1424,16 @@ struct Services {
 }
 
 impl Services {
-    fn pipeline(&self) -> Result<Arc<Pipeline>, String> {
+    fn pipeline(&self) -> Result<Arc<Pipeline>, HostError> {
         self.pipeline
             .get()
             .and_then(Weak::upgrade)
-            .ok_or_else(|| "the router is starting or stopping".to_owned())
+            .ok_or_else(|| HostError::unavailable("the router is starting or stopping"))
     }
 }
 
 impl HostServices for Services {
-    fn query(&self, sink: &str, path: &str) -> Result<String, String> {
+    fn query(&self, sink: &str, path: &str) -> Result<String, HostError> {
         let pipeline = self.pipeline()?;
         let (resource, query) = path.split_once('?').unwrap_or((path, ""));
         match resource.trim_matches('/') {
@@ -1429,25 +1443,32 @@ impl HostServices for Services {
                 .state
                 .query(&r["state/".len()..], query)
                 .map(|v| v.to_string())
-                .map_err(|e| e.to_string()),
-            other => Err(format!(
-                "unknown resource `{other}`: ask for status, delivered or state/<portfolio|positions|trades|performance|equity>"
-            )),
+                .map_err(|e| match e {
+                    // As `GET /v1/state/...` answers 404 and 400.
+                    QueryError::UnknownResource(_) => HostError::not_found(e.to_string()),
+                    _ => HostError::bad_request(e.to_string()),
+                }),
+            other => Err(HostError::not_found(format!(
+                "unknown resource `{other}`: ask for status, delivered or state/<portfolio|positions|trades|performance|equity|daily>"
+            ))),
         }
     }
 
-    fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, String> {
+    fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, HostError> {
         let pipeline = self.pipeline()?;
-        let mut events =
-            ingest::parse_body(event_json, OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+        let mut events = ingest::parse_body(event_json, OffsetDateTime::now_utc())
+            .map_err(|e| HostError::bad_request(e.to_string()))?;
         for e in &mut events {
             e.source.get_or_insert_with(|| sink.to_owned());
         }
-        let accepted = pipeline.ingest(events).map_err(|e| e.to_string())?;
-        serde_json::to_string(&accepted).map_err(|e| e.to_string())
+        // Every refusal of a valid batch says "retry later" (`POST /v1/events` answers 503).
+        let accepted = pipeline
+            .ingest(events)
+            .map_err(|e| HostError::unavailable(e.to_string()))?;
+        serde_json::to_string(&accepted).map_err(|e| HostError::failed(e.to_string()))
     }
 
-    fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, String> {
+    fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, HostError> {
         self.pipeline()?.render_for_plugin(sink, name, context_json)
     }
 }
@@ -1467,5 +1488,64 @@ mod tests {
         }
         let e = delivered_limit("since=1h").unwrap_err();
         assert!(e.contains("unknown parameter `since=1h`"), "{e}");
+    }
+
+    /// A router with no sinks, on a scratch directory.
+    fn router(dir: &crate::testing::TempDir) -> Arc<Pipeline> {
+        dir.write("rules/default.yaml", "routes: []\n")
+            .write("templates/.keep", "")
+            .write("router.yaml", "sinks: {}\n");
+        let path = dir.0.join("router.yaml");
+        let text = std::fs::read_to_string(&path).expect("the config was written");
+        let config = Config::parse(&path, &text, &|_| None).expect("a valid config");
+        Pipeline::start(config, None).expect("the router starts")
+    }
+
+    fn kind(answer: Result<String, HostError>) -> alert_router_plugin::HostErrorKind {
+        answer.expect_err("a failure").kind()
+    }
+
+    #[test]
+    fn each_host_call_failure_has_the_kind_a_plugin_acts_on() {
+        use alert_router_plugin::HostErrorKind::{BadRequest, NotFound, Unavailable};
+        let dir = crate::testing::TempDir::new("host-services");
+        let pipeline = router(&dir);
+        let services = pipeline.services.clone();
+        let query = |path: &str| services.query("dash", path);
+
+        assert!(query("status").is_ok());
+        assert!(query("state/trades?limit=5").is_ok());
+        assert_eq!(kind(query("state/nope")), NotFound);
+        assert_eq!(kind(query("metrics")), NotFound);
+        assert_eq!(kind(query("state/trades?limit=ten")), BadRequest);
+        assert_eq!(kind(query("state/trades?colour=red")), BadRequest);
+        assert_eq!(kind(query("delivered?limit=0")), BadRequest);
+
+        assert!(services.emit("dash", br#"{"type": "deploy"}"#).is_ok());
+        assert_eq!(kind(services.emit("dash", b"{not json")), BadRequest);
+        assert_eq!(
+            kind(services.emit("dash", br#"{"no": "type"}"#)),
+            BadRequest
+        );
+        // No sink `dash` runs, so it cannot render (yet, or any more).
+        assert_eq!(kind(services.render("dash", "status", b"{}")), Unavailable);
+
+        // Once the router is gone, every call says: not now.
+        drop(pipeline);
+        assert_eq!(kind(services.query("dash", "status")), Unavailable);
+        assert_eq!(
+            kind(services.emit("dash", br#"{"type": "x"}"#)),
+            Unavailable
+        );
+        assert_eq!(kind(services.render("dash", "status", b"{}")), Unavailable);
+        // And before it is there.
+        let starting = Services {
+            pipeline: OnceLock::new(),
+        };
+        let e = starting.query("dash", "status").expect_err("not started");
+        assert_eq!(
+            (e.kind(), e.message()),
+            (Unavailable, "the router is starting or stopping")
+        );
     }
 }

@@ -7,9 +7,11 @@
  * Settings: {"path": "<file>"}, the file every call is recorded in (appended; no `"`
  * or `\` in the path, the settings are parsed with strstr). On deliver it appends:
  *   the message JSON, on one line;
- *   "query: <rc> <answer>"   for query("status");
- *   "emit: <rc> <answer>"    for emit({"type":"c_plugin_saw","bytes":N});
- *   "render: <rc> <answer>"  for render("ctest", {}).
+ *   "query: <rc> <kind> <answer>"   for query("status");
+ *   "emit: <rc> <kind> <answer>"    for emit({"type":"c_plugin_saw","bytes":N});
+ *   "render: <rc> <kind> <answer>"  for render("ctest", {});
+ * where <kind> names the AR_HOST_* result code (ok, failed, bad_request, not_found,
+ * unavailable; any other code is failed, as the header says).
  * Then it answers by what the message's payload contains: "fail" -> AR_FAIL,
  * "retry" -> AR_RETRY after 1500 ms, "bogus" -> 7 (not an AR_* code), else AR_OK.
  * destroy appends "destroyed".
@@ -66,14 +68,30 @@ static int append_line(const char *path, const char *bytes, size_t len) {
     return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
-/* Appends "<label>: <rc> <reply>" for one host call. */
+/* The name of a host call's result code. */
+static const char *kind_name(int32_t rc) {
+    switch (rc) {
+    case AR_HOST_OK:
+        return "ok";
+    case AR_HOST_BAD_REQUEST:
+        return "bad_request";
+    case AR_HOST_NOT_FOUND:
+        return "not_found";
+    case AR_HOST_UNAVAILABLE:
+        return "unavailable";
+    default: /* AR_HOST_FAILED, and codes this plugin does not know */
+        return "failed";
+    }
+}
+
+/* Appends "<label>: <rc> <kind> <reply>" for one host call. */
 static void record_answer(const ctest *t, const char *label, int32_t rc, const buffer *reply) {
-    size_t cap = strlen(label) + 32 + reply->len;
+    size_t cap = strlen(label) + 48 + reply->len;
     char *line = malloc(cap);
     if (line == NULL) {
         return;
     }
-    int head = snprintf(line, cap, "%s: %d ", label, (int)rc);
+    int head = snprintf(line, cap, "%s: %d %s ", label, (int)rc, kind_name(rc));
     if (head < 0) {
         free(line);
         return;

@@ -1,7 +1,8 @@
 //! A stand-in for the router's side of the plugin ABI: an `ar_host` table whose
-//! callbacks answer `query` from canned JSON, render with a function the test gives,
-//! and record every log line, query, render, emitted event and health report. For testing a plugin
-//! through its Rust API (the rlib) without the router.
+//! callbacks answer `query` from canned JSON (or fail with the result code of a canned
+//! [`HostError`]), render with a function the test gives, and record every log line,
+//! query, render, emitted event and health report. For testing a plugin through its Rust
+//! API (the rlib) without the router.
 //!
 //! ```ignore
 //! let host = HostDouble::new();
@@ -20,12 +21,12 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use alert_router_plugin::{Host, Message, Outcome, Sink, ffi};
+use alert_router_plugin::{Host, HostError, Message, Outcome, Sink, ffi};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
 /// What `render` does: template name and context in, payload or error out.
-pub type Renderer = dyn Fn(&str, &Value) -> Result<Value, String> + Send + Sync;
+type Renderer = dyn Fn(&str, &Value) -> Result<Value, HostError> + Send + Sync;
 
 /// The host's recordings and canned answers.
 pub struct HostDouble {
@@ -34,7 +35,7 @@ pub struct HostDouble {
 }
 
 struct Inner {
-    answers: Mutex<HashMap<String, Result<Value, String>>>,
+    answers: Mutex<HashMap<String, Result<Value, HostError>>>,
     renderer: Box<Renderer>,
     logs: Mutex<Vec<(i32, String)>>,
     queries: Mutex<Vec<String>>,
@@ -64,19 +65,30 @@ fn level_name(level: i32) -> &'static str {
 }
 
 impl HostDouble {
-    /// A host whose queries all fail ("not available") and whose `render` refuses
-    /// (there are no templates), until told otherwise.
+    /// A host whose queries all fail (`AR_HOST_NOT_FOUND`) and whose `render` finds no
+    /// template (`AR_HOST_NOT_FOUND`), until told otherwise.
     pub fn new() -> Arc<HostDouble> {
-        HostDouble::with_renderer(|name, _| Err(format!("no template {name} in this host double")))
+        HostDouble::hosting(Box::new(|name, _| {
+            Err(HostError::not_found(format!(
+                "no template {name} in this host double"
+            )))
+        }))
     }
 
-    /// A host that renders with `renderer`.
+    /// A host that renders with `renderer`; its errors are templates that do not render
+    /// (`AR_HOST_FAILED`).
     pub fn with_renderer(
         renderer: impl Fn(&str, &Value) -> Result<Value, String> + Send + Sync + 'static,
     ) -> Arc<HostDouble> {
+        HostDouble::hosting(Box::new(move |name, context| {
+            renderer(name, context).map_err(HostError::failed)
+        }))
+    }
+
+    fn hosting(renderer: Box<Renderer>) -> Arc<HostDouble> {
         let inner = Box::new(Inner {
             answers: Mutex::new(HashMap::new()),
-            renderer: Box::new(renderer),
+            renderer,
             logs: Mutex::new(Vec::new()),
             queries: Mutex::new(Vec::new()),
             renders: Mutex::new(Vec::new()),
@@ -100,9 +112,9 @@ impl HostDouble {
         lock(&self.inner.answers).insert(path.to_owned(), Ok(value));
     }
 
-    /// Fails `query(path)` with `reason` from now on.
-    pub fn refuse(&self, path: &str, reason: &str) {
-        lock(&self.inner.answers).insert(path.to_owned(), Err(reason.to_owned()));
+    /// Fails `query(path)` with `error` (its kind's result code, its message) from now on.
+    pub fn refuse(&self, path: &str, error: HostError) {
+        lock(&self.inner.answers).insert(path.to_owned(), Err(error));
     }
 
     /// Creates sink `S` with this host, as the router's `create` would.
@@ -219,18 +231,24 @@ unsafe extern "C" fn host_query(
     let inner = unsafe { inner(data) };
     let path = text(path, path_len);
     lock(&inner.queries).push(path.clone());
-    let answer = lock(&inner.answers)
-        .get(&path)
-        .cloned()
-        .unwrap_or_else(|| Err(format!("{path}: not available in this host double")));
+    let answer = lock(&inner.answers).get(&path).cloned().unwrap_or_else(|| {
+        Err(HostError::not_found(format!(
+            "{path}: not available in this host double"
+        )))
+    });
+    result(reply, ctx, answer)
+}
+
+/// Writes a call's answer (or its error's message) and returns its result code.
+fn result(reply: ffi::WriteFn, ctx: *mut c_void, answer: Result<Value, HostError>) -> i32 {
     match answer {
         Ok(value) => {
             write(reply, ctx, &value.to_string());
-            0
+            ffi::AR_HOST_OK
         }
-        Err(reason) => {
-            write(reply, ctx, &reason);
-            1
+        Err(e) => {
+            write(reply, ctx, e.message());
+            e.kind().code()
         }
     }
 }
@@ -249,13 +267,15 @@ unsafe extern "C" fn host_emit(
             let mut emits = lock(&inner.emits);
             emits.push(event);
             let id = format!("emitted-{}", emits.len());
-            write(reply, ctx, &json!({"accepted": 1, "ids": [id]}).to_string());
-            0
+            result(reply, ctx, Ok(json!({"accepted": 1, "ids": [id]})))
         }
-        Err(e) => {
-            write(reply, ctx, &format!("the event is not JSON: {e}"));
-            1
-        }
+        Err(e) => result(
+            reply,
+            ctx,
+            Err(HostError::bad_request(format!(
+                "the event is not JSON: {e}"
+            ))),
+        ),
     }
 }
 
@@ -280,8 +300,8 @@ unsafe extern "C" fn host_render(
     let context = match context {
         Ok(context) => context,
         Err(e) => {
-            write(reply, ctx, &format!("the context is not JSON: {e}"));
-            return 1;
+            let e = HostError::bad_request(format!("the context is not JSON: {e}"));
+            return result(reply, ctx, Err(e));
         }
     };
     lock(&inner.renders).push((name.clone(), context.clone()));
@@ -289,17 +309,12 @@ unsafe extern "C" fn host_render(
     let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         (inner.renderer)(&name, &context)
     }))
-    .unwrap_or_else(|_| Err(format!("the test renderer panicked on {name}")));
-    match rendered {
-        Ok(payload) => {
-            write(reply, ctx, &payload.to_string());
-            0
-        }
-        Err(reason) => {
-            write(reply, ctx, &reason);
-            1
-        }
-    }
+    .unwrap_or_else(|_| {
+        Err(HostError::failed(format!(
+            "the test renderer panicked on {name}"
+        )))
+    });
+    result(reply, ctx, rendered)
 }
 
 unsafe extern "C" fn host_set_health(

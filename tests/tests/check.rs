@@ -145,14 +145,19 @@ fn every_first_party_manifest_lists_exactly_the_settings_its_plugin_takes() {
     // plugin takes (or let a typo through to the plugin).
     struct Nobody;
     impl HostServices for Nobody {
-        fn query(&self, _: &str, _: &str) -> Result<String, String> {
-            Err("no host".into())
+        fn query(&self, _: &str, _: &str) -> Result<String, alert_router_plugin::HostError> {
+            Err(alert_router_plugin::HostError::unavailable("no host"))
         }
-        fn emit(&self, _: &str, _: &[u8]) -> Result<String, String> {
-            Err("no host".into())
+        fn emit(&self, _: &str, _: &[u8]) -> Result<String, alert_router_plugin::HostError> {
+            Err(alert_router_plugin::HostError::unavailable("no host"))
         }
-        fn render(&self, _: &str, _: &str, _: &[u8]) -> Result<String, String> {
-            Err("no host".into())
+        fn render(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[u8],
+        ) -> Result<String, alert_router_plugin::HostError> {
+            Err(alert_router_plugin::HostError::unavailable("no host"))
         }
     }
     let catalog = Catalog::new(vec![plugin_dir()]);

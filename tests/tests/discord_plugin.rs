@@ -898,14 +898,20 @@ fn the_fake_answers_like_discord() {
 struct NoServices;
 
 impl alert_router::plugins::HostServices for NoServices {
-    fn query(&self, _: &str, path: &str) -> Result<String, String> {
-        Err(format!("no resource /v1/{path} in this test"))
+    fn query(&self, _: &str, path: &str) -> Result<String, alert_router_plugin::HostError> {
+        Err(alert_router_plugin::HostError::not_found(format!(
+            "no resource /v1/{path} in this test"
+        )))
     }
-    fn emit(&self, _: &str, _: &[u8]) -> Result<String, String> {
-        Err("no ingest in this test".to_owned())
+    fn emit(&self, _: &str, _: &[u8]) -> Result<String, alert_router_plugin::HostError> {
+        Err(alert_router_plugin::HostError::unavailable(
+            "no ingest in this test",
+        ))
     }
-    fn render(&self, _: &str, _: &str, _: &[u8]) -> Result<String, String> {
-        Err("no templates in this test".to_owned())
+    fn render(&self, _: &str, _: &str, _: &[u8]) -> Result<String, alert_router_plugin::HostError> {
+        Err(alert_router_plugin::HostError::not_found(
+            "no templates in this test",
+        ))
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alert_router::plugins::{Catalog, Delivery, HostServices, Markup, PluginError};
+use alert_router_plugin::HostError;
 use serde_json::{Value, json};
 
 /// The directory holding libctest.so (ABI 1).
@@ -92,19 +93,20 @@ impl Recorder {
 }
 
 impl HostServices for Recorder {
-    fn query(&self, sink: &str, path: &str) -> Result<String, String> {
+    fn query(&self, sink: &str, path: &str) -> Result<String, HostError> {
         self.push(Call::Query {
             sink: sink.into(),
             path: path.into(),
         });
         match path {
             "status" => Ok(STATUS.into()),
-            other => Err(format!("no resource /v1/{other}")),
+            other => Err(HostError::not_found(format!("no resource /v1/{other}"))),
         }
     }
 
-    fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, String> {
-        let event = serde_json::from_slice(event_json).map_err(|e| e.to_string())?;
+    fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, HostError> {
+        let event = serde_json::from_slice(event_json)
+            .map_err(|e| HostError::bad_request(e.to_string()))?;
         self.push(Call::Emit {
             sink: sink.into(),
             event,
@@ -112,13 +114,13 @@ impl HostServices for Recorder {
         Ok(ACCEPTED.into())
     }
 
-    fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, String> {
+    fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, HostError> {
         self.push(Call::Render {
             sink: sink.into(),
             name: name.into(),
             context: String::from_utf8_lossy(context_json).into_owned(),
         });
-        Err(NO_TEMPLATE.into())
+        Err(HostError::not_found(NO_TEMPLATE))
     }
 }
 
@@ -228,12 +230,13 @@ fn the_c_plugin_loads_delivers_calls_back_and_is_destroyed_once() {
         other => panic!("an unknown return code must fail the delivery, got {other:?}"),
     }
 
-    // The plugin recorded the message and exactly what the host answered.
+    // The plugin recorded the message and exactly what the host answered: the result
+    // code, which the plugin names with the header's AR_HOST_* constants, and the reply.
     let recorded = lines(&out);
     assert_eq!(recorded[0], String::from_utf8(hello.clone()).unwrap());
-    assert_eq!(recorded[1], format!("query: 0 {STATUS}"));
-    assert_eq!(recorded[2], format!("emit: 0 {ACCEPTED}"));
-    assert_eq!(recorded[3], format!("render: 1 {NO_TEMPLATE}"));
+    assert_eq!(recorded[1], format!("query: 0 ok {STATUS}"));
+    assert_eq!(recorded[2], format!("emit: 0 ok {ACCEPTED}"));
+    assert_eq!(recorded[3], format!("render: 3 not_found {NO_TEMPLATE}"));
     assert_eq!(recorded.len(), 4 * 4);
 
     // And the host services saw each call, for the right sink.

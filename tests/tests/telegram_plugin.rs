@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use alert_router::render::{Markup, Templates};
-use alert_router_plugin::{Message, Outcome, Sink};
+use alert_router_plugin::{HostError, Message, Outcome, Sink};
 use alert_router_tests::fake_telegram::{FakeTelegram, Reply, Sent};
 use alert_router_tests::harness::Router;
 use alert_router_tests::host_double::{HostDouble, Hosted, upstream_runtime};
@@ -910,16 +910,40 @@ fn every_command_is_answered_in_an_allowed_chat_with_data_from_the_state_store()
 fn without_data_commands_say_so() {
     let (_rt, tg) = fake(13);
     let (host, _sink) = start_sink(13, &tg, json!({"commands": true}));
-    host.refuse("state/portfolio", "the state store is not available yet");
+    host.refuse(
+        "state/portfolio",
+        HostError::unavailable("the router is starting or stopping"),
+    );
     let answer = ask(&tg, 42, 7, "/portfolio");
     assert_eq!(
         answer.visible,
         "📭 No data for /portfolio yet: the router has not recorded any. Ask again once events come in."
     );
+    // A router that is starting is no news; one that does not have what the plugin asks
+    // for is worth a warning. The user gets the same answer.
+    host.refuse(
+        "state/positions",
+        HostError::not_found("unknown state resource `positions`"),
+    );
+    let answer = ask(&tg, 42, 7, "/positions");
+    assert!(
+        answer.visible.starts_with("📭 No data for /positions"),
+        "{}",
+        answer.visible
+    );
+    let warnings: Vec<String> = host
+        .logs()
+        .into_iter()
+        .filter(|l| l.starts_with("WARN ") && l.contains("no data from"))
+        .collect();
+    assert_eq!(
+        warnings,
+        ["WARN /positions: no data from state/positions: unknown state resource `positions`"]
+    );
     // Without a status, /stats still shows the bot's own counters.
     let stats = ask(&tg, 42, 7, "/stats");
     assert!(
-        stats.visible.contains("📥 Commands received: 2"),
+        stats.visible.contains("📥 Commands received: 3"),
         "{}",
         stats.visible
     );

@@ -22,7 +22,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alert_router_plugin::form_decode;
+use alert_router_plugin::{HostError, HostErrorKind, form_decode};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -38,7 +38,7 @@ use crate::charts;
 use crate::config::{Config, MAX_TRADES_LIMIT, Theme};
 use crate::feed::{SEVERITIES, rank};
 use crate::figures;
-use crate::server::{Hub, Live, NO_SOURCE};
+use crate::hub::{Hub, Live, NO_SOURCE};
 
 /// The cookie that keeps the token after the page was opened with `?token=`.
 pub const COOKIE: &str = "alert_router_dashboard";
@@ -86,6 +86,9 @@ pub enum ApiError {
     BadRequest(String),
     NotFound,
     Unavailable(String),
+    /// The router could not answer, for a reason that is neither the request's fault
+    /// nor passing: 502, with the router's message.
+    Router(String),
 }
 
 impl IntoResponse for ApiError {
@@ -98,6 +101,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "no such page".to_owned()),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            ApiError::Router(m) => (StatusCode::BAD_GATEWAY, m),
         };
         let mut response = (status, Json(json!({"error": message}))).into_response();
         if status == StatusCode::UNAUTHORIZED {
@@ -110,20 +114,27 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The router's answer to `path`, asked off the async threads. A router that is
-/// starting or stopping is 503; anything else it refuses (a bad parameter) is 400.
+/// The router's answer to `path`, asked off the async threads.
 async fn ask(hub: &Arc<Hub>, path: String) -> Result<Value, ApiError> {
     let hub = hub.clone();
     let answer = tokio::task::spawn_blocking(move || hub.query(&path))
         .await
         .map_err(|e| ApiError::Unavailable(format!("the query failed: {e}")))?;
-    answer.map_err(|e| {
-        if e.contains("starting or stopping") || e == NO_SOURCE {
-            ApiError::Unavailable(e)
-        } else {
-            ApiError::BadRequest(e)
+    answer.map_err(ApiError::from)
+}
+
+/// A refused query by its kind: a request the router finds wrong (a parameter the page
+/// or a script passed on) is 400; a router that is starting or stopping is 503; the rest
+/// (a resource this router does not have, a failure of its own) is 502.
+impl From<HostError> for ApiError {
+    fn from(e: HostError) -> ApiError {
+        let message = e.message().to_owned();
+        match e.kind() {
+            HostErrorKind::BadRequest => ApiError::BadRequest(message),
+            HostErrorKind::Unavailable => ApiError::Unavailable(message),
+            _ => ApiError::Router(message),
         }
-    })
+    }
 }
 
 fn config(hub: &Hub) -> Result<Arc<Config>, ApiError> {

@@ -15,6 +15,8 @@
 //! - `feed`: a delivered message as a feed item, and the bounded feed.
 //! - `charts`: the equity curve and the distribution donut as SVG.
 //! - `figures`: the header's figures, one source (computed or reported) per figure.
+//! - `hub`: what the handlers share: the instances using a server (whose host the router
+//!   is asked through), the feed, the live channel to open pages.
 //! - `server`: the server's runtime, and how instances share it across reloads.
 //! - `api`: the routes, the token check, the event stream.
 
@@ -23,6 +25,7 @@ pub mod charts;
 pub mod config;
 pub mod feed;
 mod figures;
+mod hub;
 mod server;
 
 use std::sync::Arc;

@@ -17,239 +17,18 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use alert_router_plugin::{Host, Level, Message};
-use serde_json::Value;
+use alert_router_plugin::Level;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{broadcast, watch};
 
 use crate::config::Config;
-use crate::feed::{Feed, FeedItem};
+use crate::hub::{Hub, Source};
 
 /// How long an address in use is retried before the sink gives up on it.
 pub const BIND_RETRY_FOR: Duration = Duration::from_secs(30);
 const BIND_RETRY_EVERY: Duration = Duration::from_millis(100);
-/// Live updates a slow page may fall behind by before it is told to resynchronise.
-const LIVE_BUFFER: usize = 256;
-
-/// Where the router's data comes from: the host's `query` callback, or a stand-in in
-/// tests.
-pub trait Source: Send + Sync {
-    /// `path` as the host's `query` takes it: `status`, `state/trades?limit=5`, ...
-    fn query(&self, path: &str) -> Result<Value, String>;
-    /// A line in the router's log.
-    fn log(&self, level: Level, message: &str);
-}
-
-impl Source for Host {
-    fn query(&self, path: &str) -> Result<Value, String> {
-        Host::query(self, path)
-    }
-
-    fn log(&self, level: Level, message: &str) {
-        Host::log(self, level, message)
-    }
-}
-
-/// What an open page is sent besides feed items.
-#[derive(Debug, Clone)]
-pub enum Live {
-    /// A delivered event.
-    Feed(Arc<FeedItem>),
-    /// The settings changed (a reload): title, theme or limits.
-    Config,
-}
-
-/// One sink instance using a server.
-struct Tenant {
-    id: u64,
-    config: Arc<Config>,
-    source: Arc<dyn Source>,
-}
-
-/// What the handlers share: the tenants (newest last), the feed and the live channel.
-pub struct Hub {
-    tenants: RwLock<Vec<Tenant>>,
-    feed: Mutex<Feed>,
-    live: broadcast::Sender<Live>,
-    bound: Mutex<Option<SocketAddr>>,
-    stopping: watch::Sender<bool>,
-    /// Whether the feed has been filled from the router's delivered messages (or that
-    /// is no longer worth trying).
-    backfilled: Mutex<bool>,
-}
-
-/// The router is starting or stopping: no tenant can answer.
-pub const NO_SOURCE: &str = "the dashboard sink is stopping";
-
-impl Hub {
-    /// A hub whose first tenant is `tenant`.
-    pub fn new(tenant: u64, config: Arc<Config>, source: Arc<dyn Source>) -> Arc<Hub> {
-        let (live, _) = broadcast::channel(LIVE_BUFFER);
-        let (stopping, _) = watch::channel(false);
-        Arc::new(Hub {
-            feed: Mutex::new(Feed::new(config.max_events)),
-            tenants: RwLock::new(vec![Tenant {
-                id: tenant,
-                config,
-                source,
-            }]),
-            live,
-            bound: Mutex::new(None),
-            stopping,
-            backfilled: Mutex::new(false),
-        })
-    }
-
-    /// The newest tenant's settings.
-    pub fn config(&self) -> Option<Arc<Config>> {
-        let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
-        tenants.last().map(|t| t.config.clone())
-    }
-
-    /// Asks the router through the newest tenant. Blocking (the host answers
-    /// synchronously); the read lock keeps that tenant's host valid meanwhile, since
-    /// dropping a tenant takes the write lock.
-    pub fn query(&self, path: &str) -> Result<Value, String> {
-        let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
-        match tenants.last() {
-            Some(t) => t.source.query(path),
-            None => Err(NO_SOURCE.to_owned()),
-        }
-    }
-
-    /// Logs through the newest tenant.
-    pub fn log(&self, level: Level, message: &str) {
-        let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(t) = tenants.last() {
-            t.source.log(level, message);
-        }
-    }
-
-    /// Fills the feed, once, with the messages the router delivered to this sink
-    /// before this process started (the outbox keeps them for `storage.keep_delivered`),
-    /// so a restart does not empty it. Runs before the first item of this process goes
-    /// in, keeping the feed in order; retried while the router is still starting.
-    fn backfill(&self) {
-        let mut done = self
-            .backfilled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if *done {
-            return;
-        }
-        let limit = self
-            .feed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .limit();
-        // The router lists up to 10,000, as many as `max_events` allows.
-        let messages = match self.query(&format!("delivered?limit={limit}")) {
-            Ok(Value::Array(messages)) => messages,
-            Ok(other) => {
-                self.log(
-                    Level::Warn,
-                    &format!(
-                        "the router's delivered messages are not a list: {}",
-                        other.to_string().chars().take(80).collect::<String>()
-                    ),
-                );
-                Vec::new()
-            }
-            // Asked too early: the next page load or delivery asks again.
-            Err(reason) if reason.contains("starting or stopping") || reason == NO_SOURCE => return,
-            Err(reason) => {
-                self.log(
-                    Level::Warn,
-                    &format!("the live feed starts empty: {reason}"),
-                );
-                Vec::new()
-            }
-        };
-        let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
-        if feed.is_empty() {
-            for message in messages {
-                if let Ok(message) = serde_json::from_value::<Message>(message) {
-                    feed.push(&message);
-                }
-            }
-        }
-        *done = true;
-    }
-
-    /// Adds the item for a delivered message to the feed and tells open pages.
-    pub fn deliver(&self, message: &Message) {
-        self.backfill();
-        let item = self
-            .feed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(message);
-        if let Some(item) = item {
-            // No page open: nobody to tell.
-            let _ = self.live.send(Live::Feed(Arc::new(item)));
-        }
-    }
-
-    /// Up to `limit` feed items at or above severity rank `min`, newest first.
-    /// Blocking on the first call (see [`Hub::backfill`]).
-    pub fn feed(&self, min: usize, limit: usize) -> Vec<FeedItem> {
-        self.backfill();
-        self.feed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .recent(min, limit)
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Live> {
-        self.live.subscribe()
-    }
-
-    /// Resolves once the server is stopping (so long-lived streams end).
-    pub fn stopping(&self) -> watch::Receiver<bool> {
-        self.stopping.subscribe()
-    }
-
-    /// The address the server listens on, once bound.
-    pub fn bound(&self) -> Option<SocketAddr> {
-        *self.bound.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn add(&self, id: u64, config: Arc<Config>, source: Arc<dyn Source>) {
-        self.feed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_limit(config.max_events);
-        self.tenants
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Tenant { id, config, source });
-        let _ = self.live.send(Live::Config);
-    }
-
-    /// Removes tenant `id`; returns how many are left. Waits for queries in flight.
-    fn remove(&self, id: u64) -> usize {
-        let left = {
-            let mut tenants = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
-            let was_newest = tenants.last().is_some_and(|t| t.id == id);
-            tenants.retain(|t| t.id != id);
-            if was_newest && let Some(t) = tenants.last() {
-                let limit = t.config.max_events;
-                self.feed
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .set_limit(limit);
-            }
-            tenants.len()
-        };
-        if left > 0 {
-            let _ = self.live.send(Live::Config);
-        }
-        left
-    }
-}
 
 /// A running server: its runtime, and the hub its handlers share.
 struct Server {
@@ -311,7 +90,7 @@ pub fn acquire(config: Config, source: Arc<dyn Source>) -> Result<(Lease, String
         match bind(addr) {
             Ok(listener) => {
                 let bound = listener.local_addr().unwrap_or(addr);
-                *hub.bound.lock().unwrap_or_else(PoisonError::into_inner) = Some(bound);
+                hub.set_bound(bound);
                 runtime.spawn(serve(hub.clone(), listener));
                 format!("dashboard listening on http://{bound}/")
             }
@@ -357,7 +136,7 @@ impl Drop for Lease {
             servers.remove(&self.addr);
         }
         drop(registry);
-        let _ = self.server.hub.stopping.send(true);
+        self.server.hub.stop();
         let runtime = self
             .server
             .runtime
@@ -394,7 +173,7 @@ async fn bind_later(hub: Arc<Hub>, addr: SocketAddr) {
         match bind(addr) {
             Ok(listener) => {
                 let bound = listener.local_addr().unwrap_or(addr);
-                *hub.bound.lock().unwrap_or_else(PoisonError::into_inner) = Some(bound);
+                hub.set_bound(bound);
                 hub.log(
                     Level::Info,
                     &format!("dashboard listening on http://{bound}/"),

@@ -12,19 +12,21 @@
 //! - `client`: the Bot API client and `verdict`, the one function that maps every
 //!   answer to retry, plain-text resend or fail.
 //! - `notify`: one notification to every chat, remembering which chats got it.
-//! - `commands`: the polling loop, command answers, and the end-of-mute summary.
+//! - `polling`: the long-poll loop: `getUpdates`, the offset, who may ask what.
+//! - `answers`: each command's answer (data and template), and the end-of-mute line.
 //! - `health`: without commands, the start-up `getMe` that shows a bad token or an
 //!   unreachable Bot API in the router's status before any notification does.
 //! - `mute`, `state`: the mute, and what survives reloads and restarts.
 
+mod answers;
 mod client;
-mod commands;
 pub mod config;
 pub mod format;
 mod health;
 mod mute;
 mod notify;
 mod pace;
+mod polling;
 mod state;
 
 use std::future::Future;
@@ -171,10 +173,10 @@ impl Sink for Telegram {
             shared.warn(&warning);
         }
         let (shutdown, stop) = watch::channel(false);
-        let mut tasks = vec![runtime.spawn(commands::watch_mute(shared.clone(), stop.clone()))];
+        let mut tasks = vec![runtime.spawn(answers::watch_mute(shared.clone(), stop.clone()))];
         // Either way a getMe at start tells the router whether the bot works.
         if shared.config.commands {
-            tasks.push(runtime.spawn(commands::poll(shared.clone(), stop)));
+            tasks.push(runtime.spawn(polling::poll(shared.clone(), stop)));
         } else {
             tasks.push(runtime.spawn(health::check(shared.clone(), stop)));
         }

@@ -9,21 +9,23 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
-use alert_router_plugin::{Level, ffi};
+use alert_router_plugin::{HostError, Level, ffi};
 
 use super::error::plugin_text;
 
 /// What the router offers plugins through `ar_host`. Implemented by the part of the router
 /// that owns the state store, ingest and templates; called from any thread, including
 /// threads a plugin started, possibly several at once. `sink` is the name of the sink whose
-/// instance is calling.
+/// instance is calling. A failure's kind becomes the `AR_HOST_*` code the plugin gets, its
+/// message the line written to the plugin's `reply` (the header says which kind each
+/// failure of each call is).
 pub trait HostServices: Send + Sync + 'static {
-    /// Answer a `query` (path below /v1, e.g. "status", "state/trades?limit=5"): JSON text or an error line.
-    fn query(&self, sink: &str, path: &str) -> Result<String, String>;
-    /// Ingest one event posted by a plugin (JSON text): the answer JSON or the refusal reason.
-    fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, String>;
-    /// Render this sink's template `name` with the JSON object `context_json`: payload JSON or an error line.
-    fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, String>;
+    /// Answer a `query` (path below /v1, e.g. "status", "state/trades?limit=5"): JSON text or why not.
+    fn query(&self, sink: &str, path: &str) -> Result<String, HostError>;
+    /// Ingest one event posted by a plugin (JSON text): the answer JSON or why it was refused.
+    fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, HostError>;
+    /// Render this sink's template `name` with the JSON object `context_json`: payload JSON or why not.
+    fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, HostError>;
 }
 
 /// How a plugin says its sink is doing outside any delivery (`ar_host.set_health`).
@@ -228,9 +230,9 @@ unsafe extern "C" fn host_query(
 ) -> i32 {
     answer(reply, reply_ctx, || {
         // SAFETY: as the header documents; NULL reads as absent or empty.
-        let data = unsafe { self::host_data(host_data) }.ok_or(NO_HOST_DATA)?;
+        let data = unsafe { self::host_data(host_data) }.ok_or_else(no_host_data)?;
         let path = std::str::from_utf8(unsafe { ffi::bytes(path, path_len) })
-            .map_err(|_| "the query path is not UTF-8".to_owned())?;
+            .map_err(|_| HostError::bad_request("the query path is not UTF-8"))?;
         data.services.query(&data.sink, path)
     })
 }
@@ -245,7 +247,7 @@ unsafe extern "C" fn host_emit(
 ) -> i32 {
     answer(reply, reply_ctx, || {
         // SAFETY: as the header documents; NULL reads as absent or empty.
-        let data = unsafe { self::host_data(host_data) }.ok_or(NO_HOST_DATA)?;
+        let data = unsafe { self::host_data(host_data) }.ok_or_else(no_host_data)?;
         let event = unsafe { ffi::bytes(event_json, len) };
         data.services.emit(&data.sink, event)
     })
@@ -263,9 +265,9 @@ unsafe extern "C" fn host_render(
 ) -> i32 {
     answer(reply, reply_ctx, || {
         // SAFETY: as the header documents; NULL reads as absent or empty.
-        let data = unsafe { self::host_data(host_data) }.ok_or(NO_HOST_DATA)?;
+        let data = unsafe { self::host_data(host_data) }.ok_or_else(no_host_data)?;
         let name = std::str::from_utf8(unsafe { ffi::bytes(name, name_len) })
-            .map_err(|_| "the template name is not UTF-8".to_owned())?;
+            .map_err(|_| HostError::bad_request("the template name is not UTF-8"))?;
         let context = match unsafe { ffi::bytes(context_json, context_len) } {
             [] => b"{}".as_slice(),
             context => context,
@@ -300,22 +302,26 @@ unsafe extern "C" fn host_set_health(
     }));
 }
 
-const NO_HOST_DATA: &str =
-    "host_data is NULL: pass the `host_data` of the ar_host table given to create";
+fn no_host_data() -> HostError {
+    HostError::bad_request(
+        "host_data is NULL: pass the `host_data` of the ar_host table given to create",
+    )
+}
 
-/// Runs a service call and writes its answer (or its error line) to `reply`: 0 on success,
-/// 1 on failure. A panic in the router becomes an error line: it must never unwind into C.
+/// Runs a service call and writes its answer (or its error line) to `reply`: `AR_HOST_OK`
+/// on success, else the code of the failure's kind. A panic in the router becomes an
+/// `AR_HOST_FAILED` error line: it must never unwind into C.
 fn answer(
     reply: Option<ffi::WriteFn>,
     reply_ctx: *mut c_void,
-    call: impl FnOnce() -> Result<String, String>,
+    call: impl FnOnce() -> Result<String, HostError>,
 ) -> i32 {
     catch_unwind(AssertUnwindSafe(|| {
         let (rc, text) = match catch_unwind(AssertUnwindSafe(call)) {
-            Ok(Ok(text)) => (0, text),
-            Ok(Err(text)) => (1, text),
+            Ok(Ok(text)) => (ffi::AR_HOST_OK, text),
+            Ok(Err(e)) => (e.kind().code(), e.message().to_owned()),
             Err(panic) => (
-                1,
+                ffi::AR_HOST_FAILED,
                 format!("the router failed while answering: {}", panic_text(&*panic)),
             ),
         };
@@ -325,7 +331,7 @@ fn answer(
         }
         rc
     }))
-    .unwrap_or(1)
+    .unwrap_or(ffi::AR_HOST_FAILED)
 }
 
 fn panic_text(payload: &(dyn Any + Send)) -> &str {
@@ -350,20 +356,23 @@ mod tests {
     struct Services;
 
     impl HostServices for Services {
-        fn query(&self, sink: &str, path: &str) -> Result<String, String> {
+        fn query(&self, sink: &str, path: &str) -> Result<String, HostError> {
             match path {
                 "status" => Ok(format!(r#"{{"sink":"{sink}"}}"#)),
                 "boom" => panic!("state store exploded"),
-                other => Err(format!("no such resource: {other}")),
+                "state/trades?limit=ten" => Err(HostError::bad_request("limit: give a number")),
+                "later" => Err(HostError::unavailable("the router is starting or stopping")),
+                "broken" => Err(HostError::failed("the disk said no")),
+                other => Err(HostError::not_found(format!("no such resource: {other}"))),
             }
         }
-        fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, String> {
+        fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, HostError> {
             Ok(format!(
                 "{sink} got {}",
                 String::from_utf8_lossy(event_json)
             ))
         }
-        fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, String> {
+        fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, HostError> {
             Ok(format!(
                 "{sink}/{name} with {}",
                 String::from_utf8_lossy(context_json)
@@ -399,10 +408,6 @@ mod tests {
             query(&table, "status"),
             (0, r#"{"sink":"tg-ops"}"#.to_owned())
         );
-        assert_eq!(
-            query(&table, "nope"),
-            (1, "no such resource: nope".to_owned())
-        );
         // SAFETY: a live table; `out` outlives each call.
         unsafe {
             let t = &*table.as_ptr();
@@ -437,11 +442,32 @@ mod tests {
     }
 
     #[test]
+    fn each_failure_reaches_the_plugin_as_the_code_of_its_kind_with_its_message() {
+        let table = table();
+        for (path, code, message) in [
+            ("nope", ffi::AR_HOST_NOT_FOUND, "no such resource: nope"),
+            (
+                "state/trades?limit=ten",
+                ffi::AR_HOST_BAD_REQUEST,
+                "limit: give a number",
+            ),
+            (
+                "later",
+                ffi::AR_HOST_UNAVAILABLE,
+                "the router is starting or stopping",
+            ),
+            ("broken", ffi::AR_HOST_FAILED, "the disk said no"),
+        ] {
+            assert_eq!(query(&table, path), (code, message.to_owned()), "{path}");
+        }
+    }
+
+    #[test]
     fn a_panic_in_the_router_is_an_error_line_not_an_unwind() {
         assert_eq!(
             query(&table(), "boom"),
             (
-                1,
+                ffi::AR_HOST_FAILED,
                 "the router failed while answering: state store exploded".to_owned()
             )
         );
@@ -459,7 +485,7 @@ mod tests {
                 Some(ffi::write_to_vec),
                 (&raw mut out).cast(),
             );
-            assert_eq!(rc, 1);
+            assert_eq!(rc, ffi::AR_HOST_BAD_REQUEST);
             assert!(String::from_utf8_lossy(&out).contains("host_data is NULL"));
 
             let table = table();

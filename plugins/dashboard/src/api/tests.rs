@@ -1,9 +1,10 @@
 //! The routes driven with `oneshot` against a stand-in for the router: what each endpoint
 //! asks the router, what it answers, and the token check.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use alert_router_plugin::{Level, Message};
+use alert_router_plugin::{HostError, HostErrorKind, Level, Message};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -12,18 +13,32 @@ use tower::ServiceExt;
 
 use super::app;
 use crate::config::{Config, Settings};
-use crate::server::{Hub, Source};
+use crate::hub::{Hub, Source};
 
 /// Answers like the router would, and remembers what it was asked.
 #[derive(Default)]
 struct FakeRouter {
     asked: Mutex<Vec<String>>,
+    /// Resources refused with these errors instead.
+    refusals: Mutex<HashMap<String, HostError>>,
+}
+
+impl FakeRouter {
+    fn refuse(&self, resource: &str, error: HostError) {
+        self.refusals
+            .lock()
+            .unwrap()
+            .insert(resource.to_owned(), error);
+    }
 }
 
 impl Source for FakeRouter {
-    fn query(&self, path: &str) -> Result<Value, String> {
+    fn query(&self, path: &str) -> Result<Value, HostError> {
         self.asked.lock().unwrap().push(path.to_owned());
         let resource = path.split('?').next().unwrap_or_default();
+        if let Some(error) = self.refusals.lock().unwrap().get(resource) {
+            return Err(error.clone());
+        }
         match resource {
             "state/portfolio" => Ok(
                 json!({"total_value": 12500.0, "cash": 2500.0, "pnl": 2500.0, "pnl_pct": 25.0, "updated_at": "2025-11-03T14:30:00Z"}),
@@ -41,9 +56,6 @@ impl Source for FakeRouter {
                 {"symbol": "ETH/USDT", "strategy": "RSI_MACD", "pnl": 200.0},
                 {"symbol": "BTC/USDT", "strategy": null, "pnl": -50.0},
                 {"symbol": "ETH/USDT", "strategy": "Breakout", "pnl": 10.0}], "total": 3})),
-            "state/equity" if path.contains("range=bogus") => {
-                Err("range: \"bogus\": expected 1D, 1W, 1M or all".into())
-            }
             "state/equity" => Ok(json!({"points": [
                 {"time": "2025-11-03T00:00:00Z", "value": 50000.0},
                 {"time": "2025-11-03T06:00:00Z", "value": 50600.0}], "range": "all", "source": "portfolio_update"})),
@@ -54,7 +66,9 @@ impl Source for FakeRouter {
                                                          "failed": 1, "rate_limited": 2, "last_error": "429",
                                                          "settings": {"bot_token": "***", "chat_ids": [42]}}}}),
             ),
-            _ => Err("the router is starting or stopping".into()),
+            other => Err(HostError::not_found(format!(
+                "unknown state resource `{other}`"
+            ))),
         }
     }
 
@@ -229,15 +243,26 @@ async fn the_feed_lists_delivered_events_by_severity() {
 }
 
 #[tokio::test]
-async fn a_router_that_is_not_ready_is_503_and_a_refused_query_400() {
-    let (hub, _) = hub_with(Settings::default());
-    let (status, _, body) = call(&hub, "/api/equity?range=1D", &[]).await;
+async fn a_refused_query_answers_by_its_kind_never_by_its_words() {
+    let (hub, router) = hub_with(Settings::default());
+    let (status, _, body) = call(&hub, "/api/portfolio", &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // The fake refuses unknown resources as a router that is starting does.
-    let (status, _, body) = call(&hub, "/api/equity?range=bogus", &[]).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let ask = super::ask(&hub, "state/daily".into()).await.unwrap_err();
-    assert!(matches!(ask, super::ApiError::Unavailable(_)), "{ask:?}");
+
+    // Each message would have fooled a dashboard that read the words.
+    let said = "the router is starting or stopping";
+    for (kind, expected) in [
+        (HostErrorKind::BadRequest, StatusCode::BAD_REQUEST),
+        (HostErrorKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+        (HostErrorKind::NotFound, StatusCode::BAD_GATEWAY),
+        // Every failure of a router from before the result codes.
+        (HostErrorKind::Failed, StatusCode::BAD_GATEWAY),
+    ] {
+        router.refuse("state/portfolio", HostError::new(kind, said));
+        let (status, _, body) = call(&hub, "/api/portfolio", &[]).await;
+        assert_eq!(status, expected, "{kind:?}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body, json!({"error": said}), "{kind:?}");
+    }
 }
 
 #[tokio::test]
