@@ -12,7 +12,7 @@
 //! - [`pipeline`] holds the snapshot in force ([`config`], [`rules`], [`render`]'s
 //!   templates, the sinks) and moves each event through it, feeding [`state`];
 //! - [`outbox`] keeps every accepted message on disk until it is delivered or dead (it
-//!   and [`state`] open their databases through [`sqlite`]);
+//!   and [`state`] open their databases through the `alert-router-sqlite` crate);
 //! - [`dispatch`] delivers per sink through [`plugins`] (the host side of the C ABI);
 //! - [`reload`] swaps in a new snapshot when files change, [`restart`] says what only a
 //!   restart applies; [`metrics`] and
@@ -37,7 +37,6 @@ pub mod reload;
 pub mod render;
 pub mod restart;
 pub mod rules;
-pub mod sqlite;
 pub mod state;
 #[cfg(test)]
 mod testing;

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, now_ms};
 use crate::config::{Storage, SyncMode};
 use crate::event::format_time;
-use crate::sqlite;
+use alert_router_sqlite as sqlite;
 
 /// The schema this code writes; a database with another one is refused, not guessed at.
 const SCHEMA_VERSION: i64 = 1;

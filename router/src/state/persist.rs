@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use super::book::{Book, Change, CurveId, MAX_TRADES, Position, PositionKey, ReportedKind, Trade};
 use super::equity::{Curve, DailyCloses, MAX_DAYS, MAX_POINTS, Point};
 use super::error::StateError;
-use crate::sqlite;
+use alert_router_sqlite as sqlite;
 
 /// The file inside the storage directory.
 pub(super) const FILE_NAME: &str = "state.db";

@@ -58,12 +58,12 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TempDir;
 
     #[test]
     fn a_database_of_another_schema_version_is_refused() {
-        let dir = TempDir::new("sqlite");
-        let path = dir.0.join("x.db");
+        let dir = std::env::temp_dir().join(format!("alert-router-sqlite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("the temp dir is writable");
+        let path = dir.join("x.db");
         let schema = "CREATE TABLE IF NOT EXISTS t (a INTEGER);";
         let conn = open(&path, "FULL", schema, 1).expect("a new database opens");
         let mode: String = conn
@@ -79,5 +79,6 @@ mod tests {
             Err(OpenError::Schema { found, known }) => assert_eq!((found, known), (1, 2)),
             other => panic!("expected a schema refusal, got {other:?}"),
         }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
