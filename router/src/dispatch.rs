@@ -467,9 +467,14 @@ impl Run {
                 return Finished::Interrupted;
             }
             attempt += 1;
+            // One span per attempt: with the event's span (pipeline/ingest.rs) it shows
+            // an event's whole path under `ALERT_ROUTER_LOG=debug`.
+            let span = tracing::debug_span!("delivery", sink = %self.name, message_id = %message.id, event_id = %message.event_id, attempt);
+            let _in_attempt = span.enter();
             let body = wire(message, &self.name, attempt);
             match self.delivering.instance.deliver(body.as_bytes()) {
                 Delivery::Ok => {
+                    tracing::debug!("delivered");
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
                     self.stats.unhealthy.store(false, Ordering::Relaxed);
                     let waited = now_ms().saturating_sub(message.created_ms).max(0);

@@ -404,3 +404,54 @@ async fn every_retry_is_logged_with_its_reason_and_when_the_next_attempt_is() {
         "reason=flaky asks to retry message r1:pausing after 50 ms",
     ]);
 }
+
+/// `ALERT_ROUTER_LOG=debug` follows one event: its span (id, type) from routing through
+/// rendering to the outbox write, then one span per delivery attempt (sink, message id,
+/// event id, attempt) with how each ended.
+#[tokio::test]
+async fn debug_logging_follows_one_event_from_ingest_to_each_delivery_attempt() {
+    let dir = dir_with(&[
+        (
+            "router.yaml",
+            "plugins: {dirs: [\"{plugins}\"]}\nrules: rules\ntemplates: templates\nsinks:\n  failing:\n    plugin: flaky\n    retry: {max_attempts: 3, initial_backoff: 10ms, max_backoff: 10ms}\n",
+        ),
+        (
+            "rules/a.yaml",
+            "routes:\n  - name: all\n    to: [failing]\n",
+        ),
+        // Fails once, then goes through.
+        (
+            "templates/failing/default.yaml",
+            "behave: retry\ntimes: 1\n",
+        ),
+    ]);
+    let router = Router::start_in_with_env(dir, &[("ALERT_ROUTER_LOG", "debug")]).await;
+    assert_eq!(
+        router
+            .post_events(r#"{"type": "order_failed", "id": "trace-1"}"#)
+            .await
+            .0,
+        202
+    );
+    router
+        .status_until("delivered on the second attempt", |s| {
+            s["sinks"]["failing"]["sent"] == 1
+        })
+        .await;
+    let stderr = router.stderr();
+    let line = |needles: &[&str]| {
+        stderr
+            .lines()
+            .find(|l| needles.iter().all(|n| l.contains(n)))
+            .unwrap_or_else(|| panic!("no line with {needles:?} in:\n{stderr}"))
+            .to_owned()
+    };
+    let event = "event{id=trace-1 type=order_failed}";
+    line(&[event, "rendered for the sink", "route=all", "sink=failing"]);
+    line(&[event, "stored in the outbox"]);
+    let attempt = |n: u32| {
+        format!("delivery{{sink=failing message_id=trace-1:failing event_id=trace-1 attempt={n}}}")
+    };
+    line(&[&attempt(1), "attempt 1 of 3 failed; retrying in "]);
+    line(&[&attempt(2), "delivered"]);
+}

@@ -1,0 +1,212 @@
+//! `check`: reads a config into what can start, without starting anything: rules,
+//! templates, every enabled sink's plugin and settings, and a rehearsal of every
+//! template with sample events. Start-up, reload and `alert-router check` all go
+//! through [`check`], so the three agree on what is valid.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::{Config, SinkConfig};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::plugins::{Catalog, Markup, Plugin, SettingProblem};
+use crate::render::samples::{self, Sample};
+use crate::render::{self, Templates};
+use crate::rules::Rules;
+
+/// The parts of a config that can be checked without starting anything: rules,
+/// templates, and every enabled sink's plugin and settings.
+pub struct Checked {
+    pub config: Config,
+    pub rules: Rules,
+    pub templates: Templates,
+    /// Every enabled sink: its plugin, or why it cannot start.
+    pub plugins: BTreeMap<String, Result<Arc<Plugin>, CannotStart>>,
+    /// What may fail for some events but does not stop this config from loading.
+    pub warnings: Diagnostics,
+}
+
+/// Why an enabled sink cannot start.
+#[derive(Debug, Clone)]
+pub enum CannotStart {
+    /// Its plugin could not be loaded (not found, not a plugin, another ABI): the reason,
+    /// said at the sink's place.
+    Plugin(String),
+    /// Its settings do not fit the plugin (its manifest, or its `create`): each problem
+    /// at the place of the setting it is about.
+    Settings(Diagnostics),
+}
+
+impl CannotStart {
+    /// The problem on one line, for `/v1/status` and the sink's dead letters.
+    pub fn reason(&self) -> String {
+        match self {
+            CannotStart::Plugin(reason) => reason.clone(),
+            CannotStart::Settings(problems) => problems
+                .0
+                .iter()
+                .map(|d| d.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+
+    /// Every problem at its place in `config`. A plugin that could not be loaded is
+    /// reported at sink `name`'s place, as "sink `name`", then `lead` (" did not start"
+    /// for a start, nothing for `check`), then the reason.
+    pub fn diagnostics(
+        &self,
+        config: &std::path::Path,
+        name: &str,
+        sink: &SinkConfig,
+        lead: &str,
+    ) -> Diagnostics {
+        match self {
+            CannotStart::Plugin(reason) => Diagnostics::from(Diagnostic::new(
+                config,
+                sink.line,
+                sink.col,
+                format!("sink `{name}`{lead}: {reason}"),
+            )),
+            CannotStart::Settings(problems) => problems.clone(),
+        }
+    }
+}
+
+/// Checks sink `name`'s settings against its plugin's manifest: each problem at the
+/// place of the setting it is about, named as `sinks.<name>.settings.<setting>`.
+fn check_settings(config: &Config, name: &str, sink: &SinkConfig, plugin: &Plugin) -> Diagnostics {
+    let manifest = plugin.manifest();
+    let takes: Vec<&str> = manifest.settings.keys().map(String::as_str).collect();
+    let places = &sink.settings_places;
+    let mut problems = Diagnostics::default();
+    for problem in manifest.check_settings(&sink.settings) {
+        let message = problem.message(plugin.name(), &takes);
+        let (place, what) = match &problem {
+            SettingProblem::Unknown { name: setting, .. } => (
+                places.name_of(setting),
+                format!("sinks.{name}.settings.{setting}"),
+            ),
+            SettingProblem::WrongType { name: setting, .. } => (
+                places.value_of(setting),
+                format!("sinks.{name}.settings.{setting}"),
+            ),
+            SettingProblem::Missing { .. } | SettingProblem::NotAMapping { .. } => {
+                (places.whole, format!("sinks.{name}.settings"))
+            }
+        };
+        problems.push(Diagnostic::new(
+            &config.path,
+            place.line,
+            place.col,
+            format!("{what}: {message}"),
+        ));
+    }
+    problems
+}
+
+/// Loads and checks everything `config` names. Problems with rules and templates are
+/// fatal; a sink whose plugin cannot be loaded or whose settings are wrong is reported
+/// in `plugins` (and as a diagnostic by `check`) but does not stop the others.
+pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> {
+    let mut plugins = BTreeMap::new();
+    for (name, sink) in config.enabled_sinks() {
+        let loaded = match catalog.load(&sink.plugin) {
+            Err(e) => Err(CannotStart::Plugin(e.to_string())),
+            Ok(plugin) => {
+                let problems = check_settings(&config, name, sink, &plugin);
+                if problems.is_empty() {
+                    Ok(plugin)
+                } else {
+                    Err(CannotStart::Settings(problems))
+                }
+            }
+        };
+        plugins.insert(name.clone(), loaded);
+    }
+    let markup_of = |group: &str| -> Markup {
+        if let Some(Ok(plugin)) = plugins.get(group) {
+            return plugin.manifest().markup;
+        }
+        plugins
+            .values()
+            .filter_map(|p| p.as_ref().ok())
+            .find(|p| p.name() == group)
+            .map(|p| p.manifest().markup)
+            .unwrap_or(Markup::None)
+    };
+    let mut problems = Diagnostics::default();
+    let templates = Templates::load(&config.templates, &markup_of);
+    let rules = Rules::load(&config.rules, &|sink| config.sinks.contains_key(sink));
+    let (templates, rules) = match (templates, rules) {
+        (Ok(t), Ok(r)) => (t, r),
+        (t, r) => {
+            if let Err(e) = t {
+                problems.extend(e);
+            }
+            if let Err(e) = r {
+                problems.extend(e);
+            }
+            return Err(problems);
+        }
+    };
+    let warnings = rehearse_sends(&plugins, &rules, &templates);
+    Ok(Checked {
+        config,
+        rules,
+        templates,
+        plugins,
+        warnings,
+    })
+}
+
+/// Renders every template the sinks that can start would use with sample events of the
+/// types it serves (see `render::rehearse`): what fails is a warning, at its place.
+fn rehearse_sends(
+    plugins: &BTreeMap<String, Result<Arc<Plugin>, CannotStart>>,
+    rules: &Rules,
+    templates: &Templates,
+) -> Diagnostics {
+    let sinks: Vec<(String, String)> = plugins
+        .iter()
+        .filter_map(|(name, p)| Some((name.clone(), p.as_ref().ok()?.name().to_owned())))
+        .collect();
+    let documented = samples::documented();
+    let named: Vec<render::Named> = rules
+        .routes()
+        .iter()
+        .filter_map(|route| {
+            let template = route.template.clone()?;
+            let mut samples: Vec<Sample> = documented
+                .iter()
+                .filter(|s| route.admits_type(&s.event.kind))
+                .cloned()
+                .collect();
+            // A custom event too: one of each type the route names that is not documented
+            // (`heartbeat`), or any when it names none.
+            let custom: Vec<&str> = if route.types().is_empty() {
+                vec![samples::CUSTOM_TYPE]
+            } else {
+                route
+                    .types()
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|t| !t.contains(['*', '?']))
+                    .filter(|t| !documented.iter().any(|s| s.event.kind == *t))
+                    .collect()
+            };
+            for kind in custom {
+                samples.extend(samples::custom(kind));
+            }
+            for sample in &mut samples {
+                route.apply_set(&mut sample.event);
+            }
+            Some(render::Named {
+                template,
+                route: route.name.clone(),
+                sinks: route.to.clone(),
+                samples,
+            })
+        })
+        .collect();
+    render::rehearse(templates, &sinks, &named)
+}

@@ -1,0 +1,378 @@
+//! The path of a batch of validated events: dedup, rules, templates, room in the
+//! outbox ([`Pipeline::prepare`]), the write, then the bookkeeping once it is durable
+//! ([`Pipeline::settle`]: counters, the state store). All or nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use time::OffsetDateTime;
+
+use super::{Pipeline, SinkEntry, Snapshot};
+use crate::dispatch::SinkStats;
+use crate::event::{Event, format_time};
+use crate::ingest::Seen;
+use crate::outbox::{self, Batch, Count, NewMessage, OutboxError, Reservation};
+use crate::render;
+use crate::state::StateStore;
+
+/// Counters over all events.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub unrouted: AtomicU64,
+    pub rule_errors: AtomicU64,
+    pub rejected: AtomicU64,
+    pub by_type: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Why a valid batch was refused: nothing of it was accepted, and the producer should
+/// try again later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}: nothing in this request was accepted; retry later")]
+    Full(#[from] outbox::Full),
+    #[error(
+        "the outbox could not store the batch ({0}): nothing in this request was accepted; retry later"
+    )]
+    Storage(String),
+    #[error(
+        "event `{id}` is being stored by another request right now: nothing in this request was accepted; retry shortly (it will then count as a repeat)"
+    )]
+    InFlight { id: String },
+}
+
+/// A batch routed and rendered, with room taken in the outbox, not yet written.
+pub struct Prepared {
+    /// Held until the batch is written: a reload stops removed sinks only after that.
+    _snapshot: Arc<Snapshot>,
+    batch: Batch,
+    reservation: Reservation,
+    accepted: Accepted,
+    /// Ids seen for the first time: forgotten again if the batch is not written.
+    fresh: Vec<String>,
+    /// Trading events, applied to the state once the batch is written.
+    tracked: Vec<Arc<Event>>,
+    /// Each routed event's span (only when debug logging is on), to say in it that the
+    /// batch was written.
+    spans: Vec<tracing::Span>,
+    by_type: BTreeMap<String, u64>,
+    /// Messages per running sink, for its counters.
+    routed: Vec<(Arc<SinkStats>, u64)>,
+    /// Dead on arrival: the sink's counters, the error, whether it was a render error.
+    dead: Vec<(Arc<SinkStats>, String, bool)>,
+}
+/// What `ingest` answers: every event's id, in order (repeats included).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Accepted {
+    pub accepted: usize,
+    pub ids: Vec<String>,
+}
+
+impl Pipeline {
+    /// Routes, renders and writes validated events to the outbox, and returns once they
+    /// are committed. All or nothing: when the outbox (or a sink's share of it) is full,
+    /// or the write fails, nothing is kept and the ids are forgotten, so the producer can
+    /// retry. Blocking.
+    pub fn ingest(&self, events: Vec<Event>) -> Result<Accepted, IngestError> {
+        let mut prepared = self.prepare(events)?;
+        let written = self
+            .outbox
+            .append_blocking(std::mem::take(&mut prepared.batch));
+        self.settle(prepared, written)
+    }
+
+    /// [`ingest`](Self::ingest) for async callers: routing and rendering a big batch run
+    /// on a blocking thread, and the commit is awaited. The work runs as a task of its
+    /// own, so a producer that hangs up mid-request cannot cut it between the commit and
+    /// the bookkeeping after it (counters, the state store).
+    pub async fn ingest_async(
+        self: &Arc<Self>,
+        events: Vec<Event>,
+    ) -> Result<Accepted, IngestError> {
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            let mut prepared = if events.len() > 64 {
+                let p = pipeline.clone();
+                tokio::task::spawn_blocking(move || p.prepare(events))
+                    .await
+                    .map_err(|e| IngestError::Storage(format!("routing the batch failed: {e}")))??
+            } else {
+                pipeline.prepare(events)?
+            };
+            let written = pipeline
+                .outbox
+                .append(std::mem::take(&mut prepared.batch))
+                .await;
+            pipeline.settle(prepared, written)
+        })
+        .await
+        .map_err(|e| IngestError::Storage(format!("the ingest task failed: {e}")))?
+    }
+
+    /// Dedup, rules and templates: everything up to the outbox write, with room taken.
+    pub fn prepare(&self, events: Vec<Event>) -> Result<Prepared, IngestError> {
+        // A full `Arc` (not a guard), held until the batch is written: a reload waits for
+        // the last holder of the old snapshot before it stops the sinks that are gone.
+        let snap = self.snapshot.load_full();
+        let now = format_time(OffsetDateTime::now_utc());
+        let mut ids = Vec::with_capacity(events.len());
+        let mut fresh = Vec::new();
+        let mut messages: Vec<NewMessage> = Vec::new();
+        let mut dead = Vec::new();
+        let mut per_sink: BTreeMap<String, Count> = BTreeMap::new();
+        let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+        let mut tracked: Vec<Arc<Event>> = Vec::new();
+        let mut spans = Vec::new();
+        let total = events.len();
+        for event in events {
+            ids.push(event.id.clone());
+            // One span per event, so `ALERT_ROUTER_LOG=debug` follows it from here to the
+            // outbox; each delivery attempt's span names the same id (dispatch.rs).
+            let span = tracing::debug_span!("event", id = %event.id, r#type = %event.kind);
+            let _in_event = span.enter();
+            if event.id_given {
+                match self.dedup.offer(&event.id) {
+                    Seen::New => fresh.push(event.id.clone()),
+                    Seen::Repeat => {
+                        self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!("a repeat of an event already stored: not routed again");
+                        continue;
+                    }
+                    // Twice in this batch: the batch is stored whole, so a repeat.
+                    Seen::Storing if fresh.contains(&event.id) => {
+                        self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!("a repeat within this batch: not routed again");
+                        continue;
+                    }
+                    // Another request is storing it (a producer's retry overtook its first
+                    // try). Taking it would send it twice; dropping it would lose it if
+                    // that write fails. The producer asks again shortly instead.
+                    Seen::Storing => {
+                        self.refused(&fresh, total);
+                        return Err(IngestError::InFlight { id: event.id });
+                    }
+                }
+            }
+            // Look up before inserting: `entry` would allocate the key for every event.
+            match by_type.get_mut(&event.kind) {
+                Some(n) => *n += 1,
+                None => {
+                    by_type.insert(event.kind.clone(), 1);
+                }
+            }
+            // Shared, not copied: the state store gets the event as posted (a route's
+            // `set` changes a copy of its own).
+            let event = Arc::new(event);
+            if StateStore::tracks(&event.kind) {
+                tracked.push(event.clone());
+            }
+            let hits = snap.rules.route_shared(event, &mut |route, e| {
+                self.counters.rule_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(route = %route.name, file = %route.file.display(), line = route.line, error = %e, "rule condition failed; treated as no match");
+            });
+            if hits.is_empty() {
+                self.counters.unrouted.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("no route matched");
+            }
+            if !span.is_disabled() {
+                spans.push(span.clone());
+            }
+            // The event's stored text, written once for the hits that share one event
+            // (every hit, unless a route's `set` changed it).
+            let mut written: Option<(Arc<Event>, Arc<str>)> = None;
+            for hit in hits {
+                let route = &snap.rules.routes()[hit.route];
+                let event_text = match &written {
+                    Some((e, text)) if Arc::ptr_eq(e, &hit.event) => text.clone(),
+                    _ => {
+                        let text: Arc<str> = hit.event.to_json_string().into();
+                        written = Some((hit.event.clone(), text.clone()));
+                        text
+                    }
+                };
+                // Templates read the event in place; each sink's context shares it.
+                let event_value = render::event_value(&hit.event);
+                let template = route.template.as_deref().unwrap_or(&hit.event.kind);
+                for sink in &hit.sinks {
+                    let mut message = NewMessage {
+                        sink: sink.clone(),
+                        id: format!("{}:{sink}", hit.event.id),
+                        event_id: hit.event.id.clone(),
+                        event_type: hit.event.kind.clone(),
+                        route: route.name.clone(),
+                        template: template.to_owned(),
+                        payload: None,
+                        event: event_text.clone(),
+                        error: None,
+                    };
+                    if let Some(broken) = snap.broken.get(sink) {
+                        let error = format!("sink `{sink}` did not start: {}", broken.reason);
+                        tracing::debug!(route = %route.name, %sink, %error, "dead on arrival");
+                        dead.push((broken.stats.clone(), error.clone(), false));
+                        message.error = Some(error);
+                        messages.push(message);
+                        continue;
+                    }
+                    let Some(entry) = snap.sinks.get(sink) else {
+                        continue; // a disabled sink
+                    };
+                    match render_for_sink(
+                        &snap,
+                        entry,
+                        sink,
+                        template,
+                        &route.name,
+                        &event_value,
+                        &now,
+                    ) {
+                        Ok(payload) => {
+                            tracing::debug!(route = %route.name, %sink, template, message_id = %message.id, "rendered for the sink");
+                            message.payload = Some(payload.into());
+                            let bytes = message.bytes();
+                            match per_sink.get_mut(sink) {
+                                Some(count) => count.add(1, bytes),
+                                None => per_sink.entry(sink.clone()).or_default().add(1, bytes),
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(route = %route.name, %sink, template, error = %e, "the template failed: dead on arrival");
+                            dead.push((entry.worker.stats.clone(), e.clone(), true));
+                            message.error = Some(e);
+                        }
+                    }
+                    messages.push(message);
+                }
+            }
+        }
+        let wanted: Vec<(String, Count, u64)> = per_sink
+            .iter()
+            .map(|(sink, count)| {
+                let max = snap
+                    .sinks
+                    .get(sink)
+                    .map_or(u64::MAX, |e| e.config.max_queue as u64);
+                (sink.clone(), *count, max)
+            })
+            .collect();
+        let reservation = match self.outbox.reserve(&wanted) {
+            Ok(r) => r,
+            Err(full) => {
+                self.refused(&fresh, total);
+                return Err(IngestError::Full(full));
+            }
+        };
+        let routed = per_sink
+            .iter()
+            .filter_map(|(sink, count)| {
+                snap.sinks
+                    .get(sink)
+                    .map(|e| (e.worker.stats.clone(), count.messages))
+            })
+            .collect();
+        Ok(Prepared {
+            _snapshot: snap,
+            batch: Batch {
+                messages,
+                seen: fresh.clone(),
+            },
+            reservation,
+            accepted: Accepted {
+                accepted: ids.len(),
+                ids,
+            },
+            fresh,
+            tracked,
+            spans,
+            by_type,
+            routed,
+            dead,
+        })
+    }
+
+    /// After the write: counters and state when it committed; room and ids given back
+    /// when it did not.
+    fn settle(
+        &self,
+        prepared: Prepared,
+        written: Result<(), OutboxError>,
+    ) -> Result<Accepted, IngestError> {
+        if let Err(e) = written {
+            self.outbox.release(prepared.reservation);
+            self.refused(&prepared.fresh, prepared.accepted.accepted);
+            tracing::error!(error = %e, "a batch could not be written to the outbox; answered 503");
+            for span in &prepared.spans {
+                span.in_scope(|| tracing::debug!("the batch was not written: refused"));
+            }
+            return Err(IngestError::Storage(e.to_string()));
+        }
+        self.dedup.stored(&prepared.fresh);
+        for span in &prepared.spans {
+            span.in_scope(|| tracing::debug!("stored in the outbox"));
+        }
+        for (stats, n) in prepared.routed {
+            stats.routed.fetch_add(n, Ordering::Relaxed);
+        }
+        for (stats, error, render_error) in prepared.dead {
+            if render_error {
+                stats.render_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::warn!(%error, "message dead-lettered before delivery");
+            stats.dead_letter(&error);
+        }
+        for event in &prepared.tracked {
+            self.state.apply(event);
+        }
+        self.counters
+            .accepted
+            .fetch_add(prepared.accepted.accepted as u64, Ordering::Relaxed);
+        if !prepared.by_type.is_empty() {
+            let mut counts = self
+                .counters
+                .by_type
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for (k, n) in prepared.by_type {
+                *counts.entry(k).or_default() += n;
+            }
+        }
+        Ok(prepared.accepted)
+    }
+
+    /// A batch of `events` events was refused whole: its new ids may come again.
+    fn refused(&self, fresh: &[String], events: usize) {
+        for id in fresh {
+            self.dedup.forget(id);
+        }
+        self.counters
+            .rejected
+            .fetch_add(events as u64, Ordering::Relaxed);
+    }
+}
+
+/// Renders `template` of an event for a running sink, as JSON text. `event` is the
+/// event as templates see it ([`render::event_value`] or [`render::json_value`]).
+pub(super) fn render_for_sink(
+    snap: &Snapshot,
+    entry: &SinkEntry,
+    sink: &str,
+    template: &str,
+    route: &str,
+    event: &minijinja::Value,
+    now: &str,
+) -> Result<String, String> {
+    let plugin = entry.plugin.name();
+    match snap.templates.resolve(sink, plugin, template) {
+        None => Err(format!(
+            "no template `{template}` for sink `{sink}`: add templates/{sink}/{template}.yaml, templates/{plugin}/{template}.yaml or a default.yaml"
+        )),
+        Some(id) => {
+            let ctx = render::context_with(event.clone(), route, sink, plugin, now);
+            snap.templates
+                .render_json(id, &ctx)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
