@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use crate::ingest::{BatchError, Position};
 use alert_router_plugin::form_decode;
 
+use crate::domains::StateQueryError;
 use crate::outbox::Selector;
 use crate::pipeline::{IngestError, Pipeline};
 
@@ -187,7 +188,8 @@ async fn post_reload(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /v1/state/{portfolio,positions,trades,performance,equity,daily}?...`.
+/// `GET /v1/state/<resource>?...`: a registered domain's store answers (trading's are
+/// portfolio, positions, trades, performance, equity and daily).
 async fn get_state(
     State(state): State<AppState>,
     Path(resource): Path<String>,
@@ -195,15 +197,14 @@ async fn get_state(
 ) -> Response {
     match state
         .pipeline
-        .state
+        .stores
         .query(&resource, query.as_deref().unwrap_or(""))
     {
         Ok(value) => Json(value).into_response(),
         Err(e) => {
-            let status = if matches!(e, crate::state::QueryError::UnknownResource(_)) {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::BAD_REQUEST
+            let status = match e {
+                StateQueryError::Unknown(_) => StatusCode::NOT_FOUND,
+                StateQueryError::Refused(_) => StatusCode::BAD_REQUEST,
             };
             (status, Json(json!({"error": e.to_string()}))).into_response()
         }

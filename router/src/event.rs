@@ -1,12 +1,14 @@
 //! Events: what producers post. Owns the reserved keys (`type`, `severity`, `time`, `id`,
-//! `source`, `labels`), the severity order, and the documented fields of the trading
-//! types, which are validated; any other type is a custom event and passes through.
+//! `source`, `labels`) and the severity order; the fields of a type a registered domain
+//! documents (the trading types) are validated against it, and any other type is a
+//! custom event and passes through.
 //! Takes JSON values, emits [`Event`]s or an [`EventError`] naming the field.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use alert_router_domain::describe_value;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -122,7 +124,10 @@ impl Event {
         let Value::Object(mut map) = value else {
             return Err(EventError {
                 field: None,
-                message: format!("an event must be a JSON object, got {}", kind_of(&value)),
+                message: format!(
+                    "an event must be a JSON object, got {}",
+                    describe_value(&value)
+                ),
             });
         };
         let kind = match map.remove("type") {
@@ -130,7 +135,7 @@ impl Event {
             Some(other) => {
                 return Err(EventError::field(
                     "type",
-                    format!("expected a string, got {}", kind_of(&other)),
+                    format!("expected a string, got {}", describe_value(&other)),
                 ));
             }
             None => {
@@ -160,7 +165,7 @@ impl Event {
             Some(other) => {
                 return Err(EventError::field(
                     "severity",
-                    format!("expected a string, got {}", kind_of(&other)),
+                    format!("expected a string, got {}", describe_value(&other)),
                 ));
             }
         };
@@ -175,7 +180,10 @@ impl Event {
             Some(other) => {
                 return Err(EventError::field(
                     "time",
-                    format!("expected an RFC 3339 string, got {}", kind_of(&other)),
+                    format!(
+                        "expected an RFC 3339 string, got {}",
+                        describe_value(&other)
+                    ),
                 ));
             }
         };
@@ -189,7 +197,7 @@ impl Event {
             Some(other) => {
                 return Err(EventError::field(
                     "id",
-                    format!("expected a string, got {}", kind_of(&other)),
+                    format!("expected a string, got {}", describe_value(&other)),
                 ));
             }
         };
@@ -199,7 +207,7 @@ impl Event {
             Some(other) => {
                 return Err(EventError::field(
                     "source",
-                    format!("expected a string, got {}", kind_of(&other)),
+                    format!("expected a string, got {}", describe_value(&other)),
                 ));
             }
         };
@@ -213,7 +221,7 @@ impl Event {
                     Value::Bool(b) => Ok((k, b.to_string())),
                     other => Err(EventError::field(
                         format!("labels.{k}"),
-                        format!("label values are strings, got {}", kind_of(&other)),
+                        format!("label values are strings, got {}", describe_value(&other)),
                     )),
                 })
                 .collect::<Result<_, _>>()?,
@@ -222,14 +230,15 @@ impl Event {
                     "labels",
                     format!(
                         "expected an object of string values, got {}",
-                        kind_of(&other)
+                        describe_value(&other)
                     ),
                 ));
             }
         };
-        if let Some(schema) = schema_of(&kind) {
-            check_fields(schema, &map)?;
-            drop_null_optionals(schema, &mut map);
+        if let Some(documented) = crate::domains::event_type(&kind) {
+            documented
+                .check(&mut map)
+                .map_err(|e| EventError::field(e.field, e.message))?;
         }
         Ok(Event {
             id,
@@ -386,12 +395,7 @@ impl serde::Serialize for AsJson<'_> {
     }
 }
 
-/// RFC 3339 in UTC, as the router writes every time.
-pub fn format_time(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
+pub use alert_router_domain::format_time;
 
 /// A new, unique, time-ordered event id (UUID v7).
 pub fn new_id() -> String {
@@ -405,240 +409,6 @@ fn default_severity(kind: &str) -> Severity {
     } else {
         Severity::Info
     }
-}
-
-fn kind_of(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) if s.chars().count() > 40 => "a string".into(),
-        Value::String(s) => format!("the string {s:?}"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
-/// What a documented field holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldKind {
-    Text,
-    Number,
-    Integer,
-    /// A number of seconds or a human text such as "3 hours".
-    Duration,
-    List,
-}
-
-impl FieldKind {
-    fn accepts(self, v: &Value) -> bool {
-        match self {
-            FieldKind::Text => v.is_string(),
-            FieldKind::Number => v.is_number(),
-            FieldKind::Integer => {
-                v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0)
-            }
-            FieldKind::Duration => v.is_number() || v.is_string(),
-            FieldKind::List => v.is_array(),
-        }
-    }
-
-    fn expected(self) -> &'static str {
-        match self {
-            FieldKind::Text => "a string",
-            FieldKind::Number => "a number",
-            FieldKind::Integer => "a whole number",
-            FieldKind::Duration => "a number of seconds or a text such as \"3 hours\"",
-            FieldKind::List => "an array",
-        }
-    }
-}
-
-/// One documented field of a trading type.
-#[derive(Debug, Clone, Copy)]
-pub struct Field {
-    pub name: &'static str,
-    pub kind: FieldKind,
-    pub required: bool,
-}
-
-const fn req(name: &'static str, kind: FieldKind) -> Field {
-    Field {
-        name,
-        kind,
-        required: true,
-    }
-}
-
-const fn opt(name: &'static str, kind: FieldKind) -> Field {
-    Field {
-        name,
-        kind,
-        required: false,
-    }
-}
-
-use FieldKind::{Duration, Integer, List, Number, Text};
-
-/// The trading types of the original monitoring module and their fields. Extra fields
-/// are allowed (and reach templates); documented ones must have the right shape.
-pub const TRADING_TYPES: &[(&str, &[Field])] = &[
-    (
-        "trade_opened",
-        &[
-            req("symbol", Text),
-            req("side", Text),
-            req("entry_price", Number),
-            req("quantity", Number),
-            opt("strategy", Text),
-            opt("stop_loss", Number),
-            opt("take_profit", Number),
-            opt("total_value", Number),
-        ],
-    ),
-    (
-        "trade_closed",
-        &[
-            req("symbol", Text),
-            req("side", Text),
-            req("entry_price", Number),
-            req("exit_price", Number),
-            req("quantity", Number),
-            req("pnl", Number),
-            req("pnl_pct", Number),
-            opt("reason", Text),
-            opt("duration", Duration),
-            opt("strategy", Text),
-        ],
-    ),
-    (
-        "error",
-        &[
-            req("message", Text),
-            opt("error_type", Text),
-            opt("component", Text),
-            opt("details", Text),
-        ],
-    ),
-    (
-        "daily_summary",
-        &[
-            opt("date", Text),
-            req("total_trades", Integer),
-            req("winning_trades", Integer),
-            req("losing_trades", Integer),
-            req("win_rate", Number),
-            req("total_pnl", Number),
-            opt("total_pnl_pct", Number),
-            opt("best_trade", Number),
-            opt("worst_trade", Number),
-            opt("portfolio_value", Number),
-        ],
-    ),
-    (
-        "portfolio_update",
-        &[
-            req("total_value", Number),
-            opt("cash", Number),
-            opt("pnl", Number),
-            opt("pnl_pct", Number),
-            opt("positions", List),
-            opt("drawdown_pct", Number),
-        ],
-    ),
-    (
-        "performance_metrics",
-        &[
-            opt("total_return", Number),
-            opt("sharpe_ratio", Number),
-            opt("sortino_ratio", Number),
-            opt("max_drawdown", Number),
-            opt("win_rate", Number),
-            opt("profit_factor", Number),
-            opt("total_trades", Integer),
-            opt("volatility", Number),
-            opt("var_95", Number),
-        ],
-    ),
-];
-
-/// Fields of each entry of `portfolio_update.positions`.
-const POSITION_FIELDS: &[Field] = &[
-    req("symbol", Text),
-    req("side", Text),
-    req("quantity", Number),
-    req("entry_price", Number),
-    req("current_price", Number),
-    opt("pnl", Number),
-    opt("pnl_pct", Number),
-    opt("value", Number),
-];
-
-/// The documented fields of `kind`, or `None` for a custom type.
-pub fn schema_of(kind: &str) -> Option<&'static [Field]> {
-    TRADING_TYPES
-        .iter()
-        .find(|(name, _)| *name == kind)
-        .map(|(_, fields)| *fields)
-}
-
-fn check_fields(schema: &[Field], map: &Map<String, Value>) -> Result<(), EventError> {
-    check_object(schema, map, "")?;
-    if let Some(Value::Array(positions)) = map.get("positions") {
-        for (i, p) in positions.iter().enumerate() {
-            let prefix = format!("positions[{i}].");
-            match p {
-                Value::Object(p) => check_object(POSITION_FIELDS, p, &prefix)?,
-                other => {
-                    return Err(EventError::field(
-                        format!("positions[{i}]"),
-                        format!("expected an object, got {}", kind_of(other)),
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// An optional documented field sent as `null` (a bot's `cash: None`) means "not given":
-/// it is removed, so templates and the state store see it as absent (`is defined` is
-/// false) instead of failing on a null where a number belongs.
-fn drop_null_optionals(schema: &[Field], map: &mut Map<String, Value>) {
-    let optional =
-        |fields: &[Field], key: &str| fields.iter().any(|f| f.name == key && !f.required);
-    map.retain(|key, value| !(value.is_null() && optional(schema, key)));
-    if let Some(Value::Array(positions)) = map.get_mut("positions") {
-        for position in positions.iter_mut().filter_map(Value::as_object_mut) {
-            position.retain(|key, value| !(value.is_null() && optional(POSITION_FIELDS, key)));
-        }
-    }
-}
-
-fn check_object(
-    schema: &[Field],
-    map: &Map<String, Value>,
-    prefix: &str,
-) -> Result<(), EventError> {
-    for field in schema {
-        match map.get(field.name) {
-            None | Some(Value::Null) if field.required => {
-                return Err(EventError::field(
-                    format!("{prefix}{}", field.name),
-                    format!("missing: required, {}", field.kind.expected()),
-                ));
-            }
-            None | Some(Value::Null) => {}
-            Some(v) if !field.kind.accepts(v) => {
-                return Err(EventError::field(
-                    format!("{prefix}{}", field.name),
-                    format!("expected {}, got {}", field.kind.expected(), kind_of(v)),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

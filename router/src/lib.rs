@@ -27,6 +27,7 @@ pub mod config;
 pub mod demo;
 pub mod diag;
 pub mod dispatch;
+pub mod domains;
 pub mod event;
 pub mod ingest;
 pub mod metrics;
@@ -37,6 +38,5 @@ pub mod reload;
 pub mod render;
 pub mod restart;
 pub mod rules;
-pub mod state;
 #[cfg(test)]
 mod testing;

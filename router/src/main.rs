@@ -1,3 +1,7 @@
 fn main() -> std::process::ExitCode {
-    alert_router::cli::main()
+    // The domains this build serves: their event types, state and demo.
+    alert_router::cli::main(&[
+        #[cfg(feature = "trading")]
+        &alert_router_trading::TRADING,
+    ])
 }

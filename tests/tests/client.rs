@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alert_router::state::StateStore;
 use alert_router_client::{
     Client, ClientError, DailySummary, ErrorEvent, PerformanceMetrics, PortfolioUpdate, Position,
     Severity, TradeClosed, TradeOpened,
 };
 use alert_router_tests::harness::{Router, dir_with, eventually, read_json_lines, run_cli};
+use alert_router_trading::StateStore;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};

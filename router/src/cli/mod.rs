@@ -109,8 +109,10 @@ pub enum Command {
     Setup(setup::Setup),
 }
 
-/// Runs the command line and returns the exit code.
-pub fn main() -> ExitCode {
+/// Runs the command line for a build that serves `domains` (the shipped binary: trading)
+/// and returns the exit code.
+pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
+    crate::domains::register(domains);
     let cli = Cli::parse();
     init_logging();
     let command = cli.command.unwrap_or(Command::Run {

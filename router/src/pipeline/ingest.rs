@@ -15,7 +15,6 @@ use crate::event::{Event, format_time};
 use crate::ingest::Seen;
 use crate::outbox::{self, Batch, Count, NewMessage, OutboxError, Reservation};
 use crate::render;
-use crate::state::StateStore;
 
 /// Counters over all events.
 #[derive(Debug, Default)]
@@ -53,7 +52,7 @@ pub struct Prepared {
     accepted: Accepted,
     /// Ids seen for the first time: forgotten again if the batch is not written.
     fresh: Vec<String>,
-    /// Trading events, applied to the state once the batch is written.
+    /// Events a domain keeps, applied to its state once the batch is written.
     tracked: Vec<Arc<Event>>,
     /// Each routed event's span (only when debug logging is on), to say in it that the
     /// batch was written.
@@ -166,7 +165,7 @@ impl Pipeline {
             // Shared, not copied: the state store gets the event as posted (a route's
             // `set` changes a copy of its own).
             let event = Arc::new(event);
-            if StateStore::tracks(&event.kind) {
+            if self.stores.tracks(&event.kind) {
                 tracked.push(event.clone());
             }
             let hits = snap.rules.route_shared(event, &mut |route, e| {
@@ -323,7 +322,7 @@ impl Pipeline {
             stats.dead_letter(&error);
         }
         for event in &prepared.tracked {
-            self.state.apply(event);
+            self.stores.apply(event);
         }
         self.counters
             .accepted

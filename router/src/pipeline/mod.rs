@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use crate::config::{Config, SinkConfig};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::dispatch::{SinkStats, Worker};
+use crate::domains::Stores;
 use crate::event::format_time;
 use crate::ingest::Dedup;
 use crate::outbox::Outbox;
@@ -35,7 +36,6 @@ use crate::plugins::{Catalog, Plugin};
 use crate::render::Templates;
 use crate::restart::Fixed;
 use crate::rules::Rules;
-use crate::state::StateStore;
 
 use build::{build, retire};
 pub use check::{CannotStart, Checked, check};
@@ -70,8 +70,9 @@ pub struct Snapshot {
 /// The router.
 pub struct Pipeline {
     snapshot: ArcSwap<Snapshot>,
-    /// What the trading looks like, fed by every accepted event.
-    pub state: Arc<StateStore>,
+    /// The registered domains' state (trading's portfolio, positions...), fed by every
+    /// accepted event of a type they keep.
+    pub stores: Stores,
     catalog: Mutex<Arc<Catalog>>,
     services: Arc<Services>,
     outbox: Arc<Outbox>,
@@ -128,7 +129,7 @@ impl Pipeline {
         };
         // The outbox first: it locks the storage directory against a second router.
         let opened = Outbox::open(&config.storage).map_err(|e| storage_error(&e))?;
-        let state = StateStore::open(&config.storage.path).map_err(|e| storage_error(&e))?;
+        let stores = Stores::open(&config.storage.path).map_err(|e| storage_error(&e))?;
         let dedup = Dedup::new(config.storage.dedup_window);
         for (id, age) in opened.seen {
             dedup.remember(id, age);
@@ -142,7 +143,7 @@ impl Pipeline {
         let built = build(checked, &services, &outbox, None)?;
         let pipeline = Arc::new(Pipeline {
             snapshot: ArcSwap::from_pointee(built.snapshot),
-            state: Arc::new(state),
+            stores,
             catalog: Mutex::new(catalog),
             services: services.clone(),
             outbox,
@@ -291,8 +292,8 @@ impl Pipeline {
     /// plugin instances. What is left stays in the outbox for the next start; returns
     /// (sink, messages left) for each sink that has some.
     pub fn shutdown(&self, deadline: Instant) -> Vec<(String, u64)> {
-        if let Err(e) = self.state.flush() {
-            tracing::error!(error = %e, "the state store could not save everything");
+        for e in self.stores.flush() {
+            tracing::error!(error = %e, "a domain's state could not save everything");
         }
         let snap = self.snapshot.load();
         for entry in snap.sinks.values() {

@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 
 use super::Pipeline;
 use crate::dispatch;
+use crate::domains::StateQueryError;
 use crate::event::format_time;
 use crate::ingest;
 use crate::plugins::HostServices;
-use crate::state::QueryError;
 
 /// Messages the host's `delivered` query lists without a `limit`, and at most.
 const DEFAULT_DELIVERED: usize = 100;
@@ -123,16 +123,17 @@ impl HostServices for Services {
             "status" => Ok(pipeline.status().to_string()),
             "delivered" => pipeline.delivered_to(sink, query),
             r if r.starts_with("state/") => pipeline
-                .state
+                .stores
                 .query(&r["state/".len()..], query)
                 .map(|v| v.to_string())
                 .map_err(|e| match e {
                     // As `GET /v1/state/...` answers 404 and 400.
-                    QueryError::UnknownResource(_) => HostError::not_found(e.to_string()),
-                    _ => HostError::bad_request(e.to_string()),
+                    StateQueryError::Unknown(m) => HostError::not_found(m),
+                    StateQueryError::Refused(m) => HostError::bad_request(m),
                 }),
             other => Err(HostError::not_found(format!(
-                "unknown resource `{other}`: ask for status, delivered or state/<portfolio|positions|trades|performance|equity|daily>"
+                "unknown resource `{other}`: ask for status, delivered or state/<{}>",
+                pipeline.stores.resources().join("|")
             ))),
         }
     }

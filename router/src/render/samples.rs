@@ -1,5 +1,5 @@
-//! Sample events of every documented type, valid as producers would post them, for
-//! `check` to render templates with (see `rehearse.rs`).
+//! Sample events of every type a registered domain documents, valid as producers would
+//! post them, for `check` to render templates with (see `rehearse.rs`).
 //!
 //! Each documented type comes twice: with its required fields only, so a template that
 //! uses an optional field without `is defined` fails as a real event without it would;
@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use crate::event::{Event, FieldKind, TRADING_TYPES};
+use crate::event::Event;
 
 /// The type of the custom events a `default.yaml` is tried with.
 pub const CUSTOM_TYPE: &str = "disk_full";
@@ -29,21 +29,24 @@ pub struct Sample {
 /// When every sample happened.
 const AT: OffsetDateTime = datetime!(2025-11-03 14:30:00 UTC);
 
-/// Two samples of every trading type and two `alert` events.
+/// Two samples of every documented type and two `alert` events.
 pub fn documented() -> Vec<Sample> {
     let mut out = Vec::new();
-    for (kind, fields) in TRADING_TYPES {
-        for (every, variant) in [
-            (false, "required fields only"),
-            (true, "every documented field"),
-        ] {
-            let mut event = Map::new();
-            event.insert("type".into(), json!(kind));
-            event.insert("id".into(), json!(format!("sample-{kind}")));
-            for field in fields.iter().filter(|f| every || f.required) {
-                event.insert(field.name.into(), value(kind, field.name, field.kind));
+    for domain in crate::domains::registered() {
+        for documented in domain.event_types() {
+            let kind = documented.name;
+            for (every, variant) in [
+                (false, "required fields only"),
+                (true, "every documented field"),
+            ] {
+                let mut event = Map::new();
+                event.insert("type".into(), json!(kind));
+                event.insert("id".into(), json!(format!("sample-{kind}")));
+                for field in documented.fields.iter().filter(|f| every || f.required) {
+                    event.insert(field.name.into(), domain.sample_value(kind, field));
+                }
+                out.extend(sample(kind.to_string(), variant, Value::Object(event)));
             }
-            out.extend(sample(kind.to_string(), variant, Value::Object(event)));
         }
     }
     for (status, annotations) in [
@@ -104,43 +107,6 @@ fn sample(kind: String, variant: &'static str, event: Value) -> Option<Sample> {
     })
 }
 
-/// A plausible value of field `name` of a `kind` event.
-fn value(kind: &str, name: &str, field: FieldKind) -> Value {
-    match (kind, name) {
-        (_, "symbol") => json!("BTC/USDT"),
-        ("trade_closed", "side") => json!("SELL"),
-        (_, "side") => json!("BUY"),
-        (_, "entry_price") => json!(45000),
-        (_, "exit_price") => json!(46000),
-        (_, "quantity") => json!(0.5),
-        (_, "strategy") => json!("RSI_MACD"),
-        (_, "stop_loss") => json!(44000),
-        (_, "take_profit") => json!(47000),
-        ("trade_opened", "total_value") => json!(22500),
-        ("trade_closed", "pnl") => json!(500),
-        ("trade_closed", "pnl_pct") => json!(2.22),
-        (_, "reason") => json!("Take Profit"),
-        (_, "message") => json!("exchange timeout"),
-        (_, "error_type") => json!("TimeoutError"),
-        (_, "component") => json!("order-executor"),
-        (_, "details") => json!("POST /api/v3/order took longer than 10 s"),
-        (_, "date") => json!("2025-11-03"),
-        (_, "positions") => json!([
-            {"symbol": "BTC/USDT", "side": "LONG", "quantity": 0.5, "entry_price": 45000,
-             "current_price": 46000, "pnl": 500, "pnl_pct": 2.22, "value": 23000},
-            {"symbol": "ETH/USDT", "side": "SHORT", "quantity": 2, "entry_price": 2500,
-             "current_price": 2450},
-        ]),
-        _ => match field {
-            FieldKind::Text => json!("sample"),
-            FieldKind::Number => json!(12.5),
-            FieldKind::Integer => json!(12),
-            FieldKind::Duration => json!(10800),
-            FieldKind::List => json!([]),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,8 +114,12 @@ mod tests {
     #[test]
     fn every_documented_type_has_two_valid_samples() {
         let samples = documented();
-        for (kind, fields) in TRADING_TYPES {
-            let of: Vec<&Sample> = samples.iter().filter(|s| s.event.kind == *kind).collect();
+        let types = crate::domains::registered()
+            .iter()
+            .flat_map(|d| d.event_types());
+        for documented in types {
+            let (kind, fields) = (documented.name, documented.fields);
+            let of: Vec<&Sample> = samples.iter().filter(|s| s.event.kind == kind).collect();
             assert_eq!(of.len(), 2, "{kind}");
             let required = fields.iter().filter(|f| f.required).count();
             assert_eq!(

@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::analytics::TradeStats;
 use super::equity::{Curve, DailyCloses, MAX_POINTS, Nanos, Point};
-use crate::event::Event;
+use alert_router_domain::EventRef;
 
 /// The most closed trades kept in the history (newest kept). Statistics count every trade.
 pub(super) const MAX_TRADES: usize = 10_000;
@@ -215,12 +215,12 @@ pub(super) fn is_tracked(kind: &str) -> bool {
 
 impl Book {
     /// Applies one validated event. Events of other types are ignored.
-    pub fn apply(&mut self, event: &Event, mut out: Emit<'_>) {
+    pub fn apply(&mut self, event: EventRef<'_>, mut out: Emit<'_>) {
         let time = nanos(event.time);
-        match event.kind.as_str() {
-            "trade_opened" => self.trade_opened(&event.data, time, &mut out),
+        match event.kind {
+            "trade_opened" => self.trade_opened(event.data, time, &mut out),
             "trade_closed" => self.trade_closed(event, time, &mut out),
-            "portfolio_update" => self.portfolio_update(&event.data, time, &mut out),
+            "portfolio_update" => self.portfolio_update(event.data, time, &mut out),
             "performance_metrics" | "daily_summary" => {
                 let kind = if event.kind == "daily_summary" {
                     ReportedKind::DailySummary
@@ -284,7 +284,7 @@ impl Book {
         self.set_source(PositionsSource::Trades, out);
     }
 
-    fn trade_closed(&mut self, event: &Event, closed_at: Nanos, out: &mut Emit<'_>) {
+    fn trade_closed(&mut self, event: EventRef<'_>, closed_at: Nanos, out: &mut Emit<'_>) {
         let d = &event.data;
         let (Some(symbol), Some(side), Some(entry_price), Some(exit_price), Some(qty)) = (
             text(d, "symbol"),
@@ -349,7 +349,7 @@ impl Book {
 
         let trade = Trade {
             seq: self.next_seq,
-            id: event.id.clone(),
+            id: event.id.to_owned(),
             symbol: symbol.to_owned(),
             side: side.to_owned(),
             entry_price,
@@ -520,6 +520,10 @@ fn opposite(side: &str) -> Option<&'static str> {
 
 /// Seconds in a human duration such as "3 hours", "2h 30m", "45 sec" or "1.5 days";
 /// `None` when the text is not one.
+///
+/// Not the config's duration grammar (`alert_router_plugin::parse_duration`, which is
+/// strict, `30s` or `2h30m`): this reads what bots write in a trade's `duration`, where a
+/// word, a fraction or "and" is common and a refusal would lose the figure.
 pub(super) fn parse_duration(text: &str) -> Option<f64> {
     let mut total = 0.0;
     let mut rest = text.trim();
@@ -554,14 +558,14 @@ pub(super) fn parse_duration(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alert_router_domain::OwnedEvent;
     use serde_json::json;
 
-    fn event(kind: &str, time: &str, data: Value) -> Event {
+    fn event(kind: &str, time: &str, data: Value) -> OwnedEvent {
         let mut value = data;
         value["type"] = json!(kind);
         value["time"] = json!(time);
-        let now = OffsetDateTime::UNIX_EPOCH;
-        match Event::from_json(value, now) {
+        match OwnedEvent::from_json(value, crate::EVENT_TYPES) {
             Ok(e) => e,
             Err(e) => panic!("test event is invalid: {e}"),
         }
@@ -578,8 +582,8 @@ mod tests {
                 json!({"symbol": "BTC/USDT", "side": "BUY", "entry_price": price, "quantity": qty, "strategy": "RSI_MACD"}),
             )
         };
-        b.apply(&open(40_000.0, 1.0), None);
-        b.apply(&open(46_000.0, 2.0), None);
+        b.apply(open(40_000.0, 1.0).as_ref(), None);
+        b.apply(open(46_000.0, 2.0).as_ref(), None);
         let key = ("BTC/USDT".to_owned(), "LONG".to_owned());
         let p = &b.positions[&key];
         assert_eq!(p.quantity, 3.0);
@@ -593,7 +597,7 @@ mod tests {
             json!({"symbol": "BTC/USDT", "side": "SELL", "entry_price": 44_000, "exit_price": 45_000,
                    "quantity": 1, "pnl": 1000, "pnl_pct": 2.27}),
         );
-        b.apply(&close, None);
+        b.apply(close.as_ref(), None);
         assert_eq!(b.positions[&key].quantity, 2.0);
         assert_eq!(b.positions[&key].entry_price, 44_000.0);
         let trade = &b.trades[0];
@@ -607,7 +611,7 @@ mod tests {
             json!({"symbol": "BTC/USDT", "side": "BUY", "entry_price": 44_000, "exit_price": 43_000,
                    "quantity": 2, "pnl": -2000, "pnl_pct": -2.27}),
         );
-        b.apply(&close_all, None);
+        b.apply(close_all.as_ref(), None);
         assert!(b.positions.is_empty());
         assert_eq!(b.stats.trades, 2);
         assert_eq!(b.pnl_curve.values(), vec![1000.0, -1000.0]);
@@ -623,15 +627,13 @@ mod tests {
     #[test]
     fn a_close_without_a_position_still_records_the_trade() {
         let mut b = Book::default();
-        b.apply(
-            &event(
-                "trade_closed",
-                "2025-11-03T14:00:00Z",
-                json!({"symbol": "ETH/USDT", "side": "SELL", "entry_price": 2500, "exit_price": 2600,
-                       "quantity": 2, "pnl": 200, "pnl_pct": 4, "duration": "3 hours", "reason": "Take Profit"}),
-            ),
-            None,
+        let closed = event(
+            "trade_closed",
+            "2025-11-03T14:00:00Z",
+            json!({"symbol": "ETH/USDT", "side": "SELL", "entry_price": 2500, "exit_price": 2600,
+                   "quantity": 2, "pnl": 200, "pnl_pct": 4, "duration": "3 hours", "reason": "Take Profit"}),
         );
+        b.apply(closed.as_ref(), None);
         let trade = &b.trades[0];
         assert_eq!(trade.duration, Some(json!("3 hours")));
         assert_eq!(trade.duration_s, Some(10_800.0));
@@ -649,10 +651,8 @@ mod tests {
         let mut b = Book::default();
         let mut changes = Vec::new();
         let mut sink = |c| changes.push(c);
-        b.apply(
-            &event("disk_full", "2025-11-03T14:00:00Z", json!({"pct": 99})),
-            Some(&mut sink),
-        );
+        let other = event("disk_full", "2025-11-03T14:00:00Z", json!({"pct": 99}));
+        b.apply(other.as_ref(), Some(&mut sink));
         assert!(changes.is_empty());
         assert_eq!(b, Book::default());
         assert!(!is_tracked("disk_full") && !is_tracked("error"));

@@ -80,8 +80,20 @@ mod persist;
 mod query;
 mod store;
 
-pub use error::{QueryError, StateError};
+#[cfg(test)]
+use error::QueryError;
+pub use error::StateError;
 pub use store::StateStore;
+
+/// The resources [`StateStore::query`] answers.
+pub const RESOURCES: &[&str] = &[
+    "portfolio",
+    "positions",
+    "trades",
+    "performance",
+    "equity",
+    "daily",
+];
 
 #[cfg(test)]
 mod tests;

@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alert_router::event::Event;
-use alert_router::state::StateStore;
+use alert_router_domain::{OwnedEvent as Event, format_time};
+use alert_router_trading::{EVENT_TYPES, StateStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -34,7 +34,7 @@ impl Drop for Dir {
 }
 
 fn event(value: Value) -> Event {
-    Event::from_json(value, OffsetDateTime::now_utc()).expect("bench event is valid")
+    Event::from_json(value, EVENT_TYPES).expect("bench event is valid")
 }
 
 fn trade_closed() -> Event {
@@ -53,7 +53,7 @@ fn fill(store: &StateStore) {
         let t = start + time::Duration::seconds(30 * i);
         let pnl = if i % 3 == 0 { -40.0 } else { 25.0 };
         store.apply(&event(json!({
-            "type": "trade_closed", "time": alert_router::event::format_time(t),
+            "type": "trade_closed", "time": format_time(t),
             "symbol": "BTC/USDT", "side": "SELL", "entry_price": 100, "exit_price": 100.0 + pnl,
             "quantity": 1, "pnl": pnl, "pnl_pct": pnl, "strategy": "RSI_MACD",
         })));
@@ -61,7 +61,7 @@ fn fill(store: &StateStore) {
     for i in 0..3_000i64 {
         let t = start + time::Duration::hours(i);
         store.apply(&event(json!({
-            "type": "portfolio_update", "time": alert_router::event::format_time(t),
+            "type": "portfolio_update", "time": format_time(t),
             "total_value": 10_000.0 + 300.0 * (i as f64 / 50.0).sin(),
         })));
     }

@@ -12,7 +12,7 @@ use super::book::{self, Book, Change};
 use super::error::{QueryError, StateError};
 use super::persist::{self, Writer};
 use super::query;
-use crate::event::Event;
+use alert_router_domain::EventRef;
 
 /// The state of the trading the router watches. `Send + Sync`; share it as an `Arc`.
 ///
@@ -51,8 +51,9 @@ impl StateStore {
     /// Applies one accepted event of any type. The trading types update the state; any
     /// other type returns after one type check. Never blocks on disk, except when the
     /// writer has fallen thousands of changes behind (backpressure, not unbounded memory).
-    pub fn apply(&self, event: &Event) {
-        if !book::is_tracked(&event.kind) {
+    pub fn apply<'a>(&self, event: impl Into<EventRef<'a>>) {
+        let event = event.into();
+        if !book::is_tracked(event.kind) {
             return;
         }
         let mut book = self.lock();

@@ -12,7 +12,7 @@ use super::analytics::{self, TradeStats};
 use super::book::{Book, MAX_TRADES, Position, Reported, Trade};
 use super::equity::{Curve, NANOS_PER_DAY, Nanos, day_of};
 use super::error::QueryError;
-use crate::event::format_time;
+use alert_router_domain::format_time;
 
 /// How many trades `trades` lists without a `limit`.
 pub(super) const DEFAULT_LIMIT: usize = 50;

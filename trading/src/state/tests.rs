@@ -2,19 +2,19 @@
 //! same answers after a restart.
 
 use crate::testing::TempDir;
+use alert_router_domain::OwnedEvent;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{QueryError, StateStore};
-use crate::event::Event;
 
-fn ev(kind: &str, time: &str, data: Value) -> Event {
+fn ev(kind: &str, time: &str, data: Value) -> OwnedEvent {
     let mut value = data;
     value["type"] = json!(kind);
     value["time"] = json!(time);
-    match Event::from_json(value, OffsetDateTime::UNIX_EPOCH) {
+    match OwnedEvent::from_json(value, crate::EVENT_TYPES) {
         Ok(e) => e,
         Err(e) => panic!("test event {kind} is invalid: {e}"),
     }
@@ -90,7 +90,7 @@ fn opened(name: &str, dir: &TempDir) -> StateStore {
     }
 }
 
-fn open_trade(time: &str, symbol: &str, price: f64, qty: f64, strategy: &str) -> Event {
+fn open_trade(time: &str, symbol: &str, price: f64, qty: f64, strategy: &str) -> OwnedEvent {
     ev(
         "trade_opened",
         time,
@@ -98,7 +98,7 @@ fn open_trade(time: &str, symbol: &str, price: f64, qty: f64, strategy: &str) ->
     )
 }
 
-fn closed_trade(time: &str, symbol: &str, pnl: f64, strategy: &str) -> Event {
+fn closed_trade(time: &str, symbol: &str, pnl: f64, strategy: &str) -> OwnedEvent {
     ev(
         "trade_closed",
         time,
@@ -107,7 +107,7 @@ fn closed_trade(time: &str, symbol: &str, pnl: f64, strategy: &str) -> Event {
     )
 }
 
-fn portfolio(time: &str, total: f64) -> Event {
+fn portfolio(time: &str, total: f64) -> OwnedEvent {
     ev("portfolio_update", time, json!({"total_value": total}))
 }
 
@@ -681,7 +681,7 @@ fn busy_history(store: &StateStore) {
     for i in 0..2_600i64 {
         let t = start + time::Duration::hours(i);
         let value = 10_000.0 + 500.0 * ((i as f64) / 90.0).sin() + i as f64;
-        store.apply(&portfolio(&crate::event::format_time(t), value));
+        store.apply(&portfolio(&alert_router_domain::format_time(t), value));
     }
     for i in 0..10_050i64 {
         let t = start + time::Duration::minutes(15 * i);
@@ -692,7 +692,7 @@ fn busy_history(store: &StateStore) {
         };
         let strategy = if i % 2 == 0 { "RSI_MACD" } else { "Breakout" };
         store.apply(&closed_trade(
-            &crate::event::format_time(t),
+            &alert_router_domain::format_time(t),
             "BTC/USDT",
             pnl,
             strategy,
