@@ -1,6 +1,11 @@
-//! Opening the router's SQLite databases (the outbox and the state) one way: WAL, a busy
-//! timeout, the `synchronous` level asked for, the WAL cut back after checkpoints, the
-//! schema created, and a schema version another router wrote refused, not guessed at.
+//! The router's SQLite databases (the outbox and the trading state), kept one way:
+//! [`open`]ed with WAL, a busy timeout, the `synchronous` level asked for, the WAL cut
+//! back after checkpoints, the schema created, and a schema version another router wrote
+//! refused, not guessed at; and written by one [`Writer`] thread in group commits.
+
+mod writer;
+
+pub use writer::{Commit, Options, Stopped, Writer};
 
 use std::path::Path;
 use std::time::Duration;

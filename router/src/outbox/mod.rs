@@ -29,8 +29,9 @@ use serde::Serialize;
 
 use crate::config::Storage;
 
+use alert_router_sqlite::Writer;
 pub use feed::Feed;
-use store::{Ack, Op, Writer};
+use store::{Ack, Op};
 
 /// The database file inside the storage directory.
 pub const FILE_NAME: &str = "outbox.db";
@@ -316,7 +317,7 @@ struct SinkSlot {
 pub struct Outbox {
     path: PathBuf,
     storage: Storage,
-    writer: Writer,
+    writer: Writer<Op>,
     waiting: Mutex<Waiting>,
     slots: Mutex<HashMap<String, SinkSlot>>,
     slot_freed: Condvar,
@@ -355,7 +356,7 @@ impl Outbox {
                 source,
             })?;
         let reader = open_reader(&path)?;
-        let writer = Writer::start(conn, path.clone(), storage.clone())?;
+        let writer = store::start_writer(conn, path.clone(), storage.clone())?;
         let mut total = Count::default();
         for c in waiting.values() {
             total.add(c.messages, c.bytes);
@@ -454,7 +455,7 @@ impl Outbox {
         let (ack, answer) = tokio::sync::oneshot::channel();
         self.writer
             .send(Op::Append(batch, Ack::Async(ack)))
-            .map_err(|()| self.gone())?;
+            .map_err(|_| self.gone())?;
         answer
             .await
             .map_err(|_| self.gone())?
@@ -469,7 +470,7 @@ impl Outbox {
         op: impl FnOnce(SyncSender<Result<T, String>>) -> Op,
     ) -> Result<T, OutboxError> {
         let (tx, answer) = std::sync::mpsc::sync_channel(1);
-        self.writer.send(op(tx)).map_err(|()| self.gone())?;
+        self.writer.send(op(tx)).map_err(|_| self.gone())?;
         answer
             .recv()
             .map_err(|_| self.gone())?
@@ -637,7 +638,7 @@ impl Outbox {
         let (ack, answer) = std::sync::mpsc::sync_channel(1);
         self.writer
             .send(Op::Requeue(letters, ack))
-            .map_err(|()| self.gone())?;
+            .map_err(|_| self.gone())?;
         let back =
             answer
                 .recv()

@@ -1,20 +1,20 @@
-//! The outbox database: its schema, the reads done at start and for listings, and the
-//! writer thread. Every write goes through the one writer thread, which commits whatever
-//! has gathered since its last commit in one transaction (group commit): under load many
-//! requests share one commit, and its fsync.
+//! The outbox database: its schema, the reads done at start and for listings, and what
+//! its writer thread writes. Every write goes through that one thread
+//! ([`alert_router_sqlite::Writer`]), which commits whatever has gathered since its last
+//! commit in one transaction (group commit): under load many requests share one commit,
+//! and its fsync.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, now_ms};
 use crate::config::{Storage, SyncMode};
 use crate::event::format_time;
-use alert_router_sqlite as sqlite;
+use alert_router_sqlite::{self as sqlite, Writer};
 
 /// The schema this code writes; a database with another one is refused, not guessed at.
 const SCHEMA_VERSION: i64 = 1;
@@ -227,54 +227,27 @@ pub(super) fn dead_letters(
     rows.collect()
 }
 
-/// The writer thread's handle. Dropping it commits what is pending and joins the thread.
-pub(super) struct Writer {
-    tx: Option<SyncSender<Op>>,
-    thread: Option<JoinHandle<()>>,
+/// Starts the outbox's writer thread: every write goes through it, in group commits.
+pub(super) fn start_writer(
+    conn: Connection,
     path: PathBuf,
-}
-
-impl Writer {
-    pub(super) fn start(
-        conn: Connection,
-        path: PathBuf,
-        storage: Storage,
-    ) -> Result<Writer, OutboxError> {
+    storage: Storage,
+) -> Result<Writer<Op>, OutboxError> {
+    let options = sqlite::Options {
+        name: "outbox-writer",
+        path: path.clone(),
         // Bounded: when the disk falls behind, producers and workers wait for it.
-        let (tx, rx) = mpsc::sync_channel(MAX_OPS * 4);
-        let thread_path = path.clone();
-        let thread = std::thread::Builder::new()
-            .name("outbox-writer".into())
-            .spawn(move || run(conn, &thread_path, &storage, rx))
-            .map_err(|e| OutboxError::Write {
-                path: path.clone(),
-                message: format!("cannot start the writer thread: {e}"),
-            })?;
-        Ok(Writer {
-            tx: Some(tx),
-            thread: Some(thread),
-            path,
-        })
-    }
-
-    pub(super) fn send(&self, op: Op) -> Result<(), ()> {
-        match &self.tx {
-            Some(tx) => tx.send(op).map_err(|_| ()),
-            None => Err(()),
-        }
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // Closing the channel makes the thread commit what it has and return.
-        self.tx = None;
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!(path = %self.path.display(), "the outbox writer thread panicked");
-        }
-    }
+        queue: MAX_OPS * 4,
+        max_ops: MAX_OPS,
+        // No window: a producer waits for its commit, so each commit takes what has
+        // gathered while the last one ran, and no more.
+        window: Duration::ZERO,
+        tick: Some(PRUNE_EVERY),
+    };
+    Writer::start(conn, OutboxCommit { storage }, options).map_err(|e| OutboxError::Write {
+        path,
+        message: format!("cannot start the writer thread: {e}"),
+    })
 }
 
 /// What a commit owes its callers once it is done.
@@ -287,77 +260,54 @@ enum Reply {
     Dropped(SyncSender<Result<usize, String>>, usize),
 }
 
-fn run(mut conn: Connection, path: &Path, storage: &Storage, rx: Receiver<Op>) {
-    let mut last_prune = Instant::now();
-    let mut open = true;
-    while open {
-        let mut ops = Vec::new();
-        match rx.recv_timeout(PRUNE_EVERY) {
-            Ok(op) => ops.push(op),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => open = false,
+/// The outbox's writes: appends answered once durable, each in its own savepoint;
+/// delivery marks riding along; requeues and drops answered with what they did.
+struct OutboxCommit {
+    storage: Storage,
+}
+
+impl sqlite::Commit for OutboxCommit {
+    type Op = Op;
+    type Reply = Reply;
+
+    fn write(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        ops: Vec<Op>,
+        replies: &mut Vec<Reply>,
+    ) -> rusqlite::Result<()> {
+        for op in ops {
+            apply(tx, op, replies)?;
         }
-        // Whatever arrived while the last commit ran goes into this one.
-        while ops.len() < MAX_OPS {
-            match rx.try_recv() {
-                Ok(op) => ops.push(op),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    open = false;
-                    break;
+        Ok(())
+    }
+
+    /// A failed commit fails every append, requeue and drop in it.
+    fn done(&mut self, outcome: Result<(), &rusqlite::Error>, replies: Vec<Reply>) {
+        let failed = outcome.err().map(|e| format!("the commit failed: {e}"));
+        for reply in replies {
+            match (reply, &failed) {
+                (Reply::Ack(ack, result), None) => ack.send(result),
+                (Reply::Ack(ack, _), Some(m)) => ack.send(Err(m.clone())),
+                (Reply::Requeued(tx, back), None) => {
+                    let _ = tx.send(Ok(back));
                 }
-            }
-        }
-        if !ops.is_empty() {
-            commit(&mut conn, path, ops);
-        }
-        if last_prune.elapsed() >= PRUNE_EVERY || !open {
-            last_prune = Instant::now();
-            if let Err(e) = prune(&mut conn, storage) {
-                tracing::error!(path = %path.display(), error = %e, "pruning the outbox failed; will try again");
+                (Reply::Requeued(tx, _), Some(m)) => {
+                    let _ = tx.send(Err(m.clone()));
+                }
+                (Reply::Dropped(tx, n), None) => {
+                    let _ = tx.send(Ok(n));
+                }
+                (Reply::Dropped(tx, _), Some(m)) => {
+                    let _ = tx.send(Err(m.clone()));
+                }
             }
         }
     }
-}
 
-/// Writes `ops` in one transaction. An append that fails is rolled back alone (its
-/// producer is told); a failed commit fails every append in it.
-fn commit(conn: &mut Connection, path: &Path, ops: Vec<Op>) {
-    let mut replies = Vec::with_capacity(ops.len());
-    let result = conn.transaction().and_then(|mut tx| {
-        for op in ops {
-            apply(&mut tx, op, &mut replies)?;
-        }
-        tx.commit()
-    });
-    match result {
-        Ok(()) => {
-            for reply in replies {
-                match reply {
-                    Reply::Ack(ack, result) => ack.send(result),
-                    Reply::Requeued(tx, back) => {
-                        let _ = tx.send(Ok(back));
-                    }
-                    Reply::Dropped(tx, n) => {
-                        let _ = tx.send(Ok(n));
-                    }
-                }
-            }
-        }
-        Err(e) => {
-            let message = format!("the commit failed: {e}");
-            tracing::error!(path = %path.display(), error = %message, "outbox commit failed");
-            for reply in replies {
-                match reply {
-                    Reply::Ack(ack, _) => ack.send(Err(message.clone())),
-                    Reply::Requeued(tx, _) => {
-                        let _ = tx.send(Err(message.clone()));
-                    }
-                    Reply::Dropped(tx, _) => {
-                        let _ = tx.send(Err(message.clone()));
-                    }
-                }
-            }
+    fn tick(&mut self, conn: &mut Connection) {
+        if let Err(e) = prune(conn, &self.storage) {
+            tracing::error!(error = %e, "pruning the outbox failed; will try again");
         }
     }
 }

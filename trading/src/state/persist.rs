@@ -1,13 +1,13 @@
 //! Persistence of the book in SQLite (`<storage.path>/state.db`, WAL, `synchronous=NORMAL`):
-//! the schema, loading the book back at start, and the background writer thread that
-//! stores [`Change`]s in group commits (every [`BATCH_WINDOW`] or [`BATCH_CHANGES`]
-//! changes), so the ingest path never waits for a disk write.
+//! the schema, loading the book back at start, and what the background writer thread
+//! ([`alert_router_sqlite::Writer`]) writes: [`Change`]s in group commits (every
+//! [`BATCH_WINDOW`] or [`BATCH_CHANGES`] changes), so the ingest path never waits for a
+//! disk write.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -173,35 +173,42 @@ fn decode<T: DeserializeOwned>(path: &Path, what: &str, text: &str) -> Option<T>
     }
 }
 
-enum Msg {
+/// What the writer thread is sent.
+pub(super) enum Msg {
     Change(Box<Change>),
+    /// Answered once everything sent before it is committed, with the first failure
+    /// since the last flush.
     Flush(SyncSender<Result<(), String>>),
 }
 
 /// The handle of the writer thread. Dropping it commits what is pending and joins the
 /// thread.
 pub(super) struct Writer {
-    tx: Option<SyncSender<Msg>>,
-    thread: Option<JoinHandle<()>>,
+    thread: sqlite::Writer<Msg>,
     path: PathBuf,
 }
 
 impl Writer {
     fn start(conn: Connection, path: PathBuf) -> Result<Writer, StateError> {
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let thread_path = path.clone();
-        let thread = std::thread::Builder::new()
-            .name("state-writer".into())
-            .spawn(move || run(conn, &thread_path, rx))
-            .map_err(|e| StateError::Write {
-                path: path.clone(),
-                message: format!("cannot start the writer thread: {e}"),
-            })?;
-        Ok(Writer {
-            tx: Some(tx),
-            thread: Some(thread),
-            path,
-        })
+        let options = sqlite::Options {
+            name: "state-writer",
+            path: path.clone(),
+            queue: QUEUE,
+            max_ops: BATCH_CHANGES,
+            // Nobody waits for a change to be saved, so changes to the same key within
+            // the window are merged and written once.
+            window: BATCH_WINDOW,
+            tick: None,
+        };
+        let job = StateCommit {
+            failed: None,
+            count: 0,
+        };
+        let thread = sqlite::Writer::start(conn, job, options).map_err(|e| StateError::Write {
+            path: path.clone(),
+            message: format!("cannot start the writer thread: {e}"),
+        })?;
+        Ok(Writer { thread, path })
     }
 
     pub fn path(&self) -> &Path {
@@ -211,9 +218,7 @@ impl Writer {
     /// Hands a change to the writer; waits only when [`QUEUE`] changes are already
     /// waiting. A writer that is gone is reported by the next `flush`.
     pub fn send(&self, change: Change) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(Msg::Change(Box::new(change)));
-        }
+        let _ = self.thread.send(Msg::Change(Box::new(change)));
     }
 
     /// Waits until every change sent so far is committed.
@@ -221,9 +226,8 @@ impl Writer {
         let gone = || StateError::WriterGone {
             path: self.path.clone(),
         };
-        let tx = self.tx.as_ref().ok_or_else(gone)?;
         let (reply, answer) = mpsc::sync_channel(1);
-        tx.send(Msg::Flush(reply)).map_err(|_| gone())?;
+        self.thread.send(Msg::Flush(reply)).map_err(|_| gone())?;
         match answer.recv_timeout(FLUSH_TIMEOUT) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(StateError::Write {
@@ -241,71 +245,57 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        // Waits (at most FLUSH_TIMEOUT) so that a failure is logged; the thread's own
+        // handle then commits anything sent meanwhile and joins it.
         if let Err(e) = self.flush() {
             tracing::error!(error = %e, "state not fully saved at shutdown");
         }
-        // Closing the channel ends the thread's loop.
-        self.tx = None;
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!(path = %self.path.display(), "the state writer thread panicked");
-        }
     }
 }
 
-/// The writer thread: gathers changes for up to [`BATCH_WINDOW`] or [`BATCH_CHANGES`],
-/// commits them in one transaction, and answers flushes once all before them is
-/// committed. A failed commit is logged, its changes are dropped (memory stays right)
-/// and the next flush reports it.
-fn run(mut conn: Connection, path: &Path, rx: Receiver<Msg>) {
-    let mut pending = Pending::default();
-    let mut deadline: Option<Instant> = None;
-    let mut failed: Option<String> = None;
-    loop {
-        let msg = match deadline {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-        };
-        match msg {
-            Ok(Msg::Change(change)) => {
-                pending.add(*change);
-                deadline.get_or_insert_with(|| Instant::now() + BATCH_WINDOW);
-                if pending.count >= BATCH_CHANGES {
-                    commit(&mut conn, path, &mut pending, &mut failed);
-                    deadline = None;
-                }
-            }
-            Ok(Msg::Flush(reply)) => {
-                commit(&mut conn, path, &mut pending, &mut failed);
-                deadline = None;
-                let _ = reply.send(failed.take().map_or(Ok(()), Err));
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                commit(&mut conn, path, &mut pending, &mut failed);
-                deadline = None;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                commit(&mut conn, path, &mut pending, &mut failed);
-                break;
-            }
-        }
-    }
+/// The state's writes: changes gathered for up to [`BATCH_WINDOW`] or [`BATCH_CHANGES`]
+/// and merged (only a key's last value is written) in one transaction. A failed commit
+/// is logged, its changes are dropped (memory stays right) and the next flush reports it.
+struct StateCommit {
+    /// The first failure since the last flush.
+    failed: Option<String>,
+    /// Changes in the commit under way.
+    count: usize,
 }
 
-fn commit(conn: &mut Connection, path: &Path, pending: &mut Pending, failed: &mut Option<String>) {
-    if pending.count == 0 {
-        return;
+impl sqlite::Commit for StateCommit {
+    type Op = Msg;
+    type Reply = SyncSender<Result<(), String>>;
+
+    fn write(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        ops: Vec<Msg>,
+        replies: &mut Vec<Self::Reply>,
+    ) -> rusqlite::Result<()> {
+        let mut pending = Pending::default();
+        for op in ops {
+            match op {
+                Msg::Change(change) => pending.add(*change),
+                Msg::Flush(reply) => replies.push(reply),
+            }
+        }
+        self.count = pending.count;
+        pending.write(tx)
     }
-    let batch = std::mem::take(pending);
-    let count = batch.count;
-    let result = conn
-        .transaction()
-        .and_then(|tx| batch.write(&tx).and_then(|()| tx.commit()));
-    if let Err(e) = result {
-        let message = format!("{count} changes were not saved: {e}");
-        tracing::error!(path = %path.display(), error = %message, "state commit failed");
-        *failed = Some(message);
+
+    fn done(&mut self, outcome: Result<(), &rusqlite::Error>, flushes: Vec<Self::Reply>) {
+        if let Err(e) = outcome {
+            self.failed
+                .get_or_insert_with(|| format!("{} changes were not saved: {e}", self.count));
+        }
+        for reply in flushes {
+            let _ = reply.send(self.failed.take().map_or(Ok(()), Err));
+        }
+    }
+
+    fn urgent(&self, op: &Msg) -> bool {
+        matches!(op, Msg::Flush(_))
     }
 }
 
