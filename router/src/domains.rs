@@ -12,8 +12,6 @@ use std::sync::OnceLock;
 use alert_router_domain::{Domain, EventRef, EventType, Store};
 use serde_json::Value;
 
-use crate::event::Event;
-
 static REGISTERED: OnceLock<Vec<&'static dyn Domain>> = OnceLock::new();
 
 /// Registers the domains this process serves. Call it once, before anything reads events
@@ -84,15 +82,9 @@ impl Stores {
     }
 
     /// Applies an accepted event to the stores that keep its type.
-    pub fn apply(&self, event: &Event) {
-        let view = EventRef {
-            id: &event.id,
-            kind: &event.kind,
-            time: event.time,
-            data: &event.data,
-        };
-        for store in self.0.iter().filter(|s| s.tracks(&event.kind)) {
-            store.apply(view);
+    pub fn apply(&self, event: EventRef<'_>) {
+        for store in self.0.iter().filter(|s| s.tracks(event.kind)) {
+            store.apply(event);
         }
     }
 

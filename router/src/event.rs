@@ -252,6 +252,16 @@ impl Event {
         })
     }
 
+    /// The event as a domain's store reads it.
+    pub fn domain_view(&self) -> alert_router_domain::EventRef<'_> {
+        alert_router_domain::EventRef {
+            id: &self.id,
+            kind: &self.kind,
+            time: self.time,
+            data: &self.data,
+        }
+    }
+
     /// The event as templates and rule expressions see it: its data fields next to the
     /// reserved keys, `time` as RFC 3339 and `severity` lowercase.
     pub fn to_json(&self) -> Value {

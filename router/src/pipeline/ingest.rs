@@ -322,7 +322,7 @@ impl Pipeline {
             stats.dead_letter(&error);
         }
         for event in &prepared.tracked {
-            self.stores.apply(event);
+            self.stores.apply(event.domain_view());
         }
         self.counters
             .accepted

@@ -1,0 +1,64 @@
+//! Why the outbox cannot be used ([`OutboxError`], each naming the file and what to
+//! do), and why a batch was refused for lack of room ([`Full`]).
+
+use std::path::PathBuf;
+
+/// Why the outbox cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error(
+        "cannot create the storage directory {}: {source} (check `storage.path` and its permissions)",
+        path.display()
+    )]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "another router is using {}: stop it, or give this one its own `storage.path`",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "cannot open the outbox {}: {source} (is the disk full, or the file not a SQLite database?)",
+        path.display()
+    )]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the outbox {} has schema version {found}, this router knows version {known}: run the \
+         router that wrote it until it has delivered everything, then move the file away",
+        path.display()
+    )]
+    Schema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot write to the outbox {}: {message}", path.display())]
+    Write { path: PathBuf, message: String },
+    #[error("cannot read the outbox {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the outbox writer for {} has stopped", path.display())]
+    WriterGone { path: PathBuf },
+}
+
+/// Why a batch was refused before anything was written: try again later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Full {
+    #[error("{waiting} messages already wait for sink `{sink}` (its max_queue is {max})")]
+    Sink {
+        sink: String,
+        waiting: u64,
+        max: u64,
+    },
+    #[error("the outbox holds {waiting} waiting messages (storage.max_messages is {max})")]
+    Messages { waiting: u64, max: u64 },
+    #[error("the outbox holds {waiting} bytes of waiting messages (storage.max_bytes is {max})")]
+    Bytes { waiting: u64, max: u64 },
+}
