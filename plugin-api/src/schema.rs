@@ -167,7 +167,7 @@ mod tests {
     use super::*;
     use crate::{DurationSetting, Secret};
 
-    #[derive(Deserialize, JsonSchema)]
+    #[derive(Deserialize, JsonSchema, Default)]
     #[allow(dead_code)]
     struct Nested {
         #[serde(default)]
@@ -209,12 +209,6 @@ mod tests {
         #[serde(default = "yes")]
         on: bool,
         count: Option<i64>,
-    }
-
-    impl Default for Nested {
-        fn default() -> Self {
-            Nested { every: None }
-        }
     }
 
     fn yes() -> bool {

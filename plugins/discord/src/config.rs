@@ -1,12 +1,14 @@
 //! The settings an operator writes for a Discord sink, their defaults, and the one
 //! `validate()` that turns them into a [`Config`] or an error naming the field.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
 use alert_router_plugin::Secret;
 use alert_router_plugin::http::Endpoint;
 use reqwest::Url;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +28,7 @@ pub(crate) const USERNAME_FORBIDDEN: [&str; 2] = ["discord", "clyde"];
 ///   username: Trading Bot
 ///   mentions: []          # the default: an `@everyone` in an event pings nobody
 /// ```
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The URL Discord shows under Server Settings → Integrations → Webhooks → Copy
@@ -55,6 +57,21 @@ pub struct Settings {
 #[derive(Debug)]
 struct Snowflake(String);
 
+/// A string or an integer, as [`Deserialize`] takes it.
+impl JsonSchema for Snowflake {
+    fn schema_name() -> Cow<'static, str> {
+        "Snowflake".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "integer"]})
+    }
+}
+
 impl<'de> Deserialize<'de> for Snowflake {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Id;
@@ -75,7 +92,7 @@ impl<'de> Deserialize<'de> for Snowflake {
 }
 
 /// A kind of mention Discord may turn into a ping (`allowed_mentions.parse`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum MentionKind {
     Users,
