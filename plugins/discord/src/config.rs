@@ -1,7 +1,6 @@
 //! The settings an operator writes for a Discord sink, their defaults, and the one
 //! `validate()` that turns them into a [`Config`] or an error naming the field.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -46,6 +45,7 @@ pub struct Settings {
     avatar_url: Option<String>,
     /// Posts into this thread of the webhook's channel (a snowflake id; quote it in YAML).
     #[serde(default)]
+    #[schemars(schema_with = "snowflake")]
     thread_id: Option<Snowflake>,
     /// Which mentions in a message's `content` may ping: any of `users`, `roles`,
     /// `everyone` (which covers `@here` too). Default `[]`: nobody is ever pinged.
@@ -57,19 +57,9 @@ pub struct Settings {
 #[derive(Debug)]
 struct Snowflake(String);
 
-/// A string or an integer, as [`Deserialize`] takes it.
-impl JsonSchema for Snowflake {
-    fn schema_name() -> Cow<'static, str> {
-        "Snowflake".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": ["string", "integer"]})
-    }
+/// A [`Snowflake`]'s schema: a string or an integer, as its `Deserialize` takes it.
+fn snowflake(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["string", "integer"]})
 }
 
 impl<'de> Deserialize<'de> for Snowflake {
