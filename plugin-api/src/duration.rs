@@ -1,8 +1,10 @@
 //! [`DurationSetting`]: a duration in a plugin's settings, read the way router.yaml
 //! reads its own, so every duration an operator writes means the same.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 /// A duration as the operator wrote it in a sink's settings: `"10s"`, `"500ms"`, `"1m"`,
@@ -59,6 +61,21 @@ impl<'de> Deserialize<'de> for DurationSetting {
             }
         }
         deserializer.deserialize_any(Either).map(DurationSetting)
+    }
+}
+
+/// Text or a number of seconds, as [`Deserialize`] takes it.
+impl JsonSchema for DurationSetting {
+    fn schema_name() -> Cow<'static, str> {
+        "DurationSetting".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "number"]})
     }
 }
 

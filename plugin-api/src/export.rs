@@ -3,7 +3,7 @@
 //! (`create`) or a failed delivery (`deliver`), never an abort of the router.
 
 use std::any::Any;
-use std::ffi::{c_char, c_void};
+use std::ffi::{CString, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
@@ -125,20 +125,116 @@ pub unsafe extern "C" fn destroy<S: Sink>(instance: *mut c_void) {
     }));
 }
 
+/// The descriptor of a plugin whose manifest is generated at run time, with the manifest
+/// text it points to. [`export_plugin!`](crate::export_plugin) builds one on the first
+/// call of the entry symbol and keeps it in a static for the life of the process.
+#[doc(hidden)]
+pub struct Descriptor {
+    plugin: ffi::Plugin,
+    // Never read: owns the heap text `plugin.manifest` points to (a move keeps it put).
+    _manifest: CString,
+}
+
+// SAFETY: the descriptor is never changed after it is built; its pointers are to static
+// string literals and to the manifest text it owns, and its functions are plain `fn`s.
+unsafe impl Send for Descriptor {}
+// SAFETY: as above: shared reads of immutable data only.
+unsafe impl Sync for Descriptor {}
+
+impl Descriptor {
+    /// A descriptor for sink type `S` whose manifest's `settings` come from
+    /// `S::Settings`. `name` and `version` end with a NUL (the macro's `concat!`).
+    pub fn generated<S: Sink>(
+        name: &'static str,
+        version: &'static str,
+        markup: &str,
+        description: &str,
+    ) -> Descriptor
+    where
+        S::Settings: schemars::JsonSchema,
+    {
+        debug_assert!(name.ends_with('\0') && version.ends_with('\0'));
+        let text = crate::schema::manifest::<S::Settings>(markup, description);
+        // JSON escapes every control character, so the text holds no NUL; were it to, an
+        // empty manifest makes the router name the plugin and say what is missing.
+        let manifest = CString::new(text).unwrap_or_default();
+        Descriptor {
+            plugin: ffi::Plugin {
+                abi_version: ffi::ABI_VERSION,
+                struct_size: std::mem::size_of::<ffi::Plugin>() as u32,
+                name: name.as_ptr() as *const c_char,
+                version: version.as_ptr() as *const c_char,
+                manifest: manifest.as_ptr(),
+                create: create::<S>,
+                deliver: deliver::<S>,
+                destroy: destroy::<S>,
+            },
+            _manifest: manifest,
+        }
+    }
+
+    /// What the entry symbol returns.
+    pub fn as_ptr(&self) -> *const ffi::Plugin {
+        &self.plugin
+    }
+}
+
 /// Exports a [`Sink`] as a plugin: generates the `alert_router_plugin_v1` entry symbol
 /// and its descriptor.
 ///
 /// ```ignore
-/// export_plugin!(MySink, name = "mysink", manifest = r#"{"markup": "none"}"#);
-/// // optionally: version = "1.2.3" (defaults to the crate's version)
+/// export_plugin!(
+///     MySink,
+///     name = "mysink",
+///     markup = "none",
+///     description = "Does one thing well",
+/// );
+/// // optionally: version = "1.2.3" after the name (defaults to the crate's version)
 /// ```
 ///
 /// `name` is what sinks write as `plugin:` in router.yaml; build the crate as a
-/// `cdylib` named after it (`[lib] name = "mysink"`, giving `libmysink.so`). The
-/// `manifest` is the JSON object the header describes (`markup`, `settings`,
-/// `description`).
+/// `cdylib` named after it (`[lib] name = "mysink"`, giving `libmysink.so`). `markup`
+/// and `description` are the manifest's (see the header); its `settings` are generated
+/// from the sink's `Settings` type, which derives [`schemars::JsonSchema`] beside
+/// `Deserialize` (see [`schema`](crate::schema) for how each field is described).
+///
+/// A plugin whose settings type has no schema may still give the whole manifest JSON
+/// the header describes instead: `manifest = r#"{"markup": "none", ...}"#`.
 #[macro_export]
 macro_rules! export_plugin {
+    ($sink:ty, name = $name:literal, markup = $markup:expr, description = $description:expr $(,)?) => {
+        $crate::export_plugin!(
+            $sink,
+            name = $name,
+            version = env!("CARGO_PKG_VERSION"),
+            markup = $markup,
+            description = $description
+        );
+    };
+    ($sink:ty, name = $name:literal, version = $version:expr, markup = $markup:expr, description = $description:expr $(,)?) => {
+        #[doc(hidden)]
+        pub mod __alert_router_plugin_export {
+            use super::*;
+
+            static DESCRIPTOR: ::std::sync::OnceLock<$crate::export::Descriptor> =
+                ::std::sync::OnceLock::new();
+
+            /// The plugin's entry symbol (ABI version 1).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn alert_router_plugin_v1() -> *const $crate::ffi::Plugin {
+                DESCRIPTOR
+                    .get_or_init(|| {
+                        $crate::export::Descriptor::generated::<$sink>(
+                            concat!($name, "\0"),
+                            concat!($version, "\0"),
+                            $markup,
+                            $description,
+                        )
+                    })
+                    .as_ptr()
+            }
+        }
+    };
     ($sink:ty, name = $name:literal, manifest = $manifest:expr $(,)?) => {
         $crate::export_plugin!(
             $sink,

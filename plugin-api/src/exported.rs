@@ -13,18 +13,24 @@ use crate::ffi;
 /// with [`exported_plugin!`](crate::exported_plugin).
 ///
 /// ```
-/// use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin, exported_plugin};
+/// use alert_router_plugin::{Host, Message, Outcome, Secret, Sink, export_plugin, exported_plugin};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// #[serde(deny_unknown_fields)]
+/// struct Settings {
+///     /// The API token.
+///     token: Secret,
+/// }
 ///
 /// struct Quiet;
 ///
 /// impl Sink for Quiet {
-///     type Settings = serde_json::Value;
+///     type Settings = Settings;
 ///     fn create(_: Host, _: Self::Settings) -> Result<Self, String> { Ok(Quiet) }
 ///     fn deliver(&mut self, _: Message) -> Outcome { Outcome::Ok }
 /// }
 ///
-/// export_plugin!(Quiet, name = "quiet", manifest = r#"{"markup": "none",
-///   "settings": {"token": {"type": "string", "required": true, "secret": true}}}"#);
+/// export_plugin!(Quiet, name = "quiet", markup = "none", description = "Says nothing");
 ///
 /// # fn main() {
 /// let plugin = exported_plugin!().expect("a readable descriptor");
@@ -129,7 +135,7 @@ unsafe fn text(p: *const c_char) -> Result<String, String> {
 ///
 /// ```ignore
 /// #[test]
-/// fn the_manifest_marks_the_token_secret() {
+/// fn the_token_is_never_logged() {
 ///     let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
 ///     assert_eq!(plugin.secret_settings(), ["token"]);
 /// }
@@ -139,8 +145,8 @@ unsafe fn text(p: *const c_char) -> Result<String, String> {
 #[macro_export]
 macro_rules! exported_plugin {
     () => {
-        // SAFETY: `export_plugin!` generated this entry symbol: a static descriptor of
-        // NUL-terminated string literals.
+        // SAFETY: `export_plugin!` generated this entry symbol: a descriptor of
+        // NUL-terminated strings that lives as long as the program.
         unsafe {
             $crate::Exported::read(crate::__alert_router_plugin_export::alert_router_plugin_v1)
         }

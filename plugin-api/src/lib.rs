@@ -33,6 +33,7 @@ mod host;
 #[cfg(feature = "http")]
 pub mod http;
 mod progress;
+pub mod schema;
 mod secret;
 mod sink;
 

@@ -1,7 +1,9 @@
 //! [`Secret`]: a value that must never be printed, for the router and plugins alike.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 
 /// A token, password or signing key. `Debug` and `Display` print `***`, so a secret
@@ -30,6 +32,23 @@ impl Secret {
             diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
         }
         diff == 0
+    }
+}
+
+/// A string whose schema carries [`SECRET_KEYWORD`](crate::schema::SECRET_KEYWORD), so a
+/// setting of this type (or a map or list of them) is declared `secret` in the manifest.
+impl JsonSchema for Secret {
+    fn schema_name() -> Cow<'static, str> {
+        "Secret".into()
+    }
+
+    // In place, so `Option<Secret>` reads `["string", "null"]` with the mark beside it.
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", (crate::schema::SECRET_KEYWORD): true})
     }
 }
 

@@ -32,9 +32,13 @@ use crate::Host;
 /// ```
 /// use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
 ///
-/// #[derive(serde::Deserialize)]
+/// /// Shout's settings: the manifest's `settings` are generated from this type.
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
 /// #[serde(deny_unknown_fields)]
-/// struct Settings { prefix: String }
+/// struct Settings {
+///     /// What goes before each message.
+///     prefix: String,
+/// }
 ///
 /// struct Shout { host: Host, prefix: String }
 ///
@@ -50,7 +54,7 @@ use crate::Host;
 ///     }
 /// }
 ///
-/// export_plugin!(Shout, name = "shout", manifest = r#"{"markup": "none"}"#);
+/// export_plugin!(Shout, name = "shout", markup = "none", description = "Shouts messages");
 /// # fn main() {}
 /// ```
 pub trait Sink: Sized + Send + 'static {

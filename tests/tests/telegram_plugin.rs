@@ -1208,7 +1208,7 @@ fn a_refused_token_is_reported_once_with_the_token_redacted() {
     let (_rt, tg) = fake(20);
     let host = HostDouble::with_renderer(render_command);
     let mut wrong = settings(20, &tg.api_url(), json!({"commands": true}));
-    wrong.bot_token = format!("7000020:{SECRET}x");
+    wrong.bot_token = alert_router_plugin::Secret::new(format!("7000020:{SECRET}x"));
     let _sink = host.create::<Telegram>(wrong).expect("created");
     let reports = host
         .wait_for(PATIENCE, |h| {

@@ -1,11 +1,6 @@
 //! The console sink: prints each message to stdout, or appends it to a file.
 //!
-//! Settings:
-//! - `path`: a file to append to (created if missing; relative to the router's working
-//!   directory). Without it, messages go to stdout.
-//! - `format`: `text` (default) writes the payload's `text` field, or the payload as
-//!   JSON when it has none, followed by a blank line; `json` writes the whole message
-//!   (`id`, `sink`, `attempt`, `payload`, `event`) as one JSON line.
+//! Its settings are [`Settings`].
 //!
 //! The demo and the end-to-end tests use it: a file in `json` format is an exact record
 //! of what was delivered, in order.
@@ -14,18 +9,26 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 
 use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+/// A console sink's `settings` in router.yaml; the plugin's manifest describes them from
+/// this type.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// File to append to; stdout when absent. Created if missing, relative to the
+    /// router's working directory.
     #[serde(default)]
     path: Option<String>,
+    /// text (default) or json. `text` writes the payload's `text` field, or the payload
+    /// as JSON when it has none, followed by a blank line; `json` writes the whole
+    /// message (`id`, `sink`, `attempt`, `payload`, `event`) as one JSON line.
     #[serde(default)]
     format: Format,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 enum Format {
     #[default]
@@ -104,25 +107,17 @@ impl Sink for Console {
 export_plugin!(
     Console,
     name = "console",
-    manifest = r#"{
-  "markup": "none",
-  "description": "Prints messages to stdout or appends them to a file",
-  "settings": {
-    "path": {"type": "string", "description": "file to append to; stdout when absent"},
-    "format": {"type": "string", "description": "text (default) or json"}
-  }
-}"#
+    markup = "none",
+    description = "Prints messages to stdout or appends them to a file",
 );
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_manifest_describes_both_settings_and_no_secret() {
+    fn the_manifest_is_for_plain_text_and_holds_no_secret() {
         let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
         assert_eq!(plugin.name, "console");
         assert_eq!(plugin.markup(), Some("none"));
-        assert_eq!(plugin.settings(), ["format", "path"]);
         assert!(plugin.secret_settings().is_empty());
-        assert!(plugin.required_settings().is_empty());
     }
 }

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Where the dashboard listens unless `listen` says otherwise: the port the original
@@ -32,7 +33,7 @@ pub const MAX_TRADES_LIMIT: usize = 10_000;
 ///   max_events: 200             # routed events kept in the live feed
 ///   max_trades: 50              # closed trades in the recent-trades table
 /// ```
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `host:port` to serve the dashboard on; port 0 picks a free port, which the sink
@@ -45,11 +46,12 @@ pub struct Settings {
     /// `dark` (default) or `light`.
     #[serde(default)]
     pub theme: Option<String>,
-    /// When set (non-empty), every route needs it: `Authorization: Bearer <token>`,
-    /// `?token=<token>` (the page then keeps it in a cookie), or that cookie. Required
-    /// when `listen` is not a loopback address. Secret: never logged or shown.
+    /// Required on every route when set: Bearer, ?token= or the cookie it sets. When set
+    /// (non-empty), a request carries `Authorization: Bearer <token>`, `?token=<token>`
+    /// (the page then keeps it in a cookie), or that cookie. Required when `listen` is
+    /// not a loopback address. Secret: never logged or shown.
     #[serde(default)]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Routed events the live feed keeps in memory (1 to 10000, default 200).
     #[serde(default)]
     pub max_events: Option<usize>,
@@ -154,15 +156,15 @@ impl Config {
         };
         let token = s
             .token
-            .filter(|t| !t.is_empty())
+            .filter(|t| !t.expose().is_empty())
             .map(|t| {
-                if t.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                if t.expose().chars().any(|c| c.is_control() || c.is_whitespace()) {
                     Err(ConfigError::new(
                         "token",
                         "contains spaces or control characters: use letters, digits and punctuation",
                     ))
                 } else {
-                    Ok(Secret::new(t))
+                    Ok(t)
                 }
             })
             .transpose()?;

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use alert_router_plugin::Secret;
 use alert_router_plugin::http::Endpoint;
 use reqwest::Url;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ pub(crate) const USERNAME_FORBIDDEN: [&str; 2] = ["discord", "clyde"];
 ///   username: Trading Bot
 ///   mentions: []          # the default: an `@everyone` in an event pings nobody
 /// ```
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The URL Discord shows under Server Settings → Integrations → Webhooks → Copy
@@ -44,6 +45,7 @@ pub struct Settings {
     avatar_url: Option<String>,
     /// Posts into this thread of the webhook's channel (a snowflake id; quote it in YAML).
     #[serde(default)]
+    #[schemars(schema_with = "snowflake")]
     thread_id: Option<Snowflake>,
     /// Which mentions in a message's `content` may ping: any of `users`, `roles`,
     /// `everyone` (which covers `@here` too). Default `[]`: nobody is ever pinged.
@@ -54,6 +56,11 @@ pub struct Settings {
 /// A Discord id, written as a string or a number.
 #[derive(Debug)]
 struct Snowflake(String);
+
+/// A [`Snowflake`]'s schema: a string or an integer, as its `Deserialize` takes it.
+fn snowflake(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["string", "integer"]})
+}
 
 impl<'de> Deserialize<'de> for Snowflake {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -75,7 +82,7 @@ impl<'de> Deserialize<'de> for Snowflake {
 }
 
 /// A kind of mention Discord may turn into a ping (`allowed_mentions.parse`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum MentionKind {
     Users,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use alert_router_plugin::{DurationSetting, Secret};
 use lettre::message::Mailbox;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// How long to wait for any one answer from the server when `timeout` is not set.
@@ -28,7 +29,7 @@ pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 ///   to: [ops@example.com, "Trader <trader@example.com>"]
 ///   timeout: 30s
 /// ```
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The SMTP server's host name or IP address.
@@ -36,9 +37,9 @@ pub struct Settings {
     /// The server's port; the default follows `tls`.
     #[serde(default)]
     port: Option<u16>,
-    /// `starttls` (the default: plain connection upgraded with STARTTLS, which the
-    /// server must offer), `tls` (TLS from the first byte, usually port 465) or `none`
-    /// (no encryption: only for a relay on the same host or network).
+    /// starttls (default), tls or none. `starttls`: a plain connection upgraded with
+    /// STARTTLS, which the server must offer; `tls`: TLS from the first byte, usually
+    /// port 465; `none`: no encryption, only for a relay on the same host or network.
     #[serde(default)]
     tls: Option<String>,
     /// The login, when the server wants one; set together with `password`.

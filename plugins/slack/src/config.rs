@@ -4,6 +4,7 @@
 use alert_router_plugin::Secret;
 use alert_router_plugin::http::Endpoint;
 use reqwest::Url;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// A Slack sink's `settings` in router.yaml.
@@ -12,7 +13,7 @@ use serde::Deserialize;
 /// settings:
 ///   webhook_url: ${SLACK_WEBHOOK_URL}   # https://hooks.slack.com/services/T…/B…/…
 /// ```
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The incoming webhook URL Slack shows under the app's Incoming Webhooks page

@@ -79,25 +79,17 @@ impl Sink for Slack {
 export_plugin!(
     Slack,
     name = "slack",
-    manifest = r#"{
-  "markup": "mrkdwn",
-  "description": "Posts messages to a Slack channel through an incoming webhook, with Block Kit",
-  "settings": {
-    "webhook_url": {"type": "string", "required": true, "secret": true,
-                    "description": "the incoming webhook URL Slack shows (https://hooks.slack.com/services/T.../B.../...)"}
-  }
-}"#
+    markup = "mrkdwn",
+    description = "Posts messages to a Slack channel through an incoming webhook, with Block Kit",
 );
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_manifest_describes_the_webhook_url_as_a_required_secret() {
+    fn the_webhook_url_is_the_one_secret_never_shown() {
         let plugin = alert_router_plugin::exported_plugin!().expect("a readable descriptor");
         assert_eq!(plugin.name, "slack");
         assert_eq!(plugin.markup(), Some("mrkdwn"));
-        assert_eq!(plugin.settings(), ["webhook_url"]);
         assert_eq!(plugin.secret_settings(), ["webhook_url"]);
-        assert_eq!(plugin.required_settings(), ["webhook_url"]);
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Where the Bot API lives unless `api_url` says otherwise.
@@ -21,11 +22,11 @@ pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 ///   silent_below: warning         # optional: quieter notifications for debug and info
 ///   state_dir: /var/lib/alert-router   # optional: keeps offset and mute across restarts
 /// ```
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The token @BotFather gave, `<bot id>:<secret>`. Secret: never logged.
-    pub bot_token: String,
+    pub bot_token: Secret,
     /// Chats that get every notification and whose members may use commands: numeric
     /// ids (negative for groups) or `@channel` usernames.
     pub chat_ids: Vec<serde_json::Value>,
@@ -76,7 +77,7 @@ fn enabled() -> bool {
 }
 
 /// `rate_limits`: rates written `N/s`, `N/min` or `N/h`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Messages to one chat. Telegram: "avoid more than one message per second".
@@ -296,7 +297,7 @@ pub struct Config {
 impl Config {
     /// Applies defaults and checks every field; the first problem found is the error.
     pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
-        let bot_id = validate_token(&settings.bot_token)?;
+        let bot_id = validate_token(settings.bot_token.expose())?;
         let chats = validate_chats(&settings.chat_ids)?;
         let admins = match settings.admin_user_ids {
             Some(ids) if ids.is_empty() => {
@@ -337,7 +338,7 @@ impl Config {
         }
         let rate_limits = validate_rate_limits(&settings.rate_limits)?;
         Ok(Config {
-            token: Secret::new(settings.bot_token),
+            token: settings.bot_token,
             bot_id,
             chats,
             admins,

@@ -9,6 +9,7 @@ use alert_router_plugin::http::Endpoint;
 use alert_router_plugin::{DurationSetting, Secret};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// How long a request may take when `timeout` is not set.
@@ -41,7 +42,7 @@ const RESERVED_HEADERS: [&str; 6] = [
 ///   timeout: 10s
 ///   secret: ${ORDERS_SIGNING_SECRET} # signs each body (HMAC-SHA256)
 /// ```
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where to send each message: an `http://` or `https://` URL. It is a secret (it
@@ -59,7 +60,8 @@ pub struct Settings {
     /// number of seconds. A request that takes longer is retried.
     #[serde(default)]
     timeout: Option<DurationSetting>,
-    /// When set, every request is signed: `X-Alert-Router-Timestamp: <unix seconds>` and
+    /// Signs every request with HMAC-SHA256 when set. Each request then carries
+    /// `X-Alert-Router-Timestamp: <unix seconds>` and
     /// `X-Alert-Router-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
     #[serde(default)]
     secret: Option<Secret>,

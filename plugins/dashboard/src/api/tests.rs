@@ -269,7 +269,7 @@ async fn a_refused_query_answers_by_its_kind_never_by_its_words() {
 async fn with_a_token_every_route_wants_it() {
     let (hub, _) = hub_with(Settings {
         listen: Some("0.0.0.0:0".into()),
-        token: Some("s3cr3t/+".into()),
+        token: Some(alert_router_plugin::Secret::new("s3cr3t/+")),
         ..Settings::default()
     });
     for uri in [
