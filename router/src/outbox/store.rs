@@ -260,6 +260,20 @@ enum Reply {
     Dropped(SyncSender<Result<usize, String>>, usize),
 }
 
+impl Reply {
+    /// Answers with what the op did, or with `failed` when its commit failed.
+    fn send(self, failed: Option<&str>) {
+        fn answer<T>(tx: SyncSender<Result<T, String>>, done: T, failed: Option<&str>) {
+            let _ = tx.send(failed.map_or(Ok(done), |m| Err(m.to_owned())));
+        }
+        match self {
+            Reply::Ack(ack, result) => ack.send(failed.map_or(result, |m| Err(m.to_owned()))),
+            Reply::Requeued(tx, back) => answer(tx, back, failed),
+            Reply::Dropped(tx, n) => answer(tx, n, failed),
+        }
+    }
+}
+
 /// The outbox's writes: appends answered once durable, each in its own savepoint;
 /// delivery marks riding along; requeues and drops answered with what they did.
 struct OutboxCommit {
@@ -286,22 +300,7 @@ impl sqlite::Commit for OutboxCommit {
     fn done(&mut self, outcome: Result<(), &rusqlite::Error>, replies: Vec<Reply>) {
         let failed = outcome.err().map(|e| format!("the commit failed: {e}"));
         for reply in replies {
-            match (reply, &failed) {
-                (Reply::Ack(ack, result), None) => ack.send(result),
-                (Reply::Ack(ack, _), Some(m)) => ack.send(Err(m.clone())),
-                (Reply::Requeued(tx, back), None) => {
-                    let _ = tx.send(Ok(back));
-                }
-                (Reply::Requeued(tx, _), Some(m)) => {
-                    let _ = tx.send(Err(m.clone()));
-                }
-                (Reply::Dropped(tx, n), None) => {
-                    let _ = tx.send(Ok(n));
-                }
-                (Reply::Dropped(tx, _), Some(m)) => {
-                    let _ = tx.send(Err(m.clone()));
-                }
-            }
+            reply.send(failed.as_deref());
         }
     }
 
