@@ -50,7 +50,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Endpoint {
     url: reqwest::Url,
     redacted: String,
-    /// Longest first, so a longer secret is replaced before a shorter one inside it.
     secrets: Vec<String>,
 }
 
@@ -64,8 +63,7 @@ impl Endpoint {
     /// `redacted` is how the endpoint is named in reasons and logs; `secrets` are what
     /// [`redact`](Endpoint::redact) hides (the URL, its path and query, tokens).
     pub fn new(url: reqwest::Url, redacted: String, mut secrets: Vec<String>) -> Endpoint {
-        secrets.retain(|s| !s.is_empty());
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort();
         secrets.dedup();
         Endpoint {
             url,
@@ -87,13 +85,7 @@ impl Endpoint {
     /// `text` with every secret replaced by `***`: applied to every reason and log line,
     /// whatever produced it (an upstream may echo a header or the URL back).
     pub fn redact(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in &self.secrets {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "***");
-            }
-        }
-        text
+        crate::redact(text, self.secrets.iter().map(String::as_str))
     }
 
     /// `outcome` as the router gets it: the reason, then where it went (` (<place>)`,

@@ -41,7 +41,7 @@ pub use duration::DurationSetting;
 pub use exported::Exported;
 pub use host::{Host, HostError, HostErrorKind, Level};
 pub use progress::{Progress, Resume};
-pub use secret::Secret;
+pub use secret::{Secret, redact};
 
 /// Parses a duration as router.yaml writes them: `500ms`, `30s`, `5m`, `2h`, `1d`, or a
 /// plain number of seconds. Plugins use it for their own settings, so every duration an

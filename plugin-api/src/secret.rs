@@ -35,6 +35,22 @@ impl Secret {
     }
 }
 
+/// `text` with every occurrence of each of `secrets` replaced by `***`, longest first (so
+/// a secret inside a longer one leaves no part of the longer one); empty ones are
+/// skipped. For every reason and log line a plugin writes, whatever produced the text: an
+/// upstream may echo a URL, a header or a password back.
+pub fn redact<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
+    let mut secrets: Vec<&str> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut text = text.to_owned();
+    for secret in secrets {
+        if text.contains(secret) {
+            text = text.replace(secret, "***");
+        }
+    }
+    text
+}
+
 /// A string whose schema carries [`SECRET_KEYWORD`](crate::schema::SECRET_KEYWORD), so a
 /// setting of this type (or a map or list of them) is declared `secret` in the manifest.
 impl JsonSchema for Secret {
@@ -82,5 +98,16 @@ mod tests {
         for wrong in ["", "abc12", "abc1234", "abc124", "ABC123"] {
             assert!(!t.matches(wrong), "{wrong}");
         }
+    }
+
+    #[test]
+    fn redact_hides_the_longest_secret_whole_and_skips_empty_ones() {
+        // "abc" is inside "abcdef": replaced first, it would leave "***def".
+        let text = "GET /abcdef?key=abc failed";
+        assert_eq!(
+            redact(text, ["abc", "", "abcdef"]),
+            "GET /***?key=*** failed"
+        );
+        assert_eq!(redact(text, [""]), text);
     }
 }

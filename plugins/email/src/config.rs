@@ -119,12 +119,7 @@ impl Config {
     /// `text` with the password replaced by `***`; applied to every reason, whatever
     /// produced it (a server may echo what it was sent).
     pub(crate) fn redact(&self, text: &str) -> String {
-        match &self.login {
-            Some((_, password)) if !password.is_empty() && text.contains(password.as_str()) => {
-                text.replace(password.as_str(), "***")
-            }
-            _ => text.to_owned(),
-        }
+        alert_router_plugin::redact(text, self.login.iter().map(|(_, p)| p.as_str()))
     }
 }
 

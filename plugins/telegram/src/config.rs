@@ -146,18 +146,13 @@ pub use alert_router_plugin::Secret;
 /// reason. Request errors quote the URL, and the URL holds `bot<token>`.
 pub fn redact(token: &Secret, text: &str) -> String {
     let token = token.expose();
-    if token.is_empty() {
-        return text.to_owned();
-    }
-    let mut out = text.replace(token, "***");
     let encoded = token.replace(':', "%3A");
-    out = out.replace(&encoded, "***");
-    if let Some((_, secret)) = token.split_once(':')
-        && secret.len() >= 8
-    {
-        out = out.replace(secret, "***");
-    }
-    out
+    // The half after `:` alone only when it is long enough not to match ordinary text.
+    let secret_half = token
+        .split_once(':')
+        .map(|(_, s)| s)
+        .filter(|s| s.len() >= 8);
+    alert_router_plugin::redact(text, [token, &encoded].into_iter().chain(secret_half))
 }
 
 /// A destination: a numeric chat id or a public `@username` (channels).
