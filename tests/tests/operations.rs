@@ -398,11 +398,50 @@ async fn every_retry_is_logged_with_its_reason_and_when_the_next_attempt_is() {
         assert!(said.contains("retrying in 0.0"), "{said}");
     }
     line(&[
-        "the upstream asked to wait: the sink pauses and retries in 0.05s (0 of 10 attempts failed; a wait does not count)",
+        "the upstream asked to wait: the sink pauses and retries in 0.05s (wait 1 of at most 100; 0 of 10 attempts failed)",
         "sink=pausing",
         "message_id=r1:pausing",
         "reason=flaky asks to retry message r1:pausing after 50 ms",
     ]);
+}
+
+/// An upstream that says "later" to every attempt uses up no attempt, but it cannot hold
+/// the sink forever: past `retry.max_waits` the message is a dead letter that says why,
+/// and the sink goes on to the next one.
+#[tokio::test]
+async fn retry_after_answers_are_bounded_by_max_waits() {
+    let router = Router::start(
+        "plugins: {dirs: [\"{plugins}\"]}\nrules: rules\ntemplates: templates\nsinks:\n  stubborn:\n    plugin: flaky\n    retry: {max_attempts: 2, max_waits: 3}\n",
+        &[
+            ("rules/a.yaml", "routes:\n  - name: all\n    to: [stubborn]\n"),
+            // Every attempt at every message asks to wait 1 ms, as a 429 would.
+            ("templates/stubborn/default.yaml", "retry_after_ms: 1\n"),
+        ],
+    )
+    .await;
+    for id in ["w1", "w2"] {
+        let body = format!(r#"{{"type": "x", "id": "{id}"}}"#);
+        assert_eq!(router.post_events(body).await.0, 202);
+    }
+    let status = router
+        .status_until("both messages dead-lettered", |s| {
+            s["sinks"]["stubborn"]["dead_letters"] == 2
+        })
+        .await;
+    let sink = &status["sinks"]["stubborn"];
+    assert_eq!(sink["sent"], 0);
+    let letters = router.get_json("/v1/dead-letters?sink=stubborn").await;
+    let first = letters["dead_letters"]
+        .as_array()
+        .and_then(|l| l.iter().find(|d| d["id"] == "w1:stubborn"))
+        .unwrap_or_else(|| panic!("no dead letter w1:stubborn in {letters}"));
+    // Three waits allowed; the fourth answer ends it. No attempt counted as failed.
+    assert_eq!(first["attempts"], 4, "{first}");
+    let error = first["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("the upstream asked to wait 4 times, more than retry.max_waits (3); last: flaky asks to retry message w1:stubborn after 1 ms"),
+        "{error}"
+    );
 }
 
 /// `ALERT_ROUTER_LOG=debug` follows one event: its span (id, type) from routing through

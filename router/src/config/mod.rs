@@ -168,6 +168,10 @@ pub struct RateLimit {
 pub struct RetryPolicy {
     /// Attempts before a message goes to the dead letters (the first one included).
     pub max_attempts: u32,
+    /// Pauses one message may get from `retry(after)` answers (a 429, a plugin's own
+    /// budget) before it goes to the dead letters: they use up no attempt, so without a
+    /// bound an upstream that always says "later" would hold the sink forever.
+    pub max_waits: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
 }
@@ -176,6 +180,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 10,
+            max_waits: 100,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
         }
@@ -264,6 +269,7 @@ struct RawRateLimit {
 #[serde(deny_unknown_fields)]
 struct RawRetry {
     max_attempts: Option<u32>,
+    max_waits: Option<u32>,
     initial_backoff: Option<Spanned<String>>,
     max_backoff: Option<Spanned<String>>,
 }
@@ -356,6 +362,9 @@ impl Config {
             if let Some(r) = sink.retry {
                 if let Some(n) = r.max_attempts {
                     retry.max_attempts = n.max(1);
+                }
+                if let Some(n) = r.max_waits {
+                    retry.max_waits = n;
                 }
                 for (field, value, slot) in [
                     (

@@ -172,9 +172,7 @@ impl Run {
                 }
                 Delivery::Fail { reason } => {
                     tracing::warn!(sink = %self.name, message_id = %message.id, %reason, "delivery failed for good");
-                    feed.dead(attempt, failures + 1, reason.clone());
-                    self.stats.dead_letter(&reason);
-                    return Finished::Dead;
+                    return self.dead(feed, attempt, failures + 1, &reason);
                 }
                 Delivery::Retry { after, reason } => {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
@@ -187,13 +185,23 @@ impl Run {
                     if failures >= self.delivering.retry.max_attempts {
                         return self.give_up(message, feed, attempt, failures, &reason);
                     }
+                    // Every attempt that did not fail was a wait, before a restart too.
+                    let waits = attempt.saturating_sub(failures);
+                    let max_waits = self.delivering.retry.max_waits;
+                    if after.is_some() && waits > max_waits {
+                        let reason = format!(
+                            "the upstream asked to wait {waits} times, more than retry.max_waits ({max_waits}); last: {reason}"
+                        );
+                        tracing::warn!(sink = %self.name, message_id = %message.id, attempts = attempt, %reason, "too many waits; the message is a dead letter");
+                        return self.dead(feed, attempt, failures, &reason);
+                    }
                     feed.attempted(attempt, failures, &reason);
                     let max = self.delivering.retry.max_attempts;
                     match after {
                         Some(after) => {
                             // A plugin may ask for anything; an hour is the most we honour.
                             let after = after.min(MAX_PAUSE);
-                            tracing::info!(sink = %self.name, message_id = %message.id, %reason, "the upstream asked to wait: the sink pauses and retries in {} ({failures} of {max} attempts failed; a wait does not count)", Seconds(after));
+                            tracing::info!(sink = %self.name, message_id = %message.id, %reason, "the upstream asked to wait: the sink pauses and retries in {} (wait {waits} of at most {max_waits}; {failures} of {max} attempts failed)", Seconds(after));
                             self.paused_until = Some(Instant::now() + after);
                             last_reason = reason;
                         }
@@ -262,8 +270,13 @@ impl Run {
         let max_attempts = self.delivering.retry.max_attempts;
         tracing::warn!(sink = %self.name, message_id = %message.id, attempts = attempt, failures, max_attempts, %reason, "out of attempts; the message is a dead letter");
         let error = format!("gave up after {failures} failed attempts: {reason}");
-        feed.dead(attempt, failures, error.clone());
-        self.stats.dead_letter(&error);
+        self.dead(feed, attempt, failures, &error)
+    }
+
+    /// Makes the message a dead letter with `error` as its last error.
+    fn dead(&mut self, feed: &mut Feed, attempt: u32, failures: u32, error: &str) -> Finished {
+        feed.dead(attempt, failures, error.to_owned());
+        self.stats.dead_letter(error);
         Finished::Dead
     }
 
@@ -326,6 +339,7 @@ mod tests {
     fn backoff_grows_with_jitter_and_caps() {
         let retry = RetryPolicy {
             max_attempts: 10,
+            max_waits: 100,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
         };
