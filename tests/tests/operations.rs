@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use alert_router_tests::harness::{Router, dir_with, eventually, read_json_lines, run_cli};
+use alert_router_tests::harness::{
+    Router, dir_with, eventually, plugin_dir, read_json_lines, run_cli,
+};
 use serde_json::{Value, json};
 
 const TEXT_TEMPLATE: &str = "text: \"{{ event.type }}\"\n";
@@ -102,14 +104,15 @@ fn check_names_a_missing_environment_variable_and_a_missing_plugin() {
 
 #[tokio::test]
 async fn broken_plugins_do_not_stop_the_other_sinks() {
-    // A plugin that is missing, a file that is not a library, and a library built for
-    // another ABI version: each sink fails to start with its reason; the console works.
-    let sinks = "sinks:\n  ghost:\n    plugin: ghost\n  junk:\n    plugin: junk\n  old:\n    plugin: ctest\n";
+    // A plugin that is missing, a file that is not a library, a library built for another
+    // ABI version and half a library (a copy caught midway, which mapped would be a
+    // SIGBUS): each sink fails to start with its reason; the console works.
+    let sinks = "sinks:\n  ghost:\n    plugin: ghost\n  junk:\n    plugin: junk\n  old:\n    plugin: ctest\n  half:\n    plugin: half\n";
     let dir = dir_with(&[
         ("router.yaml", &config("").replace("sinks:\n", sinks)),
         (
             "rules/a.yaml",
-            "routes:\n  - name: all\n    to: [ghost, junk, old, console]\n",
+            "routes:\n  - name: all\n    to: [ghost, junk, old, half, console]\n",
         ),
         ("templates/console/default.yaml", TEXT_TEMPLATE),
         ("more-plugins/libjunk.so", "this is not a shared library\n"),
@@ -117,6 +120,19 @@ async fn broken_plugins_do_not_stop_the_other_sinks() {
     let abi2 = std::path::Path::new(env!("AR_TEST_C_PLUGIN_ABI2_DIR")).join("libctest.so");
     std::fs::copy(&abi2, dir.path().join("more-plugins/libctest.so"))
         .expect("copy the ABI 2 plugin");
+    let console = std::fs::read(plugin_dir().join("libconsole.so")).expect("the console plugin");
+    std::fs::write(
+        dir.path().join("more-plugins/libhalf.so"),
+        &console[..console.len() / 2],
+    )
+    .expect("write half a plugin");
+    // `check` says so too, and lives to say it.
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("libhalf.so") && stdout.contains("is it still being copied?"),
+        "{stdout}"
+    );
     let router = Router::start_in(dir).await;
     assert_eq!(router.post_events(r#"{"type": "still-here"}"#).await.0, 202);
     let lines = eventually(Duration::from_secs(20), "the console delivery", || {
@@ -135,7 +151,11 @@ async fn broken_plugins_do_not_stop_the_other_sinks() {
     assert!(reason("ghost").contains("libghost.so"), "{status}");
     assert!(reason("junk").contains("not a shared library"), "{status}");
     assert!(reason("old").contains("ABI 2"), "{status}");
-    for sink in ["ghost", "junk", "old"] {
+    assert!(
+        reason("half").contains("the file is incomplete"),
+        "{status}"
+    );
+    for sink in ["ghost", "junk", "old", "half"] {
         assert_eq!(status["sinks"][sink]["started"], false, "{status}");
         assert_eq!(
             status["sinks"][sink]["dead_letters"], 1,

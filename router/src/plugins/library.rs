@@ -97,6 +97,16 @@ pub(super) fn load_copy(
             ));
         }
     }
+    // The copy is ours and cannot change now: a whole copy cannot be cut under the mapping.
+    let whole = File::open(&copy)
+        .and_then(|mut c| super::elf::check_whole(&mut c))
+        .map_err(|e| io_error(path, "read the plugin file's headers", e))?;
+    if let Err(reason) = whole {
+        return Err(PluginError::NotALibrary {
+            path: path.to_path_buf(),
+            reason,
+        });
+    }
     // RTLD_NOW: an undefined symbol is an error here, not an abort at its first call.
     // RTLD_LOCAL: plugins' symbols never resolve each other's (every plugin exports the
     // same entry symbol).

@@ -19,6 +19,7 @@
 //! A library that has had an instance is never unloaded (see `library.rs` for why).
 
 mod catalog;
+mod elf;
 mod error;
 mod host;
 mod instance;
