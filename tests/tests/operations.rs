@@ -169,6 +169,36 @@ async fn broken_plugins_do_not_stop_the_other_sinks() {
     );
 }
 
+/// The running router copies plugin files under its own storage, not the shared TMPDIR:
+/// a copy an earlier run left (killed between the copy and its removal) is removed at
+/// start, and a loaded plugin leaves no copy behind.
+#[tokio::test]
+async fn plugin_copies_live_under_storage_and_leftovers_are_removed_at_start() {
+    let dir = dir_with(&[
+        ("router.yaml", &config("")),
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+        (
+            "data/plugin-copies/alert-router-plugin-99999-0/libconsole.so",
+            "left by a crash\n",
+        ),
+    ]);
+    let copies = dir.path().join("data/plugin-copies");
+    let router = Router::start_in(dir).await;
+    assert_eq!(router.post_events(r#"{"type": "x"}"#).await.0, 202);
+    eventually(Duration::from_secs(20), "the console delivery", || {
+        let lines = read_json_lines(&router.dir.path().join("out.jsonl"));
+        (!lines.is_empty()).then_some(())
+    })
+    .await;
+    let left: Vec<_> = std::fs::read_dir(&copies)
+        .expect("the copies directory is under storage.path")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", copies.display());
+}
+
 #[tokio::test]
 async fn the_token_guards_the_api_but_not_healthz() {
     let router = Router::start(

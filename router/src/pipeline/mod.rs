@@ -114,6 +114,10 @@ pub struct ReloadLog {
     pub last: Mutex<Option<ReloadOutcome>>,
 }
 
+/// Where, inside `storage.path`, the running router copies plugin files before loading
+/// them.
+pub const PLUGIN_COPIES: &str = "plugin-copies";
+
 impl Pipeline {
     /// Loads `config`, starts every enabled sink that can start, and returns the router.
     /// `listen_flag` is the address `run --listen` gave instead of `server.listen`, so a
@@ -123,12 +127,16 @@ impl Pipeline {
         config: Config,
         listen_flag: Option<std::net::SocketAddr>,
     ) -> Result<Arc<Pipeline>, Diagnostics> {
-        let catalog = Arc::new(Catalog::new(config.plugin_dirs.clone()));
         let storage_error = |e: &dyn std::fmt::Display| {
             Diagnostics::from(Diagnostic::file(&config.path, format!("storage.path: {e}")))
         };
         // The outbox first: it locks the storage directory against a second router.
         let opened = Outbox::open(&config.storage).map_err(|e| storage_error(&e))?;
+        let copies = config.storage.path.join(PLUGIN_COPIES);
+        let catalog = Catalog::new(config.plugin_dirs.clone())
+            .copying_in(copies.clone())
+            .map_err(|e| storage_error(&format!("{}: {e}", copies.display())))?;
+        let catalog = Arc::new(catalog);
         let stores = Stores::open(&config.storage.path).map_err(|e| storage_error(&e))?;
         let dedup = Dedup::new(config.storage.dedup_window);
         for (id, age) in opened.seen {

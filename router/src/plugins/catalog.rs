@@ -36,10 +36,23 @@ impl Catalog {
         Catalog::sharing(dirs, Arc::new(Mutex::new(HashMap::new())))
     }
 
-    /// A catalog over other directories that shares this one's loaded libraries: what a
-    /// reload uses when `plugins.dirs` may have changed.
+    /// A catalog over other directories that shares this one's loaded libraries (and
+    /// where it copies them): what a reload uses when `plugins.dirs` may have changed.
     pub fn with_dirs(&self, dirs: Vec<PathBuf>) -> Catalog {
-        Catalog::sharing(dirs, self.loaded.clone())
+        Catalog {
+            copies: self.copies.clone(),
+            ..Catalog::sharing(dirs, self.loaded.clone())
+        }
+    }
+
+    /// Makes the private copies under `dir` instead of the temp directory. A running
+    /// router uses `<storage.path>/plugin-copies`: it holds that directory's lock, so what
+    /// an earlier process left there (a crash between the copy and its removal) is
+    /// removed now, and nothing accumulates in a TMPDIR other programs share.
+    pub fn copying_in(mut self, dir: PathBuf) -> std::io::Result<Catalog> {
+        library::clear_copies(&dir)?;
+        self.copies = dir;
+        Ok(self)
     }
 
     fn sharing(mut dirs: Vec<PathBuf>, loaded: Arc<Mutex<HashMap<PathBuf, Loaded>>>) -> Catalog {

@@ -72,7 +72,7 @@ pub(super) fn load_copy(
     let dir = PrivateDir::create(copies).map_err(|e| {
         io_error(
             path,
-            "create a private directory for its copy (set TMPDIR to a writable directory)",
+            "create a private directory for its copy (the router copies under storage.path, the other commands under TMPDIR: make that directory writable)",
             e,
         )
     })?;
@@ -155,7 +155,7 @@ fn dlopen_reason(err: &libloading::Error, copy: &Path, original: &Path) -> Strin
     let mut text = text.replace(&copy_name, &original.display().to_string());
     if text.contains("failed to map segment") {
         text.push_str(&format!(
-            " (the router loads a copy from {}; if that is mounted noexec, set TMPDIR to a directory that allows executable mappings)",
+            " (loaded from a copy in {}; if that is mounted noexec, point storage.path (the router) or TMPDIR (the other commands) at a directory that allows executable mappings)",
             copy.parent().and_then(Path::parent).unwrap_or(copy).display()
         ));
     }
@@ -168,6 +168,27 @@ fn io_error(path: &Path, action: &'static str, error: io::Error) -> PluginError 
         action,
         error,
     }
+}
+
+/// The name every private directory starts with.
+const PRIVATE_PREFIX: &str = "alert-router-plugin-";
+
+/// Creates `dir` (owner only) for private copies, or removes the private directories an
+/// earlier process left in it. Call it only where no other process makes copies.
+pub(super) fn clear_copies(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PRIVATE_PREFIX)
+        {
+            tracing::info!(dir = %entry.path().display(), "removing a plugin copy an earlier run left");
+            fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// A directory only this process can write, removed with what is in it on drop. A fresh
@@ -183,7 +204,7 @@ impl PrivateDir {
         let mut last = None;
         for _ in 0..16 {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path = base.join(format!("alert-router-plugin-{pid}-{n}"));
+            let path = base.join(format!("{PRIVATE_PREFIX}{pid}-{n}"));
             // `create` (not create_all) fails when the name is taken: a stale directory
             // from an earlier process with our pid, or someone else's; then try the next name.
             match DirBuilder::new().mode(0o700).create(&path) {
