@@ -169,6 +169,50 @@ async fn broken_plugins_do_not_stop_the_other_sinks() {
     );
 }
 
+/// Like sshd's StrictModes: a plugin file others could have written is not loaded (its
+/// code would run as the router's user), and the error says how to fix the mode;
+/// `plugins.strict_modes: false` loads it with a warning.
+#[test]
+fn a_plugin_file_others_can_write_is_refused_unless_strict_modes_is_off() {
+    use std::os::unix::fs::PermissionsExt;
+    let console_to = |sink: &str| {
+        config("").replace(
+            "  console:\n    plugin: console\n",
+            &format!("  console:\n    plugin: {sink}\n"),
+        )
+    };
+    let dir = dir_with(&[
+        ("router.yaml", &console_to("open")),
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+    ]);
+    let open = dir.path().join("more-plugins/libopen.so");
+    std::fs::create_dir_all(dir.path().join("more-plugins")).expect("the plugin directory");
+    std::fs::copy(plugin_dir().join("libconsole.so"), &open).expect("copy the console plugin");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("writable by anyone (mode 0666)")
+            && stdout.contains(&format!("chmod go-w {}", open.display())),
+        "{stdout}"
+    );
+
+    let yaml = dir.path().join("router.yaml");
+    let written = std::fs::read_to_string(&yaml).expect("the config");
+    std::fs::write(
+        &yaml,
+        written.replace("plugins: {dirs:", "plugins: {strict_modes: false, dirs:"),
+    )
+    .expect("write the config");
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("loading a plugin file others could have written"),
+        "{stderr}"
+    );
+}
+
 /// The running router copies plugin files under its own storage, not the shared TMPDIR:
 /// a copy an earlier run left (killed between the copy and its removal) is removed at
 /// start, and a loaded plugin leaves no copy behind.

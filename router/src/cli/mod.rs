@@ -265,7 +265,7 @@ fn check(config_path: &Path, strict: bool) -> Result<ExitCode> {
         Ok(c) => c,
         Err(d) => return Ok(report(d, &Diagnostics::default())),
     };
-    let catalog = Catalog::new(config.plugin_dirs.clone());
+    let catalog = Catalog::new(config.plugin_dirs.clone()).strict_modes(config.plugin_strict_modes);
     let checked = match pipeline::check(config, &catalog) {
         Ok(c) => c,
         Err(d) => return Ok(report(d, &Diagnostics::default())),
@@ -330,7 +330,7 @@ fn read_events(path: &Path) -> Result<Vec<Event>> {
 
 fn checked(config_path: &Path) -> Result<pipeline::Checked> {
     let config = load_config(config_path)?;
-    let catalog = Catalog::new(config.plugin_dirs.clone());
+    let catalog = Catalog::new(config.plugin_dirs.clone()).strict_modes(config.plugin_strict_modes);
     pipeline::check(config, &catalog).map_err(|d| anyhow::anyhow!("{d}"))
 }
 
@@ -457,12 +457,12 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
 
 /// `plugins`: what is installed.
 fn plugins(config_path: &Path) -> Result<ExitCode> {
-    let dirs = match Config::load(config_path) {
-        Ok(c) => c.plugin_dirs,
-        Err(_) if !config_path.exists() => Vec::new(),
+    let (dirs, strict) = match Config::load(config_path) {
+        Ok(c) => (c.plugin_dirs, c.plugin_strict_modes),
+        Err(_) if !config_path.exists() => (Vec::new(), true),
         Err(d) => bail!("{d}"),
     };
-    let catalog = Arc::new(Catalog::new(dirs));
+    let catalog = Arc::new(Catalog::new(dirs).strict_modes(strict));
     let mut code = ExitCode::SUCCESS;
     let found = catalog.discover();
     if found.is_empty() {

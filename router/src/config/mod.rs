@@ -36,6 +36,9 @@ pub struct Config {
     /// Directories searched for `lib<name>.so`, in order (the executable's own directory
     /// is searched after them).
     pub plugin_dirs: Vec<PathBuf>,
+    /// Refuse plugin files (and their directories) writable by others or owned by another
+    /// user than root or the router's (`plugins.strict_modes`, default true).
+    pub plugin_strict_modes: bool,
     /// Rule files, or directories whose `*.yaml` files are rule files.
     pub rules: Vec<PathBuf>,
     /// The templates directory.
@@ -231,6 +234,8 @@ struct RawStorage {
 struct RawPlugins {
     #[serde(default)]
     dirs: Vec<String>,
+    #[serde(default)]
+    strict_modes: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -444,6 +449,7 @@ impl Config {
             },
             storage,
             plugin_dirs: raw.plugins.dirs.iter().map(|d| resolve(d)).collect(),
+            plugin_strict_modes: raw.plugins.strict_modes.unwrap_or(true),
             rules,
             templates: resolve(raw.templates.as_deref().unwrap_or("templates")),
             sinks,

@@ -134,6 +134,7 @@ impl Pipeline {
         let opened = Outbox::open(&config.storage).map_err(|e| storage_error(&e))?;
         let copies = config.storage.path.join(PLUGIN_COPIES);
         let catalog = Catalog::new(config.plugin_dirs.clone())
+            .strict_modes(config.plugin_strict_modes)
             .copying_in(copies.clone())
             .map_err(|e| storage_error(&format!("{}: {e}", copies.display())))?;
         let catalog = Arc::new(catalog);
@@ -177,8 +178,11 @@ impl Pipeline {
         let result = Config::load(&current.config.path).and_then(|config| {
             let catalog = {
                 let mut c = self.catalog.lock().unwrap_or_else(|e| e.into_inner());
-                if c.dirs()[..c.dirs().len().saturating_sub(1)] != config.plugin_dirs[..] {
-                    *c = Arc::new(c.with_dirs(config.plugin_dirs.clone()));
+                if c.dirs()[..c.dirs().len().saturating_sub(1)] != config.plugin_dirs[..]
+                    || c.is_strict() != config.plugin_strict_modes
+                {
+                    let catalog = c.with_dirs(config.plugin_dirs.clone());
+                    *c = Arc::new(catalog.strict_modes(config.plugin_strict_modes));
                 }
                 c.clone()
             };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::library::{self, FileIdentity};
-use super::{Plugin, PluginError};
+use super::{Plugin, PluginError, trust};
 
 /// The plugin directories, searched in order, and a cache of what was loaded from them.
 ///
@@ -19,6 +19,8 @@ pub struct Catalog {
     dirs: Vec<PathBuf>,
     /// Where private copies are made before `dlopen`.
     copies: PathBuf,
+    /// Refuse files that others could have written (`plugins.strict_modes`).
+    strict: bool,
     /// Canonical path → the version of the file last loaded from it. Shared by the
     /// catalogs a reload makes, so unchanged files are not loaded again.
     loaded: Arc<Mutex<HashMap<PathBuf, Loaded>>>,
@@ -41,6 +43,7 @@ impl Catalog {
     pub fn with_dirs(&self, dirs: Vec<PathBuf>) -> Catalog {
         Catalog {
             copies: self.copies.clone(),
+            strict: self.strict,
             ..Catalog::sharing(dirs, self.loaded.clone())
         }
     }
@@ -71,8 +74,21 @@ impl Catalog {
         Catalog {
             dirs,
             copies: std::env::temp_dir(),
+            strict: true,
             loaded,
         }
+    }
+
+    /// With `false` (`plugins.strict_modes: false`), loads plugin files that others could
+    /// have written, with a warning at every load, instead of refusing them.
+    pub fn strict_modes(mut self, strict: bool) -> Catalog {
+        self.strict = strict;
+        self
+    }
+
+    /// Whether files others could have written are refused.
+    pub fn is_strict(&self) -> bool {
+        self.strict
     }
 
     /// The directories searched, in order, the executable's last.
@@ -164,6 +180,24 @@ impl Catalog {
             action: "resolve the plugin file's path",
             error: e,
         })?;
+        // Beside the executable, a plugin is as trusted as the router itself: whoever can
+        // write there can replace the router too.
+        let beside_the_router = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(same_dir(exe.parent()?, canonical.parent()?)))
+            .unwrap_or(false);
+        if let Some(why) = (!beside_the_router)
+            .then(|| trust::distrust(&canonical))
+            .flatten()
+        {
+            if self.strict {
+                return Err(PluginError::Untrusted {
+                    path: path.to_path_buf(),
+                    reason: why,
+                });
+            }
+            tracing::warn!(file = %path.display(), reason = %why, "loading a plugin file others could have written, as plugins.strict_modes is off");
+        }
         let (file, identity) = library::open(&canonical)?;
         // Held across the load, so two threads asking for the same new file load it once.
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);

@@ -35,6 +35,13 @@ pub enum PluginError {
         error: io::Error,
     },
 
+    /// The file or its directory could have been written by others (`plugins.strict_modes`).
+    #[error(
+        "{}: not loaded: {reason} (or set `plugins.strict_modes: false` to load it anyway)",
+        .path.display()
+    )]
+    Untrusted { path: PathBuf, reason: String },
+
     /// `dlopen` refused the file.
     #[error("{}: not a shared library this router can load: {reason}", .path.display())]
     NotALibrary { path: PathBuf, reason: String },
@@ -82,6 +89,7 @@ impl PluginError {
         match self {
             PluginError::InvalidName { .. } | PluginError::NotFound { .. } => None,
             PluginError::Io { path, .. }
+            | PluginError::Untrusted { path, .. }
             | PluginError::NotALibrary { path, .. }
             | PluginError::NoEntrySymbol { path }
             | PluginError::AbiMismatch { path, .. }

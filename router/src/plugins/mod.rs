@@ -26,6 +26,7 @@ mod instance;
 mod library;
 mod manifest;
 mod plugin;
+mod trust;
 
 pub use catalog::Catalog;
 pub use error::PluginError;
