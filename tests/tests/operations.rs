@@ -362,6 +362,53 @@ async fn sigterm_drains_the_queues_before_stopping() {
     let _ = eventually(Duration::from_secs(1), "", || Some(())).await;
 }
 
+/// A plugin that hangs inside `deliver` cannot hold the router's stop: past the drain
+/// (and a second) the worker is left behind, the router exits 0, and the message it was
+/// delivering is still in the outbox at the next start.
+#[tokio::test]
+async fn a_plugin_stuck_in_deliver_does_not_hold_the_stop() {
+    let dir = dir_with(&[
+        (
+            "router.yaml",
+            "plugins: {dirs: [\"{plugins}\"]}\nrules: rules\ntemplates: templates\nsinks:\n  stuck:\n    plugin: flaky\n    settings: {path: \"{dir}/attempts.jsonl\"}\n",
+        ),
+        ("rules/a.yaml", "routes:\n  - name: all\n    to: [stuck]\n"),
+        // Each attempt waits (up to a minute) for a file that appears only at the end.
+        (
+            "templates/stuck/default.yaml",
+            "hold_until: \"{dir}/release\"\n",
+        ),
+    ]);
+    let mut router = Router::start_in_with_env(dir, &[("ALERT_ROUTER_DRAIN", "1s")]).await;
+    assert_eq!(
+        router.post_events(r#"{"type": "x", "id": "h1"}"#).await.0,
+        202
+    );
+    let attempts = router.dir.path().join("attempts.jsonl");
+    eventually(Duration::from_secs(20), "the attempt under way", || {
+        (!read_json_lines(&attempts).is_empty()).then_some(())
+    })
+    .await;
+    // The hold lasts a minute; `terminate` gives up after 30 s.
+    assert!(router.terminate(), "{}", router.stderr());
+    assert!(
+        router
+            .stderr()
+            .contains("the plugin is still inside deliver after the drain; leaving it"),
+        "{}",
+        router.stderr()
+    );
+    std::fs::write(router.dir.path().join("release"), "").expect("release the hold");
+    router.restart().await;
+    let lines = eventually(Duration::from_secs(20), "the second attempt", || {
+        let lines = read_json_lines(&attempts);
+        (lines.len() >= 2).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines[1]["id"], "h1:stuck");
+    assert_eq!(lines[1]["outcome"], "ok", "{:?}", lines[1]);
+}
+
 #[tokio::test]
 async fn a_template_error_dead_letters_the_message_with_its_place_and_the_router_goes_on() {
     let router = Router::start(

@@ -8,9 +8,10 @@
 //! a stop or a reload's change reaches it mid-wait, `stats` the sink's counters and
 //! `wire` the JSON each attempt hands the plugin.
 
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{RateLimit, RetryPolicy};
 use crate::outbox::{Outbox, Signal};
@@ -56,7 +57,14 @@ pub struct Worker {
     control: Arc<Control>,
     wake: Arc<Signal>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Disconnected when the thread has ended (its sender is dropped as it returns, or
+    /// unwinds), so shutdown can wait for it with a deadline.
+    ended: Mutex<Option<mpsc::Receiver<()>>>,
 }
+
+/// How long past the drain deadline shutdown waits for a worker still inside `deliver`
+/// before it leaves it: its message stays in the outbox and goes again at the next start.
+pub const ABANDON_AFTER: Duration = Duration::from_secs(1);
 
 impl Worker {
     /// Starts the worker thread for sink `name`, delivering what the outbox holds for
@@ -83,9 +91,11 @@ impl Worker {
             rng: seed(name),
         };
         let outbox = outbox.clone();
+        let (ending, ended) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("sink-{name}"))
             .spawn(move || {
+                let _ending = ending;
                 let control = run.control.clone();
                 // A worker of a re-added sink of the same name stops this one now: it
                 // takes over the messages, so this one need not wait out a pause.
@@ -108,6 +118,7 @@ impl Worker {
             control,
             wake,
             thread: Mutex::new(Some(thread)),
+            ended: Mutex::new(Some(ended)),
         })
     }
 
@@ -143,9 +154,20 @@ impl Worker {
     }
 
     /// Delivers what waits until `deadline`, then stops the worker and destroys the
-    /// plugin instance. What is left stays in the outbox for the next start.
+    /// plugin instance. What is left stays in the outbox for the next start. A worker
+    /// still inside the plugin's `deliver` [`ABANDON_AFTER`] past the deadline is left
+    /// running (the process is about to exit): a plugin that hangs cannot hold the
+    /// router's stop.
     pub fn shutdown(&self, deadline: Instant) {
         self.stop_at(deadline);
+        let give_up = deadline + ABANDON_AFTER;
+        if let Some(ended) = lock(&self.ended).take()
+            && let Err(RecvTimeoutError::Timeout) =
+                ended.recv_timeout(give_up.saturating_duration_since(Instant::now()))
+        {
+            tracing::warn!(sink = %self.name, "the plugin is still inside deliver after the drain; leaving it: its message stays in the outbox and goes again at the next start");
+            return;
+        }
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
