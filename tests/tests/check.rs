@@ -167,6 +167,7 @@ fn every_first_party_manifest_lists_exactly_the_settings_its_plugin_takes() {
         "dashboard",
         "discord",
         "email",
+        "exec",
         "slack",
         "telegram",
         "webhook",

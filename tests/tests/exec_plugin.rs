@@ -1,0 +1,81 @@
+//! The exec sink through the real router: the program reads the rendered message on its
+//! stdin, and its exit status is the delivery's outcome.
+
+use std::time::Duration;
+
+use alert_router_tests::harness::{Router, eventually};
+
+fn config(command: &str) -> String {
+    format!(
+        "plugins: {{dirs: [\"{{plugins}}\"]}}\nrules: rules\ntemplates: templates\nsinks:\n  run:\n    plugin: exec\n    retry: {{initial_backoff: 10ms, max_backoff: 10ms}}\n    settings:\n      command: {command}\n"
+    )
+}
+
+const ROUTES: (&str, &str) = ("rules/a.yaml", "routes:\n  - name: all\n    to: [run]\n");
+
+/// The shipped default template, so the test reads what an operator's program reads.
+fn default_template() -> (&'static str, &'static str) {
+    (
+        "templates/exec/default.yaml",
+        include_str!("../../templates/exec/default.yaml"),
+    )
+}
+
+#[tokio::test]
+async fn the_program_reads_the_message_and_a_retry_then_delivers() {
+    // Asks to be tried again on its first run (exit 75), takes the message on the second.
+    let script = r#"[sh, -c, "if [ ! -e {dir}/tried ]; then touch {dir}/tried; echo 'busy, later' >&2; exit 75; fi; cat > {dir}/got.json; echo $ALERT_ROUTER_ATTEMPT > {dir}/attempt"]"#;
+    let router = Router::start(&config(script), &[ROUTES, default_template()]).await;
+    let body = r#"{"type": "trade_opened", "id": "x1", "symbol": "BTC/USDT", "side": "BUY", "entry_price": 45000, "quantity": 0.5}"#;
+    assert_eq!(router.post_events(body).await.0, 202);
+    let got = eventually(Duration::from_secs(20), "the program's copy", || {
+        let text = std::fs::read_to_string(router.dir.path().join("got.json")).ok()?;
+        serde_json::from_str::<serde_json::Value>(&text).ok()
+    })
+    .await;
+    assert_eq!(got["text"], "trade_opened (info) BTC/USDT");
+    assert_eq!(got["event"]["symbol"], "BTC/USDT");
+    assert_eq!(got["sink"], "run");
+    let attempt = std::fs::read_to_string(router.dir.path().join("attempt")).expect("attempt");
+    assert_eq!(attempt.trim(), "2");
+    let status = router
+        .status_until("the delivery counted", |s| s["sinks"]["run"]["sent"] == 1)
+        .await;
+    assert_eq!(status["sinks"]["run"]["retried"], 1, "{status}");
+}
+
+#[tokio::test]
+async fn a_failing_program_dead_letters_with_its_stderr_and_a_missing_one_does_not_start() {
+    let script = r#"[sh, -c, "echo 'no such channel: #ops' >&2; exit 2"]"#;
+    let router = Router::start(&config(script), &[ROUTES, default_template()]).await;
+    assert_eq!(router.post_events(r#"{"type": "x"}"#).await.0, 202);
+    let status = router
+        .status_until("the dead letter", |s| {
+            s["sinks"]["run"]["dead_letters"] == 1
+        })
+        .await;
+    let error = status["sinks"]["run"]["recent_dead_letters"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("exited with status 2: no such channel: #ops"),
+        "{status}"
+    );
+
+    // A program that is not there: the sink does not start and says why (`check` does not
+    // start plugins yet).
+    let router = Router::start(
+        &config("[no-such-program-anywhere]"),
+        &[ROUTES, default_template()],
+    )
+    .await;
+    let status = router.get_json("/v1/status").await;
+    assert_eq!(status["sinks"]["run"]["started"], false, "{status}");
+    let error = status["sinks"]["run"]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("settings.command: no-such-program-anywhere is not on PATH"),
+        "{status}"
+    );
+}
