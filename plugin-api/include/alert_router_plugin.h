@@ -50,8 +50,27 @@
  *     };
  *     const ar_plugin *alert_router_plugin_v1(void) { return &plugin; }
  *
- * Build it with `cc -shared -fPIC -o libhello.so hello.c` and put the file in a
- * directory listed under `plugins.dirs` in router.yaml.
+ * Build it with `cc -shared -fPIC -I <this directory> -o libhello.so hello.c` and put
+ * the file in a directory listed under `plugins.dirs` in router.yaml. The file name
+ * names the plugin: `libhello.so` is `plugin: hello` (the descriptor's `name` should
+ * say the same; the router warns when it does not).
+ *
+ * In-process: the library runs inside the router's process, with its user and its
+ * memory. A crash in a plugin (a NULL write, abort(), an uncaught C++ exception) ends
+ * the router; a plugin that blocks holds only its own sink. The router loads a file
+ * only when it is whole (its ELF headers fit the file) and when neither the file nor
+ * its directory can be written by others (see `plugins.strict_modes` in the README).
+ *
+ * Threads, per instance:
+ *   - `create` runs on a router thread when the configuration is loaded or reloaded;
+ *   - `deliver` runs on the sink's own worker thread, one call at a time;
+ *   - `destroy` runs on that same worker thread, after the last `deliver` returned.
+ * When a reload changes a sink's settings or plugin file, the new instance is created
+ * before the old one is destroyed: the two exist side by side for a moment (their own
+ * threads too), but `deliver` is never called on both at once; the worker switches
+ * between two deliveries. At shutdown, an instance still inside `deliver` a second
+ * after the drain deadline is left as it is: `destroy` is not called and the process
+ * exits.
  */
 #ifndef ALERT_ROUTER_PLUGIN_H
 #define ALERT_ROUTER_PLUGIN_H
