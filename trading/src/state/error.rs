@@ -45,7 +45,8 @@ pub enum StateError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
     #[error(
-        "unknown state resource `{0}`: use one of portfolio, positions, trades, performance, equity, daily"
+        "unknown state resource `{0}`: use one of {resources}",
+        resources = super::RESOURCES.join(", ")
     )]
     UnknownResource(String),
     #[error(
