@@ -255,6 +255,7 @@ mod tests {
                 "NORMAL",
                 "CREATE TABLE IF NOT EXISTS n (v INTEGER);",
                 1,
+                &[],
             )
             .expect("the database opens");
             let (go_on_tx, go_on) = mpsc::channel();

@@ -14,14 +14,21 @@
  * unavailable; any other code is failed, as the header says).
  * Then it answers by what the message's payload contains: "fail" -> AR_FAIL,
  * "retry" -> AR_RETRY after 1500 ms, "bogus" -> 7 (not an AR_* code), else AR_OK.
+ * Before any of that, right after the line is appended, the faults of a bad plugin:
+ * "segfault" writes through NULL, "abort" aborts, "exit" calls exit(3), "hang" never
+ * returns, and "wait-forever" answers AR_RETRY after 10 ms every time.
  * destroy appends "destroyed".
  */
+/* pause() */
+#define _POSIX_C_SOURCE 200809L
+
 #include "alert_router_plugin.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef AR_TEST_ABI_VERSION
 #define AR_TEST_ABI_VERSION AR_ABI_VERSION
@@ -141,6 +148,35 @@ static int payload_says(const char *msg, size_t len, const char *needle) {
     return found;
 }
 
+/* The faults a third-party plugin can have, on demand. Each one that returns leaves
+ * AR_RETRY with a wait; the others never return. */
+static int misbehave(const char *msg, size_t len, uint64_t *retry_after_ms, ar_write_fn reason,
+                     void *reason_ctx) {
+    if (payload_says(msg, len, "\"segfault\"")) {
+        volatile int *nowhere = NULL;
+        *nowhere = 1;
+    }
+    if (payload_says(msg, len, "\"abort\"")) {
+        abort();
+    }
+    if (payload_says(msg, len, "\"exit\"")) {
+        exit(3);
+    }
+    if (payload_says(msg, len, "\"hang\"")) {
+        for (;;) {
+            pause();
+        }
+    }
+    if (payload_says(msg, len, "\"wait-forever\"")) {
+        if (retry_after_ms != NULL) {
+            *retry_after_ms = 10;
+        }
+        write_text(reason, reason_ctx, "429: always later");
+        return 1;
+    }
+    return 0;
+}
+
 static void *ctest_create(const ar_host *host, const char *settings, size_t len,
                           ar_write_fn error, void *error_ctx) {
     char *path = settings_path(settings, len);
@@ -178,6 +214,9 @@ static int32_t ctest_deliver(void *instance, const char *msg, size_t len,
     const ar_host *h = t->host;
     if (append_line(t->path, msg, len) != 0) {
         write_text(reason, reason_ctx, "cannot append to the record file");
+        return AR_RETRY;
+    }
+    if (misbehave(msg, len, retry_after_ms, reason, reason_ctx)) {
         return AR_RETRY;
     }
 

@@ -3,7 +3,7 @@
 //! with a deadline.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -164,6 +164,16 @@ impl Router {
     /// Starts the router process on `self.dir` and waits until it listens. The logs of
     /// an earlier run are kept as `stdout.<n>.log` and `stderr.<n>.log`.
     async fn spawn(&mut self) {
+        if let Err(status) = self.try_spawn().await {
+            panic!(
+                "the router exited with {status}: {}",
+                router_stderr(&self.dir)
+            );
+        }
+    }
+
+    /// Like `spawn`, but a router that exits before it listens is an `Err` with its status.
+    async fn try_spawn(&mut self) -> Result<(), ExitStatus> {
         let path = |name: &str| self.dir.path().join(name);
         if self.runs > 0 {
             let _ = std::fs::rename(
@@ -194,29 +204,56 @@ impl Router {
             .expect("start the router binary");
         self.child = Some(child);
         let log = path("stdout.log");
-        let url = eventually(Duration::from_secs(30), "the router to listen", || {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
+        let child = &mut self.child;
+        let listening = eventually(Duration::from_secs(30), "the router to listen", || {
+            if let Some(running) = child.as_mut()
+                && let Ok(Some(status)) = running.try_wait()
             {
-                panic!(
-                    "the router exited with {status}: {}",
-                    router_stderr(&self.dir)
-                );
+                *child = None;
+                return Some(Err(status));
             }
             let text = std::fs::read_to_string(&log).ok()?;
             text.lines().find_map(|l| {
                 l.strip_prefix("alert-router listening on ")
-                    .map(str::to_owned)
+                    .map(|url| Ok(url.to_owned()))
             })
         })
         .await;
-        self.url = url;
+        self.url = listening?;
+        Ok(())
     }
 
     /// Starts the router again on the same directory (after `kill` or `terminate`).
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the router before restarting it");
         self.spawn().await;
+    }
+
+    /// Starts the router again, like [`Router::restart`], but a router that dies before it
+    /// listens (a crash at start) is an `Err` with its exit status.
+    pub async fn try_restart(&mut self) -> Result<(), ExitStatus> {
+        assert!(self.child.is_none(), "stop the router before restarting it");
+        self.try_spawn().await
+    }
+
+    /// Waits up to `timeout` for the router to exit by itself: its status, or `None`
+    /// while it still runs.
+    pub async fn exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if status.is_some() {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGKILL: the router gets no chance to finish anything.

@@ -175,6 +175,10 @@ pub struct RetryPolicy {
     /// budget) before it goes to the dead letters: they use up no attempt, so without a
     /// bound an upstream that always says "later" would hold the sink forever.
     pub max_waits: u32,
+    /// Attempts at one message that may end in a crash (of the router, with a plugin in
+    /// process; of the plugin's own process otherwise) before it goes to the dead
+    /// letters: a plugin that crashes on one message cannot crash-loop the router.
+    pub max_crashes: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
 }
@@ -184,6 +188,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             max_attempts: 10,
             max_waits: 100,
+            max_crashes: 2,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
         }
@@ -275,6 +280,7 @@ struct RawRateLimit {
 struct RawRetry {
     max_attempts: Option<u32>,
     max_waits: Option<u32>,
+    max_crashes: Option<u32>,
     initial_backoff: Option<Spanned<String>>,
     max_backoff: Option<Spanned<String>>,
 }
@@ -370,6 +376,9 @@ impl Config {
                 }
                 if let Some(n) = r.max_waits {
                     retry.max_waits = n;
+                }
+                if let Some(n) = r.max_crashes {
+                    retry.max_crashes = n.max(1);
                 }
                 for (field, value, slot) in [
                     (

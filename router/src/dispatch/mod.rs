@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::{RateLimit, RetryPolicy};
-use crate::outbox::{Outbox, Signal};
+use crate::outbox::{InFlight, Outbox, Signal};
 use crate::plugins::Instance;
 
 mod control;
@@ -60,6 +60,8 @@ pub struct Worker {
     /// Disconnected when the thread has ended (its sender is dropped as it returns, or
     /// unwinds), so shutdown can wait for it with a deadline.
     ended: Mutex<Option<mpsc::Receiver<()>>>,
+    /// The sink's attempt in flight: shutdown marks one it leaves behind.
+    in_flight: Arc<InFlight>,
 }
 
 /// How long past the drain deadline shutdown waits for a worker still inside `deliver`
@@ -81,12 +83,16 @@ impl Worker {
             .send_health_to(health_listener(name, &stats));
         let control = Arc::new(Control::default());
         let wake = outbox.signal(name);
+        let in_flight = outbox
+            .in_flight(name)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut run = Run {
             name: name.to_owned(),
             stats: stats.clone(),
             control: control.clone(),
             limiter: delivering.rate_limit.map(limiter),
             delivering,
+            in_flight: in_flight.clone(),
             paused_until: None,
             rng: seed(name),
         };
@@ -119,6 +125,7 @@ impl Worker {
             wake,
             thread: Mutex::new(Some(thread)),
             ended: Mutex::new(Some(ended)),
+            in_flight,
         })
     }
 
@@ -165,7 +172,8 @@ impl Worker {
             && let Err(RecvTimeoutError::Timeout) =
                 ended.recv_timeout(give_up.saturating_duration_since(Instant::now()))
         {
-            tracing::warn!(sink = %self.name, "the plugin is still inside deliver after the drain; leaving it: its message stays in the outbox and goes again at the next start");
+            tracing::warn!(sink = %self.name, "the plugin is still inside deliver after the drain; leaving it: its message stays in the outbox and goes again at the next start, this attempt counted as failed");
+            self.in_flight.abandon();
             return;
         }
         if let Some(thread) = lock(&self.thread).take() {

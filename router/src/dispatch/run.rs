@@ -13,7 +13,7 @@ use governor::{Quota, RateLimiter};
 use super::control::{Control, Waited};
 use super::{Delivering, SinkStats, wire};
 use crate::config::{RateLimit, RetryPolicy};
-use crate::outbox::{Feed, Stored, now_ms};
+use crate::outbox::{Feed, InFlight, Stored, Tally, now_ms};
 use crate::plugins::Delivery;
 
 /// The longest pause a plugin's `retry(after)` can impose on its sink.
@@ -66,6 +66,8 @@ pub(super) struct Run {
     pub(super) stats: Arc<SinkStats>,
     pub(super) control: Arc<Control>,
     pub(super) delivering: Delivering,
+    /// Where each attempt is recorded before the plugin is called.
+    pub(super) in_flight: Arc<InFlight>,
     pub(super) limiter: Option<
         RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>,
     >,
@@ -130,13 +132,21 @@ impl Run {
     fn deliver(&mut self, message: &Stored, feed: &mut Feed) -> Finished {
         // Attempts made before a restart count: the attempt number tells the plugin
         // (and an idempotent upstream) that this is a repeat.
-        let mut attempt = message.attempts;
-        let mut failures = message.failures;
-        let mut last_reason = String::new();
+        let mut tally = message.tally();
+        let mut last_reason = message.error.clone().unwrap_or_default();
         loop {
             self.pick_up_changes();
+            let max_crashes = self.delivering.retry.max_crashes;
+            if tally.crashes >= max_crashes {
+                let reason = format!(
+                    "gave up after {} attempts that ended in a crash (retry.max_crashes is {max_crashes}); last: {last_reason}",
+                    tally.crashes
+                );
+                tracing::error!(sink = %self.name, message_id = %message.id, attempts = tally.attempts, %reason, "the plugin crashes on this message; it is a dead letter");
+                return self.dead(feed, tally, &reason);
+            }
             if let Some(until) = self.paused_until.take() {
-                match self.wait_for_next_attempt(until, None, failures) {
+                match self.wait_for_next_attempt(until, None, tally.failures) {
                     NextAttempt::Due => {}
                     NextAttempt::Interrupted => {
                         self.paused_until = Some(until);
@@ -146,20 +156,25 @@ impl Run {
                         if last_reason.is_empty() {
                             last_reason = "a reload lowered max_attempts".to_owned();
                         }
-                        return self.give_up(message, feed, attempt, failures, &last_reason);
+                        return self.give_up(message, feed, tally, &last_reason);
                     }
                 }
             }
             if !self.wait_for_rate_limit() {
                 return Finished::Interrupted;
             }
-            attempt += 1;
+            tally.attempts += 1;
+            let attempt = tally.attempts;
             // One span per attempt: with the event's span (pipeline/ingest.rs) it shows
             // an event's whole path under `ALERT_ROUTER_LOG=debug`.
             let span = tracing::debug_span!("delivery", sink = %self.name, message_id = %message.id, event_id = %message.event_id, attempt);
             let _in_attempt = span.enter();
             let body = wire(message, &self.name, attempt);
-            match self.delivering.instance.deliver(body.as_bytes()) {
+            let outcome = {
+                let _in_flight = self.in_flight.begin(message.seq, attempt, false);
+                self.delivering.instance.deliver(body.as_bytes())
+            };
+            match outcome {
                 Delivery::Ok => {
                     tracing::debug!("delivered");
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -172,7 +187,8 @@ impl Run {
                 }
                 Delivery::Fail { reason } => {
                     tracing::warn!(sink = %self.name, message_id = %message.id, %reason, "delivery failed for good");
-                    return self.dead(feed, attempt, failures + 1, &reason);
+                    tally.failures += 1;
+                    return self.dead(feed, tally, &reason);
                 }
                 Delivery::Retry { after, reason } => {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
@@ -180,22 +196,23 @@ impl Run {
                     // Waiting because the upstream said so (a 429, a plugin's own budget)
                     // is no failure of the message: only other retries use up attempts.
                     if after.is_none() {
-                        failures += 1;
+                        tally.failures += 1;
                     }
-                    if failures >= self.delivering.retry.max_attempts {
-                        return self.give_up(message, feed, attempt, failures, &reason);
+                    if tally.failures >= self.delivering.retry.max_attempts {
+                        return self.give_up(message, feed, tally, &reason);
                     }
                     // Every attempt that did not fail was a wait, before a restart too.
-                    let waits = attempt.saturating_sub(failures);
+                    let waits = attempt.saturating_sub(tally.failures);
                     let max_waits = self.delivering.retry.max_waits;
                     if after.is_some() && waits > max_waits {
                         let reason = format!(
                             "the upstream asked to wait {waits} times, more than retry.max_waits ({max_waits}); last: {reason}"
                         );
                         tracing::warn!(sink = %self.name, message_id = %message.id, attempts = attempt, %reason, "too many waits; the message is a dead letter");
-                        return self.dead(feed, attempt, failures, &reason);
+                        return self.dead(feed, tally, &reason);
                     }
-                    feed.attempted(attempt, failures, &reason);
+                    feed.attempted(tally, &reason);
+                    let failures = tally.failures;
                     let max = self.delivering.retry.max_attempts;
                     match after {
                         Some(after) => {
@@ -213,7 +230,7 @@ impl Run {
                                 NextAttempt::Due => {}
                                 NextAttempt::Interrupted => return Finished::Interrupted,
                                 NextAttempt::OutOfAttempts => {
-                                    return self.give_up(message, feed, attempt, failures, &reason);
+                                    return self.give_up(message, feed, tally, &reason);
                                 }
                             }
                             last_reason = reason;
@@ -263,19 +280,19 @@ impl Run {
         &mut self,
         message: &Stored,
         feed: &mut Feed,
-        attempt: u32,
-        failures: u32,
+        tally: Tally,
         reason: &str,
     ) -> Finished {
         let max_attempts = self.delivering.retry.max_attempts;
-        tracing::warn!(sink = %self.name, message_id = %message.id, attempts = attempt, failures, max_attempts, %reason, "out of attempts; the message is a dead letter");
+        let failures = tally.failures;
+        tracing::warn!(sink = %self.name, message_id = %message.id, attempts = tally.attempts, failures, max_attempts, %reason, "out of attempts; the message is a dead letter");
         let error = format!("gave up after {failures} failed attempts: {reason}");
-        self.dead(feed, attempt, failures, &error)
+        self.dead(feed, tally, &error)
     }
 
     /// Makes the message a dead letter with `error` as its last error.
-    fn dead(&mut self, feed: &mut Feed, attempt: u32, failures: u32, error: &str) -> Finished {
-        feed.dead(attempt, failures, error.to_owned());
+    fn dead(&mut self, feed: &mut Feed, tally: Tally, error: &str) -> Finished {
+        feed.dead(tally, error.to_owned());
         self.stats.dead_letter(error);
         Finished::Dead
     }
@@ -340,6 +357,7 @@ mod tests {
         let retry = RetryPolicy {
             max_attempts: 10,
             max_waits: 100,
+            max_crashes: 2,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
         };

@@ -44,6 +44,15 @@ pub enum OutboxError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(
+        "cannot use the record of deliveries in flight {}: {source} (check the storage \
+         directory's permissions and free space)",
+        path.display()
+    )]
+    InFlight {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the outbox writer for {} has stopped", path.display())]
     WriterGone { path: PathBuf },
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::store::Op;
-use super::{Outbox, OutboxError, Signal, Stored, now_ms, open_reader};
+use super::{Outbox, OutboxError, Signal, Stored, Tally, now_ms, open_reader};
 
 /// Messages read from the database at a time.
 const PAGE: i64 = 256;
@@ -84,7 +84,7 @@ impl Feed {
         // plans the statement again on every read.
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, id, event_id, event_type, coalesce(payload, 'null'), event, created,
-                    attempts, failures
+                    attempts, failures, crashes, error
              FROM messages WHERE sink = ?1 AND state = 0 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![self.sink, self.cursor, PAGE], Stored::from_row)?;
@@ -104,12 +104,11 @@ impl Feed {
     }
 
     /// An attempt at the head failed and it will be tried again.
-    pub fn attempted(&mut self, attempts: u32, failures: u32, error: &str) {
+    pub fn attempted(&mut self, tally: Tally, error: &str) {
         if let Some(m) = self.page.front() {
             self.outbox.mark(Op::Attempted {
                 seq: m.seq,
-                attempts,
-                failures,
+                tally,
                 error: error.to_owned(),
             });
         }
@@ -117,13 +116,12 @@ impl Feed {
 
     /// The head will not be delivered: it becomes a dead letter. Returns once the letter
     /// is committed, so it is listed as soon as it is counted (dead letters are rare).
-    pub fn dead(&mut self, attempts: u32, failures: u32, error: String) {
+    pub fn dead(&mut self, tally: Tally, error: String) {
         if let Some(m) = self.page.pop_front() {
             self.outbox.finished(&self.sink, m.bytes());
             self.outbox.mark(Op::Dead {
                 seq: m.seq,
-                attempts,
-                failures,
+                tally,
                 error,
                 at: now_ms(),
             });

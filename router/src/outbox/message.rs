@@ -55,6 +55,21 @@ pub struct Stored {
     pub attempts: u32,
     /// Of those, the ones that count against `max_attempts`.
     pub failures: u32,
+    /// Of those, the ones that ended in a crash (`max_crashes`).
+    pub crashes: u32,
+    /// Why the last attempt did not deliver it.
+    pub error: Option<String>,
+}
+
+/// How a message's attempts went: what the outbox keeps of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Attempts made, whatever their end.
+    pub attempts: u32,
+    /// Of those, the ones that count against `max_attempts`.
+    pub failures: u32,
+    /// Of those, the ones that ended in a crash.
+    pub crashes: u32,
 }
 
 impl Stored {
@@ -62,8 +77,17 @@ impl Stored {
         (self.payload.len() + self.event.len()) as u64
     }
 
+    /// How its attempts went so far.
+    pub fn tally(&self) -> Tally {
+        Tally {
+            attempts: self.attempts,
+            failures: self.failures,
+            crashes: self.crashes,
+        }
+    }
+
     /// From a row of `seq, id, event_id, event_type, payload, event, created, attempts,
-    /// failures`.
+    /// failures, crashes, error`.
     pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
         Ok(Stored {
             seq: row.get(0)?,
@@ -75,6 +99,8 @@ impl Stored {
             created_ms: row.get(6)?,
             attempts: row.get::<_, i64>(7)?.max(0) as u32,
             failures: row.get::<_, i64>(8)?.max(0) as u32,
+            crashes: row.get::<_, i64>(9)?.max(0) as u32,
+            error: row.get(10)?,
         })
     }
 }

@@ -14,8 +14,10 @@
 //! - Dead letters stay in the same table with their payload, attempts and last error,
 //!   until [`requeue`](Outbox::requeue)d or [`drop_dead`](Outbox::drop_dead)ped.
 
+mod crash_signals;
 mod error;
 mod feed;
+mod in_flight;
 mod message;
 mod store;
 
@@ -31,9 +33,11 @@ use rusqlite::{Connection, OpenFlags};
 use crate::config::Storage;
 
 use alert_router_sqlite::Writer;
+pub use crash_signals::name as signal_name;
 pub use error::{Full, OutboxError};
 pub use feed::Feed;
-pub use message::{Batch, Count, DeadLetter, NewMessage, Requeue, Selector, Stored};
+pub use in_flight::{Attempt, InFlight};
+pub use message::{Batch, Count, DeadLetter, NewMessage, Requeue, Selector, Stored, Tally};
 use store::{Ack, Op};
 
 /// The database file inside the storage directory.
@@ -138,6 +142,14 @@ impl Outbox {
                 path: path.clone(),
                 source,
             })?;
+        // Before any worker starts: what was in flight when the last run ended counts.
+        let recovered = in_flight::recover(dir, &conn).map_err(|source| OutboxError::InFlight {
+            path: dir.join(in_flight::DIR),
+            source,
+        })?;
+        for line in &recovered.lines {
+            tracing::error!("the last run ended inside a delivery: {line}");
+        }
         let reader = open_reader(&path)?;
         let writer = store::start_writer(conn, path.clone(), storage.clone())?;
         let mut total = Count::default();
@@ -171,6 +183,16 @@ impl Outbox {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The record of `sink`'s attempt in flight, for its worker.
+    pub fn in_flight(&self, sink: &str) -> Result<Arc<InFlight>, OutboxError> {
+        InFlight::open(&self.storage.path, sink)
+            .map(Arc::new)
+            .map_err(|source| OutboxError::InFlight {
+                path: self.storage.path.join(in_flight::DIR).join(sink),
+                source,
+            })
     }
 
     /// Takes room for `per_sink` (sink → messages, bytes, the sink's `max_queue`), or

@@ -11,13 +11,17 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
-use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, now_ms};
+use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, Tally, now_ms};
 use crate::config::{Storage, SyncMode};
 use crate::event::format_time;
 use alert_router_sqlite::{self as sqlite, Writer};
 
-/// The schema this code writes; a database with another one is refused, not guessed at.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema this code writes; a database of a newer one is refused, not guessed at, and
+/// one of an older one is upgraded by [`UPGRADES`].
+const SCHEMA_VERSION: i64 = 2;
+
+/// From version 1: a message's attempts that ended in a crash.
+const UPGRADES: [&str; 1] = ["ALTER TABLE messages ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;"];
 
 /// `state`: waiting for delivery, delivered, dead.
 const WAITING: i64 = 0;
@@ -39,6 +43,7 @@ CREATE TABLE IF NOT EXISTS messages (
     state INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     failures INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     finished INTEGER
 );
@@ -87,14 +92,12 @@ pub(super) enum Op {
     },
     Attempted {
         seq: i64,
-        attempts: u32,
-        failures: u32,
+        tally: Tally,
         error: String,
     },
     Dead {
         seq: i64,
-        attempts: u32,
-        failures: u32,
+        tally: Tally,
         error: String,
         at: i64,
     },
@@ -106,7 +109,7 @@ pub(super) enum Op {
 
 /// Opens the database read-write, in WAL mode, with the schema in place.
 pub(super) fn open(path: &Path, sync: SyncMode) -> Result<Connection, OutboxError> {
-    sqlite::open(path, sync.pragma(), SCHEMA, SCHEMA_VERSION).map_err(|e| match e {
+    sqlite::open(path, sync.pragma(), SCHEMA, SCHEMA_VERSION, &UPGRADES).map_err(|e| match e {
         sqlite::OpenError::Sqlite(source) => OutboxError::Open {
             path: path.to_owned(),
             source,
@@ -176,7 +179,7 @@ pub(super) fn delivered(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(
         "SELECT seq, id, event_id, event_type, coalesce(payload, 'null'), event, created,
-                attempts, failures
+                attempts, failures, crashes, error
          FROM messages WHERE sink = ?1 AND state = 1 ORDER BY seq DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![sink, limit], super::Stored::from_row)?;
@@ -338,30 +341,25 @@ fn apply(tx: &mut Transaction<'_>, op: Op, replies: &mut Vec<Reply>) -> rusqlite
             )?
             .execute(params![seq, attempts, at, DELIVERED])?;
         }
-        Op::Attempted {
-            seq,
-            attempts,
-            failures,
-            error,
-        } => {
-            tx.prepare_cached(
-                "UPDATE messages SET attempts = ?2, failures = ?3, error = ?4
-                 WHERE seq = ?1 AND state = 0",
-            )?
-            .execute(params![seq, attempts, failures, error])?;
-        }
+        Op::Attempted { seq, tally, error } => attempted(tx, seq, tally, &error)?,
         Op::Dead {
             seq,
-            attempts,
-            failures,
+            tally,
             error,
             at,
         } => {
             tx.prepare_cached(
-                "UPDATE messages SET state = 2, attempts = ?2, failures = ?3, error = ?4,
-                 finished = ?5 WHERE seq = ?1 AND state = 0",
+                "UPDATE messages SET state = 2, attempts = ?2, failures = ?3, crashes = ?4,
+                 error = ?5, finished = ?6 WHERE seq = ?1 AND state = 0",
             )?
-            .execute(params![seq, attempts, failures, error, at])?;
+            .execute(params![
+                seq,
+                tally.attempts,
+                tally.failures,
+                tally.crashes,
+                error,
+                at
+            ])?;
         }
         Op::Requeue(letters, answer) => {
             let sp = tx.savepoint()?;
@@ -388,6 +386,27 @@ fn apply(tx: &mut Transaction<'_>, op: Op, replies: &mut Vec<Reply>) -> rusqlite
         }
         Op::Flush(ack) => replies.push(Reply::Ack(ack, Ok(()))),
     }
+    Ok(())
+}
+
+/// Records how a waiting message's attempts went so far.
+pub(super) fn attempted(
+    conn: &Connection,
+    seq: i64,
+    tally: Tally,
+    error: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE messages SET attempts = ?2, failures = ?3, crashes = ?4, error = ?5
+         WHERE seq = ?1 AND state = 0",
+    )?
+    .execute(params![
+        seq,
+        tally.attempts,
+        tally.failures,
+        tally.crashes,
+        error
+    ])?;
     Ok(())
 }
 

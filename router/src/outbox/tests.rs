@@ -141,12 +141,134 @@ fn attempts_made_before_a_restart_are_remembered() {
         append(&outbox, vec![message("a", "e1")]);
         let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
         feed.head(Duration::ZERO).unwrap();
-        feed.attempted(3, 2, "503 Service Unavailable");
+        let tally = Tally {
+            attempts: 3,
+            failures: 2,
+            crashes: 1,
+        };
+        feed.attempted(tally, "503 Service Unavailable");
     }
     let outbox = open(&storage).outbox;
     let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
     let m = feed.head(Duration::ZERO).unwrap();
-    assert_eq!((m.attempts, m.failures), (3, 2));
+    assert_eq!((m.attempts, m.failures, m.crashes), (3, 2, 1));
+    assert_eq!(m.error.as_deref(), Some("503 Service Unavailable"));
+}
+
+/// Opens the outbox, appends one message per sink in `sinks`, and leaves sink `a`'s
+/// attempt in flight as `leave` does to its record; returns the messages as the next
+/// start reads them.
+fn after_a_run_that_ended(
+    tag: &str,
+    sinks: &[&str],
+    leave: impl Fn(&Outbox, &str, &Stored),
+) -> Vec<Stored> {
+    let dir = TempDir::new(tag);
+    let storage = storage(&dir);
+    {
+        let outbox = open(&storage).outbox;
+        for sink in sinks {
+            append(&outbox, vec![message(sink, &format!("e-{sink}"))]);
+        }
+        for sink in sinks {
+            let mut feed = outbox.feed(sink, &never, nothing()).unwrap().unwrap();
+            let head = feed.head(Duration::ZERO).unwrap();
+            leave(&outbox, sink, &head);
+        }
+        outbox.flush().unwrap();
+    }
+    let outbox = open(&storage).outbox;
+    sinks
+        .iter()
+        .map(|sink| {
+            let mut feed = outbox.feed(sink, &never, nothing()).unwrap().unwrap();
+            feed.head(Duration::ZERO).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_death_during_a_delivery_counts_a_crash_and_the_attempt() {
+    let found = after_a_run_that_ended("outbox-died", &["a"], |outbox, sink, head| {
+        let in_flight = outbox.in_flight(sink).unwrap();
+        std::mem::forget(in_flight.begin(head.seq, 1, false)); // never returned
+    });
+    let m = &found[0];
+    assert_eq!((m.attempts, m.failures, m.crashes), (1, 1, 1));
+    assert!(
+        m.error
+            .as_deref()
+            .is_some_and(|e| e.contains("the router died during attempt 1")),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn an_attempt_that_returned_leaves_nothing_to_count() {
+    let found = after_a_run_that_ended("outbox-returned", &["a"], |outbox, sink, head| {
+        let in_flight = outbox.in_flight(sink).unwrap();
+        drop(in_flight.begin(head.seq, 1, false));
+    });
+    assert_eq!(found[0].tally(), Tally::default());
+}
+
+#[test]
+fn an_abandoned_attempt_is_a_failure_and_no_crash() {
+    let found = after_a_run_that_ended("outbox-abandoned", &["a"], |outbox, sink, head| {
+        let in_flight = outbox.in_flight(sink).unwrap();
+        std::mem::forget(in_flight.begin(head.seq, 4, false));
+        in_flight.abandon();
+    });
+    let m = &found[0];
+    assert_eq!((m.attempts, m.failures, m.crashes), (4, 1, 0));
+    assert!(
+        m.error
+            .as_deref()
+            .is_some_and(|e| e.contains("still inside deliver when the router stopped")),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn an_isolated_plugin_is_not_blamed_for_the_routers_death() {
+    let found = after_a_run_that_ended("outbox-isolated", &["a"], |outbox, sink, head| {
+        let in_flight = outbox.in_flight(sink).unwrap();
+        std::mem::forget(in_flight.begin(head.seq, 1, true));
+    });
+    let m = &found[0];
+    assert_eq!((m.attempts, m.failures, m.crashes), (1, 0, 0));
+}
+
+#[test]
+fn an_outbox_of_schema_1_is_upgraded_with_its_messages() {
+    let dir = TempDir::new("outbox-v1");
+    let storage = storage(&dir);
+    std::fs::create_dir_all(&storage.path).unwrap();
+    {
+        let conn = rusqlite::Connection::open(storage.path.join(FILE_NAME)).unwrap();
+        // The version-1 table as that router created it, holding one waiting message.
+        conn.execute_batch(
+            "CREATE TABLE messages (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, id TEXT NOT NULL,
+                event_id TEXT NOT NULL, event_type TEXT NOT NULL, route TEXT NOT NULL,
+                template TEXT NOT NULL, payload TEXT, event TEXT NOT NULL,
+                created INTEGER NOT NULL, state INTEGER NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+                error TEXT, finished INTEGER);
+             INSERT INTO messages (sink, id, event_id, event_type, route, template, payload,
+                                   event, created, state, attempts, failures)
+             VALUES ('a', 'm1:a', 'm1', 'x', 'r', 'default', '{}', '{}', 0, 0, 2, 1);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let outbox = open(&storage).outbox;
+    let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
+    let m = feed.head(Duration::ZERO).unwrap();
+    assert_eq!(
+        (m.id.as_str(), m.attempts, m.failures, m.crashes),
+        ("m1:a", 2, 1, 0)
+    );
 }
 
 #[test]
@@ -199,7 +321,12 @@ fn dead_letters_keep_their_error_and_can_be_retried_or_dropped() {
     );
     let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
     feed.head(Duration::ZERO).unwrap();
-    feed.dead(1, 1, "400 Bad Request: message is too long".into());
+    let tally = Tally {
+        attempts: 1,
+        failures: 1,
+        crashes: 0,
+    };
+    feed.dead(tally, "400 Bad Request: message is too long".into());
     outbox.flush().unwrap();
 
     let letters = outbox.dead_letters(&Selector::All, 10).unwrap();

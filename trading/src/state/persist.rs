@@ -67,7 +67,7 @@ pub(super) fn open(dir: &Path) -> Result<(Book, Writer), StateError> {
         path: path.clone(),
         source,
     };
-    let conn = sqlite::open(&path, "NORMAL", SCHEMA, SCHEMA_VERSION).map_err(|e| match e {
+    let conn = sqlite::open(&path, "NORMAL", SCHEMA, SCHEMA_VERSION, &[]).map_err(|e| match e {
         sqlite::OpenError::Sqlite(source) => opened(source),
         sqlite::OpenError::Schema { found, known } => StateError::Schema {
             path: path.clone(),

@@ -1,0 +1,258 @@
+//! A bad plugin never takes the router down for good: the C test plugin (tests/c) made to
+//! segfault, abort, exit, hang or ask to wait forever on one message, beside a sink that
+//! works. The router is restarted by the test as a supervisor would; the crashing message
+//! becomes a dead letter after `max_crashes`, every other message is delivered.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use alert_router_tests::harness::{Router, read_json_lines};
+use serde_json::{Value, json};
+
+/// Sink `bad` is the C plugin (with `retry_extra` in its retry policy and `bad_extra`
+/// lines), `good` the console plugin writing JSON lines.
+fn config(retry_extra: &str, bad_extra: &str) -> String {
+    let c_dir = env!("AR_TEST_C_PLUGIN_DIR");
+    format!(
+        r#"plugins: {{dirs: ["{{plugins}}", "{c_dir}"]}}
+storage: {{path: data}}
+rules: rules
+templates: templates
+sinks:
+  bad:
+    plugin: ctest
+    retry: {{initial_backoff: 10ms, max_backoff: 10ms{retry_extra}}}
+{bad_extra}
+    settings: {{path: "{{dir}}/bad.log"}}
+  good:
+    plugin: console
+    settings: {{path: "{{dir}}/good.jsonl", format: json}}
+"#
+    )
+}
+
+fn files() -> [(&'static str, &'static str); 3] {
+    [
+        (
+            "rules/a.yaml",
+            "routes:\n  - name: jobs\n    match: {type: job}\n    to: [bad, good]\n",
+        ),
+        (
+            "templates/ctest/default.yaml",
+            "text: \"{{ event.message }}\"\n",
+        ),
+        (
+            "templates/console/default.yaml",
+            include_str!("../../templates/console/default.yaml"),
+        ),
+    ]
+}
+
+const SIGSEGV: i32 = 11;
+
+fn job(id: &str, message: &str) -> String {
+    json!({"type": "job", "id": id, "message": message}).to_string()
+}
+
+/// What `bad` was handed, per event id: the attempt numbers, in order.
+fn attempts_at(dir: &Path, id: &str) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("bad.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["event"]["id"] == id)
+        .filter_map(|m| m["attempt"].as_u64())
+        .collect()
+}
+
+fn good_ids(dir: &Path) -> Vec<String> {
+    read_json_lines(&dir.join("good.jsonl"))
+        .iter()
+        .filter_map(|l| l["event"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Posts a batch that will crash the router. The `202` is sent after the batch is
+/// committed, and the worker may deliver (and crash the router) before the answer is
+/// written: a cut connection here is the crash, and the batch was taken.
+async fn post_before_the_crash(router: &Router, batch: String) {
+    let sent = reqwest::Client::new()
+        .post(format!("{}/v1/events", router.url))
+        .header("content-type", "application/json")
+        .body(batch)
+        .send()
+        .await;
+    if let Ok(resp) = sent {
+        assert_eq!(resp.status().as_u16(), 202);
+    }
+}
+
+/// Polls the router's status until `pred` holds (`Ok`), or the router exits (`Err`).
+async fn status_or_exit(
+    router: &mut Router,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Result<Value, ExitStatus> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = Value::Null;
+    loop {
+        if let Some(status) = router.exit_within(Duration::ZERO).await {
+            return Err(status);
+        }
+        if let Ok(resp) = client.get(format!("{}/v1/status", router.url)).send().await
+            && let Ok(status) = resp.json::<Value>().await
+        {
+            if pred(&status) {
+                return Ok(status);
+            }
+            last = status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last status: {last}\n{}",
+            router.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Restarts the router after each death until it stays up with the crashing message
+/// dead-lettered; returns how the runs that died ended and the final status.
+async fn supervise(router: &mut Router) -> (Vec<ExitStatus>, Value) {
+    let mut deaths = Vec::new();
+    loop {
+        match status_or_exit(router, "the dead letter", |s| {
+            s["sinks"]["bad"]["dead_letters"] == 1
+        })
+        .await
+        {
+            Ok(status) => return (deaths, status),
+            Err(died) => {
+                deaths.push(died);
+                assert!(
+                    deaths.len() <= 3,
+                    "a crash loop: the router died {} times: {deaths:?}\n{}",
+                    deaths.len(),
+                    router.stderr()
+                );
+                while let Err(died) = router.try_restart().await {
+                    deaths.push(died);
+                    assert!(deaths.len() <= 3, "a crash loop at start: {deaths:?}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_that_segfaults_on_one_message_is_dead_lettered_after_two_crashes() {
+    let mut router = Router::start(&config("", ""), &files()).await;
+    // One batch: the router dies as soon as it delivers `boom`.
+    let batch =
+        [("ok-1", "fine"), ("boom", "segfault"), ("ok-2", "fine")].map(|(id, m)| job(id, m));
+    assert_eq!(
+        router.post_events(format!("[{}]", batch.join(","))).await.0,
+        202
+    );
+    let (deaths, status) = supervise(&mut router).await;
+    let signals: Vec<Option<i32>> = deaths.iter().map(ExitStatus::signal).collect();
+    assert_eq!(
+        signals,
+        [Some(SIGSEGV), Some(SIGSEGV)],
+        "the router died of the plugin's SIGSEGV twice (max_crashes: 2), then stayed up"
+    );
+    let dir = router.dir.path().to_owned();
+    // The redelivery after a crash carries the next attempt number.
+    assert_eq!(attempts_at(&dir, "boom"), [1, 2]);
+    let letter = &status["sinks"]["bad"]["recent_dead_letters"][0];
+    let error = letter["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("gave up after 2 attempts that ended in a crash (retry.max_crashes is 2)")
+            && error.contains("the plugin crashed with SIGSEGV (signal 11) during attempt 2"),
+        "{letter}"
+    );
+    // Each crash said so on stderr, with the sink, before the process died.
+    let first_run = std::fs::read_to_string(dir.join("stderr.1.log")).unwrap_or_default();
+    assert!(
+        first_run.contains("the plugin of sink `bad` crashed with SIGSEGV while delivering"),
+        "{first_run}"
+    );
+    // Everything else reaches both sinks: `ok-2` waited behind `boom`.
+    let ok2 = router
+        .status_until("ok-2 delivered by both", |s| {
+            s["sinks"]["bad"]["sent"].as_u64() >= Some(1) && s["outbox"]["queued"] == 0
+        })
+        .await;
+    assert_eq!(ok2["sinks"]["bad"]["dead_letters"], 1, "{ok2}");
+    assert_eq!(attempts_at(&dir, "ok-2"), [1]);
+    let mut good = good_ids(&dir);
+    good.sort();
+    good.dedup();
+    assert_eq!(
+        good,
+        ["boom", "ok-1", "ok-2"],
+        "the console sink got everything"
+    );
+}
+
+#[tokio::test]
+async fn an_abort_or_an_exit_inside_deliver_ends_in_a_dead_letter_too() {
+    for (fault, signal) in [("abort", Some(6)), ("exit", None)] {
+        let mut router = Router::start(&config("", ""), &files()).await;
+        let batch = format!("[{},{}]", job("boom", fault), job("after", "fine"));
+        post_before_the_crash(&router, batch).await;
+        let (deaths, status) = supervise(&mut router).await;
+        assert_eq!(deaths.len(), 2, "{fault}: {deaths:?}");
+        for died in &deaths {
+            assert_eq!(died.signal(), signal, "{fault}: {died:?}");
+        }
+        let error = status["sinks"]["bad"]["recent_dead_letters"][0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let expected = match fault {
+            "abort" => "the plugin crashed with SIGABRT (signal 6)",
+            // exit() runs no signal handler: the death is not attributed, and counts.
+            _ => "the router died during attempt 2 without a clean stop",
+        };
+        assert!(error.contains(expected), "{fault}: {error}");
+        let dir = router.dir.path().to_owned();
+        router
+            .status_until("the message after it delivered", |_| {
+                attempts_at(&dir, "after") == [1]
+            })
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_that_always_asks_to_wait_is_bounded_by_max_waits() {
+    let mut router = Router::start(&config(", max_waits: 3", ""), &files()).await;
+    assert_eq!(
+        router.post_events(job("later", "wait-forever")).await.0,
+        202
+    );
+    assert_eq!(router.post_events(job("next", "fine")).await.0, 202);
+    let status = status_or_exit(&mut router, "the dead letter", |s| {
+        s["sinks"]["bad"]["dead_letters"] == 1
+    })
+    .await
+    .expect("the router stays up");
+    let error = status["sinks"]["bad"]["recent_dead_letters"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("the upstream asked to wait 4 times, more than retry.max_waits (3)"),
+        "{error}"
+    );
+    let dir = router.dir.path().to_owned();
+    assert_eq!(attempts_at(&dir, "later"), [1, 2, 3, 4]);
+    router
+        .status_until("the next message delivered", |_| {
+            attempts_at(&dir, "next") == [1]
+        })
+        .await;
+}
