@@ -18,6 +18,9 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// The shipped rules and templates (the first route sends every event to the
 /// dashboard), the dashboard with `settings`, and the console writing to a file.
+/// The dashboard runs in the router's process, as it does installed beside the router
+/// (the tests load plugins from cargo's `deps`, where they would default to a process of
+/// their own): a reload hands its running server to the new instance.
 fn config(settings: &str) -> String {
     format!(
         r#"plugins: {{dirs: ["{{plugins}}"]}}
@@ -26,6 +29,7 @@ templates: "{{repo}}/templates"
 sinks:
   dashboard:
     plugin: dashboard
+    isolation: in-process
     settings: {settings}
   console:
     plugin: console

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use alert_router_tests::harness::{Router, read_json_lines};
+use alert_router_tests::harness::{Router, eventually, read_json_lines};
 use serde_json::{Value, json};
 
 /// Sink `bad` is the C plugin (with `retry_extra` in its retry policy and `bad_extra`
@@ -51,6 +51,10 @@ fn files() -> [(&'static str, &'static str); 3] {
 }
 
 const SIGSEGV: i32 = 11;
+
+/// The C plugin is not beside the router's executable, so by default it would run in a
+/// process of its own.
+const IN_PROCESS: &str = "    isolation: in-process";
 
 fn job(id: &str, message: &str) -> String {
     json!({"type": "job", "id": id, "message": message}).to_string()
@@ -149,7 +153,7 @@ async fn supervise(router: &mut Router) -> (Vec<ExitStatus>, Value) {
 
 #[tokio::test]
 async fn a_plugin_that_segfaults_on_one_message_is_dead_lettered_after_two_crashes() {
-    let mut router = Router::start(&config("", ""), &files()).await;
+    let mut router = Router::start(&config("", IN_PROCESS), &files()).await;
     // One batch: the router dies as soon as it delivers `boom`.
     let batch =
         [("ok-1", "fine"), ("boom", "segfault"), ("ok-2", "fine")].map(|(id, m)| job(id, m));
@@ -201,7 +205,7 @@ async fn a_plugin_that_segfaults_on_one_message_is_dead_lettered_after_two_crash
 #[tokio::test]
 async fn an_abort_or_an_exit_inside_deliver_ends_in_a_dead_letter_too() {
     for (fault, signal) in [("abort", Some(6)), ("exit", None)] {
-        let mut router = Router::start(&config("", ""), &files()).await;
+        let mut router = Router::start(&config("", IN_PROCESS), &files()).await;
         let batch = format!("[{},{}]", job("boom", fault), job("after", "fine"));
         post_before_the_crash(&router, batch).await;
         let (deaths, status) = supervise(&mut router).await;
@@ -230,7 +234,7 @@ async fn an_abort_or_an_exit_inside_deliver_ends_in_a_dead_letter_too() {
 
 #[tokio::test]
 async fn a_plugin_that_always_asks_to_wait_is_bounded_by_max_waits() {
-    let mut router = Router::start(&config(", max_waits: 3", ""), &files()).await;
+    let mut router = Router::start(&config(", max_waits: 3", IN_PROCESS), &files()).await;
     assert_eq!(
         router.post_events(job("later", "wait-forever")).await.0,
         202
@@ -253,6 +257,135 @@ async fn a_plugin_that_always_asks_to_wait_is_bounded_by_max_waits() {
     router
         .status_until("the next message delivered", |_| {
             attempts_at(&dir, "next") == [1]
+        })
+        .await;
+}
+
+const PROCESS: &str = "    isolation: process";
+
+#[tokio::test]
+async fn in_a_process_of_its_own_a_crashing_plugin_costs_only_its_message() {
+    for (fault, died) in [
+        ("segfault", "died of SIGSEGV (signal 11)"),
+        ("abort", "died of SIGABRT (signal 6)"),
+        ("exit", "exited with status 3"),
+    ] {
+        let mut router = Router::start(&config("", PROCESS), &files()).await;
+        let batch = [("ok-1", "fine"), ("boom", fault), ("ok-2", "fine")].map(|(id, m)| job(id, m));
+        assert_eq!(
+            router.post_events(format!("[{}]", batch.join(","))).await.0,
+            202
+        );
+        let status = status_or_exit(&mut router, "the dead letter and an empty queue", |s| {
+            s["sinks"]["bad"]["dead_letters"] == 1 && s["outbox"]["queued"] == 0
+        })
+        .await
+        .expect("the router stays up");
+        let bad = &status["sinks"]["bad"];
+        assert_eq!(bad["isolation"], "process", "{fault}: {bad}");
+        assert_eq!(bad["crashes"], 2, "{fault}: {bad}");
+        assert!(
+            bad["last_crash"].as_str().is_some_and(|c| c.contains(died)),
+            "{fault}: {bad}"
+        );
+        let error = bad["recent_dead_letters"][0]["error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            error.contains("gave up after 2 attempts that ended in a crash")
+                && error.contains(&format!("the plugin's process {died} during deliver")),
+            "{fault}: {error}"
+        );
+        let dir = router.dir.path().to_owned();
+        assert_eq!(attempts_at(&dir, "boom"), [1, 2], "{fault}");
+        assert_eq!(attempts_at(&dir, "ok-2"), [1], "{fault}");
+        let mut good = good_ids(&dir);
+        good.sort();
+        assert_eq!(
+            good,
+            ["boom", "ok-1", "ok-2"],
+            "{fault}: the console sink got everything once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hung_plugin_in_a_process_of_its_own_is_killed_at_deliver_timeout() {
+    let extra = format!("{PROCESS}\n    deliver_timeout: 1s");
+    let mut router = Router::start(&config(", max_attempts: 2", &extra), &files()).await;
+    let batch = format!("[{},{}]", job("stuck", "hang"), job("after", "fine"));
+    assert_eq!(router.post_events(batch).await.0, 202);
+    let status = status_or_exit(&mut router, "the dead letter", |s| {
+        s["sinks"]["bad"]["dead_letters"] == 1
+    })
+    .await
+    .expect("the router stays up");
+    let error = status["sinks"]["bad"]["recent_dead_letters"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("gave up after 2 failed attempts: the plugin's process was killed: it did not answer within deliver_timeout (1s)"),
+        "{error}"
+    );
+    let dir = router.dir.path().to_owned();
+    assert_eq!(attempts_at(&dir, "stuck"), [1, 2]);
+    router
+        .status_until("the next message delivered", |_| {
+            attempts_at(&dir, "after") == [1]
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_hung_plugin_in_process_shows_as_stuck_and_does_not_hold_the_stop() {
+    let extra = format!("{IN_PROCESS}\n    deliver_timeout: 1s");
+    let dir = alert_router_tests::harness::dir_with(&[
+        ("router.yaml", &config("", &extra)),
+        files()[0],
+        files()[1],
+        files()[2],
+    ]);
+    let mut router = Router::start_in_with_env(dir, &[("ALERT_ROUTER_DRAIN", "1s")]).await;
+    let batch = format!("[{},{}]", job("stuck", "hang"), job("other", "fine"));
+    assert_eq!(router.post_events(batch).await.0, 202);
+    let status = router
+        .status_until("the sink shown as stuck", |s| {
+            s["sinks"]["bad"]["stuck_for_seconds"].as_u64() >= Some(1)
+        })
+        .await;
+    // The other sink is not held up.
+    let dir = router.dir.path().to_owned();
+    router
+        .status_until("the console sink delivered both", |_| {
+            good_ids(&dir).len() == 2
+        })
+        .await;
+    assert_eq!(status["sinks"]["good"]["stuck_for_seconds"], Value::Null);
+    eventually(
+        Duration::from_secs(5),
+        "the warning of the stuck sink",
+        || {
+            let stderr = router.stderr();
+            (stderr.contains("past deliver_timeout (1s)") && stderr.contains("sink=bad"))
+                .then_some(())
+        },
+    )
+    .await;
+    let began = Instant::now();
+    assert!(router.terminate(), "the router exits 0 after SIGTERM");
+    let took = began.elapsed();
+    // --drain 1s, then a second for the worker inside deliver, then the exit itself.
+    assert!(took < Duration::from_secs(4), "stopping took {took:?}");
+    // The next start counts the abandoned attempt as failed, and tries again.
+    router.restart().await;
+    let stderr = router.stderr();
+    assert!(
+        stderr.contains("still inside deliver when the router stopped (attempt 1)"),
+        "{stderr}"
+    );
+    router
+        .status_until("the second attempt under way", |_| {
+            attempts_at(&dir, "stuck") == [1, 2]
         })
         .await;
 }

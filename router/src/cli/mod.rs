@@ -107,6 +107,19 @@ pub enum Command {
     /// Check Telegram's or Discord's credentials and give (or write into .env) the
     /// lines that switch the sink on.
     Setup(setup::Setup),
+    /// Runs one sink's plugin in a process of its own (`isolation: process`). The router
+    /// starts it, with a socket as stdin; not a command for people.
+    #[command(name = "plugin-host", hide = true)]
+    PluginHost {
+        #[arg(long)]
+        plugin: PathBuf,
+        #[arg(long)]
+        plugin_version: String,
+        #[arg(long)]
+        copies: PathBuf,
+        #[arg(long)]
+        lax: bool,
+    },
 }
 
 /// Runs the command line for a build that serves `domains` (the shipped binary: trading)
@@ -142,6 +155,22 @@ pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
             },
         ),
         Command::Setup(setup) => setup::run(&cli.config, setup),
+        Command::PluginHost {
+            plugin,
+            plugin_version,
+            copies,
+            lax,
+        } => {
+            let args = crate::plugins::HostArgs {
+                plugin,
+                version: plugin_version,
+                copies,
+                lax,
+            };
+            crate::plugins::serve_plugin_host(&args)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| anyhow::anyhow!("plugin-host {}: {e}", args.plugin.display()))
+        }
     };
     match result {
         Ok(code) => code,
@@ -195,6 +224,16 @@ fn run(
         reload_on_sighup(reload);
         tracing::info!(%addr, "alert-router listening");
         println!("alert-router listening on http://{addr}");
+        {
+            let pipeline = pipeline.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    pipeline.warn_of_stuck_sinks();
+                }
+            });
+        }
         let app = crate::api::app(crate::api::AppState {
             pipeline: pipeline.clone(),
         });

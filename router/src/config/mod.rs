@@ -114,6 +114,12 @@ pub struct SinkConfig {
     /// Messages waiting for this sink beyond which ingest answers 503.
     pub max_queue: usize,
     pub retry: RetryPolicy,
+    /// Where the plugin runs; `None` leaves it to where the plugin file is
+    /// ([`Isolation::default_for`]).
+    pub isolation: Option<Isolation>,
+    /// How long one `deliver` may take: past it the sink shows as stuck (and with
+    /// `isolation: process` the plugin's process is killed and the attempt retried).
+    pub deliver_timeout: Duration,
     /// Handed to the plugin's `create` as JSON.
     pub settings: serde_json::Value,
     /// Where `settings` and each setting are written, for diagnostics.
@@ -122,6 +128,46 @@ pub struct SinkConfig {
     pub line: u32,
     pub col: u32,
 }
+
+/// Where a sink's plugin runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// In the router's process: no cost per delivery, but a crash in the plugin ends the
+    /// router (which then counts it against the message's `max_crashes`).
+    InProcess,
+    /// In a child process of its own, restarted after a crash.
+    Process,
+}
+
+impl Isolation {
+    /// Plugins installed beside the router's executable (the first-party ones, as
+    /// packaged) run in-process; plugins found anywhere else in a process of their own.
+    pub fn default_for(plugin_file: &Path) -> Isolation {
+        let beside = std::env::current_exe().ok().is_some_and(|exe| {
+            let (Some(exe_dir), Some(dir)) = (exe.parent(), plugin_file.parent()) else {
+                return false;
+            };
+            let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+            canonical(exe_dir) == canonical(dir)
+        });
+        if beside {
+            Isolation::InProcess
+        } else {
+            Isolation::Process
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::InProcess => "in-process",
+            Isolation::Process => "process",
+        }
+    }
+}
+
+/// The default `deliver_timeout`.
+pub const DELIVER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A place in the config file: 1-based line and column.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -259,6 +305,8 @@ struct RawSink {
     rate_limit: Option<RawRateLimit>,
     max_queue: Option<usize>,
     retry: Option<RawRetry>,
+    isolation: Option<Isolation>,
+    deliver_timeout: Option<Spanned<String>>,
     /// Read as a tree of nodes with their places, then handed to the plugin as JSON.
     #[serde(default)]
     settings: Option<Spanned<Node>>,
@@ -428,6 +476,28 @@ impl Config {
                     format!("sinks.{name}.settings: must be a mapping of setting: value"),
                 ));
             }
+            let deliver_timeout = match &sink.deliver_timeout {
+                None => DELIVER_TIMEOUT,
+                Some(v) => match parse_duration(&v.value) {
+                    Ok(d) if !d.is_zero() => d,
+                    Ok(_) => {
+                        problems.push(at(
+                            path,
+                            &v.referenced,
+                            format!("sinks.{name}.deliver_timeout: must be more than 0s"),
+                        ));
+                        DELIVER_TIMEOUT
+                    }
+                    Err(e) => {
+                        problems.push(at(
+                            path,
+                            &v.referenced,
+                            format!("sinks.{name}.deliver_timeout: {e}"),
+                        ));
+                        DELIVER_TIMEOUT
+                    }
+                },
+            };
             sinks.insert(
                 name,
                 SinkConfig {
@@ -436,6 +506,8 @@ impl Config {
                     rate_limit,
                     max_queue: sink.max_queue.unwrap_or(100_000).max(1),
                     retry,
+                    isolation: sink.isolation,
+                    deliver_timeout,
                     settings,
                     settings_places,
                     line: loc.line() as u32,

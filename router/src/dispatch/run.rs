@@ -171,10 +171,16 @@ impl Run {
             let _in_attempt = span.enter();
             let body = wire(message, &self.name, attempt);
             let outcome = {
-                let _in_flight = self.in_flight.begin(message.seq, attempt, false);
-                self.delivering.instance.deliver(body.as_bytes())
+                let isolated = self.delivering.instance.is_isolated();
+                let _in_flight = self.in_flight.begin(message.seq, attempt, isolated);
+                self.stats
+                    .delivering_since_ms
+                    .store(now_ms(), Ordering::Relaxed);
+                let outcome = self.delivering.instance.deliver(body.as_bytes());
+                self.stats.delivering_since_ms.store(0, Ordering::Relaxed);
+                outcome
             };
-            match outcome {
+            let (after, reason) = match outcome {
                 Delivery::Ok => {
                     tracing::debug!("delivered");
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -191,51 +197,66 @@ impl Run {
                     return self.dead(feed, tally, &reason);
                 }
                 Delivery::Retry { after, reason } => {
-                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    self.stats.set_error(&reason);
                     // Waiting because the upstream said so (a 429, a plugin's own budget)
                     // is no failure of the message: only other retries use up attempts.
                     if after.is_none() {
                         tally.failures += 1;
                     }
-                    if tally.failures >= self.delivering.retry.max_attempts {
-                        return self.give_up(message, feed, tally, &reason);
-                    }
-                    // Every attempt that did not fail was a wait, before a restart too.
-                    let waits = attempt.saturating_sub(tally.failures);
-                    let max_waits = self.delivering.retry.max_waits;
-                    if after.is_some() && waits > max_waits {
+                    (after, reason)
+                }
+                Delivery::Crashed { reason } => {
+                    self.stats.crashed(&reason);
+                    tally.failures += 1;
+                    tally.crashes += 1;
+                    if tally.crashes >= max_crashes {
                         let reason = format!(
-                            "the upstream asked to wait {waits} times, more than retry.max_waits ({max_waits}); last: {reason}"
+                            "gave up after {} attempts that ended in a crash (retry.max_crashes is {max_crashes}); last: {reason}",
+                            tally.crashes
                         );
-                        tracing::warn!(sink = %self.name, message_id = %message.id, attempts = attempt, %reason, "too many waits; the message is a dead letter");
+                        tracing::error!(sink = %self.name, message_id = %message.id, attempts = attempt, %reason, "the plugin crashes on this message; it is a dead letter");
                         return self.dead(feed, tally, &reason);
                     }
-                    feed.attempted(tally, &reason);
-                    let failures = tally.failures;
-                    let max = self.delivering.retry.max_attempts;
-                    match after {
-                        Some(after) => {
-                            // A plugin may ask for anything; an hour is the most we honour.
-                            let after = after.min(MAX_PAUSE);
-                            tracing::info!(sink = %self.name, message_id = %message.id, %reason, "the upstream asked to wait: the sink pauses and retries in {} (wait {waits} of at most {max_waits}; {failures} of {max} attempts failed)", Seconds(after));
-                            self.paused_until = Some(Instant::now() + after);
-                            last_reason = reason;
-                        }
-                        None => {
-                            let began = Instant::now();
-                            let wait = backoff(self.delivering.retry, failures, &mut self.rng);
-                            tracing::info!(sink = %self.name, message_id = %message.id, %reason, "attempt {failures} of {max} failed; retrying in {}", Seconds(wait));
-                            match self.wait_for_next_attempt(began + wait, Some(began), failures) {
-                                NextAttempt::Due => {}
-                                NextAttempt::Interrupted => return Finished::Interrupted,
-                                NextAttempt::OutOfAttempts => {
-                                    return self.give_up(message, feed, tally, &reason);
-                                }
-                            }
-                            last_reason = reason;
+                    (None, reason)
+                }
+            };
+            self.stats.retried.fetch_add(1, Ordering::Relaxed);
+            self.stats.set_error(&reason);
+            if tally.failures >= self.delivering.retry.max_attempts {
+                return self.give_up(message, feed, tally, &reason);
+            }
+            // Every attempt that did not fail was a wait, before a restart too.
+            let waits = attempt.saturating_sub(tally.failures);
+            let max_waits = self.delivering.retry.max_waits;
+            if after.is_some() && waits > max_waits {
+                let reason = format!(
+                    "the upstream asked to wait {waits} times, more than retry.max_waits ({max_waits}); last: {reason}"
+                );
+                tracing::warn!(sink = %self.name, message_id = %message.id, attempts = attempt, %reason, "too many waits; the message is a dead letter");
+                return self.dead(feed, tally, &reason);
+            }
+            feed.attempted(tally, &reason);
+            let failures = tally.failures;
+            let max = self.delivering.retry.max_attempts;
+            match after {
+                Some(after) => {
+                    // A plugin may ask for anything; an hour is the most we honour.
+                    let after = after.min(MAX_PAUSE);
+                    tracing::info!(sink = %self.name, message_id = %message.id, %reason, "the upstream asked to wait: the sink pauses and retries in {} (wait {waits} of at most {max_waits}; {failures} of {max} attempts failed)", Seconds(after));
+                    self.paused_until = Some(Instant::now() + after);
+                    last_reason = reason;
+                }
+                None => {
+                    let began = Instant::now();
+                    let wait = backoff(self.delivering.retry, failures, &mut self.rng);
+                    tracing::info!(sink = %self.name, message_id = %message.id, %reason, "attempt {failures} of {max} failed; retrying in {}", Seconds(wait));
+                    match self.wait_for_next_attempt(began + wait, Some(began), failures) {
+                        NextAttempt::Due => {}
+                        NextAttempt::Interrupted => return Finished::Interrupted,
+                        NextAttempt::OutOfAttempts => {
+                            return self.give_up(message, feed, tally, &reason);
                         }
                     }
+                    last_reason = reason;
                 }
             }
         }

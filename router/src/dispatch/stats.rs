@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::lock;
@@ -28,6 +28,15 @@ pub struct SinkStats {
     /// Cumulative counts per [`LATENCY_BUCKETS`] entry (plus +Inf), and the sum in µs.
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     pub latency_sum_us: AtomicU64,
+    /// Attempts that ended in a crash of the plugin's own process (`isolation: process`).
+    pub crashes: AtomicU64,
+    /// How the last of those ended ("died of SIGSEGV (signal 11) during deliver").
+    pub last_crash: Mutex<Option<String>>,
+    /// When the attempt in progress began (Unix milliseconds), 0 between attempts: what
+    /// tells a sink stuck inside `deliver`.
+    pub delivering_since_ms: AtomicI64,
+    /// The `delivering_since_ms` of the last attempt warned of as stuck: one warning each.
+    stuck_warned: AtomicI64,
 }
 
 impl SinkStats {
@@ -41,6 +50,36 @@ impl SinkStats {
         self.latency_buckets[LATENCY_BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// An attempt ended in a crash of the plugin's process.
+    pub(super) fn crashed(&self, reason: &str) {
+        self.crashes.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.last_crash) = Some(reason.to_owned());
+    }
+
+    /// How long the attempt in progress has been inside `deliver`, if one is.
+    pub fn delivering_for(&self, now_ms: i64) -> Option<Duration> {
+        match self.delivering_since_ms.load(Ordering::Relaxed) {
+            0 => None,
+            since => Some(Duration::from_millis(
+                now_ms.saturating_sub(since).max(0) as u64
+            )),
+        }
+    }
+
+    /// How long the attempt in progress has been inside `deliver`, when that is past
+    /// `timeout`.
+    pub fn stuck(&self, now_ms: i64, timeout: Duration) -> Option<Duration> {
+        self.delivering_for(now_ms).filter(|&d| d > timeout)
+    }
+
+    /// Like [`SinkStats::stuck`], but only the first time for each attempt: for the
+    /// warning in the log.
+    pub fn newly_stuck(&self, now_ms: i64, timeout: Duration) -> Option<Duration> {
+        let stuck = self.stuck(now_ms, timeout)?;
+        let since = self.delivering_since_ms.load(Ordering::Relaxed);
+        (self.stuck_warned.swap(since, Ordering::Relaxed) != since).then_some(stuck)
     }
 
     pub(super) fn set_error(&self, e: &str) {

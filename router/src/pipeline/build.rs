@@ -11,12 +11,12 @@ use time::OffsetDateTime;
 use super::changes::{rule_changes, template_changes};
 use super::check::{CannotStart, Checked};
 use super::services::Services;
-use super::{BrokenSink, SinkEntry, Snapshot};
-use crate::config::{Config, SinkConfig};
+use super::{BrokenSink, PLUGIN_COPIES, SinkEntry, Snapshot};
+use crate::config::{Config, Isolation, SinkConfig};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::dispatch::{Delivering, SinkStats, Worker};
 use crate::outbox::Outbox;
-use crate::plugins::{HostServices, Instance, Plugin, PluginError};
+use crate::plugins::{HostServices, Instance, Plugin, PluginError, ProcessOptions};
 
 /// Stops the workers of sinks a reload removed: once no ingest holds the old snapshot
 /// (so nothing more is written for them), each delivers what waits for it, then its
@@ -114,17 +114,15 @@ pub(super) fn build(
         let running = previous.and_then(|p| p.sinks.get(&name));
         let plan = loaded.and_then(|plugin| {
             let unchanged = running.is_some_and(|r| {
-                Arc::ptr_eq(&r.plugin, &plugin) && r.config.settings == sink.settings
+                Arc::ptr_eq(&r.plugin, &plugin)
+                    && r.config.settings == sink.settings
+                    && r.config.isolation == sink.isolation
+                    && r.config.deliver_timeout == sink.deliver_timeout
             });
             let plan = match running {
                 Some(r) if unchanged => Plan::Keep(r.worker.clone()),
                 _ => {
-                    let instance = plugin
-                        .create(
-                            &name,
-                            &sink.settings,
-                            services.clone() as Arc<dyn HostServices>,
-                        )
+                    let instance = create(&plugin, &name, &sink, &config, services)
                         .map_err(|e| refused(&config, &name, &sink, e))?;
                     match running {
                         Some(r) => Plan::Replace(r.worker.clone(), instance),
@@ -246,6 +244,38 @@ pub(super) fn build(
         retired,
         warnings,
     })
+}
+
+/// Creates sink `name`'s instance where its `isolation` says (by default, where the
+/// plugin file is).
+fn create(
+    plugin: &Arc<Plugin>,
+    name: &str,
+    sink: &SinkConfig,
+    config: &Config,
+    services: &Arc<Services>,
+) -> Result<Instance, PluginError> {
+    let services = services.clone() as Arc<dyn HostServices>;
+    match sink
+        .isolation
+        .unwrap_or_else(|| Isolation::default_for(plugin.path()))
+    {
+        Isolation::InProcess => plugin.create(name, &sink.settings, services),
+        Isolation::Process => {
+            let program = std::env::current_exe().map_err(|e| PluginError::Io {
+                path: "/proc/self/exe".into(),
+                action: "find the router's executable to run the plugin's process",
+                error: e,
+            })?;
+            let options = ProcessOptions {
+                program,
+                copies: config.storage.path.join(PLUGIN_COPIES),
+                strict: config.plugin_strict_modes,
+                deliver_timeout: sink.deliver_timeout,
+            };
+            plugin.create_isolated(name, &sink.settings, services, options)
+        }
+    }
 }
 
 /// A plugin's `create` refused sink `name`'s settings: said at the settings' place.

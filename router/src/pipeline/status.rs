@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering;
 use serde_json::{Value, json};
 
 use super::Pipeline;
+use crate::config::Isolation;
 use crate::dispatch::SinkStats;
 use crate::event::format_time;
-use crate::outbox::{Count, DeadLetter, Selector};
+use crate::outbox::{Count, DeadLetter, Selector, now_ms};
 
 impl Pipeline {
     /// `GET /v1/status`.
@@ -38,6 +39,19 @@ impl Pipeline {
             );
             s["plugin"] = json!(entry.plugin.name());
             s["plugin_version"] = json!(entry.plugin.version());
+            let isolation = entry
+                .config
+                .isolation
+                .unwrap_or_else(|| Isolation::default_for(entry.plugin.path()));
+            s["isolation"] = json!(isolation.as_str());
+            let stats = &entry.worker.stats;
+            s["crashes"] = json!(stats.crashes.load(Ordering::Relaxed));
+            s["last_crash"] = json!(*stats.last_crash.lock().unwrap_or_else(|e| e.into_inner()));
+            s["stuck_for_seconds"] = json!(
+                stats
+                    .stuck(now_ms(), entry.config.deliver_timeout)
+                    .map(|d| d.as_secs())
+            );
             s["settings"] = entry.plugin.manifest().redact(&entry.config.settings);
             s["rate_limit"] =
                 json!(entry.config.rate_limit.map(
@@ -101,6 +115,24 @@ impl Pipeline {
             },
             "sinks": sinks,
         })
+    }
+}
+
+impl Pipeline {
+    /// Warns, once per attempt, of each sink whose plugin has been inside `deliver` for
+    /// longer than its `deliver_timeout`. Called every second while the router runs.
+    pub fn warn_of_stuck_sinks(&self) {
+        let snap = self.snapshot();
+        let now = now_ms();
+        for (name, entry) in &snap.sinks {
+            if let Some(stuck) = entry
+                .worker
+                .stats
+                .newly_stuck(now, entry.config.deliver_timeout)
+            {
+                tracing::warn!(sink = %name, plugin = %entry.plugin.name(), "the plugin has been inside deliver for {}s, past deliver_timeout ({}s); /v1/status shows the sink as stuck until it returns", stuck.as_secs(), entry.config.deliver_timeout.as_secs_f64());
+            }
+        }
     }
 }
 

@@ -58,6 +58,14 @@ impl Catalog {
         Ok(self)
     }
 
+    /// Makes the private copies under `dir`, which another process (the router this one
+    /// serves, `plugin-host`) owns and clears: copies are named by process id, so the
+    /// two never meet.
+    pub fn copying_beside(mut self, dir: PathBuf) -> Catalog {
+        self.copies = dir;
+        self
+    }
+
     fn sharing(mut dirs: Vec<PathBuf>, loaded: Arc<Mutex<HashMap<PathBuf, Loaded>>>) -> Catalog {
         match std::env::current_exe() {
             Ok(exe) => {

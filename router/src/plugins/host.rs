@@ -61,7 +61,7 @@ impl HealthReports {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn report(&self, health: Health) {
+    pub(super) fn report(&self, health: Health) {
         let mut reports = self.lock();
         match &*reports {
             Reports::Held(_) => *reports = Reports::Held(Some(health)),

@@ -12,6 +12,7 @@ use alert_router_plugin::ffi;
 use super::Plugin;
 use super::error::plugin_text;
 use super::host::{HealthListener, HostTable};
+use super::process::ProcessInstance;
 
 /// How one delivery attempt went, as the plugin reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,22 +27,37 @@ pub enum Delivery {
     },
     /// Not delivered and never will be: dead-letter it.
     Fail { reason: String },
+    /// The plugin's process crashed (or exited) during the attempt: a failed attempt that
+    /// also counts against `max_crashes`. Only an instance in a process of its own can
+    /// say this; in the router's process a crash ends the router.
+    Crashed { reason: String },
 }
 
-/// A plugin instance for one sink. Owned by that sink's worker; dropping it calls the
-/// plugin's `destroy` (exactly once), then frees the `ar_host` table.
+/// A plugin instance for one sink, in the router's process or in one of its own. Owned
+/// by that sink's worker; dropping it calls the plugin's `destroy` (exactly once).
 pub struct Instance {
-    handle: NonNull<c_void>,
-    /// The plugin reads it. Fields drop after `Drop::drop` has called `destroy`, so the
-    /// table outlives the instance, as the header promises.
-    host: HostTable,
+    inner: Inner,
     plugin: Arc<Plugin>,
     sink: String,
 }
 
+enum Inner {
+    InProcess(Loaded),
+    Process(ProcessInstance),
+}
+
+/// An instance in the router's process.
+struct Loaded {
+    handle: NonNull<c_void>,
+    /// The plugin reads it. Dropped after `Drop::drop` has called `destroy`, so the table
+    /// outlives the instance, as the header promises.
+    host: HostTable,
+    plugin: Arc<Plugin>,
+}
+
 // SAFETY: the header lets an instance be created on one router thread and used on another
 // (the sink's); `&mut self` on `deliver` keeps calls from overlapping.
-unsafe impl Send for Instance {}
+unsafe impl Send for Loaded {}
 
 impl Instance {
     pub(super) fn new(
@@ -51,10 +67,38 @@ impl Instance {
         host: HostTable,
     ) -> Instance {
         Instance {
-            handle,
-            host,
+            inner: Inner::InProcess(Loaded {
+                handle,
+                host,
+                plugin: plugin.clone(),
+            }),
             plugin,
             sink: sink.to_owned(),
+        }
+    }
+
+    pub(super) fn in_process_of_its_own(
+        plugin: Arc<Plugin>,
+        sink: &str,
+        process: ProcessInstance,
+    ) -> Instance {
+        Instance {
+            inner: Inner::Process(process),
+            plugin,
+            sink: sink.to_owned(),
+        }
+    }
+
+    /// Whether the plugin runs in a process of its own (`isolation: process`).
+    pub fn is_isolated(&self) -> bool {
+        matches!(self.inner, Inner::Process(_))
+    }
+
+    /// The process the plugin runs in, while one runs, if it is not the router's.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.inner {
+            Inner::Process(p) => p.pid(),
+            Inner::InProcess(_) => None,
         }
     }
 
@@ -67,6 +111,35 @@ impl Instance {
     /// A return code other than AR_OK, AR_RETRY or AR_FAIL is a [`Delivery::Fail`] naming
     /// the code. Reasons are made one line and bounded in length.
     pub fn deliver(&mut self, message_json: &[u8]) -> Delivery {
+        match &mut self.inner {
+            Inner::InProcess(loaded) => loaded.deliver(message_json),
+            Inner::Process(process) => process.deliver(message_json),
+        }
+    }
+
+    /// Sends what the plugin reports about its health (`ar_host.set_health`) to
+    /// `listener`: the report it made before, if any, at once, then each as it comes.
+    /// Call it when the instance starts delivering for its sink.
+    pub fn send_health_to(&self, listener: HealthListener) {
+        match &self.inner {
+            Inner::InProcess(loaded) => loaded.host.health().pass_on_to(listener),
+            Inner::Process(process) => process.health().pass_on_to(listener),
+        }
+    }
+
+    /// The plugin this is an instance of.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// The sink this instance delivers for.
+    pub fn sink(&self) -> &str {
+        &self.sink
+    }
+}
+
+impl Loaded {
+    fn deliver(&mut self, message_json: &[u8]) -> Delivery {
         let mut retry_after_ms: u64 = 0;
         let mut reason = Vec::<u8>::new();
         // SAFETY: the handle came from this plugin's `create` and is not destroyed (that
@@ -81,7 +154,21 @@ impl Instance {
                 (&raw mut reason).cast::<c_void>(),
             )
         };
-        let reason = plugin_text(&reason);
+        Delivery::from_answer(self.plugin.name(), rc, retry_after_ms, &reason)
+    }
+}
+
+impl Delivery {
+    /// What a plugin's `deliver` answered: its return code, the retry-after it set and
+    /// the reason it wrote. A code other than AR_OK, AR_RETRY or AR_FAIL is a failure
+    /// naming the code. Reasons are made one line and bounded in length.
+    pub(super) fn from_answer(
+        plugin: &str,
+        rc: i32,
+        retry_after_ms: u64,
+        reason: &[u8],
+    ) -> Delivery {
+        let reason = plugin_text(reason);
         let or = |fallback: &str| {
             if reason.is_empty() {
                 fallback.to_owned()
@@ -100,8 +187,7 @@ impl Instance {
             },
             other => Delivery::Fail {
                 reason: format!(
-                    "plugin `{}` returned {other} from deliver, which is none of AR_OK (0), AR_RETRY (1), AR_FAIL (2){}",
-                    self.plugin.name(),
+                    "plugin `{plugin}` returned {other} from deliver, which is none of AR_OK (0), AR_RETRY (1), AR_FAIL (2){}",
                     if reason.is_empty() {
                         String::new()
                     } else {
@@ -111,26 +197,9 @@ impl Instance {
             },
         }
     }
-
-    /// Sends what the plugin reports about its health (`ar_host.set_health`) to
-    /// `listener`: the report it made before, if any, at once, then each as it comes.
-    /// Call it when the instance starts delivering for its sink.
-    pub fn send_health_to(&self, listener: HealthListener) {
-        self.host.health().pass_on_to(listener);
-    }
-
-    /// The plugin this is an instance of.
-    pub fn plugin(&self) -> &Arc<Plugin> {
-        &self.plugin
-    }
-
-    /// The sink this instance delivers for.
-    pub fn sink(&self) -> &str {
-        &self.sink
-    }
 }
 
-impl Drop for Instance {
+impl Drop for Loaded {
     /// Calls the plugin's `destroy`, which stops the instance's threads. Blocking, like
     /// `deliver`: drop instances off the async runtime.
     fn drop(&mut self) {

@@ -16,6 +16,9 @@
 //! `create`, `deliver` and dropping an [`Instance`] call plugin code that may block: call
 //! them from a dedicated thread or `spawn_blocking`, never on the async runtime.
 //!
+//! With `isolation: process` ([`Plugin::create_isolated`]) the instance lives in a child
+//! process (`alert-router plugin-host`, see `process/`) behind the same [`Instance`].
+//!
 //! A library that has had an instance is never unloaded (see `library.rs` for why).
 
 mod catalog;
@@ -26,6 +29,7 @@ mod instance;
 mod library;
 mod manifest;
 mod plugin;
+mod process;
 mod trust;
 
 pub use catalog::Catalog;
@@ -34,3 +38,4 @@ pub use host::{Health, HealthListener, HostServices};
 pub use instance::{Delivery, Instance};
 pub use manifest::{Manifest, Markup, Setting, SettingProblem, SettingType, UnknownMarkup};
 pub use plugin::Plugin;
+pub use process::{HostArgs, ProcessOptions, serve as serve_plugin_host};

@@ -12,6 +12,7 @@ use libloading::Library;
 
 use super::error::plugin_text;
 use super::host::{HostServices, HostTable};
+use super::process::{ProcessInstance, ProcessOptions};
 use super::{Instance, Manifest, PluginError, library};
 
 pub(super) type CreateFn = unsafe extern "C" fn(
@@ -218,23 +219,55 @@ impl Plugin {
             None => {
                 // A refusal returns nothing to destroy; the table is no longer the plugin's.
                 drop(host);
-                let mut reason = without_json_place(&plugin_text(&error)).to_owned();
-                for secret in self.manifest.secret_values(settings) {
-                    // Short values would mangle ordinary words and cannot be much of a secret.
-                    if secret.len() >= 4 {
-                        reason = reason.replace(&secret, "***");
-                    }
-                }
-                if reason.is_empty() {
-                    reason = "(the plugin gave no reason)".to_owned();
-                }
-                Err(PluginError::Refused {
-                    sink: sink.to_owned(),
-                    plugin: self.name.clone(),
-                    path: self.path.clone(),
-                    reason,
-                })
+                Err(self.refusal(sink, settings, &plugin_text(&error)))
             }
+        }
+    }
+
+    /// Like [`Plugin::create`], with the instance in a child process of `options.program`
+    /// (`isolation: process`): a crash in the plugin ends that process, not the router.
+    /// Blocking: it starts the process and waits for the plugin's `create`.
+    pub fn create_isolated(
+        self: &Arc<Self>,
+        sink: &str,
+        settings: &serde_json::Value,
+        services: Arc<dyn HostServices>,
+        options: ProcessOptions,
+    ) -> Result<Instance, PluginError> {
+        let settings_json = if settings.is_null() {
+            "{}".to_owned()
+        } else {
+            settings.to_string()
+        };
+        match ProcessInstance::create(self, sink, settings_json, services, options) {
+            Ok(process) => Ok(Instance::in_process_of_its_own(
+                Arc::clone(self),
+                sink,
+                process,
+            )),
+            Err(PluginError::Refused { reason, .. }) => Err(self.refusal(sink, settings, &reason)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The plugin refused sink `sink`'s settings for `reason`: without serde's place in
+    /// the JSON, and with any secret setting it echoed replaced by `***`.
+    fn refusal(&self, sink: &str, settings: &serde_json::Value, reason: &str) -> PluginError {
+        let mut reason = without_json_place(reason).to_owned();
+        for secret in self.manifest.secret_values(settings) {
+            // Short values would mangle ordinary words and cannot be much of a secret.
+            if secret.len() >= 4 {
+                reason = reason.replace(&secret, "***");
+            }
+        }
+        if reason.is_empty() {
+            reason = "(the plugin gave no reason)".to_owned();
+        }
+        PluginError::Refused {
+            sink: sink.to_owned(),
+            plugin: self.name.clone(),
+            path: self.path.clone(),
+            reason,
         }
     }
 }
