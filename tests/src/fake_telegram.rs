@@ -29,8 +29,9 @@
 //!   4096-character limit counted in code points after parsing and trimming. Accepted
 //!   messages are recorded.
 //!
-//! It never answers 5xx on its own (teloxide sleeps 10 s on any 5xx); a test may script
-//! one deliberately. Scripted replies ([`FakeTelegram::script`]) answer the next calls
+//! It never answers 5xx on its own (teloxide's request path, which the plugin still uses
+//! for `getMe` and `getUpdates`, sleeps 10 s after any 5xx); a test may script one
+//! deliberately. Scripted replies ([`FakeTelegram::script`]) answer the next calls
 //! of a method, in order, before any other check.
 
 pub mod html;

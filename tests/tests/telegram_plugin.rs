@@ -3,7 +3,8 @@
 //! the original module's example events arrive as the golden files say; values full of
 //! markup arrive escaped and accepted; a 10,000-character message arrives as several
 //! valid messages; flood control turns into a retry-after and nothing is lost or sent
-//! twice; markup Telegram cannot parse is resent as plain text; refusals fail with
+//! twice; a 5xx is a retry at once, naming the status (no pause in the plugin: with the
+//! real router the next attempt comes after the router's backoff); markup Telegram cannot parse is resent as plain text; refusals fail with
 //! Telegram's description; commands are answered in allowed chats with data from the
 //! host, and strangers get nothing and are counted; `/mute` holds notifications and
 //! `/unmute` reports them; no update is answered twice; the bot token never appears in
@@ -480,6 +481,64 @@ fn flood_control_delays_the_next_attempt_and_nothing_is_lost() {
     assert_eq!(second, Outcome::Ok);
     assert_eq!(visible(&tg.messages()), ["hello"]);
     assert_never_said(&host, &[reason_of(&first)]);
+}
+
+/// What teloxide's request path pauses for after any 5xx (teloxide-core's
+/// `DELAY_ON_SERVER_ERROR`): a delivery must never wait that long inside the plugin.
+const TELOXIDE_5XX_PAUSE: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_server_error_is_a_retry_at_once_and_the_next_attempt_delivers() {
+    let (_rt, tg) = fake(23);
+    let (host, mut sink) = start_sink(23, &tg, json!({}));
+    tg.script(
+        "sendMessage",
+        [
+            Reply::Error(500, "Internal Server Error: restart".to_owned()),
+            Reply::Raw(
+                502,
+                "text/html",
+                "<html>\n<h1>502 Bad Gateway</h1>\n</html>".to_owned(),
+            ),
+        ],
+    );
+    let first = sink.deliver(message("m1", 1, text("<b>hello</b>"), json!({})));
+    let first_returned = Instant::now();
+    assert_eq!(
+        first,
+        Outcome::Retry {
+            after: None,
+            reason: "chat 42: HTTP 500 Internal Server Error: Internal Server Error: restart"
+                .to_owned()
+        }
+    );
+    let second = sink.deliver(message("m1", 2, text("<b>hello</b>"), json!({})));
+    assert_eq!(
+        second,
+        Outcome::Retry {
+            after: None,
+            reason: "chat 42: HTTP 502 Bad Gateway: the Telegram Bot API answered with \
+                     something other than its JSON (a proxy error page?): <html> <h1>502 Bad \
+                     Gateway</h1> </html>"
+                .to_owned()
+        }
+    );
+    let third = sink.deliver(message("m1", 3, text("<b>hello</b>"), json!({})));
+    assert_eq!(third, Outcome::Ok);
+    assert_eq!(visible(&tg.messages()), ["hello"], "delivered once");
+
+    let calls = tg.calls_to("sendMessage");
+    let statuses: Vec<u16> = calls.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [500, 502, 200]);
+    // The first attempt came back as soon as the fake answered it: the next request
+    // followed without teloxide's pause in between.
+    assert!(
+        first_returned < calls[0].answered + TELOXIDE_5XX_PAUSE,
+        "deliver waited {:?} after the 500",
+        first_returned - calls[0].answered
+    );
+    assert!(calls[1].at - calls[0].answered < TELOXIDE_5XX_PAUSE);
+    assert_never_said(&host, &[reason_of(&first), reason_of(&second)]);
 }
 
 #[test]
@@ -1304,5 +1363,61 @@ async fn a_refused_token_shows_in_the_status_until_a_message_goes_through() {
         .await;
     assert_eq!(status["sinks"]["tg"]["healthy"], true, "{status}");
     assert_eq!(tg.messages()[0].visible, "hello");
+    assert!(!format!("{status}{}", router.stderr()).contains(SECRET));
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_after_the_routers_backoff_not_a_pause_in_the_plugin() {
+    let tg = FakeTelegram::start(&token(24)).await;
+    tg.script(
+        "sendMessage",
+        [
+            Reply::Error(500, "Internal Server Error".to_owned()),
+            Reply::Raw(502, "text/html", "<html>502 Bad Gateway</html>".to_owned()),
+        ],
+    );
+    // The router's backoff waits between half and all of 200 ms before each retry.
+    let router = Router::start(
+        &format!(
+            "plugins: {{dirs: [\"{{plugins}}\"]}}\nrules: rules\ntemplates: templates\nsinks:\n  tg:\n    plugin: telegram\n    retry: {{max_attempts: 5, initial_backoff: 200ms, max_backoff: 200ms}}\n    settings: {{chat_ids: [42], bot_token: \"{}\", api_url: \"{}\", commands: false}}\n",
+            token(24),
+            tg.api_url()
+        ),
+        &[
+            ("rules/all.yaml", "routes:\n  - name: all\n    to: [tg]\n"),
+            ("templates/tg/default.yaml", "text: \"{{ event.type }}\"\n"),
+        ],
+    )
+    .await;
+    assert_eq!(router.post_events(r#"{"type": "hello"}"#).await.0, 202);
+    let status = router
+        .status_until("the message delivered on the third attempt", |s| {
+            s["sinks"]["tg"]["sent"] == 1
+        })
+        .await;
+    let sink = &status["sinks"]["tg"];
+    assert_eq!(sink["retried"], 2, "{status}");
+    assert_eq!(sink["failed"], 0, "{status}");
+    assert_eq!(sink["healthy"], true, "{status}");
+    // The last retry's reason stays on record: the status and Telegram's answer.
+    assert_eq!(
+        sink["last_error"],
+        "chat 42: HTTP 502 Bad Gateway: the Telegram Bot API answered with something other \
+         than its JSON (a proxy error page?): <html>502 Bad Gateway</html>",
+        "{status}"
+    );
+    assert_eq!(tg.messages().len(), 1);
+    assert_eq!(tg.messages()[0].visible, "hello");
+
+    // Each failed attempt returned at once; the router, not the plugin, waited before
+    // the next one: at least half its backoff, and nowhere near teloxide's 10 s.
+    let calls = tg.calls_to("sendMessage");
+    let statuses: Vec<u16> = calls.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [500, 502, 200]);
+    for pair in calls.windows(2) {
+        let gap = pair[1].at - pair[0].answered;
+        assert!(gap >= Duration::from_millis(100), "no backoff: {gap:?}");
+        assert!(gap < TELOXIDE_5XX_PAUSE, "a pause in the plugin: {gap:?}");
+    }
     assert!(!format!("{status}{}", router.stderr()).contains(SECRET));
 }

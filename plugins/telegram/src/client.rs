@@ -1,20 +1,33 @@
-//! Transport to the Bot API (teloxide) and the one place that decides what Telegram's
-//! answer means for a message: [`verdict`]. Every reason it produces has the bot token
-//! redacted, because request errors quote the URL and the URL holds `bot<token>`.
+//! Transport to the Bot API and the one place that decides what Telegram's answer means
+//! for a message: [`verdict`]. Every reason it produces has the bot token redacted,
+//! because request errors quote the URL and the URL holds `bot<token>`.
 //! `getMe`, the Bot API's own check that the token works, reports what it found to the
 //! router as the sink's health.
+//!
+//! `sendMessage` does not go through teloxide's request path: on any 5xx answer that
+//! path sleeps 10 s before it returns the error (teloxide-core's `DELAY_ON_SERVER_ERROR`),
+//! and `deliver` makes one attempt and returns, leaving every wait to the router.
+//! [`Client::send_message`] posts teloxide's own `SendMessage` payload with the same HTTP
+//! client, decodes the answer itself and keeps the HTTP status, so a 5xx is a
+//! [`Verdict::Retry`] at once. The other methods (`getMe`, `getUpdates`, ...) run on the
+//! sink's background tasks, where teloxide's pause does no harm.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use alert_router_plugin::Host;
 
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use teloxide::ApiError;
 use teloxide::RequestError;
-use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters};
+use teloxide::payloads::{GetUpdatesSetters, SendMessage, SendMessageSetters};
 use teloxide::prelude::Requester;
+use teloxide::requests::Payload;
 use teloxide::types::{
-    AllowedUpdate, BotCommand, ChatId, LinkPreviewOptions, Me, ParseMode, Recipient, ReplyMarkup,
-    ThreadId, Update,
+    AllowedUpdate, BotCommand, ChatId, False, LinkPreviewOptions, Me, ParseMode, Recipient,
+    ReplyMarkup, ResponseParameters, ThreadId, True, Update,
 };
 
 use crate::config::{ChatRef, Config, Markup, Secret, redact};
@@ -55,10 +68,86 @@ impl Verdict {
     }
 }
 
-/// Maps a teloxide error to a [`Verdict`]. This is the only function that interprets
+/// A request that did not succeed: the error, and the HTTP status when the plugin sent
+/// the request itself (teloxide's request path drops it).
+#[derive(Debug)]
+pub struct Failure {
+    pub status: Option<StatusCode>,
+    pub error: RequestError,
+}
+
+impl From<RequestError> for Failure {
+    fn from(error: RequestError) -> Failure {
+        Failure {
+            status: None,
+            error,
+        }
+    }
+}
+
+/// Maps a failed request to a [`Verdict`]. This is the only function that interprets
 /// Telegram's answers; the table test below puts every kind of answer through it.
-pub fn verdict(error: &RequestError, token: &Secret) -> Verdict {
-    let verdict = match error {
+/// `error` is a teloxide error, or a [`Failure`] that also knows the HTTP status.
+pub fn verdict<'a>(error: impl Into<FailureRef<'a>>, token: &Secret) -> Verdict {
+    let FailureRef { status, error } = error.into();
+    let verdict = match status {
+        // A server error is worth another attempt whatever the body says (Telegram's
+        // description, a proxy's page); the router decides when.
+        Some(status) if status.is_server_error() => {
+            let answer = teloxide_verdict(error);
+            let after = match &answer {
+                Verdict::Retry { after, .. } => *after,
+                _ => None,
+            };
+            Verdict::Retry {
+                after,
+                reason: format!("HTTP {status}: {}", answer.reason()),
+            }
+        }
+        _ => teloxide_verdict(error),
+    };
+    match verdict {
+        Verdict::Retry { after, reason } => Verdict::Retry {
+            after,
+            reason: redact(token, &reason),
+        },
+        Verdict::PlainText { reason } => Verdict::PlainText {
+            reason: redact(token, &reason),
+        },
+        Verdict::Fail { reason } => Verdict::Fail {
+            reason: redact(token, &reason),
+        },
+    }
+}
+
+/// What [`verdict`] reads: a teloxide error and the HTTP status, if known.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureRef<'a> {
+    status: Option<StatusCode>,
+    error: &'a RequestError,
+}
+
+impl<'a> From<&'a RequestError> for FailureRef<'a> {
+    fn from(error: &'a RequestError) -> FailureRef<'a> {
+        FailureRef {
+            status: None,
+            error,
+        }
+    }
+}
+
+impl<'a> From<&'a Failure> for FailureRef<'a> {
+    fn from(failure: &'a Failure) -> FailureRef<'a> {
+        FailureRef {
+            status: failure.status,
+            error: &failure.error,
+        }
+    }
+}
+
+/// What a teloxide error means, the HTTP status aside; token not yet redacted.
+fn teloxide_verdict(error: &RequestError) -> Verdict {
+    match error {
         RequestError::RetryAfter(seconds) => Verdict::Retry {
             after: Some(seconds.duration()),
             reason: format!("Too Many Requests: retry after {}", seconds.seconds()),
@@ -86,18 +175,6 @@ pub fn verdict(error: &RequestError, token: &Secret) -> Verdict {
             ),
         },
         RequestError::Api(api) => api_verdict(api),
-    };
-    match verdict {
-        Verdict::Retry { after, reason } => Verdict::Retry {
-            after,
-            reason: redact(token, &reason),
-        },
-        Verdict::PlainText { reason } => Verdict::PlainText {
-            reason: redact(token, &reason),
-        },
-        Verdict::Fail { reason } => Verdict::Fail {
-            reason: redact(token, &reason),
-        },
     }
 }
 
@@ -142,6 +219,62 @@ fn api_verdict(error: &ApiError) -> Verdict {
     }
 }
 
+/// `<api_url>/bot<token>/<method>`, as teloxide builds it.
+fn method_url(api_url: &reqwest::Url, token: &str, method: &str) -> reqwest::Url {
+    let mut url = api_url.clone();
+    // An http(s) URL (all `api_url` accepts) always has path segments to push to.
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty();
+        segments.push(&format!("bot{token}"));
+        segments.push(method);
+    }
+    url
+}
+
+/// Telegram's answer: `{"ok": true, "result": ...}` or `{"ok": false, "error_code": ...,
+/// "description": ..., "parameters": {...}}` (the HTTP status is read separately).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Ok {
+        #[allow(dead_code)]
+        ok: True,
+        /// What was sent; the plugin has no use for it, and a message Telegram accepted
+        /// must not turn into a retry because some field of it did not parse.
+        #[allow(dead_code)]
+        #[serde(default)]
+        result: Option<IgnoredAny>,
+    },
+    Err {
+        #[allow(dead_code)]
+        ok: False,
+        description: ApiError,
+        #[serde(default)]
+        parameters: Option<ResponseParameters>,
+    },
+}
+
+/// The body of an answer as teloxide would read it: `Ok` for `"ok": true`, otherwise the
+/// same [`RequestError`] its request path makes of it.
+fn decode(body: &str) -> Result<(), RequestError> {
+    match serde_json::from_str::<Answer>(body) {
+        Ok(Answer::Ok { .. }) => Ok(()),
+        Ok(Answer::Err {
+            parameters: Some(ResponseParameters::RetryAfter(seconds)),
+            ..
+        }) => Err(RequestError::RetryAfter(seconds)),
+        Ok(Answer::Err {
+            parameters: Some(ResponseParameters::MigrateToChatId(to)),
+            ..
+        }) => Err(RequestError::MigrateToChatId(to)),
+        Ok(Answer::Err { description, .. }) => Err(RequestError::Api(description)),
+        Err(source) => Err(RequestError::InvalidJson {
+            source: Arc::new(source),
+            raw: body.into(),
+        }),
+    }
+}
+
 /// An error and its causes on one line (reqwest hides the useful part in the source).
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     alert_router_plugin::error_chain(error)
@@ -151,7 +284,9 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 fn excerpt(raw: &str) -> String {
     const MAX: usize = 200;
     let one_line: String = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > MAX {
+    if one_line.is_empty() {
+        "(an empty body)".to_owned()
+    } else if one_line.chars().count() > MAX {
         let cut: String = one_line.chars().take(MAX).collect();
         format!("{cut}...")
     } else {
@@ -174,6 +309,10 @@ pub struct SendOptions {
 #[derive(Clone)]
 pub struct Client {
     bot: teloxide::Bot,
+    /// The HTTP client `bot` uses (same connection pool and timeouts), for the requests
+    /// sent outside teloxide's request path.
+    http: reqwest::Client,
+    api_url: reqwest::Url,
     token: Secret,
     /// Where `getMe` reports the sink's health.
     host: Host,
@@ -191,10 +330,12 @@ impl Client {
                     &format!("cannot build the HTTP client: {}", chain(&e)),
                 )
             })?;
-        let bot = teloxide::Bot::with_client(config.token.expose(), http)
+        let bot = teloxide::Bot::with_client(config.token.expose(), http.clone())
             .set_api_url(config.api_url.clone());
         Ok(Client {
             bot,
+            http,
+            api_url: config.api_url.clone(),
             token: config.token.clone(),
             host,
         })
@@ -204,18 +345,19 @@ impl Client {
         &self.token
     }
 
-    /// Sends one message.
+    /// Sends one message: one request, and its answer as soon as it comes (never
+    /// teloxide's 10 s pause after a 5xx; see the module documentation).
     pub async fn send_message(
         &self,
         chat: &ChatRef,
         text: String,
         options: &SendOptions,
-    ) -> Result<(), RequestError> {
+    ) -> Result<(), Failure> {
         let recipient = match chat {
             ChatRef::Id(id) => Recipient::Id(ChatId(*id)),
             ChatRef::Username(name) => Recipient::ChannelUsername(name.clone()),
         };
-        let mut request = self.bot.send_message(recipient, text);
+        let mut request = SendMessage::new(recipient, text);
         match options.markup {
             Some(Markup::Html) => request = request.parse_mode(ParseMode::Html),
             Some(Markup::MarkdownV2) => request = request.parse_mode(ParseMode::MarkdownV2),
@@ -238,7 +380,29 @@ impl Client {
         if let Some(markup) = &options.reply_markup {
             request = request.reply_markup(markup.clone());
         }
-        request.await.map(|_| ())
+        self.post(SendMessage::NAME, &request).await
+    }
+
+    /// Posts `payload` as JSON to `method`, as teloxide would, and decodes Telegram's
+    /// answer without waiting after it, whatever its status.
+    async fn post(&self, method: &str, payload: &impl serde::Serialize) -> Result<(), Failure> {
+        let url = method_url(&self.api_url, self.token.expose(), method);
+        let response = self
+            .http
+            .post(url)
+            .json(payload)
+            .send()
+            .await
+            .map_err(|e| Failure::from(RequestError::from(e)))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| Failure {
+            status: Some(status),
+            error: RequestError::from(e),
+        })?;
+        decode(&body).map_err(|error| Failure {
+            status: Some(status),
+            error,
+        })
     }
 
     /// Who the bot is. What it finds is the sink's health in the router's status: a
@@ -424,6 +588,140 @@ mod tests {
         ];
         for (name, error, expected) in table {
             assert_eq!(verdict(&error, &token()), expected, "{name}");
+        }
+    }
+
+    /// An answer as `Client::send_message` reads it off the wire: HTTP status and body.
+    fn answered(status: u16, body: &str) -> Failure {
+        Failure {
+            status: Some(StatusCode::from_u16(status).expect("a valid status")),
+            error: decode(body).expect_err("an error answer"),
+        }
+    }
+
+    #[test]
+    fn answers_read_off_the_wire_keep_their_http_status() {
+        let table: Vec<(&str, Failure, Verdict)> = vec![
+            (
+                "500 with Telegram's envelope",
+                answered(500, r#"{"ok":false,"error_code":500,"description":"Internal Server Error: restart"}"#),
+                retry(None, "HTTP 500 Internal Server Error: Internal Server Error: restart"),
+            ),
+            (
+                "502 from a proxy, not JSON",
+                answered(502, "<html>\n<h1>502 Bad Gateway</h1></html>"),
+                retry(
+                    None,
+                    "HTTP 502 Bad Gateway: the Telegram Bot API answered with something other \
+                     than its JSON (a proxy error page?): <html> <h1>502 Bad Gateway</h1></html>",
+                ),
+            ),
+            (
+                "503 whose description no list knows",
+                answered(503, r#"{"ok":false,"error_code":503,"description":"Bad Request: try later"}"#),
+                retry(None, "HTTP 503 Service Unavailable: Bad Request: try later"),
+            ),
+            (
+                "504 with an empty body",
+                answered(504, ""),
+                retry(
+                    None,
+                    "HTTP 504 Gateway Timeout: the Telegram Bot API answered with something \
+                     other than its JSON (a proxy error page?): (an empty body)",
+                ),
+            ),
+            (
+                "500 that quotes the token",
+                answered(500, &format!(r#"{{"ok":false,"error_code":500,"description":"Internal Server Error: /bot{TOKEN}/x"}}"#)),
+                retry(None, "HTTP 500 Internal Server Error: Internal Server Error: /bot***/x"),
+            ),
+            (
+                "429 with retry_after",
+                answered(429, r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}"#),
+                retry(Some(3), "Too Many Requests: retry after 3"),
+            ),
+            (
+                "400 can't parse entities",
+                answered(400, r#"{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities: Unsupported start tag \"br\" at byte offset 12"}"#),
+                Verdict::PlainText {
+                    reason: "Bad Request: can't parse entities: Unsupported start tag \"br\" at byte offset 12".into(),
+                },
+            ),
+            (
+                "400 migrated group",
+                answered(400, r#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234567890}}"#),
+                fail("Bad Request: group chat was upgraded to a supergroup chat; put -1001234567890 in settings.chat_ids instead"),
+            ),
+            (
+                "401",
+                answered(401, r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#),
+                fail("Unauthorized: Telegram refused the bot token; check settings.bot_token"),
+            ),
+            (
+                "403 blocked",
+                answered(403, r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#),
+                fail("Forbidden: bot was blocked by the user"),
+            ),
+            (
+                "404 from a proxy, not JSON",
+                answered(404, "<html>Not Found</html>"),
+                retry(
+                    None,
+                    "the Telegram Bot API answered with something other than its JSON (a proxy \
+                     error page?): <html>Not Found</html>",
+                ),
+            ),
+        ];
+        for (name, failure, expected) in table {
+            assert_eq!(verdict(&failure, &token()), expected, "{name}");
+        }
+        assert!(
+            verdict(
+                &answered(
+                    401,
+                    r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#
+                ),
+                &token()
+            )
+            .is_unauthorized()
+        );
+    }
+
+    #[test]
+    fn an_accepted_message_is_ok_whatever_its_result_holds() {
+        for body in [
+            r#"{"ok":true,"result":{"message_id":1,"date":0,"chat":{"id":42,"type":"private"},"text":"hi"}}"#,
+            r#"{"ok":true,"result":{"something teloxide would not parse":[1,2]}}"#,
+            r#"{"ok":true,"result":true}"#,
+            r#"{"ok":true}"#,
+        ] {
+            assert!(decode(body).is_ok(), "{body}");
+        }
+        for body in [r#"{"ok":false}"#, r#"{"result":true}"#, "null", ""] {
+            assert!(
+                matches!(decode(body), Err(RequestError::InvalidJson { .. })),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn method_urls_are_built_as_teloxide_builds_them() {
+        for (base, expected) in [
+            (
+                "https://api.telegram.org",
+                format!("https://api.telegram.org/bot{TOKEN}/SendMessage"),
+            ),
+            (
+                "http://127.0.0.1:8081/telegram",
+                format!("http://127.0.0.1:8081/telegram/bot{TOKEN}/SendMessage"),
+            ),
+        ] {
+            let base = crate::config::validate_api_url(Some(base)).expect("a valid api_url");
+            assert_eq!(
+                method_url(&base, TOKEN, SendMessage::NAME).as_str(),
+                expected
+            );
         }
     }
 
