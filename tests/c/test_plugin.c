@@ -1,8 +1,9 @@
 /*
  * test_plugin.c -- a sink plugin written in C against alert_router_plugin.h alone.
  * The router's plugin ABI tests load it (tests/tests/plugin_abi.rs); tests/build.rs
- * compiles it into libctest.so, and again with -DAR_TEST_ABI_VERSION=2 to check that
- * the router refuses another ABI version.
+ * compiles it into libctest.so, again with -DAR_TEST_ABI_VERSION=2 to check that the
+ * router refuses another ABI version, and with -DAR_TEST_OLD_DESCRIPTOR as a plugin
+ * built before `validate` was appended to the descriptor (its struct_size ends before).
  *
  * Settings: {"path": "<file>"}, the file every call is recorded in (appended; no `"`
  * or `\` in the path, the settings are parsed with strstr). On deliver it appends:
@@ -14,7 +15,7 @@
  * unavailable; any other code is failed, as the header says).
  * Then it answers by what the message's payload contains: "fail" -> AR_FAIL,
  * "retry" -> AR_RETRY after 1500 ms, "bogus" -> 7 (not an AR_* code), else AR_OK.
- * destroy appends "destroyed".
+ * destroy appends "destroyed". validate refuses a missing or empty path, as create does.
  */
 #include "alert_router_plugin.h"
 
@@ -230,9 +231,36 @@ static void ctest_destroy(void *instance) {
     free(t);
 }
 
+#ifndef AR_TEST_OLD_DESCRIPTOR
+/* Only the static check `create` makes first; no file is opened here. */
+static int32_t ctest_validate(const char *settings, size_t len, ar_write_fn error,
+                              void *error_ctx) {
+    char *path = settings_path(settings, len);
+    int ok = path != NULL && path[0] != '\0';
+    free(path);
+    if (!ok) {
+        write_text(error, error_ctx, "settings.path is required: the file to record calls in");
+        return AR_FAIL;
+    }
+    return AR_OK;
+}
+#define CTEST_SIZE sizeof(ar_plugin)
+#else
+/* A descriptor as built before `validate` was appended: its struct_size ends before the
+ * field, so a host must never call what lies there (this refuses everything to show it). */
+static int32_t ctest_validate(const char *settings, size_t len, ar_write_fn error,
+                              void *error_ctx) {
+    (void)settings;
+    (void)len;
+    write_text(error, error_ctx, "validate was called past the descriptor's struct_size");
+    return AR_FAIL;
+}
+#define CTEST_SIZE offsetof(ar_plugin, validate)
+#endif
+
 static const ar_plugin descriptor = {
     AR_TEST_ABI_VERSION,
-    sizeof(ar_plugin),
+    CTEST_SIZE,
     "ctest",
     "0.3.1",
     "{\"markup\":\"html\",\"description\":\"C test plugin: records every call in a file\","
@@ -242,6 +270,7 @@ static const ar_plugin descriptor = {
     ctest_create,
     ctest_deliver,
     ctest_destroy,
+    ctest_validate,
 };
 
 const ar_plugin *alert_router_plugin_v1(void) { return &descriptor; }

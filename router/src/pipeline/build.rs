@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::changes::{rule_changes, template_changes};
-use super::check::{CannotStart, Checked};
+use super::check::{CannotStart, Checked, refused};
 use super::services::Services;
 use super::{BrokenSink, SinkEntry, Snapshot};
-use crate::config::{Config, SinkConfig};
+use crate::config::SinkConfig;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::dispatch::{Delivering, SinkStats, Worker};
 use crate::outbox::Outbox;
-use crate::plugins::{HostServices, Instance, Plugin, PluginError};
+use crate::plugins::{HostServices, Instance, Plugin};
 
 /// Stops the workers of sinks a reload removed: once no ingest holds the old snapshot
 /// (so nothing more is written for them), each delivers what waits for it, then its
@@ -125,7 +125,9 @@ pub(super) fn build(
                             &sink.settings,
                             services.clone() as Arc<dyn HostServices>,
                         )
-                        .map_err(|e| refused(&config, &name, &sink, e))?;
+                        .map_err(|e| {
+                            CannotStart::Settings(refused(&config, &name, &sink, e).into())
+                        })?;
                     match running {
                         Some(r) => Plan::Replace(r.worker.clone(), instance),
                         None => Plan::Start(instance),
@@ -246,20 +248,6 @@ pub(super) fn build(
         retired,
         warnings,
     })
-}
-
-/// A plugin's `create` refused sink `name`'s settings: said at the settings' place.
-fn refused(config: &Config, name: &str, sink: &SinkConfig, error: PluginError) -> CannotStart {
-    let message = match error {
-        PluginError::Refused { plugin, reason, .. } => {
-            // The SDK says "settings: " before serde's words; this line says it already.
-            let reason = reason.strip_prefix("settings: ").unwrap_or(&reason);
-            format!("sinks.{name}.settings: plugin `{plugin}` refused them: {reason}")
-        }
-        other => format!("sinks.{name}.settings: {other}"),
-    };
-    let place = sink.settings_places.whole;
-    CannotStart::Settings(Diagnostic::new(&config.path, place.line, place.col, message).into())
 }
 
 fn policy(

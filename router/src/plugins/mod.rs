@@ -7,16 +7,19 @@
 //!    executable's own directory), loads it from a fresh private copy so the file can be
 //!    replaced while the router runs, and checks the descriptor and manifest. An unchanged
 //!    file is loaded once and shared as an `Arc<Plugin>`.
-//! 2. [`Plugin::create`] hands one sink's settings to the plugin, with the host's
+//! 2. [`Plugin::validate`] asks the plugin whether it takes one sink's settings, without
+//!    side effects (`check`, startup and reload all ask, before any `create`).
+//! 3. [`Plugin::create`] hands one sink's settings to the plugin, with the host's
 //!    [`HostServices`] behind the `ar_host` table, and returns an [`Instance`].
-//! 3. [`Instance::deliver`] makes one delivery attempt and says how it went
+//! 4. [`Instance::deliver`] makes one delivery attempt and says how it went
 //!    ([`Delivery`]); [`Instance::send_health_to`] passes on what the plugin says about
 //!    its health between deliveries; dropping the instance calls the plugin's `destroy`.
 //!
 //! `create`, `deliver` and dropping an [`Instance`] call plugin code that may block: call
 //! them from a dedicated thread or `spawn_blocking`, never on the async runtime.
 //!
-//! A library that has had an instance is never unloaded (see `library.rs` for why).
+//! A library that has had an instance, or whose `validate` ran, is never unloaded (see
+//! `library.rs` for why).
 
 mod catalog;
 mod elf;
