@@ -1,7 +1,9 @@
-//! Compiles the C test plugin (`c/test_plugin.c`) against the ABI header alone, twice:
-//! as it is, into `$OUT_DIR/c-plugins/libctest.so`, and claiming ABI 2, into
-//! `$OUT_DIR/c-plugins-abi2/libctest.so`. The tests find the directories through
-//! `AR_TEST_C_PLUGIN_DIR` and `AR_TEST_C_PLUGIN_ABI2_DIR` (set at compile time).
+//! Compiles the C test plugin (`c/test_plugin.c`) against the ABI header alone, three
+//! times: as it is, into `$OUT_DIR/c-plugins/libctest.so`; claiming ABI 2, into
+//! `$OUT_DIR/c-plugins-abi2/libctest.so`; and with a descriptor from before `validate`
+//! was appended, into `$OUT_DIR/c-plugins-old/libctest.so`. The tests find the
+//! directories through `AR_TEST_C_PLUGIN_DIR`, `AR_TEST_C_PLUGIN_ABI2_DIR` and
+//! `AR_TEST_C_PLUGIN_OLD_DIR` (set at compile time).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +26,11 @@ fn main() {
             "c-plugins-abi2",
             "AR_TEST_C_PLUGIN_ABI2_DIR",
             &["-DAR_TEST_ABI_VERSION=2"][..],
+        ),
+        (
+            "c-plugins-old",
+            "AR_TEST_C_PLUGIN_OLD_DIR",
+            &["-DAR_TEST_OLD_DESCRIPTOR"][..],
         ),
     ] {
         let dir = out_dir.join(dir_name);

@@ -24,7 +24,8 @@
  *   - Structs carry their own size and only ever grow at the end; a field added
  *     after ABI 1 is labelled "added in ABI n", and one added to ABI 1 after its
  *     first release "added to ABI 1 later". Check `struct_size` before reading a
- *     field that a newer or older peer might not have (for `ar_host`, AR_HOST_HAS).
+ *     field that a newer or older peer might not have (AR_HOST_HAS for `ar_host`,
+ *     AR_PLUGIN_HAS for `ar_plugin`).
  *
  * A minimal plugin that accepts every message:
  *
@@ -47,6 +48,7 @@
  *     static const ar_plugin plugin = {
  *         AR_ABI_VERSION, sizeof(ar_plugin), "hello", "0.1.0",
  *         "{\"markup\":\"none\"}", create, deliver, destroy,
+ *         NULL,                                    // validate: optional
  *     };
  *     const ar_plugin *alert_router_plugin_v1(void) { return &plugin; }
  *
@@ -62,6 +64,8 @@
  * its directory can be written by others (see `plugins.strict_modes` in the README).
  *
  * Threads, per instance:
+ *   - `validate` (optional) runs on any thread, with no instance, whenever the router
+ *     checks a configuration: `check`, startup, every reload;
  *   - `create` runs on a router thread when the configuration is loaded or reloaded;
  *   - `deliver` runs on the sink's own worker thread, one call at a time;
  *   - `destroy` runs on that same worker thread, after the last `deliver` returned.
@@ -219,7 +223,7 @@ typedef struct ar_plugin {
     uint32_t abi_version;
 
     /* sizeof(ar_plugin) as the plugin compiled it. The host refuses a descriptor
-     * smaller than the ABI 1 size. */
+     * smaller than the ABI 1 size (up to and including `destroy`). */
     uint32_t struct_size;
 
     /* NUL-terminated, static. `name` is the plugin's name as sinks refer to it in
@@ -246,7 +250,8 @@ typedef struct ar_plugin {
     /* Required. Called by the router once per sink that uses this plugin, when the
      * configuration is loaded or reloaded, on a router thread (never the async
      * runtime). `settings_json` is the sink's `settings` as a JSON object.
-     * Validate them here; start any threads the plugin needs.
+     * Validate them here (as `validate` does, which has already passed when the
+     * plugin has one); start any threads the plugin needs.
      * Returns an opaque, non-NULL instance handle, or NULL after writing a one-line
      * reason to `error` (shown to the operator as "create refused the settings"). */
     void *(*create)(const ar_host *host, const char *settings_json, size_t settings_len,
@@ -274,7 +279,30 @@ typedef struct ar_plugin {
      * every thread the instance started, and free what it owns. After this
      * returns the host may free the `ar_host` table it passed to `create`. */
     void (*destroy)(void *instance);
+
+    /* Optional (NULL allowed); added to ABI 1 later, so a host reads it only when the
+     * descriptor's `struct_size` covers it (AR_PLUGIN_HAS): a plugin built before it
+     * keeps loading, and its settings are judged by `create` alone.
+     * Judges `settings_json` (the same object `create` gets) without starting anything:
+     * returns AR_OK when `create` would accept them, or AR_FAIL after writing a one-line
+     * reason to `error`; start it with `settings.<name>: ` and the router shows it at
+     * that setting's place in router.yaml (else at the sink's `settings:`). The router
+     * calls it from `alert-router check`, at startup and at every reload, before any
+     * `create`, so a setting a plugin refuses is a config error everywhere alike.
+     * Static checks only: parse URLs and addresses, check value ranges and that paths
+     * exist and are readable. It must have NO side effects (no socket bound, no file
+     * written or created, no thread started, nothing kept), because it may be called
+     * many times, from any thread, several at once, and with no instance. What only
+     * running can tell (a port in use, an unreachable server) stays in `create`.
+     * `create` should make the same checks, so the two never disagree. */
+    int32_t (*validate)(const char *settings_json, size_t settings_len, ar_write_fn error,
+                        void *error_ctx);
 } ar_plugin;
+
+/* Whether the descriptor has `field`: a field added to ar_plugin after ABI 1's first
+ * release is only there when the plugin's `struct_size` covers it. */
+#define AR_PLUGIN_HAS(plugin, field) \
+    ((plugin)->struct_size >= offsetof(ar_plugin, field) + sizeof((plugin)->field))
 
 /* The entry symbol every plugin exports. */
 const ar_plugin *alert_router_plugin_v1(void);

@@ -1,6 +1,6 @@
 //! The C entry points [`export_plugin!`](crate::export_plugin) generates for a
 //! [`Sink`]. Every one runs its body under `catch_unwind`: a panic becomes a refusal
-//! (`create`) or a failed delivery (`deliver`), never an abort of the router.
+//! (`validate`, `create`) or a failed delivery (`deliver`), never an abort of the router.
 
 use std::any::Any;
 use std::ffi::{CString, c_char, c_void};
@@ -26,6 +26,45 @@ fn write(f: ffi::WriteFn, ctx: *mut c_void, text: &str) {
     unsafe { f(ctx, text.as_ptr() as *const c_char, text.len()) }
 }
 
+/// `settings_json` read as `S::Settings` and passed by [`Sink::validate`]: the one path
+/// both `validate` and `create` take, so the two never disagree. Empty reads as `{}`.
+fn checked_settings<S: Sink>(raw: &[u8]) -> Result<S::Settings, String> {
+    let raw = if raw.is_empty() {
+        b"{}".as_slice()
+    } else {
+        raw
+    };
+    let settings: S::Settings =
+        serde_json::from_slice(raw).map_err(|e| format!("settings: {e}"))?;
+    S::validate(&settings)?;
+    Ok(settings)
+}
+
+/// `validate` for sink type `S`: the settings deserialized and [`Sink::validate`]d,
+/// nothing created.
+///
+/// # Safety
+/// Called by the host as the header documents.
+pub unsafe extern "C" fn validate<S: Sink>(
+    settings_json: *const c_char,
+    settings_len: usize,
+    error: ffi::WriteFn,
+    error_ctx: *mut c_void,
+) -> i32 {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the host keeps the settings valid for the call.
+        let raw = unsafe { ffi::bytes(settings_json, settings_len) };
+        checked_settings::<S>(raw).map(drop)
+    }));
+    let reason = match result {
+        Ok(Ok(())) => return ffi::AR_OK,
+        Ok(Err(reason)) => reason,
+        Err(panic) => panic_message(panic),
+    };
+    write(error, error_ctx, &reason);
+    ffi::AR_FAIL
+}
+
 /// `create` for sink type `S`.
 ///
 /// # Safety
@@ -41,14 +80,7 @@ pub unsafe extern "C" fn create<S: Sink>(
         // SAFETY: the host keeps `host` valid until `destroy`, and the settings for the call.
         let host = unsafe { Host::from_raw(host) }.ok_or("the host passed no service table")?;
         let raw = unsafe { ffi::bytes(settings_json, settings_len) };
-        let raw = if raw.is_empty() {
-            b"{}".as_slice()
-        } else {
-            raw
-        };
-        let settings: S::Settings =
-            serde_json::from_slice(raw).map_err(|e| format!("settings: {e}"))?;
-        S::create(host, settings)
+        S::create(host, checked_settings::<S>(raw)?)
     }));
     match result {
         Ok(Ok(sink)) => Box::into_raw(Box::new(Mutex::new(sink))) as *mut c_void,
@@ -168,6 +200,7 @@ impl Descriptor {
                 create: create::<S>,
                 deliver: deliver::<S>,
                 destroy: destroy::<S>,
+                validate: Some(validate::<S>),
             },
             _manifest: manifest,
         }
@@ -257,6 +290,7 @@ macro_rules! export_plugin {
                 create: $crate::export::create::<$sink>,
                 deliver: $crate::export::deliver::<$sink>,
                 destroy: $crate::export::destroy::<$sink>,
+                validate: ::std::option::Option::Some($crate::export::validate::<$sink>),
             };
 
             /// The plugin's entry symbol (ABI version 1).
@@ -266,4 +300,210 @@ macro_rules! export_plugin {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{c_char, c_void};
+
+    use super::*;
+
+    /// A sink whose `validate` refuses a URL that is not https, and panics on request.
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Settings {
+        /// Where to send.
+        url: String,
+        /// Makes `validate` panic.
+        #[serde(default)]
+        panic: bool,
+    }
+
+    struct Checked;
+
+    impl Sink for Checked {
+        type Settings = Settings;
+        fn validate(settings: &Settings) -> Result<(), String> {
+            assert!(!settings.panic, "validate blew up");
+            if settings.url.starts_with("https://") {
+                Ok(())
+            } else {
+                Err(format!(
+                    "settings.url: {:?} is not an https URL",
+                    settings.url
+                ))
+            }
+        }
+        fn create(_: Host, _: Settings) -> Result<Self, String> {
+            Ok(Checked)
+        }
+        fn deliver(&mut self, _: Message) -> Outcome {
+            Outcome::Ok
+        }
+    }
+
+    /// A sink that keeps the default `validate`.
+    struct Lenient;
+
+    impl Sink for Lenient {
+        type Settings = serde_json::Value;
+        fn create(_: Host, _: serde_json::Value) -> Result<Self, String> {
+            Ok(Lenient)
+        }
+        fn deliver(&mut self, _: Message) -> Outcome {
+            Outcome::Ok
+        }
+    }
+
+    unsafe extern "C" fn log(_: *mut c_void, _: i32, _: *const c_char, _: usize) {}
+    unsafe extern "C" fn call(
+        _: *mut c_void,
+        _: *const c_char,
+        _: usize,
+        _: ffi::WriteFn,
+        _: *mut c_void,
+    ) -> i32 {
+        ffi::AR_HOST_UNAVAILABLE
+    }
+    unsafe extern "C" fn render(
+        _: *mut c_void,
+        _: *const c_char,
+        _: usize,
+        _: *const c_char,
+        _: usize,
+        _: ffi::WriteFn,
+        _: *mut c_void,
+    ) -> i32 {
+        ffi::AR_HOST_UNAVAILABLE
+    }
+
+    fn descriptor<S: Sink>() -> Descriptor
+    where
+        S::Settings: schemars::JsonSchema,
+    {
+        Descriptor::generated::<S>("test\0", "0.0.0\0", "none", "a test")
+    }
+
+    /// The descriptor's `validate` on `settings`: its code and what it wrote.
+    fn validate_with(descriptor: &Descriptor, settings: &str) -> (i32, String) {
+        let plugin = &descriptor.plugin;
+        assert!(ffi::plugin_has_validate(plugin.struct_size));
+        let validate = plugin.validate.expect("a generated validate");
+        let mut error = Vec::<u8>::new();
+        // SAFETY: as the header documents: the settings and `error` outlive the call.
+        let code = unsafe {
+            validate(
+                settings.as_ptr().cast(),
+                settings.len(),
+                ffi::write_to_vec,
+                (&raw mut error).cast(),
+            )
+        };
+        (code, String::from_utf8_lossy(&error).into_owned())
+    }
+
+    /// The descriptor's `create` on `settings`: `Ok` (the instance destroyed) or the
+    /// refusal.
+    fn create_with(descriptor: &Descriptor, settings: &str) -> Result<(), String> {
+        let plugin = &descriptor.plugin;
+        let host = ffi::Host {
+            struct_size: size_of::<ffi::Host>() as u32,
+            host_data: std::ptr::null_mut(),
+            log,
+            query: call,
+            emit: call,
+            render,
+            set_health: None,
+        };
+        let mut error = Vec::<u8>::new();
+        // SAFETY: as the header documents; the table outlives the instance.
+        let instance = unsafe {
+            (plugin.create)(
+                &host,
+                settings.as_ptr().cast(),
+                settings.len(),
+                ffi::write_to_vec,
+                (&raw mut error).cast(),
+            )
+        };
+        if instance.is_null() {
+            return Err(String::from_utf8_lossy(&error).into_owned());
+        }
+        // SAFETY: `create` made it; destroyed once.
+        unsafe { (plugin.destroy)(instance) };
+        Ok(())
+    }
+
+    #[test]
+    fn validate_and_create_refuse_the_same_settings_with_the_same_words() {
+        let descriptor = descriptor::<Checked>();
+        assert_eq!(
+            validate_with(&descriptor, r#"{"url": "https://example.com"}"#),
+            (ffi::AR_OK, String::new())
+        );
+        assert_eq!(
+            create_with(&descriptor, r#"{"url": "https://example.com"}"#),
+            Ok(())
+        );
+        for (settings, reason) in [
+            (
+                r#"{"url": "http://example.com"}"#,
+                r#"settings.url: "http://example.com" is not an https URL"#,
+            ),
+            // serde's words, as `create` has always said them.
+            (
+                r#"{"ur": "https://example.com"}"#,
+                "settings: unknown field `ur`, expected `url` or `panic` at line 1 column 5",
+            ),
+            ("", "settings: missing field `url` at line 1 column 2"),
+            (
+                r#"{"url": "https://example.com", "panic": true}"#,
+                "plugin panicked: validate blew up",
+            ),
+        ] {
+            assert_eq!(
+                validate_with(&descriptor, settings),
+                (ffi::AR_FAIL, reason.to_owned()),
+                "{settings}"
+            );
+            assert_eq!(
+                create_with(&descriptor, settings),
+                Err(reason.to_owned()),
+                "{settings}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_validate_passes_what_serde_accepts() {
+        let descriptor = Descriptor {
+            plugin: ffi::Plugin {
+                abi_version: ffi::ABI_VERSION,
+                struct_size: size_of::<ffi::Plugin>() as u32,
+                name: c"lenient".as_ptr(),
+                version: c"0.0.0".as_ptr(),
+                manifest: c"{}".as_ptr(),
+                create: create::<Lenient>,
+                deliver: deliver::<Lenient>,
+                destroy: destroy::<Lenient>,
+                validate: Some(validate::<Lenient>),
+            },
+            _manifest: CString::default(),
+        };
+        assert_eq!(
+            validate_with(&descriptor, r#"{"anything": [1, 2]}"#),
+            (ffi::AR_OK, String::new())
+        );
+        let (code, reason) = validate_with(&descriptor, "{not json");
+        assert_eq!(code, ffi::AR_FAIL);
+        assert!(reason.starts_with("settings: "), "{reason}");
+    }
+
+    #[test]
+    fn validate_is_read_only_from_a_descriptor_that_covers_it() {
+        assert!(!ffi::plugin_has_validate(ffi::PLUGIN_ABI1_SIZE as u32));
+        assert!(ffi::plugin_has_validate(size_of::<ffi::Plugin>() as u32));
+        // The ABI 1 descriptor as first released: two sizes and six pointers.
+        assert_eq!(ffi::PLUGIN_ABI1_SIZE, 8 + 6 * size_of::<usize>());
+    }
 }

@@ -106,6 +106,28 @@ pub struct Plugin {
         reason_ctx: *mut c_void,
     ) -> i32,
     pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+    /// Added to ABI 1 later: a descriptor has it only when its `struct_size` covers it
+    /// ([`plugin_has_validate`]). NULL reads as `None`.
+    pub validate: Option<ValidateFn>,
+}
+
+/// `ar_plugin.validate`: judges a sink's settings without side effects; `AR_OK`, or
+/// `AR_FAIL` with a one-line reason written to `error`.
+pub type ValidateFn = unsafe extern "C" fn(
+    settings_json: *const c_char,
+    settings_len: usize,
+    error: WriteFn,
+    error_ctx: *mut c_void,
+) -> i32;
+
+/// The size of an ABI 1 descriptor as first released (up to `destroy`): the least a host
+/// accepts.
+pub const PLUGIN_ABI1_SIZE: usize = std::mem::offset_of!(Plugin, validate);
+
+/// Whether a descriptor that says it is `struct_size` bytes long has `validate`
+/// (`AR_PLUGIN_HAS(plugin, validate)`).
+pub fn plugin_has_validate(struct_size: u32) -> bool {
+    struct_size as usize >= std::mem::offset_of!(Plugin, validate) + size_of::<Option<ValidateFn>>()
 }
 
 // SAFETY: a descriptor is immutable static data: string literals and function pointers.

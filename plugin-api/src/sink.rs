@@ -18,6 +18,8 @@ use crate::Host;
 /// retry.
 ///
 /// When each method runs:
+/// - `validate` runs on any thread, with no sink, whenever the router checks a
+///   configuration (`check`, startup, reload), and before every `create`.
 /// - `create` runs on a router thread (never inside the router's async runtime), when a
 ///   configuration that names this sink is loaded. An `Err` refuses the settings: the
 ///   operator sees the message and the sink does not start.
@@ -63,7 +65,23 @@ pub trait Sink: Sized + Send + 'static {
     /// `#[serde(deny_unknown_fields)]` turns a typo into a clear error.
     type Settings: DeserializeOwned;
 
-    /// Validates the settings and builds the sink. Start background threads here.
+    /// Judges the settings without starting anything: what can be told from them alone
+    /// (a URL that does not parse, a value out of range, a path that does not exist or
+    /// cannot be read). An `Err` is the one-line reason, naming the setting
+    /// (`settings.url: ...`). The router calls it from `check`, at startup and at every
+    /// reload, before any `create`; the SDK calls it again before `create`, so `create`
+    /// never sees settings it refuses. It must have no side effects (no socket bound, no
+    /// file written, no thread started): it may run many times, from any thread, with no
+    /// sink. What only running can tell (a port in use, a server that does not answer)
+    /// belongs in `create`. By default every settings value serde accepts passes.
+    fn validate(settings: &Self::Settings) -> Result<(), String> {
+        let _ = settings;
+        Ok(())
+    }
+
+    /// Builds the sink from settings [`Sink::validate`] passed. Start background threads
+    /// here. An `Err` refuses the settings too (for what only running can tell, e.g. a
+    /// port in use).
     fn create(host: Host, settings: Self::Settings) -> Result<Self, String>;
 
     /// Makes one attempt at delivering `message`.

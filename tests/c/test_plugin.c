@@ -1,8 +1,9 @@
 /*
  * test_plugin.c -- a sink plugin written in C against alert_router_plugin.h alone.
  * The router's plugin ABI tests load it (tests/tests/plugin_abi.rs); tests/build.rs
- * compiles it into libctest.so, and again with -DAR_TEST_ABI_VERSION=2 to check that
- * the router refuses another ABI version.
+ * compiles it into libctest.so, again with -DAR_TEST_ABI_VERSION=2 to check that the
+ * router refuses another ABI version, and with -DAR_TEST_OLD_DESCRIPTOR as a plugin
+ * built before `validate` was appended to the descriptor (its struct_size ends before).
  *
  * Settings: {"path": "<file>"}, the file every call is recorded in (appended; no `"`
  * or `\` in the path, the settings are parsed with strstr). On deliver it appends:
@@ -17,7 +18,7 @@
  * Before any of that, right after the line is appended, the faults of a bad plugin:
  * "segfault" writes through NULL, "abort" aborts, "exit" calls exit(3), "hang" never
  * returns, and "wait-forever" answers AR_RETRY after 10 ms every time.
- * destroy appends "destroyed".
+ * destroy appends "destroyed". validate refuses a missing or empty path, as create does.
  */
 /* pause() */
 #define _POSIX_C_SOURCE 200809L
@@ -269,9 +270,36 @@ static void ctest_destroy(void *instance) {
     free(t);
 }
 
+#ifndef AR_TEST_OLD_DESCRIPTOR
+/* Only the static check `create` makes first; no file is opened here. */
+static int32_t ctest_validate(const char *settings, size_t len, ar_write_fn error,
+                              void *error_ctx) {
+    char *path = settings_path(settings, len);
+    int ok = path != NULL && path[0] != '\0';
+    free(path);
+    if (!ok) {
+        write_text(error, error_ctx, "settings.path is required: the file to record calls in");
+        return AR_FAIL;
+    }
+    return AR_OK;
+}
+#define CTEST_SIZE sizeof(ar_plugin)
+#else
+/* A descriptor as built before `validate` was appended: its struct_size ends before the
+ * field, so a host must never call what lies there (this refuses everything to show it). */
+static int32_t ctest_validate(const char *settings, size_t len, ar_write_fn error,
+                              void *error_ctx) {
+    (void)settings;
+    (void)len;
+    write_text(error, error_ctx, "validate was called past the descriptor's struct_size");
+    return AR_FAIL;
+}
+#define CTEST_SIZE offsetof(ar_plugin, validate)
+#endif
+
 static const ar_plugin descriptor = {
     AR_TEST_ABI_VERSION,
-    sizeof(ar_plugin),
+    CTEST_SIZE,
     "ctest",
     "0.3.1",
     "{\"markup\":\"html\",\"description\":\"C test plugin: records every call in a file\","
@@ -281,6 +309,7 @@ static const ar_plugin descriptor = {
     ctest_create,
     ctest_deliver,
     ctest_destroy,
+    ctest_validate,
 };
 
 const ar_plugin *alert_router_plugin_v1(void) { return &descriptor; }

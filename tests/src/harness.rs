@@ -383,6 +383,39 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Starts `alert-router run` on the router.yaml in `dir` and expects it to refuse: waits
+/// (polling, up to 30 s) for it to exit and returns (exit code, stderr). A router that is
+/// still running then, or that starts listening, is killed and the test fails.
+pub fn run_refused(dir: &Path) -> (i32, String) {
+    let mut child = Command::new(router_binary())
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("ALERT_ROUTER_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the router binary");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            let out = child.wait_with_output().expect("the router's output");
+            return (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("the router's output");
+    panic!(
+        "the router started instead of refusing: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A new temp dir holding `config` as router.yaml and `files`, expanded.
 fn config_dir(config: &str, files: &[(&str, &str)]) -> TempDir {
     let dir = TempDir::new("e2e");

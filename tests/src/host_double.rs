@@ -122,6 +122,8 @@ impl HostDouble {
         // SAFETY: the table lives as long as `self`, and `Hosted` keeps `self` alive
         // until after the sink is dropped.
         let host = unsafe { Host::from_raw(&*self.table) }.ok_or("no host table")?;
+        // As the SDK's `create` entry does: settings `validate` refuses never reach `create`.
+        S::validate(&settings)?;
         let sink = S::create(host, settings)?;
         Ok(Hosted {
             sink,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use alert_router::plugins::{Catalog, HostServices};
-use alert_router_tests::harness::{Router, dir_with, plugin_dir, run_cli};
+use alert_router_tests::harness::{Router, dir_with, plugin_dir, run_cli, run_refused};
 use serde_json::{Value, json};
 
 const ALL_TO_CONSOLE: &str = "routes:\n  - name: all\n    to: [console]\n";
@@ -53,32 +53,15 @@ fn check_refuses_a_setting_the_plugin_does_not_take_at_its_place() {
 
 #[tokio::test]
 async fn startup_and_reload_report_a_setting_typo_as_check_does() {
-    // Startup: the sink does not start, says why at the setting's place, and the
-    // router runs on.
-    let router = Router::start(
-        &config_with_settings(TYPO),
-        &[
-            ("rules/a.yaml", ALL_TO_CONSOLE),
-            ("templates/console/default.yaml", TEXT_TEMPLATE),
-        ],
-    )
-    .await;
-    let status = router
-        .status_until("the console reported as not started", |s| {
-            s["sinks"]["console"]["started"] == false
-        })
-        .await;
-    let problem = TYPO_PROBLEM.trim_start_matches("router.yaml:8:7: ");
-    assert_eq!(
-        status["sinks"]["console"]["last_error"], problem,
-        "{status}"
-    );
-    assert!(
-        router.stderr().contains(TYPO_PROBLEM),
-        "{}",
-        router.stderr()
-    );
-    drop(router);
+    // Startup: the router does not start, and says why at the setting's place.
+    let dir = dir_with(&[
+        ("router.yaml", &config_with_settings(TYPO)),
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+    ]);
+    let (code, stderr) = run_refused(dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(TYPO_PROBLEM), "{stderr}");
 
     // Reload: refused with the same line, while the running config stays.
     let router = Router::start(
@@ -102,40 +85,27 @@ async fn startup_and_reload_report_a_setting_typo_as_check_does() {
     assert!(errors[0].ends_with(TYPO_PROBLEM), "{body}");
 }
 
-#[tokio::test]
-async fn a_refusal_by_the_plugin_is_said_at_the_settings_place_without_the_json_one() {
+#[test]
+fn a_refusal_by_the_plugin_is_said_at_the_settings_place_without_the_json_one() {
     // `format` is a string as the manifest says, but not one the console knows: its
-    // `create` refuses with serde's words, which end with a place in the settings JSON.
-    let router = Router::start(
-        &config_with_settings("      path: \"{dir}/out.txt\"\n      format: xml\n"),
-        &[
-            ("rules/a.yaml", ALL_TO_CONSOLE),
-            ("templates/console/default.yaml", TEXT_TEMPLATE),
-        ],
-    )
-    .await;
-    let status = router
-        .status_until("the console reported as not started", |s| {
-            s["sinks"]["console"]["started"] == false
-        })
-        .await;
-    let reason = status["sinks"]["console"]["last_error"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        reason.starts_with(
-            "sinks.console.settings: plugin `console` refused them: unknown variant `xml`, expected `text` or `json`"
+    // `validate` refuses with serde's words, which end with a place in the settings JSON.
+    let dir = dir_with(&[
+        (
+            "router.yaml",
+            &config_with_settings("      path: \"{dir}/out.txt\"\n      format: xml\n"),
         ),
-        "{reason}"
-    );
-    assert!(!reason.contains("at line 1"), "no place in JSON: {reason}");
-    assert!(
-        router
-            .stderr()
-            .contains("router.yaml:8:7: sinks.console.settings: plugin `console` refused them"),
-        "{}",
-        router.stderr()
-    );
+        ("rules/a.yaml", ALL_TO_CONSOLE),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+    ]);
+    let problem = "router.yaml:8:7: sinks.console.settings: plugin `console` refused them: unknown variant `xml`, expected `text` or `json`";
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(stdout.trim_end(), problem, "no place in JSON");
+    // Startup says the same and does not start.
+    let (code, stderr) = run_refused(dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(problem), "{stderr}");
+    assert!(!dir.path().join("out.txt").exists(), "{stderr}");
 }
 
 #[test]

@@ -9,7 +9,9 @@
 use std::time::{Duration, Instant};
 
 use alert_router_tests::browser::{Browser, artifacts_dir};
-use alert_router_tests::harness::{Router, dir_with, eventually, eventually_async, run_cli};
+use alert_router_tests::harness::{
+    Router, dir_with, eventually, eventually_async, run_cli, run_refused,
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -495,29 +497,15 @@ async fn a_new_event_reaches_an_open_event_stream() {
 
 #[tokio::test]
 async fn off_loopback_the_sink_refuses_to_start_without_a_token_and_checks_it() {
-    // No token: the sink does not start, with the reason; the router runs on.
-    let router = Router::start(&config("{listen: \"0.0.0.0:0\"}"), &[]).await;
-    let status = router
-        .status_until("the dashboard reported as not started", |s| {
-            s["sinks"]["dashboard"]["started"] == false
-        })
-        .await;
-    let reason = status["sinks"]["dashboard"]["last_error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        reason.contains(
-            "settings.token: required because listen (0.0.0.0:0) is not a loopback address"
-        ),
-        "{reason}"
-    );
-    assert!(
-        router.stderr().contains("is not a loopback address"),
-        "{}",
-        router.stderr()
-    );
-    drop(router);
+    // No token: a config error, which `check` finds and startup refuses, at the place.
+    let dir = dir_with(&[("router.yaml", &config("{listen: \"0.0.0.0:0\"}"))]);
+    let refusal = "router.yaml:8:15: sinks.dashboard.settings: plugin `dashboard` refused them: settings.token: required because listen (0.0.0.0:0) is not a loopback address";
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains(refusal), "{stdout}");
+    let (code, stderr) = run_refused(dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(refusal), "{stderr}");
 
     // With a token: every route wants it.
     let router = Router::start(

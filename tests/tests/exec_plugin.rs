@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use alert_router_tests::harness::{Router, eventually};
+use alert_router_tests::harness::{Router, dir_with, eventually, run_cli, run_refused};
 
 fn config(command: &str) -> String {
     format!(
@@ -62,20 +62,18 @@ async fn a_failing_program_dead_letters_with_its_stderr_and_a_missing_one_does_n
         "{status}"
     );
 
-    // A program that is not there: the sink does not start and says why (`check` does not
-    // start plugins yet).
-    let router = Router::start(
-        &config("[no-such-program-anywhere]"),
-        &[ROUTES, default_template()],
-    )
-    .await;
-    let status = router.get_json("/v1/status").await;
-    assert_eq!(status["sinks"]["run"]["started"], false, "{status}");
-    let error = status["sinks"]["run"]["last_error"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        error.contains("settings.command: no-such-program-anywhere is not on PATH"),
-        "{status}"
-    );
+    // A program that is not there: a config error, which `check` finds and startup
+    // refuses, at the settings' place.
+    let dir = dir_with(&[
+        ("router.yaml", &config("[no-such-program-anywhere]")),
+        ROUTES,
+        default_template(),
+    ]);
+    let refusal = "router.yaml:9:16: sinks.run.settings: plugin `exec` refused them: settings.command: no-such-program-anywhere is not on PATH";
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.starts_with(refusal), "{stdout}");
+    let (code, stderr) = run_refused(dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(refusal), "{stderr}");
 }

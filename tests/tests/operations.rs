@@ -311,6 +311,11 @@ async fn limits_backpressure_and_metrics() {
             .contains("console"),
         "{answer}"
     );
+    router
+        .status_until("the first one delivered", |s| {
+            s["sinks"]["console"]["sent"] == 1
+        })
+        .await;
     let metrics = router.get_text("/metrics").await;
     assert!(
         metrics.contains("alert_router_events_total{type=\"q\"} 5"),

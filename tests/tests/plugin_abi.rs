@@ -1,5 +1,6 @@
 //! The plugin ABI from the host's side, through `alert_router::plugins`, with real plugins:
-//! the C test plugin (built by build.rs against the header alone, also as an ABI-2 build)
+//! the C test plugin (built by build.rs against the header alone, also as an ABI-2 build
+//! and as one from before `validate`)
 //! and the Rust `flaky` plugin (a dev-dependency, so cargo builds its cdylib into the
 //! `deps` directory this test binary runs from, which the catalog always searches).
 
@@ -20,6 +21,13 @@ fn c_dir() -> PathBuf {
 /// The directory holding the libctest.so that claims ABI 2.
 fn c_abi2_dir() -> PathBuf {
     PathBuf::from(env!("AR_TEST_C_PLUGIN_ABI2_DIR"))
+}
+
+/// The directory holding a libctest.so built before `validate` was appended to the
+/// descriptor: its struct_size ends before the field (which refuses everything, were
+/// the router to read it).
+fn c_old_dir() -> PathBuf {
+    PathBuf::from(env!("AR_TEST_C_PLUGIN_OLD_DIR"))
 }
 
 /// `target/<profile>/deps`, where cargo puts the cdylibs of dev-dependencies.
@@ -568,4 +576,49 @@ fn discover_lists_every_plugin_in_search_order() {
             "unexpected: {err}"
         );
     }
+}
+
+#[test]
+fn validate_judges_settings_without_side_effects_and_an_older_descriptor_still_loads() {
+    let scratch = Scratch::new("validate");
+    let recorder: Arc<dyn HostServices> = Arc::new(Recorder::default());
+    let out = scratch.path("calls.txt");
+
+    // The plugin's validate refuses what its create would, and creates nothing.
+    let ctest = Catalog::new(vec![c_dir()]).load("ctest").expect("load");
+    ctest
+        .validate("c", &json!({"path": out}))
+        .expect("a path passes");
+    assert!(!out.exists(), "validate opened no file");
+    let err = ctest
+        .validate("c", &json!({"path": ""}))
+        .expect_err("an empty path is refused");
+    assert!(matches!(err, PluginError::Refused { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("settings.path is required: the file to record calls in"),
+        "{err}"
+    );
+
+    // A plugin built before validate: it loads, validate is not read (it would refuse),
+    // and create alone judges the settings, as before.
+    let old = Catalog::new(vec![c_old_dir()])
+        .load("ctest")
+        .expect("load the old descriptor");
+    assert_eq!(old.name(), "ctest");
+    old.validate("c", &json!({"path": ""}))
+        .expect("nothing past struct_size is called");
+    let err = old
+        .create("c", &json!({"path": ""}), recorder.clone())
+        .expect_err("create still refuses");
+    assert!(
+        err.to_string()
+            .ends_with("settings.path is required: the file to record calls in"),
+        "{err}"
+    );
+    let instance = old
+        .create("c", &json!({"path": out}), recorder)
+        .expect("create takes a path");
+    drop(instance);
+    assert_eq!(lines(&out), ["destroyed"]);
 }

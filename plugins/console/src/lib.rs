@@ -7,6 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::path::Path;
 
 use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
 use schemars::JsonSchema;
@@ -48,6 +49,28 @@ enum Output {
 
 impl Sink for Console {
     type Settings = Settings;
+
+    /// A file path must be one that can be created or appended to: its directory exists
+    /// and it is not itself a directory. Opening it (which creates it) is `create`'s.
+    fn validate(settings: &Settings) -> Result<(), String> {
+        let Some(path) = settings.path.as_deref().filter(|p| *p != "-") else {
+            return Ok(());
+        };
+        let file = Path::new(path);
+        if file.is_dir() {
+            return Err(format!(
+                "settings.path: {path} is a directory; name a file in it"
+            ));
+        }
+        // "out.txt" has the parent "": the working directory, which exists.
+        match file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            Some(dir) if !dir.is_dir() => Err(format!(
+                "settings.path: {} is not a directory; create it or fix the path",
+                dir.display()
+            )),
+            _ => Ok(()),
+        }
+    }
 
     fn create(_host: Host, settings: Settings) -> Result<Self, String> {
         let out = match settings.path.as_deref() {

@@ -33,7 +33,7 @@ pub const MAX_TRADES_LIMIT: usize = 10_000;
 ///   max_events: 200             # routed events kept in the live feed
 ///   max_trades: 50              # closed trades in the recent-trades table
 /// ```
-#[derive(Deserialize, JsonSchema, Default)]
+#[derive(Deserialize, JsonSchema, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `host:port` to serve the dashboard on; port 0 picks a free port, which the sink

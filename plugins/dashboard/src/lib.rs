@@ -45,6 +45,14 @@ pub struct Dashboard {
 impl Sink for Dashboard {
     type Settings = Settings;
 
+    /// The listen address (off loopback only with a token), title, theme, token and
+    /// limits, checked as `create` does; binding the port is `create`'s.
+    fn validate(settings: &Settings) -> Result<(), String> {
+        Config::from_settings(settings.clone())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let config = Config::from_settings(settings).map_err(|e| e.to_string())?;
         let (lease, line) = server::acquire(config, Arc::new(host))?;

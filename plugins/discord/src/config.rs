@@ -27,7 +27,7 @@ pub(crate) const USERNAME_FORBIDDEN: [&str; 2] = ["discord", "clyde"];
 ///   username: Trading Bot
 ///   mentions: []          # the default: an `@everyone` in an event pings nobody
 /// ```
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The URL Discord shows under Server Settings → Integrations → Webhooks → Copy
@@ -54,7 +54,7 @@ pub struct Settings {
 }
 
 /// A Discord id, written as a string or a number.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Snowflake(String);
 
 /// A [`Snowflake`]'s schema: a string or an integer, as its `Deserialize` takes it.

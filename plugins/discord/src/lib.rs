@@ -45,6 +45,11 @@ pub struct Discord {
 impl Sink for Discord {
     type Settings = Settings;
 
+    /// The webhook URL, thread id, username and avatar URL, checked as `create` does.
+    fn validate(settings: &Settings) -> Result<(), String> {
+        settings.clone().validate().map(drop)
+    }
+
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let config = settings.validate()?;
         let client = Client::new(config.endpoint.clone(), &config.host)?;

@@ -29,7 +29,7 @@ pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 ///   to: [ops@example.com, "Trader <trader@example.com>"]
 ///   timeout: 30s
 /// ```
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The SMTP server's host name or IP address.

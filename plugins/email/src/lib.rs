@@ -30,6 +30,11 @@ pub struct Email {
 impl Sink for Email {
     type Settings = Settings;
 
+    /// Host, TLS mode, port, login, addresses and timeout, checked as `create` does.
+    fn validate(settings: &Settings) -> Result<(), String> {
+        settings.clone().validate().map(drop)
+    }
+
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let config = settings.validate()?;
         host.debug(&format!(

@@ -73,31 +73,18 @@ pub struct Exec {
 impl Sink for Exec {
     type Settings = Settings;
 
+    /// The program is an executable file (on PATH when it has no `/`), the timeout in
+    /// range and the working directory one: checked as `create` does.
+    fn validate(settings: &Settings) -> Result<(), String> {
+        checked(settings).map(drop)
+    }
+
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
-        let mut command = settings.command.into_iter();
-        let Some(program) = command.next().filter(|p| !p.trim().is_empty()) else {
-            return Err(
-                "settings.command: give the program and its arguments, e.g. [python3, /path/to/sink.py]"
-                    .to_owned(),
-            );
-        };
-        let program = find_program(&program)?;
-        let timeout = settings
-            .timeout
-            .map_or(Ok(DEFAULT_TIMEOUT), |t| t.within(MIN_TIMEOUT, MAX_TIMEOUT))
-            .map_err(|e| format!("settings.timeout: {e}"))?;
-        if let Some(dir) = &settings.working_dir
-            && !dir.is_dir()
-        {
-            return Err(format!(
-                "settings.working_dir: {} is not a directory",
-                dir.display()
-            ));
-        }
+        let (program, timeout) = checked(&settings)?;
         host.debug(&format!("runs {} per message", program.display()));
         Ok(Exec {
             program,
-            args: command.collect(),
+            args: settings.command.into_iter().skip(1).collect(),
             timeout,
             env: settings.env,
             working_dir: settings.working_dir,
@@ -243,6 +230,31 @@ fn read_tail(mut from: impl Read) -> String {
 
 fn text<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
     value.get(key).and_then(|v| v.as_str()).unwrap_or_default()
+}
+
+/// What `validate` and `create` check: the program found, and the timeout.
+fn checked(settings: &Settings) -> Result<(PathBuf, Duration), String> {
+    let Some(program) = settings.command.first().filter(|p| !p.trim().is_empty()) else {
+        return Err(
+            "settings.command: give the program and its arguments, e.g. [python3, /path/to/sink.py]"
+                .to_owned(),
+        );
+    };
+    let program = find_program(program)?;
+    let timeout = settings
+        .timeout
+        .as_ref()
+        .map_or(Ok(DEFAULT_TIMEOUT), |t| t.within(MIN_TIMEOUT, MAX_TIMEOUT))
+        .map_err(|e| format!("settings.timeout: {e}"))?;
+    if let Some(dir) = &settings.working_dir
+        && !dir.is_dir()
+    {
+        return Err(format!(
+            "settings.working_dir: {} is not a directory",
+            dir.display()
+        ));
+    }
+    Ok((program, timeout))
 }
 
 /// The program to run: a path (with a `/`) must be an executable file; a bare name must

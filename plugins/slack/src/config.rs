@@ -13,7 +13,7 @@ use serde::Deserialize;
 /// settings:
 ///   webhook_url: ${SLACK_WEBHOOK_URL}   # https://hooks.slack.com/services/T…/B…/…
 /// ```
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The incoming webhook URL Slack shows under the app's Incoming Webhooks page

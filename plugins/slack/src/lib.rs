@@ -42,6 +42,11 @@ pub struct Slack {
 impl Sink for Slack {
     type Settings = Settings;
 
+    /// The webhook URL's checks, the same `create` makes.
+    fn validate(settings: &Settings) -> Result<(), String> {
+        settings.clone().validate().map(drop)
+    }
+
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let endpoint = settings.validate()?;
         let client = Client::new(endpoint.clone())?;

@@ -22,7 +22,7 @@ pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 ///   silent_below: warning         # optional: quieter notifications for debug and info
 ///   state_dir: /var/lib/alert-router   # optional: keeps offset and mute across restarts
 /// ```
-#[derive(Deserialize, JsonSchema)]
+#[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The token @BotFather gave, `<bot id>:<secret>`. Secret: never logged.
@@ -77,7 +77,7 @@ fn enabled() -> bool {
 }
 
 /// `rate_limits`: rates written `N/s`, `N/min` or `N/h`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Messages to one chat. Telegram: "avoid more than one message per second".

@@ -149,6 +149,14 @@ pub(crate) fn rfc3339(unix: u64) -> String {
 impl Sink for Telegram {
     type Settings = Settings;
 
+    /// The token's form, chats, admins, API URL, modes and rate limits, checked as
+    /// `create` does; the bot itself is asked (getMe) only once it runs.
+    fn validate(settings: &Settings) -> Result<(), String> {
+        Config::from_settings(settings.clone())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let config = Config::from_settings(settings).map_err(|e| e.to_string())?;
         let client = Client::new(&config, host)?;

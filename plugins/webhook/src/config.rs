@@ -42,7 +42,7 @@ const RESERVED_HEADERS: [&str; 6] = [
 ///   timeout: 10s
 ///   secret: ${ORDERS_SIGNING_SECRET} # signs each body (HMAC-SHA256)
 /// ```
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where to send each message: an `http://` or `https://` URL. It is a secret (it

@@ -33,6 +33,11 @@ pub struct Webhook {
 impl Sink for Webhook {
     type Settings = Settings;
 
+    /// The URL, method, headers, timeout and secret, checked as `create` does.
+    fn validate(settings: &Settings) -> Result<(), String> {
+        settings.clone().validate().map(drop)
+    }
+
     fn create(host: Host, settings: Settings) -> Result<Self, String> {
         let config = settings.validate()?;
         host.debug(&format!(

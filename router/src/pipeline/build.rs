@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::changes::{rule_changes, template_changes};
-use super::check::{CannotStart, Checked};
+use super::check::{CannotStart, Checked, refused};
 use super::services::Services;
 use super::{BrokenSink, PLUGIN_COPIES, SinkEntry, Snapshot};
 use crate::config::{Config, Isolation, SinkConfig};
@@ -122,8 +122,10 @@ pub(super) fn build(
             let plan = match running {
                 Some(r) if unchanged => Plan::Keep(r.worker.clone()),
                 _ => {
-                    let instance = create(&plugin, &name, &sink, &config, services)
-                        .map_err(|e| refused(&config, &name, &sink, e))?;
+                    let instance =
+                        create(&plugin, &name, &sink, &config, services).map_err(|e| {
+                            CannotStart::Settings(refused(&config, &name, &sink, e).into())
+                        })?;
                     match running {
                         Some(r) => Plan::Replace(r.worker.clone(), instance),
                         None => Plan::Start(instance),
@@ -276,20 +278,6 @@ fn create(
             plugin.create_isolated(name, &sink.settings, services, options)
         }
     }
-}
-
-/// A plugin's `create` refused sink `name`'s settings: said at the settings' place.
-fn refused(config: &Config, name: &str, sink: &SinkConfig, error: PluginError) -> CannotStart {
-    let message = match error {
-        PluginError::Refused { plugin, reason, .. } => {
-            // The SDK says "settings: " before serde's words; this line says it already.
-            let reason = reason.strip_prefix("settings: ").unwrap_or(&reason);
-            format!("sinks.{name}.settings: plugin `{plugin}` refused them: {reason}")
-        }
-        other => format!("sinks.{name}.settings: {other}"),
-    };
-    let place = sink.settings_places.whole;
-    CannotStart::Settings(Diagnostic::new(&config.path, place.line, place.col, message).into())
 }
 
 fn policy(

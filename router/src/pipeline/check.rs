@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, SinkConfig};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::plugins::{Catalog, Markup, Plugin, SettingProblem};
+use crate::plugins::{Catalog, Markup, Plugin, PluginError, SettingProblem};
 use crate::render::samples::{self, Sample};
 use crate::render::{self, Templates};
 use crate::rules::Rules;
@@ -31,8 +31,8 @@ pub enum CannotStart {
     /// Its plugin could not be loaded (not found, not a plugin, another ABI): the reason,
     /// said at the sink's place.
     Plugin(String),
-    /// Its settings do not fit the plugin (its manifest, or its `create`): each problem
-    /// at the place of the setting it is about.
+    /// Its settings do not fit the plugin (its manifest, its `validate`, or its
+    /// `create`): each problem at the place of the setting it is about.
     Settings(Diagnostics),
 }
 
@@ -72,8 +72,9 @@ impl CannotStart {
     }
 }
 
-/// Checks sink `name`'s settings against its plugin's manifest: each problem at the
-/// place of the setting it is about, named as `sinks.<name>.settings.<setting>`.
+/// Checks sink `name`'s settings against its plugin's manifest (each problem at the
+/// place of the setting it is about, named as `sinks.<name>.settings.<setting>`), then,
+/// when they fit it, asks the plugin's `validate` (a refusal at the settings' place).
 fn check_settings(config: &Config, name: &str, sink: &SinkConfig, plugin: &Plugin) -> Diagnostics {
     let manifest = plugin.manifest();
     let takes: Vec<&str> = manifest.settings.keys().map(String::as_str).collect();
@@ -101,12 +102,48 @@ fn check_settings(config: &Config, name: &str, sink: &SinkConfig, plugin: &Plugi
             format!("{what}: {message}"),
         ));
     }
+    // The plugin's own judgement, once the settings have the shape it declares: the
+    // same refusal `create` would give, found before anything starts.
+    if problems.is_empty()
+        && let Err(e) = plugin.validate(name, &sink.settings)
+    {
+        problems.push(refused(config, name, sink, e));
+    }
     problems
+}
+
+/// A plugin's `validate` or `create` refused sink `name`'s settings: said at the place
+/// of the setting the reason starts with (`settings.url: ...`, the convention of the
+/// first-party plugins) when it is written, else at the settings' place.
+pub(super) fn refused(
+    config: &Config,
+    name: &str,
+    sink: &SinkConfig,
+    error: PluginError,
+) -> Diagnostic {
+    let places = &sink.settings_places;
+    let (message, place) = match error {
+        PluginError::Refused { plugin, reason, .. } => {
+            // The SDK says "settings: " before serde's words; this line says it already.
+            let reason = reason.strip_prefix("settings: ").unwrap_or(&reason);
+            // `settings.headers.X: ...` and `settings.to[1]: ...` are about `headers`, `to`.
+            let setting = reason
+                .strip_prefix("settings.")
+                .and_then(|rest| rest.split([':', '.', '[', ' ']).next());
+            (
+                format!("sinks.{name}.settings: plugin `{plugin}` refused them: {reason}"),
+                setting.map_or(places.whole, |setting| places.value_of(setting)),
+            )
+        }
+        other => (format!("sinks.{name}.settings: {other}"), places.whole),
+    };
+    Diagnostic::new(&config.path, place.line, place.col, message)
 }
 
 /// Loads and checks everything `config` names. Problems with rules and templates are
 /// fatal; a sink whose plugin cannot be loaded or whose settings are wrong is reported
-/// in `plugins` (and as a diagnostic by `check`) but does not stop the others.
+/// in `plugins`: a diagnostic for `check`, a failed reload, and at startup either a
+/// refusal to start (settings) or a broken sink beside the others (plugin).
 pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> {
     let mut plugins = BTreeMap::new();
     for (name, sink) in config.enabled_sinks() {

@@ -120,6 +120,7 @@ pub const PLUGIN_COPIES: &str = "plugin-copies";
 
 impl Pipeline {
     /// Loads `config`, starts every enabled sink that can start, and returns the router.
+    /// Settings a plugin refuses are an error, as they are for `check` and a reload.
     /// `listen_flag` is the address `run --listen` gave instead of `server.listen`, so a
     /// reload knows a changed `server.listen` would not apply even after a restart.
     /// Plugin instances are created on the calling thread: call it off the async runtime.
@@ -146,6 +147,20 @@ impl Pipeline {
         let outbox = opened.outbox;
         let fixed = Fixed::new(&config, listen_flag);
         let checked = check(config, &catalog)?;
+        // Settings a plugin refuses (its manifest or its `validate`) are a config error,
+        // as they are for `check` and a reload: better no router than one that runs
+        // without a sink the operator believes configured. A plugin that cannot be
+        // loaded, or a `create` that fails for a reason only running tells (a port in
+        // use), leaves that sink broken and the others running.
+        let mut refused = Diagnostics::default();
+        for loaded in checked.plugins.values() {
+            if let Err(CannotStart::Settings(problems)) = loaded {
+                refused.extend(problems.clone());
+            }
+        }
+        if !refused.is_empty() {
+            return Err(refused);
+        }
         let services = Arc::new(Services {
             pipeline: OnceLock::new(),
         });

@@ -217,7 +217,7 @@ impl Catalog {
         let (lib, identity) = library::load_copy(path, file, identity, &self.copies)?;
         let plugin = Arc::new(Plugin::from_library(lib, path, name)?);
         // Replacing the entry drops the catalog's hold on the older version: unloaded if it
-        // never had an instance, kept for life (library::retain) if it did.
+        // never ran `validate` or had an instance, kept for life (library::retain) if it did.
         loaded.insert(
             canonical,
             Loaded {

@@ -225,11 +225,12 @@ impl Drop for PrivateDir {
     }
 }
 
-/// Every library that has had an instance. Never dropped, so never unloaded, because
-/// unloading code that has run is unsafe: Rust std and tokio register thread-local
-/// destructors in the library that run when threads exit, a plugin thread that outlived
-/// `destroy` would jump into unmapped code, and static data the plugin handed out would
-/// dangle. (glibc itself refuses to unload a library with live TLS destructors.)
+/// Every library that has had an instance or run `validate`. Never dropped, so never
+/// unloaded, because unloading code that has run is unsafe: Rust std and tokio register
+/// thread-local destructors in the library that run when threads exit, a plugin thread
+/// that outlived `destroy` would jump into unmapped code, and static data the plugin
+/// handed out would dangle. (glibc itself refuses to unload a library with live TLS
+/// destructors.)
 static RETAINED: Mutex<Vec<Arc<Library>>> = Mutex::new(Vec::new());
 
 /// Keeps `library` loaded until the process exits.

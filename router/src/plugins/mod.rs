@@ -7,9 +7,11 @@
 //!    executable's own directory), loads it from a fresh private copy so the file can be
 //!    replaced while the router runs, and checks the descriptor and manifest. An unchanged
 //!    file is loaded once and shared as an `Arc<Plugin>`.
-//! 2. [`Plugin::create`] hands one sink's settings to the plugin, with the host's
+//! 2. [`Plugin::validate`] asks the plugin whether it takes one sink's settings, without
+//!    side effects (`check`, startup and reload all ask, before any `create`).
+//! 3. [`Plugin::create`] hands one sink's settings to the plugin, with the host's
 //!    [`HostServices`] behind the `ar_host` table, and returns an [`Instance`].
-//! 3. [`Instance::deliver`] makes one delivery attempt and says how it went
+//! 4. [`Instance::deliver`] makes one delivery attempt and says how it went
 //!    ([`Delivery`]); [`Instance::send_health_to`] passes on what the plugin says about
 //!    its health between deliveries; dropping the instance calls the plugin's `destroy`.
 //!
@@ -19,7 +21,8 @@
 //! With `isolation: process` ([`Plugin::create_isolated`]) the instance lives in a child
 //! process (`alert-router plugin-host`, see `process/`) behind the same [`Instance`].
 //!
-//! A library that has had an instance is never unloaded (see `library.rs` for why).
+//! A library that has had an instance, or whose `validate` ran, is never unloaded (see
+//! `library.rs` for why).
 
 mod catalog;
 mod elf;

@@ -43,6 +43,9 @@ pub struct Plugin {
     pub(super) create_fn: CreateFn,
     pub(super) deliver_fn: DeliverFn,
     pub(super) destroy_fn: DestroyFn,
+    /// `None` when the plugin has none, or was built before it (its `struct_size` ends
+    /// before the field).
+    validate_fn: Option<ffi::ValidateFn>,
     /// Keeps the functions above mapped; see `library::retain` for why it is never unloaded
     /// once an instance was made.
     library: Arc<Library>,
@@ -85,7 +88,8 @@ impl Plugin {
                 found: abi_version,
             });
         }
-        let needed = size_of::<ffi::Plugin>();
+        // A descriptor from before `validate` was appended is a whole ABI 1 descriptor.
+        let needed = ffi::PLUGIN_ABI1_SIZE;
         if (struct_size as usize) < needed {
             return Err(bad(format!(
                 "struct_size is {struct_size} bytes, smaller than the {needed} bytes of an ABI {} descriptor",
@@ -109,6 +113,12 @@ impl Plugin {
                     .cast::<Option<DestroyFn>>()
                     .read(),
             )
+        };
+        let validate_fn = if ffi::plugin_has_validate(struct_size) {
+            // SAFETY: struct_size says the field is there; NULL reads as None.
+            unsafe { (*descriptor).validate }
+        } else {
+            None
         };
         let name = name.map_err(|what| bad(format!("`name` {what}")))?;
         if name.is_empty() {
@@ -145,6 +155,7 @@ impl Plugin {
             create_fn,
             deliver_fn,
             destroy_fn,
+            validate_fn,
             library: Arc::new(library),
             retained: Once::new(),
         })
@@ -175,12 +186,48 @@ impl Plugin {
         &self.manifest
     }
 
+    /// Asks the plugin's `validate` whether it takes `settings` for sink `sink` (`null` is
+    /// sent as `{}`), without starting anything. A plugin without `validate` takes every
+    /// settings value here; its `create` still judges them. A refusal is
+    /// [`PluginError::Refused`], its reason cleaned as [`Plugin::create`]'s is.
+    ///
+    /// Call [`Manifest::check_settings`] first. The plugin's code runs, but the header
+    /// forbids it side effects, so this may run on any thread and as often as needed
+    /// (`check`, startup, every reload).
+    pub fn validate(&self, sink: &str, settings: &serde_json::Value) -> Result<(), PluginError> {
+        let Some(validate_fn) = self.validate_fn else {
+            return Ok(());
+        };
+        // Code that has run may have registered thread-local destructors (a caught panic
+        // does), so the library stays mapped, as after `create`.
+        self.retained.call_once(|| library::retain(&self.library));
+        let settings_json = settings_json(settings);
+        let mut error = Vec::<u8>::new();
+        // SAFETY: the arguments are as the header documents; `settings_json` and `error`
+        // outlive the call.
+        let code = unsafe {
+            validate_fn(
+                settings_json.as_ptr().cast::<c_char>(),
+                settings_json.len(),
+                ffi::write_to_vec,
+                (&raw mut error).cast::<c_void>(),
+            )
+        };
+        // Only AR_OK passes: any other code is a refusal, as for `deliver`'s unknown codes.
+        if code == ffi::AR_OK {
+            Ok(())
+        } else {
+            Err(self.refusal(sink, settings, &error))
+        }
+    }
+
     /// Starts an instance of the plugin for sink `sink`, handing it `settings` as JSON
     /// (`null` is sent as `{}`). `services` answer the instance's `query`, `emit` and
     /// `render` calls until the instance is dropped.
     ///
     /// Does not check the settings against the manifest: call
-    /// [`Manifest::check_settings`] first for the router's own messages. If the plugin
+    /// [`Manifest::check_settings`] first for the router's own messages, then
+    /// [`Plugin::validate`] (the pipeline's `check` does both). If the plugin
     /// refuses, the error carries its reason, with any secret setting it echoed replaced by
     /// `***`, and without the place in the settings JSON a serde error ends with
     /// (`at line 1 column 6`): the operator wrote YAML, whose place the caller knows.
@@ -196,11 +243,7 @@ impl Plugin {
         // From here on plugin code runs and may start threads or register TLS destructors.
         self.retained.call_once(|| library::retain(&self.library));
         let host = HostTable::new(sink, &self.name, services);
-        let settings_json = if settings.is_null() {
-            "{}".to_owned()
-        } else {
-            settings.to_string()
-        };
+        let settings_json = settings_json(settings);
         let mut error = Vec::<u8>::new();
         // SAFETY: the arguments are as the header documents; `host` lives until after
         // `destroy` (Instance's Drop) or is dropped below after a refusal; `error` outlives
@@ -219,7 +262,7 @@ impl Plugin {
             None => {
                 // A refusal returns nothing to destroy; the table is no longer the plugin's.
                 drop(host);
-                Err(self.refusal(sink, settings, &plugin_text(&error)))
+                Err(self.refusal(sink, settings, &error))
             }
         }
     }
@@ -234,26 +277,23 @@ impl Plugin {
         services: Arc<dyn HostServices>,
         options: ProcessOptions,
     ) -> Result<Instance, PluginError> {
-        let settings_json = if settings.is_null() {
-            "{}".to_owned()
-        } else {
-            settings.to_string()
-        };
-        match ProcessInstance::create(self, sink, settings_json, services, options) {
+        match ProcessInstance::create(self, sink, settings_json(settings), services, options) {
             Ok(process) => Ok(Instance::in_process_of_its_own(
                 Arc::clone(self),
                 sink,
                 process,
             )),
-            Err(PluginError::Refused { reason, .. }) => Err(self.refusal(sink, settings, &reason)),
+            Err(PluginError::Refused { reason, .. }) => {
+                Err(self.refusal(sink, settings, reason.as_bytes()))
+            }
             Err(e) => Err(e),
         }
     }
 
-    /// The plugin refused sink `sink`'s settings for `reason`: without serde's place in
-    /// the JSON, and with any secret setting it echoed replaced by `***`.
-    fn refusal(&self, sink: &str, settings: &serde_json::Value, reason: &str) -> PluginError {
-        let mut reason = without_json_place(reason).to_owned();
+    /// What `validate` or `create` wrote when refusing `settings`, as the operator sees
+    /// it: without serde's place in the JSON, with any secret setting it echoed as `***`.
+    fn refusal(&self, sink: &str, settings: &serde_json::Value, written: &[u8]) -> PluginError {
+        let mut reason = without_json_place(&plugin_text(written)).to_owned();
         for secret in self.manifest.secret_values(settings) {
             // Short values would mangle ordinary words and cannot be much of a secret.
             if secret.len() >= 4 {
@@ -269,6 +309,15 @@ impl Plugin {
             path: self.path.clone(),
             reason,
         }
+    }
+}
+
+/// The settings as the plugin gets them: always a JSON object, `{}` for none.
+fn settings_json(settings: &serde_json::Value) -> String {
+    if settings.is_null() {
+        "{}".to_owned()
+    } else {
+        settings.to_string()
     }
 }
 
