@@ -26,6 +26,18 @@ const QUIET: Duration = Duration::from_millis(60);
 /// The longest a reload waits for quiet while changes keep coming.
 const MAX_DELAY: Duration = Duration::from_secs(1);
 
+/// Quiet time after the last change to a plugin file: a large library copied in, or
+/// one written in parts, should be whole before it is loaded. (One that is not, because
+/// its writer paused longer, is refused by the loader's check of its ELF headers, and
+/// the reload with it; the running plugins stay.)
+const PLUGIN_QUIET: Duration = Duration::from_secs(1);
+
+/// The longest a reload waits for a plugin file that keeps changing.
+const PLUGIN_MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// What the watcher sends for a changed plugin file; the reload is still a `file` one.
+const PLUGIN_FILE: &str = "plugin file";
+
 /// Starts reloads from elsewhere (the SIGHUP handler).
 #[derive(Clone)]
 pub struct Trigger(Sender<&'static str>);
@@ -62,21 +74,32 @@ fn run(
     while let Ok(mut why) = rx.recv() {
         // Wait for a quiet moment, folding the triggers that come meanwhile into this
         // reload: a burst of saves is one reload. A steady stream still reloads every
-        // MAX_DELAY, so the newest files are never kept waiting for long.
+        // MAX_DELAY, so the newest files are never kept waiting for long; a plugin file
+        // gets longer, to be written whole.
         let first = Instant::now();
+        let mut plugin = why == PLUGIN_FILE;
         loop {
-            match rx.recv_timeout(QUIET) {
+            let (quiet, max_delay) = if plugin {
+                (PLUGIN_QUIET, PLUGIN_MAX_DELAY)
+            } else {
+                (QUIET, MAX_DELAY)
+            };
+            match rx.recv_timeout(quiet) {
                 Ok(more) => {
-                    if why == "file" {
+                    plugin |= more == PLUGIN_FILE;
+                    if why == "file" || why == PLUGIN_FILE {
                         why = more;
                     }
-                    if first.elapsed() >= MAX_DELAY {
+                    if first.elapsed() >= max_delay {
                         break;
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+        }
+        if why == PLUGIN_FILE {
+            why = "file";
         }
         let outcome = pipeline.reload(why);
         if outcome.ok {
@@ -106,11 +129,16 @@ impl Watching {
             Ok(events) => {
                 // Reading a file is reported too (inotify's open and close): the reload
                 // itself reads every file, so only writes, creations and removals count.
-                let mut changed = events
+                let changed: Vec<&Path> = events
                     .iter()
                     .filter(|e| !matches!(e.kind, notify::EventKind::Access(_)))
-                    .flat_map(|e| e.paths.iter());
-                if changed.any(|p| relevant(p, &storage)) {
+                    .flat_map(|e| e.paths.iter())
+                    .map(PathBuf::as_path)
+                    .filter(|p| relevant(p, &storage))
+                    .collect();
+                if changed.iter().any(|p| is_plugin_file(p)) {
+                    let _ = tx.send(PLUGIN_FILE);
+                } else if !changed.is_empty() {
                     let _ = tx.send("file");
                 }
             }
@@ -172,6 +200,10 @@ fn watched_dirs(config: &Config) -> BTreeSet<(PathBuf, bool)> {
         add(dir, false);
     }
     dirs
+}
+
+fn is_plugin_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "so")
 }
 
 /// Whether a change to `path` can change the router's config.

@@ -3,6 +3,7 @@
 //! works. The router is restarted by the test as a supervisor would; the crashing message
 //! becomes a dead letter after `max_crashes`, every other message is delivered.
 
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -388,4 +389,95 @@ async fn a_hung_plugin_in_process_shows_as_stuck_and_does_not_hold_the_stop() {
             attempts_at(&dir, "stuck") == [1, 2]
         })
         .await;
+}
+
+#[tokio::test]
+async fn a_plugin_file_written_slowly_never_takes_the_router_down() {
+    let library = std::fs::read(Path::new(env!("AR_TEST_C_PLUGIN_DIR")).join("libctest.so"))
+        .expect("the C plugin");
+    for isolation in [IN_PROCESS, PROCESS] {
+        // `bad` loads the C plugin from a directory of the test's own, first in the list.
+        let config = config("", isolation).replacen(
+            "plugins: {dirs: [",
+            "plugins: {dirs: [\"{dir}/plugins\", ",
+            1,
+        );
+        let dir = alert_router_tests::harness::dir_with(&[
+            ("router.yaml", &config),
+            files()[0],
+            files()[1],
+            files()[2],
+        ]);
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins).expect("the plugins dir");
+        std::fs::write(plugins.join("libctest.so"), &library).expect("install the plugin");
+        let router = Router::start_in(dir).await;
+        let dir = router.dir.path().to_owned();
+        let deliver = |id: &'static str| {
+            let router = &router;
+            let dir = dir.clone();
+            async move {
+                assert_eq!(router.post_events(job(id, "fine")).await.0, 202);
+                router
+                    .status_until(&format!("{id} delivered"), |_| attempts_at(&dir, id) == [1])
+                    .await;
+            }
+        };
+        deliver("before").await;
+
+        // A copy that pauses for less than the quiet period is loaded whole, once.
+        let mut file = std::fs::File::create(plugins.join("libctest.so")).expect("rewrite");
+        let half = library.len() / 2;
+        file.write_all(&library[..half]).expect("the first half");
+        file.flush().expect("flush");
+        // The writer's own pause (part of the scenario, not a wait for the router).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        file.write_all(&library[half..]).expect("the rest");
+        drop(file);
+        let reloaded = router
+            .status_until("the new file loaded", |s| {
+                s["config"]["last_reload"]["ok"] == true
+            })
+            .await;
+        assert_eq!(
+            reloaded["config"]["reloads"],
+            json!({"succeeded": 1, "failed": 0}),
+            "{isolation}: no reload saw the half-written file: {reloaded}"
+        );
+        deliver("between").await;
+
+        // A new copy written as a slow copy over the network does: half of it, then a
+        // pause longer than the router waits for a plugin file to be quiet.
+        let mut file = std::fs::File::create(plugins.join("libctest.so")).expect("rewrite");
+        file.write_all(&library[..half]).expect("the first half");
+        file.flush().expect("flush");
+        let refused = router
+            .status_until("the reload with the half file refused", |s| {
+                s["config"]["last_reload"]["ok"] == false
+            })
+            .await;
+        assert!(
+            refused["config"]["last_reload"]["errors"]
+                .to_string()
+                .contains("incomplete"),
+            "{isolation}: {refused}"
+        );
+        // The running plugin still delivers.
+        deliver("during").await;
+
+        file.write_all(&library[half..]).expect("the rest");
+        drop(file);
+        let reloaded = router
+            .status_until("the whole file loaded", |s| {
+                s["config"]["reloads"]["succeeded"] == 2
+            })
+            .await;
+        assert!(
+            reloaded["config"]["last_reload"]["changes"]
+                .to_string()
+                .contains("sink `bad` reconfigured (new plugin file)"),
+            "{isolation}: {reloaded}"
+        );
+        deliver("after").await;
+    }
 }
