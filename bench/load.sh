@@ -5,11 +5,16 @@
 #
 #   bench/load.sh [seconds]        (needs wrk: apt-get install wrk)
 #   SYNC=normal bench/load.sh       (storage.sync; default full: fsync before every 202)
+#   ISOLATION=process bench/load.sh (the console plugin in a process of its own; default
+#                                    in-process, as a plugin beside the executable is)
+#   ROUTER=path/to/alert-router bench/load.sh   (another build, e.g. an older commit's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p alert-router -p alert-router-sink-console
+bin=${ROUTER:-./target/release/alert-router}
+plugins=$(cd "$(dirname "$bin")" && pwd)
 
 work=$(mktemp -d)
 trap 'kill $router 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -17,7 +22,7 @@ mkdir -p "$work/rules" "$work/templates/console"
 cat > "$work/router.yaml" <<YAML
 server: {listen: 127.0.0.1:19470}
 storage: {path: data, sync: ${SYNC:-full}}
-plugins: {dirs: ["$PWD/target/release"]}
+plugins: {dirs: ["$plugins"]}
 rules: rules
 templates: templates
 sinks:
@@ -26,9 +31,11 @@ sinks:
     max_queue: 10000000
     settings: {path: "$work/out.txt", format: text}
 YAML
+# Only when asked: a build from before `isolation` existed refuses the key.
+[ -n "${ISOLATION:-}" ] && sed -i "s/^    max_queue: .*/&\n    isolation: $ISOLATION/" "$work/router.yaml"
 echo 'routes: [{name: all, to: [console]}]' > "$work/rules/all.yaml"
 echo 'text: "{{ event.type }} {{ event.symbol }} {{ event.pnl | money }}"' > "$work/templates/console/default.yaml"
-ALERT_ROUTER_LOG=warn ./target/release/alert-router --config "$work/router.yaml" run >/dev/null 2>"$work/stderr" &
+ALERT_ROUTER_LOG=warn "$bin" --config "$work/router.yaml" run >/dev/null 2>"$work/stderr" &
 router=$!
 for _ in $(seq 100); do curl -sf localhost:19470/healthz >/dev/null && break; sleep 0.1; done
 

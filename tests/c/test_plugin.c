@@ -18,7 +18,8 @@
  * Before any of that, right after the line is appended, the faults of a bad plugin:
  * "segfault" writes through NULL, "abort" aborts, "exit" calls exit(3), "hang" never
  * returns, and "wait-forever" answers AR_RETRY after 10 ms every time.
- * destroy appends "destroyed". validate refuses a missing or empty path, as create does.
+ * destroy appends "destroyed". validate refuses a missing or empty path, as create does,
+ * and writes through NULL for the path "segfault-in-validate".
  */
 /* pause() */
 #define _POSIX_C_SOURCE 200809L
@@ -276,7 +277,12 @@ static int32_t ctest_validate(const char *settings, size_t len, ar_write_fn erro
                               void *error_ctx) {
     char *path = settings_path(settings, len);
     int ok = path != NULL && path[0] != '\0';
+    int crash = ok && strcmp(path, "segfault-in-validate") == 0;
     free(path);
+    if (crash) {
+        volatile int *nowhere = NULL;
+        *nowhere = 1;
+    }
     if (!ok) {
         write_text(error, error_ctx, "settings.path is required: the file to record calls in");
         return AR_FAIL;

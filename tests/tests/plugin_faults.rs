@@ -481,3 +481,28 @@ async fn a_plugin_file_written_slowly_never_takes_the_router_down() {
         deliver("after").await;
     }
 }
+
+#[tokio::test]
+async fn a_plugin_whose_validate_crashes_in_a_process_of_its_own_is_a_check_error() {
+    let config = config("", PROCESS).replace(
+        "settings: {path: \"{dir}/bad.log\"}",
+        "settings: {path: segfault-in-validate}",
+    );
+    let dir = alert_router_tests::harness::dir_with(&[
+        ("router.yaml", &config),
+        files()[0],
+        files()[1],
+        files()[2],
+    ]);
+    let (code, stdout, stderr) = alert_router_tests::harness::run_cli(dir.path(), &["check"]);
+    assert_eq!(
+        code, 1,
+        "check finds it, and lives to say so: {stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains(
+            "sinks.bad.settings: plugin `ctest` refused them: its process died of SIGSEGV (signal 11) before validate returned"
+        ),
+        "{stdout}{stderr}"
+    );
+}

@@ -3,20 +3,21 @@
 //! removed sinks retired once nothing routes to them any more.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
 use super::changes::{rule_changes, template_changes};
-use super::check::{CannotStart, Checked, refused};
+use super::check::{CannotStart, Checked, process_options, refused};
 use super::services::Services;
-use super::{BrokenSink, PLUGIN_COPIES, SinkEntry, Snapshot};
-use crate::config::{Config, Isolation, SinkConfig};
+use super::{BrokenSink, SinkEntry, Snapshot};
+use crate::config::{Config, SinkConfig};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::dispatch::{Delivering, SinkStats, Worker};
 use crate::outbox::Outbox;
-use crate::plugins::{HostServices, Instance, Plugin, PluginError, ProcessOptions};
+use crate::plugins::{HostServices, Instance, Plugin, PluginError};
 
 /// Stops the workers of sinks a reload removed: once no ingest holds the old snapshot
 /// (so nothing more is written for them), each delivers what waits for it, then its
@@ -99,6 +100,7 @@ pub(super) fn build(
         templates,
         plugins,
         warnings,
+        plugin_copies,
     } = checked;
     for warning in &warnings.0 {
         tracing::warn!("{warning}");
@@ -122,8 +124,8 @@ pub(super) fn build(
             let plan = match running {
                 Some(r) if unchanged => Plan::Keep(r.worker.clone()),
                 _ => {
-                    let instance =
-                        create(&plugin, &name, &sink, &config, services).map_err(|e| {
+                    let instance = create(&plugin, &name, &sink, &config, &plugin_copies, services)
+                        .map_err(|e| {
                             CannotStart::Settings(refused(&config, &name, &sink, e).into())
                         })?;
                     match running {
@@ -255,28 +257,13 @@ fn create(
     name: &str,
     sink: &SinkConfig,
     config: &Config,
+    copies: &Path,
     services: &Arc<Services>,
 ) -> Result<Instance, PluginError> {
     let services = services.clone() as Arc<dyn HostServices>;
-    match sink
-        .isolation
-        .unwrap_or_else(|| Isolation::default_for(plugin.path()))
-    {
-        Isolation::InProcess => plugin.create(name, &sink.settings, services),
-        Isolation::Process => {
-            let program = std::env::current_exe().map_err(|e| PluginError::Io {
-                path: "/proc/self/exe".into(),
-                action: "find the router's executable to run the plugin's process",
-                error: e,
-            })?;
-            let options = ProcessOptions {
-                program,
-                copies: config.storage.path.join(PLUGIN_COPIES),
-                strict: config.plugin_strict_modes,
-                deliver_timeout: sink.deliver_timeout,
-            };
-            plugin.create_isolated(name, &sink.settings, services, options)
-        }
+    match process_options(config, sink, plugin, copies)? {
+        None => plugin.create(name, &sink.settings, services),
+        Some(options) => plugin.create_isolated(name, &sink.settings, services, options),
     }
 }
 

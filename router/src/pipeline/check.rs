@@ -4,11 +4,12 @@
 //! through [`check`], so the three agree on what is valid.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{Config, SinkConfig};
+use crate::config::{Config, Isolation, SinkConfig};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::plugins::{Catalog, Markup, Plugin, PluginError, SettingProblem};
+use crate::plugins::{Catalog, Markup, Plugin, PluginError, ProcessOptions, SettingProblem};
 use crate::render::samples::{self, Sample};
 use crate::render::{self, Templates};
 use crate::rules::Rules;
@@ -23,6 +24,9 @@ pub struct Checked {
     pub plugins: BTreeMap<String, Result<Arc<Plugin>, CannotStart>>,
     /// What may fail for some events but does not stop this config from loading.
     pub warnings: Diagnostics,
+    /// Where plugin files are copied before loading (the catalog's): a plugin's own
+    /// process copies there too.
+    pub plugin_copies: PathBuf,
 }
 
 /// Why an enabled sink cannot start.
@@ -75,7 +79,13 @@ impl CannotStart {
 /// Checks sink `name`'s settings against its plugin's manifest (each problem at the
 /// place of the setting it is about, named as `sinks.<name>.settings.<setting>`), then,
 /// when they fit it, asks the plugin's `validate` (a refusal at the settings' place).
-fn check_settings(config: &Config, name: &str, sink: &SinkConfig, plugin: &Plugin) -> Diagnostics {
+fn check_settings(
+    config: &Config,
+    name: &str,
+    sink: &SinkConfig,
+    plugin: &Arc<Plugin>,
+    copies: &Path,
+) -> Diagnostics {
     let manifest = plugin.manifest();
     let takes: Vec<&str> = manifest.settings.keys().map(String::as_str).collect();
     let places = &sink.settings_places;
@@ -104,12 +114,44 @@ fn check_settings(config: &Config, name: &str, sink: &SinkConfig, plugin: &Plugi
     }
     // The plugin's own judgement, once the settings have the shape it declares: the
     // same refusal `create` would give, found before anything starts.
-    if problems.is_empty()
-        && let Err(e) = plugin.validate(name, &sink.settings)
-    {
-        problems.push(refused(config, name, sink, e));
+    if problems.is_empty() {
+        let judged = match process_options(config, sink, plugin, copies) {
+            Ok(None) => plugin.validate(name, &sink.settings),
+            Ok(Some(options)) => plugin.validate_isolated(name, &sink.settings, options),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = judged {
+            problems.push(refused(config, name, sink, e));
+        }
     }
     problems
+}
+
+/// How sink `sink`'s plugin runs in a process of its own, or `None` when it runs in the
+/// router's (its `isolation`, by default where the plugin file is).
+pub(super) fn process_options(
+    config: &Config,
+    sink: &SinkConfig,
+    plugin: &Plugin,
+    copies: &Path,
+) -> Result<Option<ProcessOptions>, PluginError> {
+    let isolation = sink
+        .isolation
+        .unwrap_or_else(|| Isolation::default_for(plugin.path()));
+    if isolation == Isolation::InProcess {
+        return Ok(None);
+    }
+    let program = std::env::current_exe().map_err(|e| PluginError::Io {
+        path: "/proc/self/exe".into(),
+        action: "find the router's executable to run the plugin's process",
+        error: e,
+    })?;
+    Ok(Some(ProcessOptions {
+        program,
+        copies: copies.to_owned(),
+        strict: config.plugin_strict_modes,
+        deliver_timeout: sink.deliver_timeout,
+    }))
 }
 
 /// A plugin's `validate` or `create` refused sink `name`'s settings: said at the place
@@ -150,7 +192,7 @@ pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> 
         let loaded = match catalog.load(&sink.plugin) {
             Err(e) => Err(CannotStart::Plugin(e.to_string())),
             Ok(plugin) => {
-                let problems = check_settings(&config, name, sink, &plugin);
+                let problems = check_settings(&config, name, sink, &plugin, catalog.copies());
                 if problems.is_empty() {
                     Ok(plugin)
                 } else {
@@ -193,6 +235,7 @@ pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> 
         templates,
         plugins,
         warnings,
+        plugin_copies: catalog.copies().to_owned(),
     })
 }
 

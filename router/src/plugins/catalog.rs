@@ -94,6 +94,11 @@ impl Catalog {
         self
     }
 
+    /// Where the private copies are made.
+    pub fn copies(&self) -> &Path {
+        &self.copies
+    }
+
     /// Whether files others could have written are refused.
     pub fn is_strict(&self) -> bool {
         self.strict

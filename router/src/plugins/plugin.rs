@@ -290,6 +290,27 @@ impl Plugin {
         }
     }
 
+    /// Like [`Plugin::validate`], asked in a child process of `options.program` started
+    /// for the question (`isolation: process`): a crash in the plugin's `validate` is a
+    /// refusal that says so, not the end of the router (or of `check`).
+    pub fn validate_isolated(
+        self: &Arc<Self>,
+        sink: &str,
+        settings: &serde_json::Value,
+        options: ProcessOptions,
+    ) -> Result<(), PluginError> {
+        if self.validate_fn.is_none() {
+            return Ok(());
+        }
+        match ProcessInstance::validate(self, sink, settings_json(settings), options) {
+            Ok(()) => Ok(()),
+            Err(PluginError::Refused { reason, .. }) => {
+                Err(self.refusal(sink, settings, reason.as_bytes()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// What `validate` or `create` wrote when refusing `settings`, as the operator sees
     /// it: without serde's place in the JSON, with any secret setting it echoed as `***`.
     fn refusal(&self, sink: &str, settings: &serde_json::Value, written: &[u8]) -> PluginError {

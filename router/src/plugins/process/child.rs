@@ -62,6 +62,13 @@ pub fn serve(args: &HostArgs) -> io::Result<()> {
                     Err(why) => refusal(why.clone()),
                 }
             }
+            frames::VALIDATE => {
+                let (sink, settings) = call.split();
+                match &loaded {
+                    Ok(plugin) => validate(plugin, sink, settings),
+                    Err(why) => refusal(why.clone()),
+                }
+            }
             frames::DELIVER => match instance.as_mut() {
                 Some(instance) => delivered(instance.deliver(&call.body)),
                 None => Reply {
@@ -164,6 +171,18 @@ fn create(
         }
         Err(crate::plugins::PluginError::Refused { reason, .. }) => refusal(reason),
         Err(e) => refusal(e.to_string()),
+    }
+}
+
+fn validate(plugin: &Plugin, sink: &[u8], settings: &[u8]) -> Reply {
+    let sink = String::from_utf8_lossy(sink);
+    match serde_json::from_slice::<serde_json::Value>(settings) {
+        Ok(settings) => match plugin.validate(&sink, &settings) {
+            Ok(()) => Reply::ok(""),
+            Err(crate::plugins::PluginError::Refused { reason, .. }) => refusal(reason),
+            Err(e) => refusal(e.to_string()),
+        },
+        Err(e) => refusal(format!("the settings the router sent are not JSON: {e}")),
     }
 }
 

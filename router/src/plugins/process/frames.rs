@@ -1,6 +1,6 @@
 //! The protocol between the router and a plugin's own process, over a Unix socket pair:
 //! length-prefixed frames, each a kind, an id and a body. A call (the router's `create`,
-//! `deliver`, `destroy`; the plugin's `query`, `emit`, `render`) is answered by a
+//! `validate`, `deliver`, `destroy`; the plugin's `query`, `emit`, `render`) is answered by a
 //! [`REPLY`] with the same id; `HEALTH` is answered by nothing. Either side may call
 //! while the other's call is in flight (a plugin asks `query` from inside `deliver`), so
 //! each side reads on a thread of its own ([`read_loop`]) that hands replies to the
@@ -24,6 +24,7 @@ pub const EMIT: u8 = 5;
 pub const RENDER: u8 = 6;
 pub const HEALTH: u8 = 7;
 pub const REPLY: u8 = 8;
+pub const VALIDATE: u8 = 9;
 
 /// The longest frame either side accepts: far above any message the router makes, and
 /// a bound on what a confused peer can make the other allocate.

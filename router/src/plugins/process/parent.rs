@@ -93,7 +93,38 @@ impl ProcessInstance {
         }
     }
 
+    /// Asks the plugin's `validate`, in a process of its own started for the question:
+    /// a crash there is a refusal, not the router's end.
+    pub fn validate(
+        plugin: &Arc<Plugin>,
+        sink: &str,
+        settings_json: String,
+        options: ProcessOptions,
+    ) -> Result<(), PluginError> {
+        let probe = ProcessInstance {
+            plugin: plugin.clone(),
+            sink: sink.to_owned(),
+            settings_json,
+            services: Arc::new(NoHost),
+            options,
+            health: Arc::new(HealthReports::default()),
+            running: None,
+        };
+        let mut running = probe.start_with(frames::VALIDATE, "validate")?;
+        running.stop(DESTROY_TIMEOUT);
+        Ok(())
+    }
+
     fn start(&mut self) -> Result<(), PluginError> {
+        let running = self.start_with(frames::CREATE, "create")?;
+        tracing::info!(sink = %self.sink, plugin = %self.plugin.name(), pid = running.child.id(), "the plugin runs in a process of its own");
+        self.running = Some(running);
+        Ok(())
+    }
+
+    /// Starts a child and makes the call `kind` (`create`, `validate`) with the sink's
+    /// name and settings; the child is returned once the call succeeded.
+    fn start_with(&self, kind: u8, what: &str) -> Result<Running, PluginError> {
         let (ours, theirs) = UnixStream::pair().map_err(|e| self.cannot_start(&e))?;
         let reading = ours.try_clone().map_err(|e| self.cannot_start(&e))?;
         let mut command = Command::new(&self.options.program);
@@ -137,17 +168,13 @@ impl ProcessInstance {
             peer,
             reader: Some(reader),
         };
-        let created = running.peer.call(
-            frames::CREATE,
+        let answer = running.peer.call(
+            kind,
             &[self.sink.as_bytes(), b"\0", self.settings_json.as_bytes()],
             Some(self.options.deliver_timeout),
         );
-        match created {
-            Ok(reply) if reply.code == 0 => {
-                tracing::info!(sink = %self.sink, plugin = %self.plugin.name(), pid = running.child.id(), "the plugin runs in a process of its own");
-                self.running = Some(running);
-                Ok(())
-            }
+        match answer {
+            Ok(reply) if reply.code == 0 => Ok(running),
             Ok(reply) => {
                 running.stop(DESTROY_TIMEOUT);
                 Err(self.refused(reply.text))
@@ -155,7 +182,7 @@ impl ProcessInstance {
             Err(e) => {
                 let status = running.end(matches!(e, CallError::TimedOut));
                 Err(self.refused(format!(
-                    "its process {} before create returned",
+                    "its process {} before {what} returned",
                     ended(status, self.options.deliver_timeout, &e)
                 )))
             }
@@ -292,6 +319,23 @@ fn ended(status: Option<ExitStatus>, timeout: Duration, e: &CallError) -> String
             (None, None) => "ended".to_owned(),
         },
         None => "ended (its status is unknown)".to_owned(),
+    }
+}
+
+/// The host of a process started only to ask `validate`, which may not call the host.
+struct NoHost;
+
+impl HostServices for NoHost {
+    fn query(&self, _sink: &str, _path: &str) -> Result<String, HostError> {
+        Err(HostError::unavailable("validate may not call the host"))
+    }
+
+    fn emit(&self, _sink: &str, _event_json: &[u8]) -> Result<String, HostError> {
+        Err(HostError::unavailable("validate may not call the host"))
+    }
+
+    fn render(&self, _sink: &str, _name: &str, _context: &[u8]) -> Result<String, HostError> {
+        Err(HostError::unavailable("validate may not call the host"))
     }
 }
 
