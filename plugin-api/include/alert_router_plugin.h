@@ -119,7 +119,9 @@ extern "C" {
                                * resource, a template the operator has not written */
 #define AR_HOST_UNAVAILABLE 4 /* the router cannot do it now (it is starting, stopping
                                * or reloading, or its outbox is full); the same call
-                               * may succeed later */
+                               * may succeed later. Also every call made after the
+                               * instance's `destroy` returned (or its `create`
+                               * refused), which never succeeds: see `ar_host` */
 
 /* Levels for `ar_host.log`. */
 #define AR_LOG_ERROR 1
@@ -135,9 +137,20 @@ typedef void (*ar_write_fn)(void *ctx, const char *bytes, size_t len);
 
 /*
  * The host's services, passed to `create`. The table and `host_data` stay valid
- * from the moment `create` is called until `destroy` returns. Every function in it
- * is thread-safe: a plugin may call it from `create`, `deliver`, or any thread of
- * its own, including several at once.
+ * from the moment `create` is called for the life of the process: the router never
+ * frees them, so a thread of the plugin's that outlives its instance (one `destroy`
+ * failed to stop) reads no freed memory. Every function in it is thread-safe: a
+ * plugin may call it from `create`, `deliver`, or any thread of its own, including
+ * several at once.
+ *
+ * After `destroy` returns (or `create` refused), the table is ended: `query`, `emit`
+ * and `render` return AR_HOST_UNAVAILABLE with a message saying the sink's instance
+ * was destroyed and the call came from a thread that outlived it; `set_health` is
+ * ignored; `log` still writes to the router's log, tagged with the sink's name and
+ * marked as logged after the instance ended (the line is the operator's clue to the
+ * leaked thread). A call in progress when `destroy` returns finishes normally.
+ * Routers built before this promise freed the table when `destroy` returned: stop
+ * and join your threads in `destroy` regardless.
  */
 typedef struct ar_host {
     /* sizeof(ar_host) as the host compiled it. */
@@ -277,7 +290,8 @@ typedef struct ar_plugin {
     /* Required. Called once per instance when its sink is removed, reconfigured
      * or the router stops, after the last `deliver` has returned. Stop and join
      * every thread the instance started, and free what it owns. After this
-     * returns the host may free the `ar_host` table it passed to `create`. */
+     * returns the `ar_host` table passed to `create` stays valid but is ended:
+     * calls through it fail with AR_HOST_UNAVAILABLE (see `ar_host`). */
     void (*destroy)(void *instance);
 
     /* Optional (NULL allowed); added to ABI 1 later, so a host reads it only when the

@@ -77,7 +77,8 @@ pub unsafe extern "C" fn create<S: Sink>(
     error_ctx: *mut c_void,
 ) -> *mut c_void {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the host keeps `host` valid until `destroy`, and the settings for the call.
+        // SAFETY: the host keeps `host` valid for the process's life (calls after `destroy`
+        // fail cleanly), and the settings for the call.
         let host = unsafe { Host::from_raw(host) }.ok_or("the host passed no service table")?;
         let raw = unsafe { ffi::bytes(settings_json, settings_len) };
         S::create(host, checked_settings::<S>(raw)?)

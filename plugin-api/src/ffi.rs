@@ -31,7 +31,8 @@ pub const AR_HOST_UNAVAILABLE: i32 = 4;
 /// `ar_write_fn`: receives bytes handed back across the boundary, borrowed for the call.
 pub type WriteFn = unsafe extern "C" fn(ctx: *mut c_void, bytes: *const c_char, len: usize);
 
-/// `ar_host`: the host's services, valid from `create` until `destroy` returns.
+/// `ar_host`: the host's services, valid from `create` for the life of the process (calls
+/// after `destroy` fail with `AR_HOST_UNAVAILABLE`).
 #[repr(C)]
 pub struct Host {
     pub struct_size: u32,

@@ -52,7 +52,8 @@ pub enum HostErrorKind {
     /// `AR_HOST_NOT_FOUND`: what the call names does not exist (a resource, a template).
     NotFound,
     /// `AR_HOST_UNAVAILABLE`: the router cannot do it now (starting, stopping, its outbox
-    /// full); the same call may succeed later.
+    /// full); the same call may succeed later. Also every call made through a [`Host`]
+    /// after its sink was dropped (by a thread that outlived it), which never succeeds.
     Unavailable,
 }
 
@@ -127,14 +128,22 @@ impl std::fmt::Display for HostError {
 impl std::error::Error for HostError {}
 
 /// A handle to the router's services. Cheap to copy and usable from any thread,
-/// including threads the sink starts itself, until the sink is dropped.
+/// including threads the sink starts itself.
+///
+/// It may be kept by a thread that outlives the sink (one `Drop` failed to stop): the
+/// router keeps the table it points to for the life of the process. Once the sink is
+/// dropped, [`query`](Host::query), [`emit`](Host::emit) and [`render`](Host::render)
+/// return [`HostErrorKind::Unavailable`] with a message saying the instance was
+/// destroyed, health reports are ignored, and [`log`](Host::log) still logs, marked as
+/// late. Still, stop and join the sink's threads in `Drop`: routers built before this
+/// promise freed the table.
 #[derive(Clone, Copy)]
 pub struct Host {
     raw: NonNull<ffi::Host>,
 }
 
-// SAFETY: the header promises every host function is thread-safe and the table stays
-// valid until `destroy` returns; the SDK drops the sink inside `destroy`.
+// SAFETY: the header promises every host function is thread-safe and the table valid for
+// the life of the process (calls after `destroy` fail cleanly).
 unsafe impl Send for Host {}
 unsafe impl Sync for Host {}
 
@@ -148,14 +157,15 @@ impl Host {
     /// Wraps the table the router passed to `create`.
     ///
     /// # Safety
-    /// `raw` must be the `ar_host` pointer given to `create`, and the `Host` must not be
-    /// used after `destroy` returns.
+    /// `raw` must be the `ar_host` pointer given to `create` by a host that keeps it valid
+    /// for the life of the process, as the header promises (a `Host` from an older host
+    /// must not be used after `destroy` returns).
     pub unsafe fn from_raw(raw: *const ffi::Host) -> Option<Host> {
         NonNull::new(raw as *mut ffi::Host).map(|raw| Host { raw })
     }
 
     fn table(&self) -> &ffi::Host {
-        // SAFETY: valid for the sink's lifetime (see `from_raw`).
+        // SAFETY: valid for the life of the process (see `from_raw`).
         unsafe { self.raw.as_ref() }
     }
 

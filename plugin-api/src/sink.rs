@@ -27,7 +27,8 @@ use crate::Host;
 ///   in the order messages were queued. A panic inside it is caught and reported as
 ///   [`Outcome::Fail`] with the panic message; the router keeps running.
 /// - `Drop` runs once, after the last `deliver` returned. Stop and join any thread the
-///   sink started: after it returns the [`Host`] handle is no longer valid.
+///   sink started: after it returns, calls through the [`Host`] handle fail with
+///   [`HostErrorKind::Unavailable`](crate::HostErrorKind::Unavailable).
 ///
 /// A whole plugin, with [`export_plugin!`](crate::export_plugin):
 ///

@@ -7,10 +7,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use alert_router::plugins::{Catalog, Delivery, HostServices, Markup, PluginError};
+use alert_router::plugins::{Catalog, Delivery, Health, HostServices, Markup, PluginError};
 use alert_router_plugin::HostError;
+use alert_router_tests::harness::read_json_lines;
 use serde_json::{Value, json};
 
 /// The directory holding libctest.so (ABI 1).
@@ -151,6 +152,24 @@ fn lines(path: &Path) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// Polls the JSON lines of `path` until `done` says they are complete, or panics naming
+/// `what` after 30 s.
+fn wait_for_lines(path: &Path, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lines = read_json_lines(path);
+        if done(&lines) {
+            return lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; {} has {lines:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Runs `f` with a tracing subscriber on this thread and returns what it logged.
@@ -621,4 +640,66 @@ fn validate_judges_settings_without_side_effects_and_an_older_descriptor_still_l
         .expect("create takes a path");
     drop(instance);
     assert_eq!(lines(&out), ["destroyed"]);
+}
+
+#[test]
+fn a_thread_that_outlives_its_instance_gets_unavailable_and_reaches_nothing() {
+    let scratch = Scratch::new("flaky-outlive");
+    let (record, until) = (scratch.path("outlive.jsonl"), scratch.path("destroyed"));
+    let plugin = Catalog::new(vec![]).load("flaky").expect("load");
+    let services = Arc::new(Recorder::default());
+    let settings = json!({"outlive_record": record, "outlive_until": until});
+    let instance = plugin
+        .create("late", &settings, services.clone())
+        .expect("create");
+    let health = Arc::new(Mutex::new(Vec::new()));
+    instance.send_health_to({
+        let health = health.clone();
+        Arc::new(move |h| health.lock().unwrap().push(h))
+    });
+
+    // Before destroy, the thread's call reaches the services.
+    let before = wait_for_lines(&record, "the call made before destroy", |l| !l.is_empty());
+    assert_eq!(
+        before,
+        [json!({"when": "before", "call": "query", "answer": {"healthy": true}})]
+    );
+
+    // `destroy` returns with the thread still running: the router keeps nothing of its
+    // own for it.
+    drop(instance);
+    assert_eq!(
+        Arc::strong_count(&services),
+        1,
+        "the table released the services at destroy"
+    );
+
+    fs::write(&until, "").expect("let the thread call again");
+    let lines = wait_for_lines(&record, "the calls made after destroy", |l| {
+        l.last().is_some_and(|l| l["call"] == "done")
+    });
+    let destroyed = "sink `late`'s instance was destroyed; this call came from a thread that outlived it (destroy must stop and join the instance's threads)";
+    let unavailable = |call: &str| json!({"when": "after", "call": call, "kind": "Unavailable", "message": destroyed});
+    assert_eq!(
+        lines[1..],
+        [
+            unavailable("query"),
+            unavailable("emit"),
+            unavailable("render"),
+            json!({"when": "after", "call": "done", "answer": null}),
+        ]
+    );
+    assert_eq!(
+        services.calls(),
+        [Call::Query {
+            sink: "late".into(),
+            path: "status".into()
+        }],
+        "no call after destroy reached the services"
+    );
+    assert_eq!(
+        *health.lock().unwrap(),
+        [Health::Healthy],
+        "the report made after destroy was ignored"
+    );
 }

@@ -1,13 +1,12 @@
 //! The `ar_host` table a plugin instance calls back into: [`HostServices`] (what the rest
 //! of the router provides), the instance's [`Health`] reports, the C callbacks that reach
-//! them, and [`HostTable`], the allocation that holds the table for one instance's
-//! lifetime.
+//! them, and [`HostTable`], the allocation that holds the table: never freed, ended when
+//! the instance is destroyed.
 
 use std::any::Any;
 use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::ptr::NonNull;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use alert_router_plugin::{HostError, Level, ffi};
 
@@ -41,13 +40,16 @@ pub type HealthListener = Arc<dyn Fn(Health) + Send + Sync>;
 
 /// One instance's health reports. The latest is held until the router connects the
 /// instance to its sink (a report made during `create` comes before there is a sink to
-/// show it), then each is passed on as it comes.
+/// show it), then each is passed on as it comes, until the instance ends.
 #[derive(Default)]
 pub(super) struct HealthReports(Mutex<Reports>);
 
 enum Reports {
     Held(Option<Health>),
     PassedOn(HealthListener),
+    /// The instance is gone: reports from threads that outlived it are dropped, and the
+    /// listener (which holds the sink's state) is released.
+    Ended,
 }
 
 impl Default for Reports {
@@ -67,25 +69,100 @@ impl HealthReports {
             Reports::Held(_) => *reports = Reports::Held(Some(health)),
             // Under the lock, so two threads' reports arrive in the order they were made.
             Reports::PassedOn(listener) => listener(health),
+            Reports::Ended => {}
         }
     }
 
     /// Passes the held report, and every later one, to `listener`.
     pub(super) fn pass_on_to(&self, listener: HealthListener) {
         let mut reports = self.lock();
-        if let Reports::Held(Some(held)) = &*reports {
-            listener(held.clone());
+        match &*reports {
+            Reports::Held(held) => {
+                if let Some(held) = held {
+                    listener(held.clone());
+                }
+                *reports = Reports::PassedOn(listener);
+            }
+            Reports::PassedOn(_) => *reports = Reports::PassedOn(listener),
+            Reports::Ended => {}
         }
-        *reports = Reports::PassedOn(listener);
+    }
+
+    /// Drops every later report and releases the listener.
+    fn end(&self) {
+        let released = std::mem::replace(&mut *self.lock(), Reports::Ended);
+        // Outside the lock: the listener's captures are dropped with it.
+        drop(released);
     }
 }
 
-/// What `host_data` points to.
+/// What `host_data` points to. Never freed: a plugin thread may outlive its instance.
 struct HostData {
-    sink: String,
-    plugin: String,
-    services: Arc<dyn HostServices>,
+    sink: Box<str>,
+    plugin: Box<str>,
+    /// Read on every call: a per-instance lock, taken only to clone the Arc out, so calls
+    /// never wait on each other and `end` never waits for a call in progress.
+    state: RwLock<State>,
     health: HealthReports,
+}
+
+enum State {
+    Live(Arc<dyn HostServices>),
+    /// The services were released: what is left is the names and the table.
+    Ended(Ended),
+}
+
+/// Why an instance's table no longer reaches the router's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// The plugin's `destroy` returned.
+    Destroyed,
+    /// The plugin's `create` refused: there never was an instance.
+    Refused,
+}
+
+impl HostData {
+    /// The services, or why the instance can no longer use them.
+    fn services(&self) -> Result<Arc<dyn HostServices>, HostError> {
+        match &*self.state.read().unwrap_or_else(PoisonError::into_inner) {
+            State::Live(services) => Ok(Arc::clone(services)),
+            State::Ended(why) => Err(HostError::unavailable(self.ended_message(*why))),
+        }
+    }
+
+    fn ended(&self) -> Option<Ended> {
+        match &*self.state.read().unwrap_or_else(PoisonError::into_inner) {
+            State::Live(_) => None,
+            State::Ended(why) => Some(*why),
+        }
+    }
+
+    fn ended_message(&self, why: Ended) -> String {
+        let sink = &self.sink;
+        match why {
+            Ended::Destroyed => format!(
+                "sink `{sink}`'s instance was destroyed; this call came from a thread that outlived it (destroy must stop and join the instance's threads)"
+            ),
+            Ended::Refused => format!(
+                "sink `{sink}`'s create refused its settings, so there is no instance; this call came from a thread that outlived the refusal (stop the threads create started before refusing)"
+            ),
+        }
+    }
+
+    /// Releases the services and the health listener; later calls fail. The first reason
+    /// given stays.
+    fn end(&self, why: Ended) {
+        let released = {
+            let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+            match &*state {
+                State::Live(_) => std::mem::replace(&mut *state, State::Ended(why)),
+                State::Ended(_) => return,
+            }
+        };
+        // Outside the lock: the last reference to the services may be dropped here.
+        drop(released);
+        self.health.end();
+    }
 }
 
 /// The table and the data it points to, in one allocation that never moves.
@@ -94,18 +171,22 @@ struct HostBlock {
     data: HostData,
 }
 
-/// Owns one instance's `ar_host` table. The allocation is made once and freed only when
-/// this is dropped, which the instance does after `destroy` returns (or at once when
-/// `create` refused), as the header promises the plugin.
-pub(super) struct HostTable(NonNull<HostBlock>);
+/// One instance's `ar_host` table. The allocation is leaked on purpose: the header
+/// promises the plugin the pointer for the life of the process, because a thread the
+/// plugin failed to stop may still hold it (the SDK's `Host` is `Copy + Send`). Dropping
+/// this ends the table instead (see [`HostData::end`]), which the instance does after
+/// `destroy` returns: a few hundred bytes stay per instance ever created, none of the
+/// router's state. A refused `create` ends it too, never frees it, for the same reason.
+pub(super) struct HostTable(&'static HostBlock);
 
-// SAFETY: the block holds only Send + Sync data (strings, an Arc<dyn HostServices>), and
-// the callbacks only read it; the table is owned by exactly one HostTable.
+// SAFETY: the block holds only Send + Sync data (strings, locks, an Arc<dyn
+// HostServices>) besides the table, whose `host_data` pointer points into the block
+// itself and is only read.
 unsafe impl Send for HostTable {}
 
 impl HostTable {
     pub(super) fn new(sink: &str, plugin: &str, services: Arc<dyn HostServices>) -> HostTable {
-        let block = Box::new(HostBlock {
+        let block = Box::into_raw(Box::new(HostBlock {
             table: ffi::Host {
                 struct_size: size_of::<ffi::Host>() as u32,
                 host_data: std::ptr::null_mut(),
@@ -121,39 +202,40 @@ impl HostTable {
                 set_health: Some(host_set_health),
             },
             data: HostData {
-                sink: sink.to_owned(),
-                plugin: plugin.to_owned(),
-                services,
+                sink: sink.into(),
+                plugin: plugin.into(),
+                state: RwLock::new(State::Live(services)),
                 health: HealthReports::default(),
             },
-        });
-        let block = NonNull::from(Box::leak(block));
-        // SAFETY: `block` is a live, exclusively owned allocation; `host_data` points into
-        // it and stays valid until Drop frees the whole block.
+        }));
+        // SAFETY: `block` is a live allocation no one else sees yet; `host_data` points
+        // into it, and it is never freed, so both stay valid for the process's life.
         unsafe {
-            let p = block.as_ptr();
-            (*p).table.host_data = (&raw mut (*p).data).cast::<c_void>();
+            (*block).table.host_data = (&raw mut (*block).data).cast::<c_void>();
+            HostTable(&*block)
         }
-        HostTable(block)
     }
 
     /// The `ar_host *` to hand to `create`.
     pub(super) fn as_ptr(&self) -> *const ffi::Host {
-        // SAFETY: the block is live while `self` is.
-        unsafe { &raw const (*self.0.as_ptr()).table }
+        &self.0.table
     }
 
     /// What the instance reports about its health.
     pub(super) fn health(&self) -> &HealthReports {
-        // SAFETY: the block is live while `self` is; the callbacks only read it too.
-        unsafe { &(*self.0.as_ptr()).data.health }
+        &self.0.data.health
+    }
+
+    /// Ends the table for `why` now (dropping it ends it as [`Ended::Destroyed`]).
+    pub(super) fn end(self, why: Ended) {
+        self.0.data.end(why);
     }
 }
 
 impl Drop for HostTable {
+    /// Ends the table, never frees it: the instance calls `destroy` first.
     fn drop(&mut self) {
-        // SAFETY: allocated by Box in `new`, freed only here.
-        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+        self.0.data.end(Ended::Destroyed);
     }
 }
 
@@ -188,7 +270,7 @@ type RenderImpl = unsafe extern "C" fn(
 ) -> i32;
 
 /// # Safety
-/// `host_data` is NULL or the pointer a live [`HostTable`] put in its table.
+/// `host_data` is NULL or the pointer a [`HostTable`] put in its table (valid forever).
 unsafe fn host_data<'a>(host_data: *mut c_void) -> Option<&'a HostData> {
     // SAFETY: guaranteed by the caller.
     unsafe { (host_data as *const HostData).as_ref() }
@@ -207,8 +289,19 @@ unsafe extern "C" fn host_log(host_data: *mut c_void, level: i32, msg: *const c_
         let Some(data) = (unsafe { self::host_data(host_data) }) else {
             return;
         };
-        let text = String::from_utf8_lossy(unsafe { ffi::bytes(msg, len) });
-        let (sink, plugin) = (data.sink.as_str(), data.plugin.as_str());
+        let mut text = String::from_utf8_lossy(unsafe { ffi::bytes(msg, len) });
+        // Kept, not dropped: a line from a thread that outlived its instance is the
+        // operator's clue to the plugin's bug, and must not pass for a new instance's.
+        match data.ended() {
+            None => {}
+            Some(Ended::Destroyed) => text.to_mut().push_str(
+                " (logged after the instance was destroyed, by a thread that outlived it)",
+            ),
+            Some(Ended::Refused) => text
+                .to_mut()
+                .push_str(" (logged after create refused, by a thread that outlived the refusal)"),
+        }
+        let (sink, plugin) = (&*data.sink, &*data.plugin);
         match level {
             ERROR => tracing::error!(sink, plugin, "{text}"),
             WARN => tracing::warn!(sink, plugin, "{text}"),
@@ -233,7 +326,7 @@ unsafe extern "C" fn host_query(
         let data = unsafe { self::host_data(host_data) }.ok_or_else(no_host_data)?;
         let path = std::str::from_utf8(unsafe { ffi::bytes(path, path_len) })
             .map_err(|_| HostError::bad_request("the query path is not UTF-8"))?;
-        data.services.query(&data.sink, path)
+        data.services()?.query(&data.sink, path)
     })
 }
 
@@ -249,7 +342,7 @@ unsafe extern "C" fn host_emit(
         // SAFETY: as the header documents; NULL reads as absent or empty.
         let data = unsafe { self::host_data(host_data) }.ok_or_else(no_host_data)?;
         let event = unsafe { ffi::bytes(event_json, len) };
-        data.services.emit(&data.sink, event)
+        data.services()?.emit(&data.sink, event)
     })
 }
 
@@ -272,7 +365,7 @@ unsafe extern "C" fn host_render(
             [] => b"{}".as_slice(),
             context => context,
         };
-        data.services.render(&data.sink, name, context)
+        data.services()?.render(&data.sink, name, context)
     })
 }
 
@@ -386,9 +479,15 @@ mod tests {
 
     /// Calls `query` through the table as a plugin would.
     fn query(table: &HostTable, path: &str) -> (i32, String) {
-        // SAFETY: a live table; `out` outlives the call.
+        query_at(table.as_ptr(), path)
+    }
+
+    /// Calls `query` through a table pointer kept past its HostTable, as a plugin thread
+    /// that outlived its instance would.
+    fn query_at(table: *const ffi::Host, path: &str) -> (i32, String) {
+        // SAFETY: a table HostTable made (never freed); `out` outlives the call.
         unsafe {
-            let t = &*table.as_ptr();
+            let t = &*table;
             let mut out = Vec::<u8>::new();
             let rc = (t.query)(
                 t.host_data,
@@ -591,9 +690,13 @@ mod tests {
 
     /// Calls `set_health` through the table as a plugin would.
     fn set_health(table: &HostTable, healthy: i32, reason: &[u8]) {
-        // SAFETY: a live table; `reason` outlives the call.
+        set_health_at(table.as_ptr(), healthy, reason);
+    }
+
+    fn set_health_at(table: *const ffi::Host, healthy: i32, reason: &[u8]) {
+        // SAFETY: a table HostTable made (never freed); `reason` outlives the call.
         unsafe {
-            let t = &*table.as_ptr();
+            let t = &*table;
             assert!(ffi::host_has_set_health(t.struct_size));
             (t.set_health.expect("the router's table has set_health"))(
                 t.host_data,
@@ -631,5 +734,104 @@ mod tests {
         // A NULL host_data is tolerated.
         // SAFETY: NULLs are what is tested.
         unsafe { host_set_health(std::ptr::null_mut(), 0, std::ptr::null(), 3) };
+    }
+
+    #[test]
+    fn after_destroy_calls_fail_as_unavailable_and_nothing_of_the_router_is_kept() {
+        let services = Arc::new(Services);
+        let released = Arc::downgrade(&services);
+        let table = HostTable::new("tg-ops", "telegram", services);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let listener: HealthListener = {
+            let seen = seen.clone();
+            Arc::new(move |h| seen.lock().unwrap().push(h))
+        };
+        let listener_released = Arc::downgrade(&listener);
+        table.health().pass_on_to(listener);
+        // What a plugin thread keeps.
+        let raw = table.as_ptr();
+        assert_eq!(
+            query_at(raw, "status"),
+            (0, r#"{"sink":"tg-ops"}"#.to_owned())
+        );
+        set_health_at(raw, 1, b"");
+
+        drop(table); // what the instance does after `destroy` returns
+        assert!(released.upgrade().is_none(), "the services are released");
+        assert!(
+            listener_released.upgrade().is_none(),
+            "the health listener is released"
+        );
+
+        let destroyed = "sink `tg-ops`'s instance was destroyed; this call came from a thread that outlived it (destroy must stop and join the instance's threads)";
+        assert_eq!(
+            query_at(raw, "status"),
+            (ffi::AR_HOST_UNAVAILABLE, destroyed.to_owned())
+        );
+        // SAFETY: the table is never freed; `out` outlives each call.
+        unsafe {
+            let t = &*raw;
+            let mut out = Vec::<u8>::new();
+            let rc = (t.emit)(
+                t.host_data,
+                "{}".as_ptr().cast(),
+                2,
+                ffi::write_to_vec,
+                (&raw mut out).cast(),
+            );
+            assert_eq!(
+                (rc, out.as_slice()),
+                (ffi::AR_HOST_UNAVAILABLE, destroyed.as_bytes())
+            );
+            let mut out = Vec::<u8>::new();
+            let rc = (t.render)(
+                t.host_data,
+                "status".as_ptr().cast(),
+                6,
+                std::ptr::null(),
+                0,
+                ffi::write_to_vec,
+                (&raw mut out).cast(),
+            );
+            assert_eq!(
+                (rc, out.as_slice()),
+                (ffi::AR_HOST_UNAVAILABLE, destroyed.as_bytes())
+            );
+        }
+        // Ignored: the sink's status is no longer this instance's to set.
+        set_health_at(raw, 0, b"late");
+        assert_eq!(*seen.lock().unwrap(), [Health::Healthy]);
+
+        // Still logged, with the sink's name, and marked as late.
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            // SAFETY: the table is never freed; the message is valid for the call.
+            unsafe { ((*raw).log)((*raw).host_data, WARN, "late".as_ptr().cast(), 4) };
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("late (logged after the instance was destroyed"),
+            "{text}"
+        );
+        assert!(text.contains("tg-ops"), "{text}");
+    }
+
+    #[test]
+    fn a_refused_create_ends_the_table_with_its_own_message() {
+        let table = table();
+        let raw = table.as_ptr();
+        table.end(Ended::Refused);
+        let (rc, message) = query_at(raw, "status");
+        assert_eq!(rc, ffi::AR_HOST_UNAVAILABLE);
+        assert!(
+            message.starts_with("sink `tg-ops`'s create refused its settings"),
+            "{message}"
+        );
     }
 }

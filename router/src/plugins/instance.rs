@@ -49,8 +49,9 @@ enum Inner {
 /// An instance in the router's process.
 struct Loaded {
     handle: NonNull<c_void>,
-    /// The plugin reads it. Dropped after `Drop::drop` has called `destroy`, so the table
-    /// outlives the instance, as the header promises.
+    /// The plugin reads it. Dropped after `Drop::drop` has called `destroy`, which ends
+    /// the table (later calls fail as Unavailable) but never frees it, as the header
+    /// promises: a plugin thread may outlive the instance.
     host: HostTable,
     plugin: Arc<Plugin>,
 }
@@ -204,7 +205,7 @@ impl Drop for Loaded {
     /// `deliver`: drop instances off the async runtime.
     fn drop(&mut self) {
         // SAFETY: the handle came from `create`; Drop runs once, after every `deliver`
-        // returned (they borrow `self`). `host` is freed after this, as promised.
+        // returned (they borrow `self`). `host` is ended (not freed) after this.
         unsafe { (self.plugin.destroy_fn)(self.handle.as_ptr()) };
     }
 }

@@ -11,7 +11,7 @@ use alert_router_plugin::ffi;
 use libloading::Library;
 
 use super::error::plugin_text;
-use super::host::{HostServices, HostTable};
+use super::host::{Ended, HostServices, HostTable};
 use super::process::{ProcessInstance, ProcessOptions};
 use super::{Instance, Manifest, PluginError, library};
 
@@ -245,9 +245,9 @@ impl Plugin {
         let host = HostTable::new(sink, &self.name, services);
         let settings_json = settings_json(settings);
         let mut error = Vec::<u8>::new();
-        // SAFETY: the arguments are as the header documents; `host` lives until after
-        // `destroy` (Instance's Drop) or is dropped below after a refusal; `error` outlives
-        // the call.
+        // SAFETY: the arguments are as the header documents; the table `host` hands out is
+        // never freed (it is only ended: after `destroy`, or below after a refusal);
+        // `error` outlives the call.
         let handle = unsafe {
             (self.create_fn)(
                 host.as_ptr(),
@@ -260,8 +260,9 @@ impl Plugin {
         match NonNull::new(handle) {
             Some(handle) => Ok(Instance::new(Arc::clone(self), sink, handle, host)),
             None => {
-                // A refusal returns nothing to destroy; the table is no longer the plugin's.
-                drop(host);
+                // A refusal returns nothing to destroy: end the table now, so a thread
+                // `create` started before refusing gets Unavailable, not the services.
+                host.end(Ended::Refused);
                 Err(self.refusal(sink, settings, &error))
             }
         }

@@ -13,13 +13,20 @@
 //! Settings: `path`, a file to append every attempt to as one JSON line: the console
 //! plugin's json format (`id`, `sink`, `attempt`, `payload`, `event`) plus `outcome`
 //! (`ok`, `fail`, `retry`, `panic`), written before the plugin answers.
+//!
+//! `outlive_record` and `outlive_until` (two paths, both or neither): `create` starts a
+//! thread that `destroy` does not stop, the bug the router must survive. It calls the host
+//! (`query("status")`, `report_healthy`) at once, appending `{"when": "before", ...}` to
+//! `outlive_record`, then waits (at most a minute) until `outlive_until` exists, and calls
+//! `query`, `emit`, `render`, `report_unhealthy` and `log`, appending one
+//! `{"when": "after", "call": ..., "answer" or "kind" and "message"}` line for each.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use alert_router_plugin::{Host, Message, Outcome, Sink, export_plugin};
+use alert_router_plugin::{Host, HostError, Message, Outcome, Sink, export_plugin};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -27,6 +34,10 @@ use serde::Deserialize;
 pub struct Settings {
     #[serde(default)]
     path: Option<String>,
+    #[serde(default)]
+    outlive_record: Option<PathBuf>,
+    #[serde(default)]
+    outlive_until: Option<PathBuf>,
 }
 
 pub struct Flaky {
@@ -114,6 +125,14 @@ impl Sink for Flaky {
                     .map_err(|e| format!("settings.path: cannot open {path} for appending: {e}"))?,
             ),
         };
+        match (settings.outlive_record, settings.outlive_until) {
+            (None, None) => {}
+            (Some(record), Some(until)) => {
+                // Never joined, on purpose: it outlives the instance.
+                std::thread::spawn(move || outlive(host, &record, &until));
+            }
+            _ => return Err("settings: give outlive_record and outlive_until together".into()),
+        }
         host.debug("flaky created");
         Ok(Flaky { out })
     }
@@ -152,6 +171,45 @@ impl Sink for Flaky {
     }
 }
 
+/// The thread `outlive_record` starts: see the crate's documentation.
+fn outlive(host: Host, record: &Path, until: &Path) {
+    let append = |when: &str, call: &str, answer: Result<serde_json::Value, HostError>| {
+        let line = match answer {
+            Ok(answer) => serde_json::json!({"when": when, "call": call, "answer": answer}),
+            Err(e) => serde_json::json!({
+                "when": when,
+                "call": call,
+                "kind": format!("{:?}", e.kind()),
+                "message": e.message(),
+            }),
+        };
+        // Nowhere to report a failure from this thread: the test sees the line missing.
+        if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(record) {
+            let _ = file.write_all(format!("{line}\n").as_bytes());
+        }
+    };
+    host.report_healthy();
+    append("before", "query", host.query("status"));
+    if !hold_until(until) {
+        return;
+    }
+    append("after", "query", host.query("status"));
+    append(
+        "after",
+        "emit",
+        host.emit(&serde_json::json!({"type": "late"})),
+    );
+    append(
+        "after",
+        "render",
+        host.render("late", &serde_json::json!({})),
+    );
+    host.report_unhealthy("reported after destroy");
+    host.info("logged after destroy");
+    // Last, so a test that sees it knows every call above returned.
+    append("after", "done", Ok(serde_json::Value::Null));
+}
+
 /// Blocks until `path` exists (true) or a minute passed (false).
 fn hold_until(path: &Path) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -171,7 +229,9 @@ export_plugin!(
   "markup": "none",
   "description": "Test plugin: behaves as each message's payload says (ok, fail, retry, panic)",
   "settings": {
-    "path": {"type": "string", "description": "file to append every attempt to, as JSON lines"}
+    "path": {"type": "string", "description": "file to append every attempt to, as JSON lines"},
+    "outlive_record": {"type": "string", "description": "file a thread that outlives the instance appends its host calls' answers to"},
+    "outlive_until": {"type": "string", "description": "that thread makes its calls after destroy once this file exists"}
   }
 }"#
 );
