@@ -57,7 +57,8 @@ LUA
 # The router's CPU time per accepted event over a scenario (user + system, all threads),
 # once what wrk sent has settled.
 tick=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$router/stat"; }
+# With ISOLATION=process the plugin's own process counts too.
+cpu_ticks() { for p in $router $(pgrep -P "$router"); do cat "/proc/$p/stat"; done | awk '{t += $14 + $15} END {print t}'; }
 accepted() { curl -s localhost:19470/v1/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"]["accepted"])'; }
 measure() {
   local name=$1 conns=$2 script=$3 c0 a0 c1 a1
@@ -84,3 +85,5 @@ done
 lines=$(grep -c '^trade_closed' "$work/out.txt" || true)
 echo "== accepted $accepted events; delivered $sent; lines in the file: $lines"
 echo "== router RSS: $(ps -o rss= -p $router) KiB"
+children=$(pgrep -P "$router" || true)
+[ -n "$children" ] && echo "== plugin processes' RSS: $(ps -o rss= -p "$(echo $children | tr ' ' ,)" | awk '{t += $1} END {print t}') KiB"
