@@ -77,3 +77,40 @@ async fn a_failing_program_dead_letters_with_its_stderr_and_a_missing_one_does_n
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains(refusal), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_python_sink_too_slow_once_is_killed_at_its_timeout_and_tried_again() {
+    // A sink as an operator writes one: a few lines of Python reading the message on
+    // stdin. Its first run hangs past the sink's timeout.
+    let script = r#"import json, os, sys, time
+message = json.load(sys.stdin)
+if not os.path.exists("{dir}/tried"):
+    open("{dir}/tried", "w").close()
+    time.sleep(60)
+with open("{dir}/got.json", "w") as out:
+    json.dump({"attempt": os.environ["ALERT_ROUTER_ATTEMPT"], "text": message["text"]}, out)
+"#;
+    let config = config("[python3, \"{dir}/sink.py\"]")
+        .replace("    settings:\n", "    settings:\n      timeout: 1s\n");
+    let router = Router::start(&config, &[ROUTES, default_template(), ("sink.py", script)]).await;
+    let body = r#"{"type": "trade_opened", "id": "slow1", "symbol": "ETH/USDT", "side": "BUY", "entry_price": 2500, "quantity": 1}"#;
+    assert_eq!(router.post_events(body).await.0, 202);
+    let got = eventually(Duration::from_secs(20), "the second run's copy", || {
+        let text = std::fs::read_to_string(router.dir.path().join("got.json")).ok()?;
+        serde_json::from_str::<serde_json::Value>(&text).ok()
+    })
+    .await;
+    assert_eq!(got["attempt"], "2", "{got}");
+    assert_eq!(got["text"], "trade_opened (info) ETH/USDT");
+    let status = router
+        .status_until("the delivery counted", |s| s["sinks"]["run"]["sent"] == 1)
+        .await;
+    assert_eq!(status["sinks"]["run"]["retried"], 1, "{status}");
+    let error = status["sinks"]["run"]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.ends_with("ran longer than its timeout (1 s) and was killed"),
+        "the timeout is the reason: {status}"
+    );
+}

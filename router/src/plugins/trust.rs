@@ -22,27 +22,34 @@ pub(super) fn distrust(file: &Path) -> Option<String> {
             Err(e) => return Some(format!("cannot check {}: {e}", place.display())),
         };
         let what = if meta.is_dir() { "directory" } else { "file" };
-        let mode = meta.mode() & 0o7777;
-        if mode & 0o022 != 0 {
-            return Some(format!(
-                "the {what} {} is writable by {} (mode {mode:04o}), so others could put code there that the router would run: `chmod go-w {}`",
-                place.display(),
-                if mode & 0o002 != 0 {
-                    "anyone"
-                } else {
-                    "its group"
-                },
-                place.display()
-            ));
+        if let Some(why) = judge(what, place, meta.mode() & 0o7777, meta.uid(), me) {
+            return Some(why);
         }
-        if meta.uid() != 0 && meta.uid() != me {
-            return Some(format!(
-                "the {what} {} is owned by uid {}, neither root nor the router's user (uid {me}): `chown {me} {}`, or install it as root",
-                place.display(),
-                meta.uid(),
-                place.display()
-            ));
-        }
+    }
+    None
+}
+
+/// The rule for one file or directory (`what`) at `place`, of `mode`, owned by `owner`,
+/// judged for a router running as `me`.
+fn judge(what: &str, place: &Path, mode: u32, owner: u32, me: u32) -> Option<String> {
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "the {what} {} is writable by {} (mode {mode:04o}), so others could put code there that the router would run: `chmod go-w {}`",
+            place.display(),
+            if mode & 0o002 != 0 {
+                "anyone"
+            } else {
+                "its group"
+            },
+            place.display()
+        ));
+    }
+    if owner != 0 && owner != me {
+        return Some(format!(
+            "the {what} {} is owned by uid {owner}, neither root nor the router's user (uid {me}): `chown {me} {}`, or install it as root",
+            place.display(),
+            place.display()
+        ));
     }
     None
 }
@@ -80,5 +87,47 @@ mod tests {
         assert!(why.starts_with("the directory"), "{why}");
         assert!(why.contains("writable by its group (mode 0775)"), "{why}");
         chmod(&dir.0, 0o755);
+    }
+
+    #[test]
+    fn a_file_owned_by_another_user_than_root_or_the_routers_is_distrusted() {
+        let place = Path::new("/opt/plugins/libp.so");
+        // `nobody` (65534) owns it; the router runs as root, then as uid 1000.
+        let why = judge("file", place, 0o644, 65534, 0).expect("another user's file");
+        assert_eq!(
+            why,
+            "the file /opt/plugins/libp.so is owned by uid 65534, neither root nor the router's user (uid 0): `chown 0 /opt/plugins/libp.so`, or install it as root"
+        );
+        assert!(judge("file", place, 0o644, 65534, 1000).is_some());
+        assert_eq!(
+            judge("file", place, 0o644, 0, 1000),
+            None,
+            "root's is trusted"
+        );
+        assert_eq!(
+            judge("file", place, 0o644, 1000, 1000),
+            None,
+            "the router's own"
+        );
+        assert_eq!(judge("directory", place, 0o755, 0, 0), None);
+        let why = judge("directory", place, 0o777, 0, 0).expect("a directory anyone can write");
+        assert!(why.contains("writable by anyone (mode 0777)"), "{why}");
+    }
+
+    /// Where it can give a file away (as root, which CI runs as), the whole check finds it.
+    #[test]
+    fn a_file_given_to_nobody_is_found_by_the_check() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // chown needs root; the rule itself is tested above
+        }
+        let dir = TempDir::new("trust-owner");
+        dir.write("libp.so", "x");
+        let file = dir.0.join("libp.so");
+        chmod(&dir.0, 0o755);
+        chmod(&file, 0o644);
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown as root");
+        let why = distrust(&file).expect("nobody's file");
+        assert!(why.contains("is owned by uid 65534"), "{why}");
     }
 }
