@@ -15,9 +15,11 @@ use crate::format::{self, Limits, Payload};
 use crate::mute::unix_now;
 use crate::{Shared, Stats};
 
-/// The longest a delivery waits for Telegram's pace before giving the slot back to the
-/// router as a retry-after (which pauses the whole sink for that long).
-const MAX_PACING_WAIT: Duration = Duration::from_secs(5);
+/// How long a delivery waits for Telegram's pace: not at all. `deliver` makes one attempt
+/// and returns (the header's rule); when the next slot is later, the wait goes back to
+/// the router as a retry-after, which pauses the whole sink that long, interruptibly.
+/// (Command answers, sent off the delivery path, may wait: `answers.rs`.)
+const MAX_PACING_WAIT: Duration = Duration::ZERO;
 
 /// How many messages' progress is remembered. A message the router gave up on never
 /// comes back; the oldest entries make room.
