@@ -96,7 +96,9 @@ impl DurationSetting {
                 written(max)
             ));
         }
-        Ok(Duration::from_secs_f64(seconds))
+        // Within [min, max], so it converts; a failure would still be an error, not a panic.
+        Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("must be at most {}", written(max)))
     }
 }
 

@@ -47,6 +47,8 @@ pub use secret::{Secret, redact};
 /// plain number of seconds. Plugins use it for their own settings, so every duration an
 /// operator writes reads the same.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    /// 100 years (36500 days).
+    const MAX_DURATION_SECS: f64 = 36_500.0 * 86_400.0;
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -69,6 +71,13 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a duration"));
+    }
+    // Anything longer is a typo, and would overflow the clock arithmetic of whoever waits
+    // that long (from_secs_f64 itself panics past about 584 billion years).
+    if secs > MAX_DURATION_SECS {
+        return Err(format!(
+            "{s:?} is longer than 100 years; write at most 36500d"
+        ));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
@@ -116,6 +125,26 @@ pub use sink::{Message, Outcome, Sink};
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_duration_too_long_to_wait_is_an_error_not_a_panic() {
+        use super::parse_duration;
+        for huge in [
+            "99999999999999999999999d",
+            "99999999999999999999999999999999999s",
+            "36501d",
+        ] {
+            let error = parse_duration(huge).expect_err(huge);
+            assert!(
+                error.contains("longer than 100 years") || error.contains("not a duration"),
+                "{huge}: {error}"
+            );
+        }
+        assert_eq!(
+            parse_duration("36500d"),
+            Ok(std::time::Duration::from_secs(36_500 * 86_400))
+        );
+    }
+
     #[test]
     fn form_components_are_decoded() {
         use super::form_decode as decode;

@@ -708,6 +708,61 @@ mod tests {
     }
 
     #[test]
+    fn a_variable_is_one_value_never_yaml_structure() {
+        // A line break would have started new keys; ` #` a comment.
+        let injected = "x\nstorage: {path: /etc}";
+        let c = parse(
+            "server:\n  token: ${T}\nsinks:\n  a:\n    plugin: console\n    settings: {path: ${P}, format: \"${F}\", note: '${N}'}\n",
+            &[
+                ("T", "abc #def"),
+                ("P", injected),
+                ("F", "say \"hi\" \\ there"),
+                ("N", "it's"),
+            ],
+        )
+        .expect("the values are read as values");
+        assert_eq!(
+            c.server.token.as_ref().map(|t| t.expose()),
+            Some("abc #def")
+        );
+        assert_eq!(c.storage.path, PathBuf::from("/etc/ar/data"));
+        let settings = &c.sinks["a"].settings;
+        assert_eq!(settings["path"], injected);
+        assert_eq!(settings["format"], "say \"hi\" \\ there");
+        assert_eq!(settings["note"], "it's");
+
+        // Where the value cannot be made one scalar, the error says what to do.
+        let err = parse(
+            "sinks:\n  a:\n    plugin: webhook\n    settings: {url: http://${H}/x}\n",
+            &[("H", "h\nstorage: {path: /etc}")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.0[0].to_string(),
+            "/etc/ar/router.yaml:4:28: the value of H holds YAML syntax (a line break, ` #` or `: `) in the middle of an unquoted value, where it would change the file's structure: put the whole value in double quotes in router.yaml"
+        );
+        let err = parse("server:\n  token: '${T}'\n", &[("T", "a\nb")]).unwrap_err();
+        assert!(
+            err.to_string().contains("single quotes cannot hold"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_duration_too_long_is_an_error_at_its_place_not_a_panic() {
+        let err = parse(
+            "sinks:\n  a:\n    plugin: x\n    retry: {max_backoff: 99999999999999999999999d}\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("router.yaml:4:26: sinks.a.retry.max_backoff: \"99999999999999999999999d\" is longer than 100 years"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn comments_are_not_interpolated() {
         // A `#` inside quotes or a word is no comment.
         let text = "# uses ${NOPE}\nk: v  # ${NOPE}\nc: \"#${X}\"\nd: a#${X}\n";

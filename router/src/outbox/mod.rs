@@ -44,7 +44,6 @@ use store::{Ack, Op};
 pub const FILE_NAME: &str = "outbox.db";
 
 /// Held while a router uses a storage directory.
-const LOCK_NAME: &str = "lock";
 
 #[derive(Debug, Default)]
 struct Waiting {
@@ -183,6 +182,37 @@ impl Outbox {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Moves everything in the write-ahead log into the database file and empties the
+    /// log: done at a clean stop, so `outbox.db` alone holds the outbox (a backup that
+    /// copies only it loses nothing). Readers still open (a worker left inside a hung
+    /// plugin) may keep the log from being emptied: then it says so and the log stays,
+    /// which SQLite replays at the next open.
+    pub fn checkpoint(&self) -> Result<(), OutboxError> {
+        let conn = Connection::open(&self.path).map_err(|source| OutboxError::Open {
+            path: self.path.clone(),
+            source,
+        })?;
+        let write_error = |e: rusqlite::Error| OutboxError::Write {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        conn.busy_timeout(Duration::from_secs(1))
+            .map_err(write_error)?;
+        // (busy, log frames, frames checkpointed): busy means readers held it back.
+        let (busy, _, _): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .map_err(write_error)?;
+        if busy != 0 {
+            return Err(OutboxError::Write {
+                path: self.path.clone(),
+                message: "the write-ahead log is still in use; it stays beside the database and is replayed at the next start".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The record of `sink`'s attempt in flight, for its worker.
@@ -490,22 +520,23 @@ fn waking(batch: &Batch) -> Vec<String> {
 }
 
 fn lock_dir(dir: &Path) -> Result<File, OutboxError> {
-    let path = dir.join(LOCK_NAME);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| OutboxError::CreateDir {
-            path: path.clone(),
-            source,
-        })?;
+    // The lock is on the directory itself, not on a file in it: a lock file can be
+    // deleted (and a second router would then lock a new one), a directory holding the
+    // outbox cannot be. flock(2), held for the life of the process and released by the
+    // kernel however the process ends.
+    let file = File::open(dir).map_err(|source| OutboxError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(OutboxError::Locked {
             path: dir.to_owned(),
         }),
-        Err(std::fs::TryLockError::Error(source)) => Err(OutboxError::CreateDir { path, source }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OutboxError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        }),
     }
 }
 

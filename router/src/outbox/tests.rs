@@ -443,3 +443,43 @@ fn a_new_worker_takes_the_feed_once_the_old_one_lets_go() {
         "what the old one delivered is not delivered again"
     );
 }
+
+#[test]
+fn deleting_files_in_the_storage_directory_does_not_free_it() {
+    let dir = TempDir::new("outbox-lock-rm");
+    let storage = storage(&dir);
+    let _first = open(&storage);
+    // What an operator might delete thinking it stale: a lock file (there was one), the
+    // in-flight records.
+    let _ = std::fs::remove_file(storage.path.join("lock"));
+    let _ = std::fs::remove_dir_all(storage.path.join("in-flight"));
+    match Outbox::open(&storage) {
+        Err(OutboxError::Locked { path }) => assert_eq!(path, storage.path),
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("a second outbox on the same directory"),
+    }
+}
+
+#[test]
+fn a_checkpoint_leaves_everything_in_the_database_file() {
+    let dir = TempDir::new("outbox-checkpoint");
+    let storage = storage(&dir);
+    let outbox = open(&storage).outbox;
+    append(
+        &outbox,
+        (0..50).map(|i| message("a", &format!("e{i}"))).collect(),
+    );
+    outbox.flush().unwrap();
+    outbox.checkpoint().expect("nothing holds the log");
+    let wal = storage.path.join(format!("{FILE_NAME}-wal"));
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+    // A copy of the database file alone, as a backup that forgets the log makes, holds
+    // every message.
+    let copy = dir.0.join("copy.db");
+    std::fs::copy(storage.path.join(FILE_NAME), &copy).unwrap();
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 50);
+}

@@ -182,15 +182,9 @@ impl Pipeline {
         Ok(pipeline)
     }
 
-    /// Reads the config file again and, if everything in it checks out, swaps the new
-    /// snapshot in; otherwise the running one stays and the errors are reported. Events
-    /// arriving meanwhile are routed by the snapshot in force when they arrive; sinks that
-    /// are gone drain their queues. Blocking (plugin `create`); one reload at a time.
-    pub fn reload(&self, trigger: &str) -> ReloadOutcome {
-        let _one = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        let started = Instant::now();
-        let current = self.snapshot.load_full();
-        let result = Config::load(&current.config.path).and_then(|config| {
+    /// Loads, checks and builds the config file of `current` beside it.
+    fn try_reload(&self, current: &Arc<Snapshot>) -> Result<build::Built, Diagnostics> {
+        Config::load(&current.config.path).and_then(|config| {
             let catalog = {
                 let mut c = self.catalog.lock().unwrap_or_else(|e| e.into_inner());
                 if c.dirs()[..c.dirs().len().saturating_sub(1)] != config.plugin_dirs[..]
@@ -202,7 +196,32 @@ impl Pipeline {
                 c.clone()
             };
             let checked = check(config, &catalog)?;
-            build(checked, &self.services, &self.outbox, Some(&current))
+            build(checked, &self.services, &self.outbox, Some(current))
+        })
+    }
+
+    /// Reads the config file again and, if everything in it checks out, swaps the new
+    /// snapshot in; otherwise the running one stays and the errors are reported. Events
+    /// arriving meanwhile are routed by the snapshot in force when they arrive; sinks that
+    /// are gone drain their queues. Blocking (plugin `create`); one reload at a time.
+    pub fn reload(&self, trigger: &str) -> ReloadOutcome {
+        let _one = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
+        let current = self.snapshot.load_full();
+        // Whatever a config holds, a reload ends in an outcome: a panic in it (a bug) is a
+        // failed reload in /v1/status, and the reload thread lives on.
+        let attempt = std::panic::AssertUnwindSafe(|| self.try_reload(&current));
+        let result = std::panic::catch_unwind(attempt).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(Diagnostic::file(
+                &current.config.path,
+                format!("the reload stopped on an internal error ({what}); the running config stays in force: please report it"),
+            )
+            .into())
         });
         let outcome = match result {
             Ok(built) => {
@@ -331,6 +350,9 @@ impl Pipeline {
         }
         if let Err(e) = self.outbox.flush() {
             tracing::error!(error = %e, "delivery marks not saved; some messages may be delivered again");
+        }
+        if let Err(e) = self.outbox.checkpoint() {
+            tracing::warn!(error = %e, "the outbox's write-ahead log was not folded into its database file");
         }
         let (_, waiting) = self.outbox.waiting_all();
         waiting.into_iter().map(|(s, c)| (s, c.messages)).collect()
