@@ -42,7 +42,7 @@ struct RawRoute {
     set: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     to: Vec<Spanned<String>>,
-    template: Option<String>,
+    template: Option<Spanned<String>>,
     #[serde(rename = "continue", default)]
     continue_: bool,
 }
@@ -131,6 +131,8 @@ pub struct Route {
     set: BTreeMap<String, serde_json::Value>,
     pub to: Vec<String>,
     pub template: Option<String>,
+    /// Where `template:` names it (line, column), for messages.
+    pub template_at: (u32, u32),
     pub continue_: bool,
 }
 
@@ -298,6 +300,14 @@ impl Rules {
                         format!("route `{name}`: `to` is empty: list the sinks it sends to"),
                     ));
                 }
+                if let Some(t) = &r.template
+                    && !valid_template_name(&t.value)
+                {
+                    problems.push(at(file, &t.referenced, format!(
+                        "route `{name}`: template `{}` is not a template's name: name a file of the sink's template folder without `.yaml` (letters, digits, `_`, `-`, `.`; no `/`)",
+                        t.value
+                    )));
+                }
                 for sink in &r.to {
                     if !sink_exists(&sink.value) {
                         problems.push(at(file, &sink.referenced, format!(
@@ -329,7 +339,13 @@ impl Rules {
                     when,
                     set: r.set,
                     to: r.to.into_iter().map(|s| s.value).collect(),
-                    template: r.template,
+                    template_at: r
+                        .template
+                        .as_ref()
+                        .map_or((loc.line() as u32, loc.column() as u32), |t| {
+                            (t.referenced.line() as u32, t.referenced.column() as u32)
+                        }),
+                    template: r.template.map(|t| t.value),
                     continue_: r.continue_,
                 });
             }
@@ -552,6 +568,15 @@ fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// A template's name is a file name in a template folder, without `.yaml`.
+fn valid_template_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 fn at(file: &Path, loc: &serde_saphyr::Location, message: impl Into<String>) -> Diagnostic {

@@ -368,3 +368,53 @@ async fn reload(router: &Router) -> (u16, Value) {
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
+
+#[test]
+fn a_missing_template_is_a_check_error_at_its_place_not_a_fall_back() {
+    let settings = "      path: \"{dir}/out.txt\"\n";
+    // A route names a template that is not there (a typo, or a path out of the folder),
+    // and another sink has no template at all.
+    let config = format!(
+        "{}  quiet:\n    plugin: webhook\n    settings: {{url: \"http://127.0.0.1:9/hook\"}}\n",
+        config_with_settings(settings)
+    );
+    let rules = "routes:\n  - name: typo\n    match: {type: a}\n    to: [console]\n    template: tarde\n  - name: all\n    to: [console, quiet]\n";
+    let dir = dir_with(&[
+        ("router.yaml", &config),
+        ("rules/a.yaml", rules),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+        ("templates/console/trade.yaml", TEXT_TEMPLATE),
+    ]);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("rules/a.yaml:5:15: route `typo`: no template `tarde` for sink `console`: write tarde.yaml in templates/console\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("router.yaml:10:5: sink `quiet` has no template, and routes send to it without naming one: write default.yaml in templates/quiet or templates/webhook\n"),
+        "{stdout}"
+    );
+    // The same config does not start: startup and check agree.
+    let (code, stderr) = run_refused(dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("route `typo`: no template `tarde`"),
+        "{stderr}"
+    );
+
+    // A name that leaves the folder is not a template's name at all.
+    std::fs::write(
+        dir.path().join("rules/a.yaml"),
+        "routes:\n  - name: out\n    to: [console]\n    template: ../../etc/passwd\n",
+    )
+    .expect("rules");
+    let (code, stdout, _) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(
+            "rules/a.yaml:4:15: route `out`: template `../../etc/passwd` is not a template's name"
+        ),
+        "{stdout}"
+    );
+}

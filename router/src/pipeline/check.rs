@@ -228,6 +228,10 @@ pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> 
             return Err(problems);
         }
     };
+    let missing = missing_templates(&config, &plugins, &rules, &templates);
+    if !missing.is_empty() {
+        return Err(missing);
+    }
     let warnings = rehearse_sends(&plugins, &rules, &templates);
     Ok(Checked {
         config,
@@ -237,6 +241,81 @@ pub fn check(config: Config, catalog: &Catalog) -> Result<Checked, Diagnostics> 
         warnings,
         plugin_copies: catalog.copies().to_owned(),
     })
+}
+
+/// Every template a route would render for a sink that can start must be there: the one
+/// it names (no falling back to `default` in its place: a typo would go unnoticed), or
+/// the sink's `default`. A sink no route sends to needs none.
+fn missing_templates(
+    config: &Config,
+    plugins: &BTreeMap<String, Result<Arc<Plugin>, CannotStart>>,
+    rules: &Rules,
+    templates: &Templates,
+) -> Diagnostics {
+    let mut problems = Diagnostics::default();
+    let mut without_default = std::collections::BTreeSet::new();
+    let folders = |sink: &str, plugin: &str| {
+        let dir = &config.templates;
+        if sink == plugin {
+            dir.join(sink).display().to_string()
+        } else {
+            format!(
+                "{} or {}",
+                dir.join(sink).display(),
+                dir.join(plugin).display()
+            )
+        }
+    };
+    for route in rules.routes() {
+        for sink in &route.to {
+            let Some(Ok(plugin)) = plugins.get(sink) else {
+                continue;
+            };
+            match &route.template {
+                Some(name) if templates.find(sink, plugin.name(), name).is_none() => {
+                    let (line, col) = route.template_at;
+                    problems.push(Diagnostic::new(
+                        &route.file,
+                        line,
+                        col,
+                        format!(
+                            "route `{}`: no template `{name}` for sink `{sink}`: write {name}.yaml in {}",
+                            route.name,
+                            folders(sink, plugin.name())
+                        ),
+                    ));
+                }
+                // Without a name, an event renders with its type's template, else the
+                // default: fine when there is a default, or when the route names only
+                // types that each have their own.
+                None if templates.find(sink, plugin.name(), "default").is_none()
+                    && (route.types().is_empty()
+                        || route.types().iter().any(|t| {
+                            t.contains(['*', '?'])
+                                || templates.find(sink, plugin.name(), t).is_none()
+                        })) =>
+                {
+                    without_default.insert((sink.clone(), plugin.name().to_owned()));
+                }
+                _ => {}
+            }
+        }
+    }
+    for (sink, plugin) in without_default {
+        let Some(place) = config.sinks.get(&sink) else {
+            continue;
+        };
+        problems.push(Diagnostic::new(
+            &config.path,
+            place.line,
+            place.col,
+            format!(
+                "sink `{sink}` has no template, and routes send to it without naming one: write default.yaml in {}",
+                folders(&sink, &plugin)
+            ),
+        ));
+    }
+    problems
 }
 
 /// Renders every template the sinks that can start would use with sample events of the
