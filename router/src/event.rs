@@ -117,6 +117,23 @@ impl std::error::Error for EventError {}
 
 const RESERVED: [&str; 6] = ["type", "severity", "time", "id", "source", "labels"];
 
+// Limits on one event (the README's Events section lists them with the body's); each
+// refusal names its limit.
+
+/// `type` in characters: types are metric labels and status keys.
+pub const MAX_TYPE_CHARS: usize = 128;
+/// `id` in characters (not bytes: 100 `é` are 100 characters).
+pub const MAX_ID_CHARS: usize = 128;
+/// Keys besides the reserved ones.
+pub const MAX_FIELDS: usize = 256;
+/// Keys of `labels`.
+pub const MAX_LABELS: usize = 64;
+
+/// The instants every sink can write, whatever the offset given: years 1 to 9999 in UTC
+/// (RFC 3339 has four-digit years, and the router writes times in UTC), as Unix seconds.
+const EARLIEST: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
+const AFTER_LATEST: i64 = 253_402_300_800; // 10000-01-01T00:00:00Z
+
 impl Event {
     /// Validates one posted JSON value. `now` stands in for a missing `time`; a missing
     /// `id` gets a new time-ordered one.
@@ -145,6 +162,16 @@ impl Event {
                 ));
             }
         };
+        if kind.len() > MAX_TYPE_CHARS && kind.chars().count() > MAX_TYPE_CHARS {
+            // Not quoted back: it may be megabytes.
+            return Err(EventError::field(
+                "type",
+                format!(
+                    "is {} characters long: a type is at most {MAX_TYPE_CHARS} characters; use a shorter name",
+                    kind.chars().count()
+                ),
+            ));
+        }
         if kind.is_empty()
             || !kind
                 .bytes()
@@ -171,12 +198,16 @@ impl Event {
         };
         let time = match map.remove("time") {
             None | Some(Value::Null) => now,
-            Some(Value::String(s)) => OffsetDateTime::parse(&s, &Rfc3339).map_err(|e| {
-                EventError::field(
-                    "time",
-                    format!("{s:?} is not an RFC 3339 time ({e}), e.g. \"2025-11-03T14:30:00Z\""),
-                )
-            })?,
+            Some(Value::String(s)) => OffsetDateTime::parse(&s, &Rfc3339)
+                .map_err(|e| {
+                    EventError::field(
+                        "time",
+                        format!(
+                            "{s:?} is not an RFC 3339 time ({e}), e.g. \"2025-11-03T14:30:00Z\""
+                        ),
+                    )
+                })
+                .and_then(|t| check_time(&s, t))?,
             Some(other) => {
                 return Err(EventError::field(
                     "time",
@@ -189,10 +220,7 @@ impl Event {
         };
         let (id, id_given) = match map.remove("id") {
             None | Some(Value::Null) => (new_id(), false),
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => (s, true),
-            Some(Value::String(_)) => {
-                return Err(EventError::field("id", "must be 1 to 128 characters"));
-            }
+            Some(Value::String(s)) => (check_id(s)?, true),
             Some(Value::Number(n)) => (n.to_string(), true),
             Some(other) => {
                 return Err(EventError::field(
@@ -213,6 +241,15 @@ impl Event {
         };
         let labels = match map.remove("labels") {
             None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(labels)) if labels.len() > MAX_LABELS => {
+                return Err(EventError::field(
+                    "labels",
+                    format!(
+                        "{} labels: an event has at most {MAX_LABELS}; move the rest into the event's data",
+                        labels.len()
+                    ),
+                ));
+            }
             Some(Value::Object(labels)) => labels
                 .into_iter()
                 .map(|(k, v)| match v {
@@ -235,6 +272,15 @@ impl Event {
                 ));
             }
         };
+        if map.len() > MAX_FIELDS {
+            return Err(EventError {
+                field: None,
+                message: format!(
+                    "{} fields besides the reserved keys: an event has at most {MAX_FIELDS}; group them into objects or send several events",
+                    map.len()
+                ),
+            });
+        }
         if let Some(documented) = crate::domains::event_type(&kind) {
             documented
                 .check(&mut map)
@@ -410,6 +456,47 @@ pub use alert_router_domain::format_time;
 /// A new, unique, time-ordered event id (UUID v7).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// A given id, if printable and short enough. It is written into log lines and sent as
+/// the webhook's `Idempotency-Key` header: a line break there forges a log line, and no
+/// header may hold a control character.
+fn check_id(id: String) -> Result<String, EventError> {
+    let mut chars = 0;
+    for c in id.chars() {
+        chars += 1;
+        if c.is_control() {
+            return Err(EventError::field(
+                "id",
+                format!(
+                    "contains the control character U+{:04X} at character {chars}: ids are printable (no line breaks, tabs or other control characters); send the id without it",
+                    u32::from(c)
+                ),
+            ));
+        }
+    }
+    if chars == 0 || chars > MAX_ID_CHARS {
+        return Err(EventError::field(
+            "id",
+            format!(
+                "is {chars} characters long: an id is 1 to {MAX_ID_CHARS} characters; send a shorter one (a UUID is 36), or none for the router to make one"
+            ),
+        ));
+    }
+    Ok(id)
+}
+
+/// `t` (parsed from `text`), if every sink can write it.
+fn check_time(text: &str, t: OffsetDateTime) -> Result<OffsetDateTime, EventError> {
+    if (EARLIEST..AFTER_LATEST).contains(&t.unix_timestamp()) {
+        return Ok(t);
+    }
+    Err(EventError::field(
+        "time",
+        format!(
+            "{text:?} is outside the years 1 to 9999 in UTC: send a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z (after applying its offset)"
+        ),
+    ))
 }
 
 /// `error` events are errors unless they say otherwise; everything else is info.
@@ -593,6 +680,90 @@ mod tests {
                 .to_string()
                 .contains("must be a JSON object")
         );
+    }
+
+    #[test]
+    fn ids_are_printable_and_counted_in_characters() {
+        for bad in ["a\nb", "tab\t", "\u{7f}", "nul\u{0}", "c1\u{85}"] {
+            let err = parse(json!({"type": "x", "id": bad})).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("id"), "{bad:?}");
+            assert!(err.message.contains("control character"), "{err}");
+        }
+        let err = parse(json!({"type": "x", "id": "ok\nno"})).unwrap_err();
+        assert!(err.message.contains("U+000A at character 3"), "{err}");
+        let e = parse(json!({"type": "x", "id": "é".repeat(100)})).unwrap();
+        assert_eq!(e.id.chars().count(), 100);
+        assert!(parse(json!({"type": "x", "id": "é".repeat(128)})).is_ok());
+        let err = parse(json!({"type": "x", "id": "é".repeat(129)})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("id"));
+        assert!(err.message.contains("129 characters"), "{err}");
+        assert!(parse(json!({"type": "x", "id": ""})).is_err());
+        assert!(parse(json!({"type": "x", "id": "ünï ✓ 日本"})).is_ok());
+    }
+
+    #[test]
+    fn times_are_years_1_to_9999_in_utc() {
+        for bad in [
+            "0000-01-01T00:00:00+23:59",
+            "0000-12-31T23:59:59Z",
+            "0001-01-01T00:30:00+01:00",
+            "9999-12-31T23:59:59-23:59",
+            "9999-12-31T23:30:00-00:31",
+        ] {
+            let err = parse(json!({"type": "x", "time": bad})).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("time"), "{bad}");
+            assert!(
+                err.message.contains("0001-01-01T00:00:00Z")
+                    && err.message.contains("9999-12-31T23:59:59Z"),
+                "{err}"
+            );
+        }
+        for good in [
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:30:00-01:00",
+            "9999-12-31T23:59:59.999999999Z",
+            "9999-12-31T23:59:59+23:59",
+        ] {
+            let e = parse(json!({"type": "x", "time": good})).unwrap();
+            // Every accepted time can be written back.
+            assert!(format_time(e.time).len() >= 20, "{good}");
+        }
+    }
+
+    #[test]
+    fn the_time_bounds_are_years_1_and_10000() {
+        use time::macros::datetime;
+        assert_eq!(datetime!(0001-01-01 0:00 UTC).unix_timestamp(), EARLIEST);
+        assert_eq!(
+            datetime!(9999-12-31 23:59:59 UTC).unix_timestamp() + 1,
+            AFTER_LATEST
+        );
+    }
+
+    #[test]
+    fn fields_labels_and_type_have_limits() {
+        let mut wide = json!({"type": "x"});
+        for i in 0..256 {
+            wide[format!("f{i}")] = json!(i);
+        }
+        assert!(parse(wide.clone()).is_ok());
+        wide["one_more"] = json!(1);
+        let err = parse(wide).unwrap_err();
+        assert!(
+            err.message.contains("257 fields") && err.message.contains("256"),
+            "{err}"
+        );
+        let labels: Map<String, Value> = (0..65).map(|i| (format!("l{i}"), json!("v"))).collect();
+        let err = parse(json!({"type": "x", "labels": labels})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("labels"));
+        assert!(
+            err.message.contains("65 labels") && err.message.contains("64"),
+            "{err}"
+        );
+        assert!(parse(json!({"type": "t".repeat(128)})).is_ok());
+        let err = parse(json!({"type": "t".repeat(129)})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("type"));
+        assert!(err.message.contains("129 characters"), "{err}");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! so a producer that retries a timed-out request is not delivered twice.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
+use serde_json::{Map, Number, Value};
 use time::OffsetDateTime;
 
 use crate::event::{Event, EventError};
@@ -50,6 +52,10 @@ impl fmt::Display for BatchError {
     }
 }
 
+/// How deep objects and arrays nest in an event, the event object being the first level
+/// (an array body's own brackets do not count).
+pub const MAX_DEPTH: usize = 32;
+
 /// Parses and validates a request body. `now` stands in for missing times.
 pub fn parse_body(body: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, BatchError> {
     let text = std::str::from_utf8(body).map_err(|e| BatchError {
@@ -67,8 +73,13 @@ pub fn parse_body(body: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, BatchE
         });
     }
     if trimmed.starts_with('[') {
-        let values: Vec<Value> =
-            serde_json::from_str(text).map_err(|e| json_error(Position::Whole, &e))?;
+        let values = match parse_checked(text, 0) {
+            Ok(Value::Array(values)) => values,
+            // Cannot be: the text starts with `[`. Validated as one event all the same.
+            Ok(other) => vec![other],
+            Err(Refused::Json(e)) => return Err(json_error(Position::Whole, &e)),
+            Err(Refused::Problem(p)) => return Err(p.into_error(None)),
+        };
         if values.is_empty() {
             return Err(BatchError {
                 position: Position::Whole,
@@ -84,12 +95,15 @@ pub fn parse_body(body: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, BatchE
     }
     // One object, or NDJSON: one object per line. A single pretty-printed object spans
     // lines, so try the whole body as one value first.
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-    if let (Some(Ok(first)), None) = (stream.next(), stream.next()) {
-        return Event::from_json(first, now)
-            .map(|e| vec![e])
-            .map_err(|e| event_error(Position::Whole, e));
-    }
+    let whole = match parse_checked(text, 1) {
+        Ok(value) => {
+            return Event::from_json(value, now)
+                .map(|e| vec![e])
+                .map_err(|e| event_error(Position::Whole, e));
+        }
+        Err(Refused::Problem(p)) => Some(p),
+        Err(Refused::Json(_)) => None,
+    };
     let single_line = text.lines().filter(|l| !l.trim().is_empty()).count() == 1;
     let mut events = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -101,10 +115,225 @@ pub fn parse_body(body: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, BatchE
         } else {
             Position::Line(i + 1)
         };
-        let value: Value = serde_json::from_str(line).map_err(|e| json_error(position, &e))?;
+        let value = match parse_checked(line, 1) {
+            Ok(value) => value,
+            Err(Refused::Problem(p)) => return Err(p.into_error(Some(position))),
+            Err(Refused::Json(e)) => {
+                return Err(match whole {
+                    // The whole body parsed as far as a duplicate key or deep nesting, yet
+                    // a line of it is not JSON: the body is one object over several lines.
+                    Some(p) => p.into_error(Some(Position::Whole)),
+                    None => json_error(position, &e),
+                });
+            }
+        };
         events.push(Event::from_json(value, now).map_err(|e| event_error(position, e))?);
     }
     Ok(events)
+}
+
+/// Why [`parse_checked`] refused a text.
+enum Refused {
+    /// Not JSON (or not one value).
+    Json(serde_json::Error),
+    /// JSON, but a duplicate key or nesting past [`MAX_DEPTH`].
+    Problem(Problem),
+}
+
+/// A duplicate key or too deep nesting, and where.
+#[derive(Debug)]
+struct Problem {
+    /// From the value refused out to the body's root: filled in as the parse unwinds, so
+    /// a good parse pays nothing for it.
+    path: Vec<Step>,
+    message: String,
+}
+
+#[derive(Debug)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Problem {
+    /// The refusal of the event at `position`; `None` for an array body, whose path
+    /// starts with the event's index.
+    fn into_error(mut self, position: Option<Position>) -> BatchError {
+        self.path.reverse();
+        let mut steps = self.path.into_iter().peekable();
+        let position = match (position, steps.peek()) {
+            (Some(position), _) => position,
+            (None, Some(&Step::Index(i))) => {
+                steps.next();
+                Position::Index(i)
+            }
+            (None, _) => Position::Whole,
+        };
+        let mut field = String::new();
+        for step in steps {
+            match step {
+                Step::Key(k) if field.is_empty() => field = k,
+                Step::Key(k) => {
+                    field.push('.');
+                    field.push_str(&k);
+                }
+                Step::Index(i) => {
+                    let _ = write!(field, "[{i}]");
+                }
+            }
+        }
+        BatchError {
+            position,
+            field: (!field.is_empty()).then_some(field),
+            message: self.message,
+        }
+    }
+}
+
+/// `text` as one JSON value, refusing duplicate keys (serde_json keeps the last one
+/// silently, so what a producer sent would be lost unseen) and nesting past
+/// [`MAX_DEPTH`]. `depth` is the level of the root value.
+fn parse_checked(text: &str, depth: usize) -> Result<Value, Refused> {
+    let mut problem = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = Checked {
+        depth,
+        problem: &mut problem,
+    }
+    .deserialize(&mut de)
+    .and_then(|value| de.end().map(|()| value));
+    parsed.map_err(|e| match problem {
+        Some(p) => Refused::Problem(p),
+        None => Refused::Json(e),
+    })
+}
+
+/// Builds a [`Value`] as serde_json's own `Deserialize` does, checking as it goes.
+struct Checked<'a> {
+    /// The level of the value being read.
+    depth: usize,
+    /// Set when refusing, before the error is returned.
+    problem: &'a mut Option<Problem>,
+}
+
+impl Checked<'_> {
+    fn refuse<E: de::Error>(self, at: Option<Step>, message: String) -> E {
+        *self.problem = Some(Problem {
+            path: at.into_iter().collect(),
+            message,
+        });
+        E::custom("refused")
+    }
+
+    fn too_deep<E: de::Error>(self) -> E {
+        self.refuse(
+            None,
+            format!(
+                "objects and arrays nest deeper than {MAX_DEPTH} levels (the event itself is the first): an event nests at most {MAX_DEPTH} levels; flatten the data"
+            ),
+        )
+    }
+
+    fn child(&mut self) -> Checked<'_> {
+        Checked {
+            depth: self.depth + 1,
+            problem: &mut *self.problem,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Checked<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.too_deep());
+        }
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        loop {
+            match seq.next_element_seed(self.child()) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => return Ok(Value::Array(items)),
+                Err(e) => {
+                    if let Some(p) = self.problem.as_mut() {
+                        p.path.push(Step::Index(items.len()));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.too_deep());
+        }
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = match map.next_value_seed(self.child()) {
+                Ok(value) => value,
+                Err(e) => {
+                    if let Some(p) = self.problem.as_mut() {
+                        p.path.push(Step::Key(key));
+                    }
+                    return Err(e);
+                }
+            };
+            match out.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(slot) => {
+                    let key = slot.key().clone();
+                    let message = format!(
+                        "duplicate key: `{key}` appears more than once in the same object; send each key once"
+                    );
+                    return Err(self.refuse(Some(Step::Key(key)), message));
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn json_error(position: Position, e: &serde_json::Error) -> BatchError {
@@ -262,6 +491,84 @@ mod tests {
             "{err}"
         );
         assert!(parse("  ").is_err() && parse("[]").is_err());
+    }
+
+    /// The error of a refused `body`: where, which field, what.
+    fn refusal(body: &str) -> (Position, Option<String>, String) {
+        let err = parse(body).unwrap_err();
+        let text = err.to_string();
+        (err.position, err.field, text)
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_naming_the_key_and_the_place() {
+        let cases = [
+            (r#"{"type": "a", "type": "b"}"#, Position::Whole, "type"),
+            (
+                "{\n \"type\": \"a\",\n \"id\": 1,\n \"id\": 2\n}\n",
+                Position::Whole,
+                "id",
+            ),
+            (
+                "{\"type\": \"a\"}\n{\"type\": \"a\", \"x\": 1, \"x\": 1}\n",
+                Position::Line(2),
+                "x",
+            ),
+            (
+                "{\"type\": \"a\", \"severity\": \"info\", \"severity\": \"error\"}\n{\"type\": \"a\"}\n",
+                Position::Line(1),
+                "severity",
+            ),
+            (
+                r#"[{"type": "a"}, {"type": "a", "labels": {"env": "a", "env": "b"}}]"#,
+                Position::Index(1),
+                "labels.env",
+            ),
+            (
+                r#"{"type": "a", "x": [1, {"y": {"k": 1, "k": 2}}]}"#,
+                Position::Whole,
+                "x[1].y.k",
+            ),
+        ];
+        for (body, position, field) in cases {
+            let (at, got, text) = refusal(body);
+            assert_eq!(
+                (at, got.as_deref()),
+                (position, Some(field)),
+                "{body}: {text}"
+            );
+            assert!(text.contains("duplicate key"), "{text}");
+        }
+        // The same key in different objects is fine, and values parse as serde_json's.
+        let body = r#"{"type": "a", "x": {"type": 1, "n": [18446744073709551615, -3, 2.5, 1e300, null, true, "s"]}, "labels": {"type": "t"}}"#;
+        let events = parse(body).unwrap();
+        let plain: Value = serde_json::from_str(
+            r#"{"type": 1, "n": [18446744073709551615, -3, 2.5, 1e300, null, true, "s"]}"#,
+        )
+        .unwrap_or(Value::Null);
+        assert_eq!(events[0].data["x"], plain);
+    }
+
+    #[test]
+    fn nesting_past_32_levels_is_refused_naming_the_place() {
+        let nested = |levels: usize| {
+            let mut body = String::from(r#"{"type": "a", "n": "#);
+            body.push_str(&"[".repeat(levels));
+            body.push_str(&"]".repeat(levels));
+            body.push('}');
+            body
+        };
+        assert!(parse(&nested(31)).is_ok(), "the event and 31 levels in it");
+        let (at, field, text) = refusal(&nested(32));
+        assert_eq!(
+            (at, field.as_deref()),
+            (Position::Whole, Some(&*format!("n{}", "[0]".repeat(31))))
+        );
+        assert!(text.contains("32 levels"), "{text}");
+        // An array body's own brackets do not count.
+        let (at, _, _) = refusal(&format!("[{{\"type\": \"a\"}}, {}]", nested(40)));
+        assert_eq!(at, Position::Index(1));
+        assert!(parse(&format!("[{}]", nested(31))).is_ok());
     }
 
     #[test]

@@ -8,6 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::dispatch::{LATENCY_BUCKETS, SinkStats};
 use crate::pipeline::Pipeline;
 
+/// How many event types get a series of their own here and a count in `/v1/status`.
+pub const TYPE_SERIES: usize = 500;
+/// The type the ones past [`TYPE_SERIES`] are counted under. Not a valid event type
+/// (types have no parentheses), so it never mixes with one.
+pub const OTHER_TYPES: &str = "(other)";
+
 /// Builds an exposition: families with their HELP and TYPE, then samples.
 struct Exposition {
     out: String,
@@ -59,7 +65,9 @@ pub fn render(pipeline: &Pipeline) -> String {
     e.family(
         "alert_router_events_total",
         "counter",
-        "Events taken for routing, by type.",
+        &format!(
+            "Events taken for routing, by type: the first {TYPE_SERIES} types, every later one as type=\"{OTHER_TYPES}\"."
+        ),
     );
     for (kind, n) in c.by_type.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         e.sample("alert_router_events_total", &[("type", kind)], n);

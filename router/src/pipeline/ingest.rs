@@ -13,6 +13,7 @@ use super::{Pipeline, SinkEntry, Snapshot};
 use crate::dispatch::SinkStats;
 use crate::event::{Event, format_time};
 use crate::ingest::Seen;
+use crate::metrics::{OTHER_TYPES, TYPE_SERIES};
 use crate::outbox::{self, Batch, Count, NewMessage, OutboxError, Reservation};
 use crate::render;
 
@@ -24,7 +25,41 @@ pub struct Counters {
     pub unrouted: AtomicU64,
     pub rule_errors: AtomicU64,
     pub rejected: AtomicU64,
-    pub by_type: Mutex<BTreeMap<String, u64>>,
+    pub by_type: Mutex<TypeCounts>,
+}
+
+/// Events taken, by type. The first [`TYPE_SERIES`] types seen are counted each on its
+/// own, every later one under [`OTHER_TYPES`]: a producer that sends ever-new types
+/// cannot grow `/metrics` and `/v1/status` (and the router's memory) without bound.
+#[derive(Debug, Default)]
+pub struct TypeCounts {
+    named: BTreeMap<String, u64>,
+    other: u64,
+}
+
+impl TypeCounts {
+    pub fn add(&mut self, kind: String, n: u64) {
+        if let Some(count) = self.named.get_mut(&kind) {
+            *count += n;
+        } else if self.named.len() < TYPE_SERIES {
+            self.named.insert(kind, n);
+        } else {
+            self.other += n;
+        }
+    }
+
+    /// Every count by type, then [`OTHER_TYPES`] once any type was counted there.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.named
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .chain((self.other > 0).then_some((OTHER_TYPES, self.other)))
+    }
+
+    /// `{type: count}`, as `/v1/status` shows it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.iter().map(|(k, n)| (k.to_owned(), n.into())).collect())
+    }
 }
 
 /// Why a valid batch was refused: nothing of it was accepted, and the producer should
@@ -334,7 +369,7 @@ impl Pipeline {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             for (k, n) in prepared.by_type {
-                *counts.entry(k).or_default() += n;
+                counts.add(k, n);
             }
         }
         Ok(prepared.accepted)
@@ -373,5 +408,26 @@ pub(super) fn render_for_sink(
                 .render_json(id, &ctx)
                 .map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_past_the_cap_are_counted_as_other() {
+        let mut counts = TypeCounts::default();
+        for i in 0..TYPE_SERIES + 20 {
+            counts.add(format!("t{i:04}"), 2);
+        }
+        counts.add("t0000".into(), 1);
+        counts.add("new".into(), 5);
+        let all: Vec<(&str, u64)> = counts.iter().collect();
+        assert_eq!(all.len(), TYPE_SERIES + 1);
+        assert_eq!(all[0], ("t0000", 3));
+        assert_eq!(all[TYPE_SERIES], (OTHER_TYPES, 20 * 2 + 5));
+        assert_eq!(counts.to_json()[OTHER_TYPES], 45);
+        assert_eq!(TypeCounts::default().to_json(), serde_json::json!({}));
     }
 }

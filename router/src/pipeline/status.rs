@@ -111,7 +111,7 @@ impl Pipeline {
                 "unrouted": c.unrouted.load(Ordering::Relaxed),
                 "rejected": c.rejected.load(Ordering::Relaxed),
                 "rule_errors": c.rule_errors.load(Ordering::Relaxed),
-                "by_type": *c.by_type.lock().unwrap_or_else(|e| e.into_inner()),
+                "by_type": c.by_type.lock().unwrap_or_else(|e| e.into_inner()).to_json(),
             },
             "sinks": sinks,
         })
