@@ -53,6 +53,10 @@ pub enum Command {
         /// left stays in the outbox for the next start.
         #[arg(long, env = "ALERT_ROUTER_DRAIN", default_value = "10s", value_parser = crate::config::parse_duration)]
         drain: Duration,
+        /// Start even if the outbox lost committed messages (a deleted or damaged
+        /// outbox.db-wal, an older outbox.db): deliver what is left, and say what was lost.
+        #[arg(long)]
+        accept_data_loss: bool,
     },
     /// Check the config, rules, templates and plugins; print every problem as
     /// file:line:col and exit 1 if there is any. Warnings (a template that fails on a
@@ -131,9 +135,14 @@ pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run {
         listen: None,
         drain: DEFAULT_DRAIN,
+        accept_data_loss: false,
     });
     let result = match command {
-        Command::Run { listen, drain } => run(&cli.config, listen, drain),
+        Command::Run {
+            listen,
+            drain,
+            accept_data_loss,
+        } => run(&cli.config, listen, drain, accept_data_loss),
         Command::Check { strict } => check(&cli.config, strict),
         Command::Render { sink, event } => render_cmd(&cli.config, &sink, &event),
         Command::Route { event } => route_cmd(&cli.config, &event),
@@ -206,11 +215,13 @@ fn run(
     config_path: &Path,
     listen: Option<std::net::SocketAddr>,
     drain: Duration,
+    accept_data_loss: bool,
 ) -> Result<ExitCode> {
     let config = load_config(config_path)?;
     let listen_flag = listen;
     let listen = listen.unwrap_or(config.server.listen);
-    let pipeline = Pipeline::start(config, listen_flag).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let pipeline = Pipeline::start_with(config, listen_flag, accept_data_loss)
+        .map_err(|d| anyhow::anyhow!("{d}"))?;
     let reload = crate::reload::start(pipeline.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

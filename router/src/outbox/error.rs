@@ -45,11 +45,24 @@ pub enum OutboxError {
         source: rusqlite::Error,
     },
     #[error(
-        "cannot use the record of deliveries in flight {}: {source} (check the storage \
-         directory's permissions and free space)",
+        "the outbox {} has lost committed messages: they were numbered up to {recorded}, the \
+         database now ends at {found}. Its write-ahead log (outbox.db-wal) was deleted or \
+         damaged, or the file was replaced by an older copy. Put back the files from the \
+         same moment (outbox.db and outbox.db-wal together), or start with \
+         --accept-data-loss to go on with what is there",
         path.display()
     )]
-    InFlight {
+    LostCommits {
+        path: PathBuf,
+        recorded: i64,
+        found: i64,
+    },
+    #[error(
+        "cannot use {}, which the outbox keeps beside its database: {source} (check the \
+         storage directory's permissions and free space)",
+        path.display()
+    )]
+    Beside {
         path: PathBuf,
         source: std::io::Error,
     },

@@ -20,6 +20,7 @@ mod feed;
 mod in_flight;
 mod message;
 mod store;
+mod watermark;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -122,8 +123,19 @@ pub struct Opened {
 
 impl Outbox {
     /// Opens (creating it if needed) the outbox of `storage.path`, taking the directory's
-    /// lock, and starts its writer thread.
+    /// lock, and starts its writer thread. A database that lost commits since the last
+    /// run (its numbering stops short of the high-water mark) is refused.
     pub fn open(storage: &Storage) -> Result<Opened, OutboxError> {
+        Outbox::open_checked(storage, false)
+    }
+
+    /// Like [`Outbox::open`], but a database that lost commits is used as it is, with a
+    /// warning (`run --accept-data-loss`).
+    pub fn open_despite_loss(storage: &Storage) -> Result<Opened, OutboxError> {
+        Outbox::open_checked(storage, true)
+    }
+
+    fn open_checked(storage: &Storage, accept_loss: bool) -> Result<Opened, OutboxError> {
         let dir = &storage.path;
         std::fs::create_dir_all(dir).map_err(|source| OutboxError::CreateDir {
             path: dir.clone(),
@@ -132,6 +144,31 @@ impl Outbox {
         let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
         let conn = store::open(&path, storage.sync)?;
+        let read_error = |source| OutboxError::Open {
+            path: path.clone(),
+            source,
+        };
+        let highest = watermark::highest(&conn).map_err(read_error)?;
+        let recorded = watermark::recorded(dir).map_err(|source| OutboxError::Beside {
+            path: dir.join(watermark::FILE),
+            source,
+        })?;
+        if let Some(recorded) = recorded.filter(|&r| r > highest) {
+            if !accept_loss {
+                return Err(OutboxError::LostCommits {
+                    path: path.clone(),
+                    recorded,
+                    found: highest,
+                });
+            }
+            tracing::warn!(path = %path.display(), recorded, found = highest, "the outbox lost the messages numbered after {highest} (up to {recorded}); going on with what is there, as --accept-data-loss asks");
+        }
+        let mark = watermark::Watermark::open(dir, highest).map_err(|source| {
+            OutboxError::Beside {
+                path: dir.join(watermark::FILE),
+                source,
+            }
+        })?;
         let waiting = store::waiting(&conn).map_err(|source| OutboxError::Open {
             path: path.clone(),
             source,
@@ -142,7 +179,7 @@ impl Outbox {
                 source,
             })?;
         // Before any worker starts: what was in flight when the last run ended counts.
-        let recovered = in_flight::recover(dir, &conn).map_err(|source| OutboxError::InFlight {
+        let recovered = in_flight::recover(dir, &conn).map_err(|source| OutboxError::Beside {
             path: dir.join(in_flight::DIR),
             source,
         })?;
@@ -150,7 +187,7 @@ impl Outbox {
             tracing::error!("the last run ended inside a delivery: {line}");
         }
         let reader = open_reader(&path)?;
-        let writer = store::start_writer(conn, path.clone(), storage.clone())?;
+        let writer = store::start_writer(conn, path.clone(), storage.clone(), mark)?;
         let mut total = Count::default();
         for c in waiting.values() {
             total.add(c.messages, c.bytes);
@@ -219,7 +256,7 @@ impl Outbox {
     pub fn in_flight(&self, sink: &str) -> Result<Arc<InFlight>, OutboxError> {
         InFlight::open(&self.storage.path, sink)
             .map(Arc::new)
-            .map_err(|source| OutboxError::InFlight {
+            .map_err(|source| OutboxError::Beside {
                 path: self.storage.path.join(in_flight::DIR).join(sink),
                 source,
             })

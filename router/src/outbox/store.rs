@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
+use super::watermark::{self, Watermark};
 use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, Tally, now_ms};
 use crate::config::{Storage, SyncMode};
 use crate::event::format_time;
@@ -235,6 +236,7 @@ pub(super) fn start_writer(
     conn: Connection,
     path: PathBuf,
     storage: Storage,
+    watermark: Watermark,
 ) -> Result<Writer<Op>, OutboxError> {
     let options = sqlite::Options {
         name: "outbox-writer",
@@ -247,7 +249,12 @@ pub(super) fn start_writer(
         window: Duration::ZERO,
         tick: Some(PRUNE_EVERY),
     };
-    Writer::start(conn, OutboxCommit { storage }, options).map_err(|e| OutboxError::Write {
+    let job = OutboxCommit {
+        storage,
+        watermark,
+        highest: 0,
+    };
+    Writer::start(conn, job, options).map_err(|e| OutboxError::Write {
         path,
         message: format!("cannot start the writer thread: {e}"),
     })
@@ -281,6 +288,10 @@ impl Reply {
 /// delivery marks riding along; requeues and drops answered with what they did.
 struct OutboxCommit {
     storage: Storage,
+    /// Raised after every commit, to what the database has numbered so far.
+    watermark: Watermark,
+    /// The highest message number within the commit being made.
+    highest: i64,
 }
 
 impl sqlite::Commit for OutboxCommit {
@@ -296,11 +307,15 @@ impl sqlite::Commit for OutboxCommit {
         for op in ops {
             apply(tx, op, replies)?;
         }
+        self.highest = watermark::highest(tx)?;
         Ok(())
     }
 
     /// A failed commit fails every append, requeue and drop in it.
     fn done(&mut self, outcome: Result<(), &rusqlite::Error>, replies: Vec<Reply>) {
+        if outcome.is_ok() {
+            self.watermark.record(self.highest);
+        }
         let failed = outcome.err().map(|e| format!("the commit failed: {e}"));
         for reply in replies {
             reply.send(failed.as_deref());

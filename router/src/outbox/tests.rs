@@ -483,3 +483,44 @@ fn a_checkpoint_leaves_everything_in_the_database_file() {
         .unwrap();
     assert_eq!(n, 50);
 }
+
+#[test]
+fn a_database_that_lost_commits_is_refused_unless_the_loss_is_accepted() {
+    let dir = TempDir::new("outbox-lost");
+    let storage = storage(&dir);
+    let db = storage.path.join(FILE_NAME);
+    let older = dir.0.join("older.db");
+    {
+        let outbox = open(&storage).outbox;
+        append(&outbox, (0..5).map(|i| message("a", &format!("e{i}"))).collect());
+        outbox.flush().unwrap();
+        outbox.checkpoint().unwrap();
+        // A backup of the database file taken now...
+        std::fs::copy(&db, &older).unwrap();
+        append(&outbox, (5..20).map(|i| message("a", &format!("e{i}"))).collect());
+        outbox.flush().unwrap();
+    }
+    // ...put back later, without its log: fifteen accepted messages are gone.
+    std::fs::copy(&older, &db).unwrap();
+    let _ = std::fs::remove_file(storage.path.join(format!("{FILE_NAME}-wal")));
+    match Outbox::open(&storage) {
+        Err(OutboxError::LostCommits {
+            recorded, found, ..
+        }) => assert_eq!((recorded, found), (20, 5)),
+        Err(e) => panic!("expected LostCommits, got {e}"),
+        Ok(_) => panic!("an outbox that lost 15 messages opened without a word"),
+    }
+    // An empty file in its place is the same loss.
+    std::fs::write(&db, b"").unwrap();
+    let refused = Outbox::open(&storage).err().map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("numbered up to 20, the database now ends at 0")
+                && e.contains("--accept-data-loss")),
+        "{refused:?}"
+    );
+    // Accepting the loss goes on with what is there, and from then on that is the mark.
+    drop(Outbox::open_despite_loss(&storage).expect("opened despite the loss"));
+    assert!(Outbox::open(&storage).is_ok(), "the mark was reset to the database");
+}

@@ -128,11 +128,26 @@ impl Pipeline {
         config: Config,
         listen_flag: Option<std::net::SocketAddr>,
     ) -> Result<Arc<Pipeline>, Diagnostics> {
+        Pipeline::start_with(config, listen_flag, false)
+    }
+
+    /// Like [`Pipeline::start`]; with `accept_data_loss`, an outbox that lost commits
+    /// (`run --accept-data-loss`) is used as it is instead of refused.
+    pub fn start_with(
+        config: Config,
+        listen_flag: Option<std::net::SocketAddr>,
+        accept_data_loss: bool,
+    ) -> Result<Arc<Pipeline>, Diagnostics> {
         let storage_error = |e: &dyn std::fmt::Display| {
             Diagnostics::from(Diagnostic::file(&config.path, format!("storage.path: {e}")))
         };
         // The outbox first: it locks the storage directory against a second router.
-        let opened = Outbox::open(&config.storage).map_err(|e| storage_error(&e))?;
+        let opened = if accept_data_loss {
+            Outbox::open_despite_loss(&config.storage)
+        } else {
+            Outbox::open(&config.storage)
+        }
+        .map_err(|e| storage_error(&e))?;
         let copies = config.storage.path.join(PLUGIN_COPIES);
         let catalog = Catalog::new(config.plugin_dirs.clone())
             .strict_modes(config.plugin_strict_modes)
