@@ -161,15 +161,16 @@ async fn every_accepted_event_survives_kill_9_and_is_delivered_to_every_sink() {
         acked.len(),
         hook.duplicates()
     );
-    // Only what was in flight, or delivered in the last commit window before a kill,
-    // may repeat: a handful per crash, not a replay of the queue.
+    // Only the message in flight at a kill may repeat, one per sink per crash: the
+    // deliveries whose marks the kill cut short are marked at the next start from the
+    // record of what the plugin took (outbox/in_flight.rs), not sent again.
     assert!(
-        hook.duplicates() <= 3 * KILLS,
+        hook.duplicates() <= KILLS,
         "webhook repeats: {}",
         hook.duplicates()
     );
     assert!(
-        console_repeats <= 50 * KILLS,
+        console_repeats <= KILLS,
         "console repeats: {console_repeats}"
     );
 }

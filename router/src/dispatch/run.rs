@@ -172,12 +172,15 @@ impl Run {
             let body = wire(message, &self.name, attempt);
             let outcome = {
                 let isolated = self.delivering.instance.is_isolated();
-                let _in_flight = self.in_flight.begin(message.seq, attempt, isolated);
+                let mut in_flight = self.in_flight.begin(message.seq, attempt, isolated);
                 self.stats
                     .delivering_since_ms
                     .store(now_ms(), Ordering::Relaxed);
                 let outcome = self.delivering.instance.deliver(body.as_bytes());
                 self.stats.delivering_since_ms.store(0, Ordering::Relaxed);
+                if outcome == Delivery::Ok {
+                    in_flight.delivered();
+                }
                 outcome
             };
             let (after, reason) = match outcome {

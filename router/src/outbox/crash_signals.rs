@@ -55,6 +55,7 @@ pub(super) struct CrashNote {
     seq: AtomicI64,
     attempt: AtomicU32,
     isolated: AtomicBool,
+    delivered: AtomicI64,
 }
 
 impl CrashNote {
@@ -66,6 +67,7 @@ impl CrashNote {
             seq: AtomicI64::new(0),
             attempt: AtomicU32::new(0),
             isolated: AtomicBool::new(false),
+            delivered: AtomicI64::new(0),
         }
     }
 
@@ -74,6 +76,7 @@ impl CrashNote {
         self.seq.store(record.seq, Ordering::Relaxed);
         self.attempt.store(record.attempt, Ordering::Relaxed);
         self.isolated.store(record.isolated, Ordering::Relaxed);
+        self.delivered.store(record.delivered, Ordering::Relaxed);
     }
 
     /// The attempt in flight, as a record in `Delivering` state.
@@ -84,6 +87,7 @@ impl CrashNote {
             isolated: self.isolated.load(Ordering::Relaxed),
             seq: self.seq.load(Ordering::Relaxed),
             attempt: self.attempt.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
         }
     }
 

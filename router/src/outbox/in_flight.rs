@@ -49,6 +49,10 @@ pub(super) struct Record {
     pub(super) isolated: bool,
     pub(super) seq: i64,
     pub(super) attempt: u32,
+    /// The last message this sink's plugin delivered (0: none yet). The worker delivers in
+    /// order, so every waiting message up to it was delivered, whatever marks the
+    /// database has: after a crash they are marked, not sent again.
+    pub(super) delivered: i64,
 }
 
 impl Record {
@@ -60,6 +64,7 @@ impl Record {
         b[6] = u8::from(self.isolated);
         b[8..16].copy_from_slice(&self.seq.to_le_bytes());
         b[16..20].copy_from_slice(&self.attempt.to_le_bytes());
+        b[24..32].copy_from_slice(&self.delivered.to_le_bytes());
         b
     }
 
@@ -80,6 +85,7 @@ impl Record {
             isolated: b[6] != 0,
             seq: i64::from_le_bytes(b[8..16].try_into().ok()?),
             attempt: u32::from_le_bytes(b[16..20].try_into().ok()?),
+            delivered: i64::from_le_bytes(b[24..32].try_into().ok()?),
         })
     }
 }
@@ -130,12 +136,16 @@ impl InFlight {
             isolated,
             seq,
             attempt,
+            delivered: self.note.record().delivered,
         };
         self.note.prepare(&record);
         self.write(&record);
         self.state.store(State::Delivering as u8, Ordering::Release);
         crash_signals::enter(&self.note);
-        Attempt(self)
+        Attempt {
+            in_flight: self,
+            delivered: false,
+        }
     }
 
     /// Shutdown leaves the worker inside `deliver`: the next start counts the attempt as
@@ -158,16 +168,32 @@ impl InFlight {
     }
 }
 
-/// An attempt in flight; dropping it records that `deliver` returned.
-pub struct Attempt<'a>(&'a InFlight);
+/// An attempt in flight; dropping it records that `deliver` returned (and, after
+/// [`Attempt::delivered`], that the message went).
+pub struct Attempt<'a> {
+    in_flight: &'a InFlight,
+    delivered: bool,
+}
+
+impl Attempt<'_> {
+    /// The plugin delivered the message.
+    pub fn delivered(&mut self) {
+        self.delivered = true;
+    }
+}
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         crash_signals::leave();
-        self.0.state.store(State::Idle as u8, Ordering::Release);
-        let mut record = self.0.note.record();
+        let in_flight = self.in_flight;
+        in_flight.state.store(State::Idle as u8, Ordering::Release);
+        let mut record = in_flight.note.record();
         record.state = State::Idle;
-        self.0.write(&record);
+        if self.delivered {
+            record.delivered = record.seq;
+            in_flight.note.prepare(&record);
+        }
+        in_flight.write(&record);
     }
 }
 
@@ -176,6 +202,8 @@ impl Drop for Attempt<'_> {
 pub struct Recovered {
     /// Lines for the log, one per message touched: what happened to it.
     pub lines: Vec<String>,
+    /// Lines for the log, one per sink whose delivered messages were marked so.
+    pub delivered: Vec<String>,
 }
 
 /// Reads every record under `dir`, updates the messages they name (if still waiting)
@@ -197,7 +225,7 @@ pub(super) fn recover(dir: &Path, conn: &Connection) -> io::Result<Recovered> {
         let sink = entry.file_name().to_string_lossy().into_owned();
         let bytes = std::fs::read(entry.path())?;
         if let Some(record) = Record::decode(&bytes)
-            && record.state != State::Idle
+            && (record.state != State::Idle || record.delivered > 0)
         {
             found.push((sink, record, entry.path()));
         }
@@ -205,6 +233,12 @@ pub(super) fn recover(dir: &Path, conn: &Connection) -> io::Result<Recovered> {
     let caught = found.iter().any(|(_, r, _)| r.state == State::Crashed);
     let mut recovered = Recovered::default();
     for (sink, record, path) in found {
+        let marked = mark_delivered(conn, &sink, record.delivered).map_err(io::Error::other)?;
+        if marked > 0 {
+            recovered.delivered.push(format!(
+                "sink `{sink}`: {marked} message(s) delivered before the end were marked delivered, not sent again"
+            ));
+        }
         let outcome = settle(conn, &sink, &record, caught).map_err(io::Error::other)?;
         if let Some(line) = outcome {
             recovered.lines.push(line);
@@ -213,9 +247,24 @@ pub(super) fn recover(dir: &Path, conn: &Connection) -> io::Result<Recovered> {
             state: State::Idle,
             ..record
         };
+        // (The delivered mark stays: marking again finds nothing left to mark.)
         std::fs::write(&path, idle.encode())?;
     }
     Ok(recovered)
+}
+
+/// Marks `sink`'s waiting messages up to `delivered` as delivered: the worker delivers in
+/// order, so the plugin took them all; only their marks, which ride in the outbox's next
+/// commit, were lost with the process.
+fn mark_delivered(conn: &Connection, sink: &str, delivered: i64) -> rusqlite::Result<usize> {
+    if delivered <= 0 {
+        return Ok(0);
+    }
+    conn.execute(
+        "UPDATE messages SET state = 1, finished = ?3, attempts = max(attempts, 1), error = NULL
+         WHERE sink = ?1 AND state = 0 AND seq <= ?2",
+        rusqlite::params![sink, delivered, super::now_ms()],
+    )
 }
 
 /// Counts one record's attempt against its message, if that still waits.
@@ -296,6 +345,7 @@ mod tests {
             isolated: true,
             seq: 1 << 40,
             attempt: 7,
+            delivered: (1 << 40) - 1,
         };
         assert_eq!(Record::decode(&record.encode()), Some(record));
         assert_eq!(Record::decode(&[0u8; LEN]), None, "no magic, no record");

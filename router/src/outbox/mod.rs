@@ -163,12 +163,11 @@ impl Outbox {
             }
             tracing::warn!(path = %path.display(), recorded, found = highest, "the outbox lost the messages numbered after {highest} (up to {recorded}); going on with what is there, as --accept-data-loss asks");
         }
-        let mark = watermark::Watermark::open(dir, highest).map_err(|source| {
-            OutboxError::Beside {
+        let mark =
+            watermark::Watermark::open(dir, highest).map_err(|source| OutboxError::Beside {
                 path: dir.join(watermark::FILE),
                 source,
-            }
-        })?;
+            })?;
         let waiting = store::waiting(&conn).map_err(|source| OutboxError::Open {
             path: path.clone(),
             source,
@@ -185,6 +184,9 @@ impl Outbox {
         })?;
         for line in &recovered.lines {
             tracing::error!("the last run ended inside a delivery: {line}");
+        }
+        for line in &recovered.delivered {
+            tracing::info!("{line}");
         }
         let reader = open_reader(&path)?;
         let writer = store::start_writer(conn, path.clone(), storage.clone(), mark)?;

@@ -492,12 +492,18 @@ fn a_database_that_lost_commits_is_refused_unless_the_loss_is_accepted() {
     let older = dir.0.join("older.db");
     {
         let outbox = open(&storage).outbox;
-        append(&outbox, (0..5).map(|i| message("a", &format!("e{i}"))).collect());
+        append(
+            &outbox,
+            (0..5).map(|i| message("a", &format!("e{i}"))).collect(),
+        );
         outbox.flush().unwrap();
         outbox.checkpoint().unwrap();
         // A backup of the database file taken now...
         std::fs::copy(&db, &older).unwrap();
-        append(&outbox, (5..20).map(|i| message("a", &format!("e{i}"))).collect());
+        append(
+            &outbox,
+            (5..20).map(|i| message("a", &format!("e{i}"))).collect(),
+        );
         outbox.flush().unwrap();
     }
     // ...put back later, without its log: fifteen accepted messages are gone.
@@ -514,13 +520,43 @@ fn a_database_that_lost_commits_is_refused_unless_the_loss_is_accepted() {
     std::fs::write(&db, b"").unwrap();
     let refused = Outbox::open(&storage).err().map(|e| e.to_string());
     assert!(
-        refused
-            .as_deref()
-            .is_some_and(|e| e.contains("numbered up to 20, the database now ends at 0")
-                && e.contains("--accept-data-loss")),
+        refused.as_deref().is_some_and(|e| e
+            .contains("numbered up to 20, the database now ends at 0")
+            && e.contains("--accept-data-loss")),
         "{refused:?}"
     );
     // Accepting the loss goes on with what is there, and from then on that is the mark.
     drop(Outbox::open_despite_loss(&storage).expect("opened despite the loss"));
-    assert!(Outbox::open(&storage).is_ok(), "the mark was reset to the database");
+    assert!(
+        Outbox::open(&storage).is_ok(),
+        "the mark was reset to the database"
+    );
+}
+
+#[test]
+fn messages_delivered_before_a_crash_are_marked_not_sent_again() {
+    let dir = TempDir::new("outbox-delivered");
+    let storage = storage(&dir);
+    {
+        let outbox = open(&storage).outbox;
+        append(
+            &outbox,
+            (0..10).map(|i| message("a", &format!("e{i}"))).collect(),
+        );
+        let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
+        let first = feed.head(Duration::ZERO).unwrap().seq;
+        let in_flight = outbox.in_flight("a").unwrap();
+        // The plugin took six messages; their marks, which ride in the next commit, are
+        // lost with the process (never sent here).
+        for seq in first..first + 6 {
+            let mut attempt = in_flight.begin(seq, 1, false);
+            attempt.delivered();
+        }
+    }
+    let outbox = open(&storage).outbox;
+    let mut feed = outbox.feed("a", &never, nothing()).unwrap().unwrap();
+    let head = feed.head(Duration::ZERO).unwrap();
+    assert_eq!(head.event_id, "e6", "the seventh is the first to go again");
+    assert_eq!(head.attempts, 0);
+    assert_eq!(outbox.delivered("a", 10).unwrap().len(), 6);
 }
