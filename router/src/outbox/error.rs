@@ -37,6 +37,14 @@ pub enum OutboxError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "the outbox {} is damaged ({found}): stop here, copy the storage directory aside, then \
+         put back a backup of outbox.db and outbox.db-wal, or recover what SQLite can read \
+         (`sqlite3 outbox.db .recover | sqlite3 recovered.db`, then move recovered.db in its \
+         place)",
+        path.display()
+    )]
+    Damaged { path: PathBuf, found: String },
     #[error("cannot write to the outbox {}: {message}", path.display())]
     Write { path: PathBuf, message: String },
     #[error("cannot read the outbox {}: {source}", path.display())]
@@ -68,6 +76,22 @@ pub enum OutboxError {
     },
     #[error("the outbox writer for {} has stopped", path.display())]
     WriterGone { path: PathBuf },
+}
+
+impl OutboxError {
+    /// The outbox could not be opened or read: [`OutboxError::Damaged`] when SQLite found
+    /// the file corrupt (so the error says what to do), else [`OutboxError::Open`].
+    pub(super) fn from_sqlite(path: PathBuf, source: rusqlite::Error) -> OutboxError {
+        match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                OutboxError::Damaged {
+                    path,
+                    found: source.to_string(),
+                }
+            }
+            _ => OutboxError::Open { path, source },
+        }
+    }
 }
 
 /// Why a batch was refused before anything was written: try again later.

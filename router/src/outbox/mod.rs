@@ -100,6 +100,9 @@ struct SinkSlot {
     wanted: bool,
 }
 
+/// How long the integrity check at start may take before the start goes on without it.
+const INTEGRITY_BUDGET: Duration = Duration::from_secs(2);
+
 /// The outbox of one storage directory.
 pub struct Outbox {
     path: PathBuf,
@@ -143,11 +146,17 @@ impl Outbox {
         })?;
         let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
-        let conn = store::open(&path, storage.sync)?;
-        let read_error = |source| OutboxError::Open {
-            path: path.clone(),
-            source,
-        };
+        let conn = store::open(&path, storage.sync).map_err(|e| match e {
+            OutboxError::Open { path, source } => OutboxError::from_sqlite(path, source),
+            other => other,
+        })?;
+        let read_error = |source| OutboxError::from_sqlite(path.clone(), source);
+        if let Some(found) = store::quick_check(&conn, INTEGRITY_BUDGET).map_err(read_error)? {
+            return Err(OutboxError::Damaged {
+                path: path.clone(),
+                found,
+            });
+        }
         let highest = watermark::highest(&conn).map_err(read_error)?;
         let recorded = watermark::recorded(dir).map_err(|source| OutboxError::Beside {
             path: dir.join(watermark::FILE),

@@ -123,6 +123,38 @@ pub(super) fn open(path: &Path, sync: SyncMode) -> Result<Connection, OutboxErro
     })
 }
 
+/// What SQLite's `quick_check` found wrong with the database, if anything; `Ok(None)`
+/// too when it did not finish within `budget` (a very large outbox: the start is not
+/// held up for it, and says so).
+pub(super) fn quick_check(conn: &Connection, budget: Duration) -> rusqlite::Result<Option<String>> {
+    let interrupt = conn.get_interrupt_handle();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let timer = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(budget) {
+            interrupt.interrupt();
+        }
+    });
+    let found: rusqlite::Result<Vec<String>> = conn
+        .prepare("PRAGMA quick_check(5)")
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get::<_, String>(0))?.collect());
+    drop(done);
+    let _ = timer.join();
+    match found {
+        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(None),
+        Ok(lines) => Ok(Some(lines.join("; "))),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::OperationInterrupted =>
+        {
+            tracing::warn!(
+                budget_ms = budget.as_millis() as u64,
+                "the outbox's integrity check did not finish in time; starting without it"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Messages and bytes waiting, per sink.
 pub(super) fn waiting(conn: &Connection) -> rusqlite::Result<HashMap<String, Count>> {
     let mut stmt = conn.prepare(

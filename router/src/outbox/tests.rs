@@ -560,3 +560,37 @@ fn messages_delivered_before_a_crash_are_marked_not_sent_again() {
     assert_eq!(head.attempts, 0);
     assert_eq!(outbox.delivered("a", 10).unwrap().len(), 6);
 }
+
+#[test]
+fn a_damaged_database_is_refused_with_what_to_do() {
+    let dir = TempDir::new("outbox-damaged");
+    let storage = storage(&dir);
+    {
+        let outbox = open(&storage).outbox;
+        append(
+            &outbox,
+            (0..2000)
+                .map(|i| message("a", &format!("event-{i}")))
+                .collect(),
+        );
+        outbox.flush().unwrap();
+        outbox.checkpoint().unwrap();
+    }
+    // A disk error's worth of garbage over pages in the middle of the file.
+    let db = storage.path.join(FILE_NAME);
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 64 * 1024, "the outbox spans many pages: {len}");
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        file.write_all_at(&[0xA5; 8192], len / 2 / 4096 * 4096)
+            .unwrap();
+    }
+    let refused = Outbox::open(&storage).err().map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("is damaged") && e.contains(".recover")),
+        "{refused:?}"
+    );
+}
