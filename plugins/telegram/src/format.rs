@@ -532,6 +532,83 @@ mod tests {
         stack.is_empty()
     }
 
+    /// A random message in Telegram's HTML: words (some long, some non-ASCII), line
+    /// breaks, entities and properly nested tags, some with attributes.
+    fn random_html(rng: &mut u64) -> String {
+        let mut next = |n: u64| {
+            // xorshift64: the cases need spread, not cryptographic quality.
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            *rng % n
+        };
+        let mut text = String::new();
+        let mut open: Vec<&str> = Vec::new();
+        for _ in 0..next(400) {
+            match next(12) {
+                0 => text.push('\n'),
+                1 => text
+                    .push_str(["&amp;", "&lt;", "&gt;", "&quot;", "&#128512;"][next(5) as usize]),
+                2 if open.len() < 3 => {
+                    let (tag, opener) = [
+                        ("b", "<b>"),
+                        ("i", "<i>"),
+                        ("code", "<code>"),
+                        ("a", "<a href=\"https://example.com/?a=1&amp;b=2\">"),
+                    ][next(4) as usize];
+                    if !open.contains(&tag) {
+                        text.push_str(opener);
+                        open.push(tag);
+                    }
+                }
+                3 => {
+                    if let Some(tag) = open.pop() {
+                        text.push_str(&format!("</{tag}>"));
+                    }
+                }
+                4 => text.push_str(&"x".repeat(next(90) as usize)),
+                5 => text.push_str("émoji 🚀 "),
+                _ => text
+                    .push_str(["trade ", "BTC/USDT ", "+$200.00 ", "a ", "  "][next(5) as usize]),
+            }
+        }
+        while let Some(tag) = open.pop() {
+            text.push_str(&format!("</{tag}>"));
+        }
+        text
+    }
+
+    #[test]
+    fn any_message_splits_into_valid_parts_that_lose_nothing() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for case in 0..500 {
+            let text = random_html(&mut rng);
+            let limits = Limits {
+                chars: 20 + (case % 7) * 15,
+                bytes: 400 + (case % 5) * 100,
+            };
+            let parts = split(&text, Markup::Html, limits);
+            for part in &parts {
+                assert!(
+                    visible_len(part, Markup::Html) <= limits.chars && part.len() <= limits.bytes,
+                    "case {case}: a part over {limits:?}: {part:?}\nfrom {text:?}"
+                );
+                assert!(
+                    balanced(part),
+                    "case {case}: unbalanced {part:?}\nfrom {text:?}"
+                );
+            }
+            // A cut tag or entity would show its pieces as text here. White space may go
+            // where a part would hold nothing else (Telegram refuses such a part).
+            let shown = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+            assert_eq!(
+                shown(&plain_of(&parts)),
+                shown(&html_to_plain(&text)),
+                "case {case}: the parts show something else than {text:?}"
+            );
+        }
+    }
+
     #[test]
     fn text_that_fits_is_untouched() {
         let text = "<b>Trade</b> &amp; more\n";
