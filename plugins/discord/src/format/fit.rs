@@ -170,3 +170,60 @@ fn byte_index(text: &str, n: usize) -> usize {
 fn ends_in_escape(text: &str) -> bool {
     text.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random Discord markdown: words (some longer than a piece), line breaks, runs of
+    /// spaces, non-ASCII text and markdown escapes.
+    fn random_text(rng: &mut u64) -> String {
+        let mut next = |n: u64| {
+            // xorshift64: the cases need spread, not cryptographic quality.
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            *rng % n
+        };
+        let mut text = String::new();
+        for _ in 0..next(300) {
+            match next(8) {
+                0 => text.push('\n'),
+                1 => text.push_str(["\\*", "\\_", "\\\\", "\\`"][next(4) as usize]),
+                2 => text.push_str(&"y".repeat(next(120) as usize)),
+                3 => text.push_str("émoji 🚀 "),
+                4 => text.push_str("   "),
+                _ => text.push_str(["**PnL** ", "BTC/USDT ", "+$200.00 ", "a "][next(4) as usize]),
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn any_text_splits_into_pieces_that_fit_and_lose_only_the_breaks() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for case in 0..500 {
+            let text = random_text(&mut rng);
+            let limit = 10 + (case % 9) * 25;
+            let pieces = split(&text, limit);
+            for piece in &pieces {
+                assert!(
+                    piece.chars().count() <= limit,
+                    "case {case}: a piece over {limit}: {piece:?}"
+                );
+                assert!(!piece.is_empty(), "case {case}: an empty piece");
+                assert!(
+                    !ends_in_escape(piece),
+                    "case {case}: a piece ends in half an escape: {piece:?}"
+                );
+            }
+            // Only white space at the breaks may go.
+            let shown = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+            assert_eq!(
+                shown(&pieces.concat()),
+                shown(&text),
+                "case {case}: limit {limit}, text {text:?}"
+            );
+        }
+    }
+}
