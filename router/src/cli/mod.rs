@@ -220,6 +220,12 @@ fn run(
     let config = load_config(config_path)?;
     let listen_flag = listen;
     let listen = listen.unwrap_or(config.server.listen);
+    if let Some(problem) = pipeline::Checked::insecure_listen(&config, listen_flag) {
+        bail!("{problem}");
+    }
+    if config.server.insecure && config.server.token.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "server.insecure: the API is open to anyone who can reach this address, with no token");
+    }
     let pipeline = Pipeline::start_with(config, listen_flag, accept_data_loss)
         .map_err(|d| anyhow::anyhow!("{d}"))?;
     let reload = crate::reload::start(pipeline.clone())?;
@@ -248,9 +254,13 @@ fn run(
         let app = crate::api::app(crate::api::AppState {
             pipeline: pipeline.clone(),
         });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        crate::api::serve(
+            listener,
+            app,
+            crate::api::connection_limit(),
+            shutdown_signal(),
+        )
+        .await;
         anyhow::Ok(())
     })?;
     tracing::info!(
@@ -321,6 +331,9 @@ fn check(config_path: &Path, strict: bool) -> Result<ExitCode> {
         Err(d) => return Ok(report(d, &Diagnostics::default())),
     };
     let mut problems = Diagnostics::default();
+    if let Some(problem) = pipeline::Checked::insecure_listen(&checked.config, None) {
+        problems.push(problem);
+    }
     for (name, loaded) in &checked.plugins {
         if let (Err(cannot), Some(sink)) = (loaded, checked.config.sinks.get(name)) {
             problems.extend(cannot.diagnostics(&checked.config.path, name, sink, ""));

@@ -53,6 +53,11 @@ pub struct Server {
     pub token: Option<Secret>,
     /// The largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// `server.insecure: true`: serve the API off loopback without a token, on purpose.
+    pub insecure: bool,
+    /// Where `server.listen` is written (line, col), for problems about it; `None` when
+    /// the default is in force.
+    pub listen_at: Option<(u32, u32)>,
 }
 
 /// `storage:`: where the outbox and the state live, and how much the outbox may hold.
@@ -266,6 +271,7 @@ struct RawServer {
     listen: Option<Spanned<String>>,
     token: Option<String>,
     max_body: Option<Spanned<String>>,
+    insecure: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -527,6 +533,12 @@ impl Config {
                 listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9470))),
                 token,
                 max_body_bytes,
+                insecure: raw.server.insecure.unwrap_or(false),
+                listen_at: raw
+                    .server
+                    .listen
+                    .as_ref()
+                    .map(|l| (l.referenced.line() as u32, l.referenced.column() as u32)),
             },
             storage,
             plugin_dirs: raw.plugins.dirs.iter().map(|d| resolve(d)).collect(),

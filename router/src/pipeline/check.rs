@@ -4,6 +4,7 @@
 //! through [`check`], so the three agree on what is valid.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -368,4 +369,34 @@ fn rehearse_sends(
         })
         .collect();
     render::rehearse(templates, &sinks, &named)
+}
+
+impl Checked {
+    /// A token is required when the API listens off loopback: without one, anyone who can
+    /// reach the port can post events, drop dead letters and reload the config. The
+    /// dashboard plugin holds its own listener to the same rule. `server.insecure: true`
+    /// says the operator wants it anyway. `flag` is the `run --listen` address, which counts
+    /// instead of `server.listen`; a problem about the file's address is at its place.
+    /// (Here, beside the other checks, for `check` and `run` alike.)
+    pub fn insecure_listen(config: &Config, flag: Option<SocketAddr>) -> Option<Diagnostic> {
+        let server = &config.server;
+        let listen = flag.unwrap_or(server.listen);
+        if server.token.is_some() || server.insecure || listen.ip().is_loopback() {
+            return None;
+        }
+        let what = match flag {
+            Some(_) => format!("--listen {listen}"),
+            None => format!("server.listen ({listen})"),
+        };
+        let message = format!(
+            "server.token: required because {what} is not a loopback address: anyone who can \
+         reach that port could post events, drop dead letters and reload the config. Set a \
+         token (e.g. token: \"${{ALERT_ROUTER_TOKEN}}\"), listen on 127.0.0.1, or write \
+         server.insecure: true to serve it without one anyway"
+        );
+        Some(match (flag, server.listen_at) {
+            (None, Some((line, col))) => Diagnostic::new(&config.path, line, col, message),
+            _ => Diagnostic::file(&config.path, message),
+        })
+    }
 }
