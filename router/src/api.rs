@@ -701,8 +701,14 @@ mod tests {
         let loopback: Option<IpAddr> = Some("127.0.0.1".parse().expect("an address"));
         assert!(closed_off_loopback(false, false, outside));
         assert!(!closed_off_loopback(false, false, loopback));
-        assert!(!closed_off_loopback(true, false, outside), "a token opens it");
-        assert!(!closed_off_loopback(false, true, outside), "insecure opens it");
+        assert!(
+            !closed_off_loopback(true, false, outside),
+            "a token opens it"
+        );
+        assert!(
+            !closed_off_loopback(false, true, outside),
+            "insecure opens it"
+        );
     }
 
     #[test]

@@ -536,4 +536,3 @@ async fn listening_off_loopback_needs_a_token_or_an_explicit_insecure() {
         assert_eq!(health.status().as_u16(), 200, "{server}");
     }
 }
-

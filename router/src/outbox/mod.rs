@@ -177,16 +177,8 @@ impl Outbox {
                 path: dir.join(watermark::FILE),
                 source,
             })?;
-        let waiting = store::waiting(&conn).map_err(|source| OutboxError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        let seen =
-            store::seen(&conn, storage.dedup_window).map_err(|source| OutboxError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        // Before any worker starts: what was in flight when the last run ended counts.
+        // Before any worker starts, and before the waiting messages are counted: what
+        // was in flight when the last run ended counts, and what was delivered is marked.
         let recovered = in_flight::recover(dir, &conn).map_err(|source| OutboxError::Beside {
             path: dir.join(in_flight::DIR),
             source,
@@ -197,6 +189,15 @@ impl Outbox {
         for line in &recovered.delivered {
             tracing::info!("{line}");
         }
+        let waiting = store::waiting(&conn).map_err(|source| OutboxError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let seen =
+            store::seen(&conn, storage.dedup_window).map_err(|source| OutboxError::Open {
+                path: path.clone(),
+                source,
+            })?;
         let reader = open_reader(&path)?;
         let writer = store::start_writer(conn, path.clone(), storage.clone(), mark)?;
         let mut total = Count::default();

@@ -559,6 +559,11 @@ fn messages_delivered_before_a_crash_are_marked_not_sent_again() {
     assert_eq!(head.event_id, "e6", "the seventh is the first to go again");
     assert_eq!(head.attempts, 0);
     assert_eq!(outbox.delivered("a", 10).unwrap().len(), 6);
+    assert_eq!(
+        outbox.waiting("a").messages,
+        4,
+        "the queue counts only what waits"
+    );
 }
 
 #[test]
