@@ -681,3 +681,28 @@ sinks:
     let old: Vec<Value> = read_json_lines(&one);
     assert_eq!(old.len(), 1, "the old instance only had the first: {old:?}");
 }
+
+#[tokio::test]
+async fn a_trace_log_written_into_the_config_directory_is_no_loop() {
+    // The harness writes the router's stderr to stderr.log in the config's directory,
+    // which the file watcher watches: at trace level each line it logged about a file
+    // event was a file event again.
+    let dir = dir_with(&[
+        ("router.yaml", &two_consoles()),
+        ("rules/main.yaml", TO_A),
+        ("templates/console/default.yaml", TEXT),
+    ]);
+    let router = alert_router_tests::harness::Router::start_in_with_env(
+        dir,
+        &[("ALERT_ROUTER_LOG", "trace")],
+    )
+    .await;
+    assert_eq!(router.post_events(r#"{"type": "x"}"#).await.0, 202);
+    let status = router.get_json("/v1/status").await;
+    assert_eq!(status["config"]["reloads"]["succeeded"], 0, "{status}");
+    let log = std::fs::metadata(router.dir.path().join("stderr.log")).map(|m| m.len());
+    assert!(
+        log.as_ref().is_ok_and(|&len| len < 20 << 20),
+        "the log stays small: {log:?} bytes"
+    );
+}

@@ -192,8 +192,21 @@ pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("ALERT_ROUTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let asked = std::env::var("ALERT_ROUTER_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "info".to_owned());
+    let mut filter = EnvFilter::try_new(&asked).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The file watcher logs every file event at debug and trace; with the log written
+    // into a watched directory (the config's), each line would be an event to log: a
+    // loop that fills the disk. They stay at info unless named on purpose.
+    if !asked.contains("notify") {
+        for quiet in ["notify=info", "notify_debouncer_full=info"] {
+            if let Ok(directive) = quiet.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
     // Colours only for a person at a terminal, never into a log file.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
