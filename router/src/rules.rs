@@ -657,6 +657,203 @@ mod tests {
             .collect()
     }
 
+    /// A route as the property test writes it, and routes by it in the reference below.
+    struct SpecRoute {
+        name: String,
+        types: Vec<&'static str>,
+        severity: Option<(&'static str, usize)>,
+        labels: Vec<(&'static str, &'static str)>,
+        /// `when: "event.n > K"`.
+        n_above: Option<i64>,
+        /// `set: {severity: ...}`, which later routes see.
+        set_severity: Option<usize>,
+        to: Vec<&'static str>,
+        continue_: bool,
+    }
+
+    const SEVERITIES: [&str; 5] = ["debug", "info", "warning", "error", "critical"];
+
+    /// `*` any run, `?` any one character: the plain backtracking definition.
+    fn reference_glob(pattern: &[char], text: &[char]) -> bool {
+        match (pattern.first(), text.first()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                reference_glob(&pattern[1..], text)
+                    || (!text.is_empty() && reference_glob(pattern, &text[1..]))
+            }
+            (Some('?'), Some(_)) => reference_glob(&pattern[1..], &text[1..]),
+            (Some(p), Some(t)) if p == t => reference_glob(&pattern[1..], &text[1..]),
+            _ => false,
+        }
+    }
+
+    fn glob(pattern: &str, text: &str) -> bool {
+        let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+        reference_glob(&p, &t)
+    }
+
+    /// The rules as the README states them, written out naively: routes in order, the
+    /// first route naming a sink gives it the event, `set` is seen by later routes, and
+    /// routing stops at a match without `continue`.
+    fn reference_route(
+        routes: &[SpecRoute],
+        kind: &str,
+        severity: usize,
+        labels: &[(&str, &str)],
+        n: Option<i64>,
+    ) -> Vec<(String, Vec<String>)> {
+        let mut severity = severity;
+        let mut taken: Vec<&str> = Vec::new();
+        let mut hits = Vec::new();
+        for r in routes {
+            let types = r.types.is_empty() || r.types.iter().any(|t| glob(t, kind));
+            let sev = r.severity.is_none_or(|(op, s)| match op {
+                ">=" => severity >= s,
+                "<" => severity < s,
+                "!=" => severity != s,
+                _ => severity == s,
+            });
+            let labelled = r
+                .labels
+                .iter()
+                .all(|(k, pattern)| labels.iter().any(|(lk, lv)| lk == k && glob(pattern, lv)));
+            let when = r.n_above.is_none_or(|k| n.is_some_and(|n| n > k));
+            if !(types && sev && labelled && when) {
+                continue;
+            }
+            if let Some(s) = r.set_severity {
+                severity = s;
+            }
+            let sinks: Vec<String> =
+                r.to.iter()
+                    .filter(|s| !taken.contains(s))
+                    .map(|s| s.to_string())
+                    .collect();
+            taken.extend(r.to.iter().copied());
+            if !sinks.is_empty() {
+                hits.push((r.name.clone(), sinks));
+            }
+            if !r.continue_ {
+                break;
+            }
+        }
+        hits
+    }
+
+    #[test]
+    fn random_events_are_routed_as_the_naive_reference_routes_them() {
+        let mut rng = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move |n: u64| {
+            // xorshift64: the cases need spread, not cryptographic quality.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        // Custom types: the trading domain's documented ones need fields of their own.
+        const TYPES: [&str; 8] = [
+            "deal_opened",
+            "deal_closed",
+            "fault",
+            "t",
+            "deal_*",
+            "*_closed",
+            "?ault",
+            "*",
+        ];
+        const KINDS: [&str; 5] = ["deal_opened", "deal_closed", "fault", "t", "heartbeat"];
+        const OPS: [&str; 4] = [">=", "<", "!=", "=="];
+        const LABEL_KEYS: [&str; 2] = ["env", "exchange"];
+        const LABEL_VALUES: [&str; 4] = ["prod", "staging", "binance", "kraken"];
+        const LABEL_PATTERNS: [&str; 5] = ["prod", "st*", "*", "b?nance", "kraken"];
+        for case in 0..300 {
+            let mut routes = Vec::new();
+            for r in 0..1 + next(6) {
+                routes.push(SpecRoute {
+                    name: format!("r{r}"),
+                    types: (0..next(3)).map(|_| TYPES[next(8) as usize]).collect(),
+                    severity: (next(3) == 0).then(|| (OPS[next(4) as usize], next(5) as usize)),
+                    labels: (0..next(2))
+                        .map(|_| {
+                            (
+                                LABEL_KEYS[next(2) as usize],
+                                LABEL_PATTERNS[next(5) as usize],
+                            )
+                        })
+                        .collect(),
+                    n_above: (next(4) == 0).then(|| next(10) as i64),
+                    set_severity: (next(5) == 0).then(|| next(5) as usize),
+                    to: {
+                        let mut to: Vec<&str> =
+                            (0..1 + next(3)).map(|_| SINKS[next(4) as usize]).collect();
+                        to.dedup();
+                        to
+                    },
+                    continue_: next(2) == 0,
+                });
+            }
+            let mut yaml = String::from("routes:\n");
+            for r in &routes {
+                yaml.push_str(&format!("  - name: {}\n    match:\n", r.name));
+                if r.types.is_empty()
+                    && r.severity.is_none()
+                    && r.labels.is_empty()
+                    && r.n_above.is_none()
+                {
+                    yaml.push_str("      type: \"*\"\n");
+                }
+                if !r.types.is_empty() {
+                    let types: Vec<String> = r.types.iter().map(|t| format!("\"{t}\"")).collect();
+                    yaml.push_str(&format!("      type: [{}]\n", types.join(", ")));
+                }
+                if let Some((op, s)) = r.severity {
+                    yaml.push_str(&format!("      severity: \"{op} {}\"\n", SEVERITIES[s]));
+                }
+                if !r.labels.is_empty() {
+                    let labels: Vec<String> = r
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}: \"{v}\""))
+                        .collect();
+                    yaml.push_str(&format!("      labels: {{{}}}\n", labels.join(", ")));
+                }
+                if let Some(k) = r.n_above {
+                    yaml.push_str(&format!("      when: \"event.n > {k}\"\n"));
+                }
+                if let Some(s) = r.set_severity {
+                    yaml.push_str(&format!("    set: {{severity: {}}}\n", SEVERITIES[s]));
+                }
+                yaml.push_str(&format!(
+                    "    to: [{}]\n    continue: {}\n",
+                    r.to.join(", "),
+                    r.continue_
+                ));
+            }
+            let compiled = rules(&yaml).unwrap_or_else(|e| panic!("case {case}: {e}\n{yaml}"));
+            for _ in 0..20 {
+                let kind = KINDS[next(5) as usize];
+                let severity = next(5) as usize;
+                let mut labels: Vec<(&str, &str)> = Vec::new();
+                for k in LABEL_KEYS {
+                    if next(2) == 0 {
+                        labels.push((k, LABEL_VALUES[next(4) as usize]));
+                    }
+                }
+                let n = (next(3) != 0).then(|| next(12) as i64);
+                let mut event = json!({"type": kind, "severity": SEVERITIES[severity]});
+                event["labels"] = json!(labels.iter().cloned().collect::<BTreeMap<_, _>>());
+                if let Some(n) = n {
+                    event["n"] = json!(n);
+                }
+                assert_eq!(
+                    route(&compiled, event.clone()),
+                    reference_route(&routes, kind, severity, &labels, n),
+                    "case {case}: {event}\n{yaml}"
+                );
+            }
+        }
+    }
+
     const TABLE: &str = r#"
 routes:
   - name: big-loss
