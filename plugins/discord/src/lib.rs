@@ -25,6 +25,22 @@ mod config;
 mod format;
 mod ratelimit;
 
+/// Turns a rendered payload (JSON) into the webhook bodies it would post, as `deliver`
+/// does, and returns how many: the entry point of the `discord_format` fuzz target
+/// (`fuzz/`), which checks that no payload makes the formatter panic.
+#[doc(hidden)]
+pub fn bodies_for_fuzzing(payload_json: &[u8]) -> usize {
+    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(payload_json) else {
+        return 0;
+    };
+    let defaults = format::Defaults {
+        username: None,
+        avatar_url: None,
+        mentions: Vec::new(),
+    };
+    format::build(&payload, &defaults).map_or(0, |built| built.bodies.len())
+}
+
 use alert_router_plugin::http::Endpoint;
 use alert_router_plugin::{Host, Message, Outcome, Progress, Sink, export_plugin};
 
