@@ -387,8 +387,14 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
 /// (polling, up to 30 s) for it to exit and returns (exit code, stderr). A router that is
 /// still running then, or that starts listening, is killed and the test fails.
 pub fn run_refused(dir: &Path) -> (i32, String) {
+    run_refused_with(dir, &["--listen", "127.0.0.1:0"])
+}
+
+/// [`run_refused`] with `args` after `run` instead of a free loopback port.
+pub fn run_refused_with(dir: &Path, args: &[&str]) -> (i32, String) {
     let mut child = Command::new(router_binary())
-        .args(["run", "--listen", "127.0.0.1:0"])
+        .arg("run")
+        .args(args)
         .current_dir(dir)
         .env("ALERT_ROUTER_LOG", "warn")
         .stdin(Stdio::null())

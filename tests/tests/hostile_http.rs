@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use alert_router::api::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT};
 use alert_router_tests::harness::{
-    Router, TempDir, dir_with, eventually_async, router_binary, run_cli,
+    Router, dir_with, eventually_async, router_binary, run_cli, run_refused_with,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -458,39 +458,6 @@ async fn with_a_token_any_name_reaches_the_api_but_no_other_site() {
     assert_eq!(resp.status().as_u16(), 403);
 }
 
-/// Runs `alert-router run ARGS` in `dir` and expects it to refuse before listening:
-/// (exit code, stderr). One that listens is killed and fails the test.
-async fn refused(dir: &TempDir, args: &[&str]) -> (i32, String) {
-    let mut child = Command::new(router_binary())
-        .arg("run")
-        .args(args)
-        .current_dir(dir.path())
-        .env("ALERT_ROUTER_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the router binary");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            let out = child.wait_with_output().expect("the router's output");
-            return (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("the router's output");
-    panic!(
-        "the router started instead of refusing: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test]
 async fn listening_off_loopback_needs_a_token_or_an_explicit_insecure() {
     let open = dir_with(&[
@@ -503,13 +470,13 @@ async fn listening_off_loopback_needs_a_token_or_an_explicit_insecure() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.starts_with(problem), "{stdout}");
     assert!(stdout.contains("server.insecure: true"), "{stdout}");
-    let (code, stderr) = refused(&open, &[]).await;
+    let (code, stderr) = run_refused_with(open.path(), &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains(problem), "{stderr}");
 
     // `run --listen` counts as the listen address.
     let closed = dir_with(&[("router.yaml", &config("")), FILES[0], FILES[1]]);
-    let (code, stderr) = refused(&closed, &["--listen", "0.0.0.0:0"]).await;
+    let (code, stderr) = run_refused_with(closed.path(), &["--listen", "0.0.0.0:0"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(

@@ -94,6 +94,13 @@ async fn post_before_the_crash(router: &Router, batch: String) {
     }
 }
 
+/// The error of the newest dead letter of sink `bad` in a `/v1/status` answer.
+fn bad_dead_letter(status: &Value) -> &str {
+    status["sinks"]["bad"]["recent_dead_letters"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+}
+
 /// Polls the router's status until `pred` holds (`Ok`), or the router exits (`Err`).
 async fn status_or_exit(
     router: &mut Router,
@@ -214,10 +221,7 @@ async fn an_abort_or_an_exit_inside_deliver_ends_in_a_dead_letter_too() {
         for died in &deaths {
             assert_eq!(died.signal(), signal, "{fault}: {died:?}");
         }
-        let error = status["sinks"]["bad"]["recent_dead_letters"][0]["error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let error = bad_dead_letter(&status).to_owned();
         let expected = match fault {
             "abort" => "the plugin crashed with SIGABRT (signal 6)",
             // exit() runs no signal handler: the death is not attributed, and counts.
@@ -246,9 +250,7 @@ async fn a_plugin_that_always_asks_to_wait_is_bounded_by_max_waits() {
     })
     .await
     .expect("the router stays up");
-    let error = status["sinks"]["bad"]["recent_dead_letters"][0]["error"]
-        .as_str()
-        .unwrap_or_default();
+    let error = bad_dead_letter(&status);
     assert!(
         error.contains("the upstream asked to wait 4 times, more than retry.max_waits (3)"),
         "{error}"
@@ -321,9 +323,7 @@ async fn a_hung_plugin_in_a_process_of_its_own_is_killed_at_deliver_timeout() {
     })
     .await
     .expect("the router stays up");
-    let error = status["sinks"]["bad"]["recent_dead_letters"][0]["error"]
-        .as_str()
-        .unwrap_or_default();
+    let error = bad_dead_letter(&status);
     assert!(
         error.contains("gave up after 2 failed attempts: the plugin's process was killed: it did not answer within deliver_timeout (1s)"),
         "{error}"

@@ -1,9 +1,10 @@
 //! The attempt in flight, per sink: a 32-byte record in `<storage.path>/in-flight/<sink>`,
-//! written before the plugin's `deliver` is called and cleared when it returns. A crash
-//! of the process (not only of the machine) finds it there at the next start, so the
-//! message that was being delivered gets its next attempt number and a crash counted
-//! against `retry.max_crashes`: a plugin that crashes on one message cannot crash-loop
-//! the router.
+//! written before the plugin's `deliver` is called and again when it returns (with the
+//! message, if it was delivered). A crash of the process (not only of the machine) finds
+//! it there at the next start, so the message that was being delivered gets its next
+//! attempt number and a crash counted against `retry.max_crashes` (a plugin that crashes
+//! on one message cannot crash-loop the router), and the messages delivered before it
+//! whose marks the crash cut short are marked delivered, not sent again.
 //!
 //! A plain file, not the database: the record must be written before every attempt and
 //! reach the kernel (a process crash keeps what reached it), which a `pwrite` does in
