@@ -31,6 +31,7 @@ pub mod domains;
 pub mod event;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod pipeline;
 pub mod plugins;
