@@ -90,6 +90,41 @@ pub fn context_with(event: Value, rule: &str, sink: &str, plugin: &str, now: &st
     }
 }
 
+/// A grouped notification's variables (a route with `group_by`, or a summary of what a
+/// time window held back): [`context_with`]'s, with `event` the newest event, plus
+/// - `alerts`: oldest first, each `{status, fingerprint, starts_at, ends_at, count,
+///   event}`: `status` is `firing` or `resolved`, `ends_at` none while firing, `count` the
+///   events seen for that alert, `event` its newest (an event without `status` is an
+///   entry of its own, `firing`, sent once);
+/// - `group`: the `group_by` keys and their values (`{"component": "exchange"}`);
+/// - `counts`: `{firing, resolved, total}` (`total` may exceed `alerts`' length when a
+///   notification lists only the first ones);
+/// - `window`: `{name, ended_at}` when a `muted_during` window held them back, else none.
+pub fn group_context(
+    base: Value,
+    alerts: Value,
+    group: Value,
+    counts: Value,
+    window: Value,
+) -> Value {
+    minijinja::context! {
+        alerts => alerts,
+        group => group,
+        counts => counts,
+        window => window,
+        ..base
+    }
+}
+
+/// A throttled route's next message: [`context_with`]'s variables plus `suppressed`,
+/// `{count, since}`: how many like it were held back, and since when (RFC 3339).
+pub fn suppressed_context(base: Value, count: u64, since: &str) -> Value {
+    minijinja::context! {
+        suppressed => minijinja::context! { count => count, since => since },
+        ..base
+    }
+}
+
 /// `event` as templates see it: what [`json_value`] makes of `event.to_json()`, read from
 /// the shared event rather than from a copy of it.
 pub fn event_value(event: &Arc<Event>) -> Value {
