@@ -23,12 +23,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::ingest::{BatchError, Position};
 use alert_router_plugin::form_decode;
 
 use crate::domains::StateQueryError;
+use crate::notify::silences::{NewSilence, SilenceError};
 use crate::outbox::Selector;
 use crate::pipeline::{IngestError, Pipeline};
 
@@ -61,6 +61,8 @@ pub enum ApiError {
     Forbidden(String),
     /// The body did not arrive within [`BODY_READ_TIMEOUT`].
     SlowBody,
+    /// What the path names does not exist.
+    NotFound(String),
 }
 
 /// The request body types the API reads.
@@ -134,6 +136,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden(why) => {
                 (StatusCode::FORBIDDEN, Json(json!({"error": why}))).into_response()
+            }
+            ApiError::NotFound(what) => {
+                (StatusCode::NOT_FOUND, Json(json!({"error": what}))).into_response()
             }
         }
     }
@@ -268,6 +273,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/dead-letters", get(get_dead_letters))
         .route("/v1/dead-letters/retry", post(post_dead_letters_retry))
         .route("/v1/dead-letters/drop", post(post_dead_letters_drop))
+        .route("/v1/alerts", get(get_alerts))
+        .route("/v1/silences", get(get_silences).post(post_silence))
+        .route("/v1/silences/{id}", get(get_silence).delete(delete_silence))
         .route("/metrics", get(get_metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -466,7 +474,7 @@ fn same_origin(origin: &str, host: Option<&str>) -> bool {
 }
 
 async fn post_events(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let parsed = crate::ingest::parse_body(&body, OffsetDateTime::now_utc());
+    let parsed = crate::ingest::parse_body(&body, crate::clock::now());
     accept(&state, parsed).await
 }
 
@@ -477,7 +485,7 @@ async fn post_alertmanager(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let parsed = crate::alertmanager::events(&body, OffsetDateTime::now_utc());
+    let parsed = crate::alertmanager::events(&body, crate::clock::now());
     accept(&state, parsed).await
 }
 
@@ -546,6 +554,139 @@ async fn get_status(State(state): State<AppState>) -> Json<serde_json::Value> {
 async fn get_metrics(State(state): State<AppState>) -> Response {
     let text = crate::metrics::render(&state.pipeline);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// `GET /v1/alerts?state=firing|resolved&type=T&severity=S&labels.K=V`: the alerts the
+/// router tracks, newest first, each with why it is held back if it is.
+async fn get_alerts(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for (key, value) in form_pairs(query.as_deref().unwrap_or(""))? {
+        match key.as_str() {
+            "state" if value == "firing" || value == "resolved" => {}
+            "state" => {
+                return Err(ApiError::Invalid(format!(
+                    "state={value:?}: write state=firing or state=resolved"
+                )));
+            }
+            "type" | "severity" => {}
+            k if k.starts_with("labels.") && k.len() > "labels.".len() => {}
+            other => {
+                return Err(ApiError::Invalid(format!(
+                    "`{other}` is not a parameter of /v1/alerts: use state, type, severity or labels.<name>"
+                )));
+            }
+        }
+        filters.push((key, value));
+    }
+    let pipeline = state.pipeline.clone();
+    let now = crate::clock::now();
+    let alerts = pipeline
+        .notifier
+        .alerts(&pipeline.snapshot().rules, now)
+        .into_iter()
+        .filter(|a| {
+            filters.iter().all(|(k, v)| match k.as_str() {
+                "state" => a.status == v,
+                "type" => &a.kind == v,
+                "severity" => a.severity == v,
+                k => a.labels.get(&k["labels.".len()..]) == Some(v),
+            })
+        })
+        .collect::<Vec<_>>();
+    Ok(Json(json!({"alerts": alerts})).into_response())
+}
+
+/// `GET /v1/silences[?state=active|pending|expired]`: newest first.
+async fn get_silences(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut wanted: Option<String> = None;
+    for (key, value) in form_pairs(query.as_deref().unwrap_or(""))? {
+        match (key.as_str(), value.as_str()) {
+            ("state", "active" | "pending" | "expired") => wanted = Some(value),
+            ("state", _) => {
+                return Err(ApiError::Invalid(format!(
+                    "state={value:?}: write state=active, pending or expired"
+                )));
+            }
+            (other, _) => {
+                return Err(ApiError::Invalid(format!(
+                    "`{other}` is not a parameter of /v1/silences: use state"
+                )));
+            }
+        }
+    }
+    let silences: Vec<serde_json::Value> = state
+        .pipeline
+        .notifier
+        .silences
+        .list(crate::clock::now())
+        .iter()
+        .filter_map(|s| serde_json::to_value(s).ok())
+        .filter(|s| wanted.as_deref().is_none_or(|w| s["state"] == w))
+        .collect();
+    Ok(Json(json!({"silences": silences})).into_response())
+}
+
+async fn get_silence(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let silences = &state.pipeline.notifier.silences;
+    match silences.get(&id, crate::clock::now()) {
+        Some(s) => Ok(Json(s).into_response()),
+        None => Err(silence_error(SilenceError::NotFound(id))),
+    }
+}
+
+/// `POST /v1/silences`: a new silence (201), or a change to one (`id` given: 200).
+async fn post_silence(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Invalid(format!("the body is not JSON: {e}")))?;
+    let new = NewSilence::from_json(value).map_err(silence_error)?;
+    let created = new.id.is_none();
+    let pipeline = state.pipeline.clone();
+    let silence = tokio::task::spawn_blocking(move || {
+        pipeline.notifier.silences.add(new, crate::clock::now())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the request did not finish: {e}")))?
+    .map_err(silence_error)?;
+    tracing::info!(id = %silence.silence.id, by = %silence.silence.created_by, "silence set");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(silence)).into_response())
+}
+
+/// `DELETE /v1/silences/{id}`: expires it now (it stays listed as expired).
+async fn delete_silence(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let pipeline = state.pipeline.clone();
+    let silence = tokio::task::spawn_blocking(move || {
+        pipeline.notifier.silences.expire(&id, crate::clock::now())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the request did not finish: {e}")))?
+    .map_err(silence_error)?;
+    tracing::info!(id = %silence.silence.id, "silence expired");
+    Ok(Json(silence).into_response())
+}
+
+fn silence_error(e: SilenceError) -> ApiError {
+    match e.http_status() {
+        404 => ApiError::NotFound(e.to_string()),
+        400 | 409 => ApiError::Invalid(e.to_string()),
+        _ => ApiError::Internal(e.to_string()),
+    }
 }
 
 /// `GET /v1/dead-letters?sink=S&id=X&limit=N`: newest first.

@@ -71,6 +71,22 @@ impl fmt::Display for Severity {
     }
 }
 
+/// An alert's state, from its `status` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
 /// One accepted event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -281,6 +297,20 @@ impl Event {
                 ),
             });
         }
+        // `status` makes the event an alert (notify/alerts.rs): only its two values.
+        match map.get("status") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s == "firing" || s == "resolved" => {}
+            Some(other) => {
+                return Err(EventError::field(
+                    "status",
+                    format!(
+                        "{}: an alert's status is \"firing\" or \"resolved\" (leave it out for an event that is not an alert)",
+                        describe_value(other)
+                    ),
+                ));
+            }
+        }
         if let Some(documented) = crate::domains::event_type(&kind) {
             documented
                 .check(&mut map)
@@ -299,6 +329,15 @@ impl Event {
     }
 
     /// The event as a domain's store reads it.
+    /// `firing` or `resolved` for an alert; `None` for any other event.
+    pub fn alert_status(&self) -> Option<AlertStatus> {
+        match self.data.get("status").and_then(Value::as_str) {
+            Some("firing") => Some(AlertStatus::Firing),
+            Some("resolved") => Some(AlertStatus::Resolved),
+            _ => None,
+        }
+    }
+
     pub fn domain_view(&self) -> alert_router_domain::EventRef<'_> {
         alert_router_domain::EventRef {
             id: &self.id,

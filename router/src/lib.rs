@@ -23,6 +23,7 @@
 pub mod alertmanager;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod diag;

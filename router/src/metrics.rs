@@ -180,6 +180,52 @@ pub fn render(pipeline: &Pipeline) -> String {
         }
     }
     e.family(
+        "alert_router_held_back_total",
+        "counter",
+        "Messages not sent when their event came, by sink and reason: silenced, inhibited, throttled, grouped (into a group's notification), muted or delayed (by a time window).",
+    );
+    for (sink, stats, _) in &sinks {
+        for reason in crate::notify::engine::Reason::ALL {
+            e.sample(
+                "alert_router_held_back_total",
+                &[("sink", sink), ("reason", reason.as_str())],
+                stats.held_back.get(reason),
+            );
+        }
+    }
+    let open = pipeline.notifier.summary();
+    e.family(
+        "alert_router_alerts",
+        "gauge",
+        "Alerts the router tracks, by state.",
+    );
+    for state in ["firing", "resolved"] {
+        e.sample(
+            "alert_router_alerts",
+            &[("state", state)],
+            open["alerts"][state].as_u64().unwrap_or(0),
+        );
+    }
+    e.family(
+        "alert_router_open_groups",
+        "gauge",
+        "Groups holding alerts or events for a notification.",
+    );
+    e.sample(
+        "alert_router_open_groups",
+        &[],
+        open["groups"].as_u64().unwrap_or(0),
+    );
+    e.family("alert_router_silences", "gauge", "Silences by state.");
+    let silences = pipeline.notifier.silence_counts(crate::clock::now());
+    for state in ["active", "pending", "expired"] {
+        e.sample(
+            "alert_router_silences",
+            &[("state", state)],
+            silences[state].as_u64().unwrap_or(0),
+        );
+    }
+    e.family(
         "alert_router_queue_depth",
         "gauge",
         "Messages waiting in the outbox per sink, the one in delivery included.",

@@ -13,6 +13,9 @@ use serde_saphyr::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{Event, Severity};
+use crate::notify::keys::Key;
+use crate::notify::policy::{self, Policy, RawPolicy, RawThrottle};
+use crate::notify::time_intervals::{RawTimeInterval, TimeIntervals};
 use crate::render::names::{Known, Scan};
 
 /// Fuel for one `when:` evaluation: generous for any sane condition, fatal for a loop.
@@ -30,6 +33,21 @@ struct RawFile {
     routes: Vec<Spanned<RawRoute>>,
     #[serde(default)]
     alerts: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    inhibit: Vec<Spanned<RawInhibition>>,
+    #[serde(default)]
+    time_intervals: Vec<Spanned<RawTimeInterval>>,
+}
+
+/// `inhibit:`: while an alert matching `source` fires, events matching `target` with the
+/// same values of the `equal` keys are held back.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInhibition {
+    source: RawMatch,
+    target: RawMatch,
+    #[serde(default)]
+    equal: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +63,19 @@ struct RawRoute {
     template: Option<Spanned<String>>,
     #[serde(rename = "continue", default)]
     continue_: bool,
+    // Noise control (notify/policy.rs).
+    key: Option<Spanned<Vec<String>>>,
+    resolve_timeout: Option<Spanned<String>>,
+    group_by: Option<Spanned<Vec<String>>>,
+    group_wait: Option<Spanned<String>>,
+    group_interval: Option<Spanned<String>>,
+    repeat_interval: Option<Spanned<String>>,
+    send_resolved: Option<Spanned<bool>>,
+    throttle: Option<Spanned<RawThrottle>>,
+    active_during: Option<Spanned<Vec<String>>>,
+    muted_during: Option<Spanned<Vec<String>>>,
+    unless_severity: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,33 +154,58 @@ pub struct Route {
     /// Where it is defined, for messages.
     pub file: PathBuf,
     pub line: u32,
-    types: Vec<String>,
-    severity: Option<SeverityMatch>,
-    labels: Vec<(String, String)>,
-    /// Index into the compiled expressions.
-    when: Option<usize>,
+    matcher: Match,
     set: BTreeMap<String, serde_json::Value>,
     pub to: Vec<String>,
     pub template: Option<String>,
     /// Where `template:` names it (line, column), for messages.
     pub template_at: (u32, u32),
     pub continue_: bool,
+    /// What it does about noise: grouping, throttling, time windows, alert identity.
+    pub policy: Policy,
+}
+
+/// A compiled `match:` (a route's, or an inhibition's `source` or `target`).
+#[derive(Debug, Clone)]
+pub struct Match {
+    types: Vec<String>,
+    severity: Option<SeverityMatch>,
+    labels: Vec<(String, String)>,
+    /// Index into the compiled expressions.
+    when: Option<usize>,
+}
+
+/// A compiled `inhibit:` entry.
+#[derive(Debug, Clone)]
+pub struct Inhibition {
+    pub source: Match,
+    pub target: Match,
+    pub equal: Vec<Key>,
+    /// Where it is defined, for messages.
+    pub file: PathBuf,
+    pub line: u32,
 }
 
 impl Route {
     /// The types `match.type` names (names or globs); empty: every type.
     pub fn types(&self) -> &[String] {
-        &self.types
+        &self.matcher.types
     }
 
     /// Whether `match.type` lets events of type `kind` through.
     pub fn admits_type(&self, kind: &str) -> bool {
-        self.types.is_empty() || self.types.iter().any(|t| glob_match(t, kind))
+        self.matcher.admits_type(kind)
     }
 
     /// Changes `event` as the route's `set` does for its sinks.
     pub fn apply_set(&self, event: &mut Event) {
         apply_set(event, &self.set)
+    }
+}
+
+impl Match {
+    fn admits_type(&self, kind: &str) -> bool {
+        self.types.is_empty() || self.types.iter().any(|t| glob_match(t, kind))
     }
 }
 
@@ -167,6 +223,8 @@ self_cell::self_cell!(
 /// Every route of every rule file, in evaluation order.
 pub struct Rules {
     routes: Vec<Route>,
+    inhibitions: Vec<Inhibition>,
+    time_intervals: TimeIntervals,
     compiled: Compiled,
     /// `when:` sources, for reload diffs.
     sources: Vec<String>,
@@ -196,6 +254,8 @@ impl Rules {
     pub fn empty() -> Rules {
         Rules {
             routes: Vec::new(),
+            inhibitions: Vec::new(),
+            time_intervals: TimeIntervals::default(),
             compiled: Compiled::new(expression_env(), |_| Vec::new()),
             sources: Vec::new(),
         }
@@ -243,6 +303,9 @@ impl Rules {
         let mut sources = Vec::new();
         let mut when_at = Vec::new();
         let mut names = HashSet::new();
+        let mut inhibitions = Vec::new();
+        let mut named_intervals = Vec::new();
+        let mut time_intervals = TimeIntervals::default();
         for (file, text) in files {
             let raw: RawFile = match serde_saphyr::from_str(text) {
                 Ok(raw) => raw,
@@ -272,27 +335,15 @@ impl Rules {
                         format!("route name `{name}` is used twice: names must be unique"),
                     ));
                 }
-                let types = match r.matcher.kind.map(|k| k.value) {
-                    None => Vec::new(),
-                    Some(OneOrMany::One(t)) => vec![t],
-                    Some(OneOrMany::Many(ts)) => ts,
-                };
-                let severity =
-                    r.matcher
-                        .severity
-                        .and_then(|s| match SeverityMatch::parse(&s.value) {
-                            Ok(m) => Some(m),
-                            Err(e) => {
-                                problems.push(at(
-                                    file,
-                                    &s.referenced,
-                                    format!(
-                                        "match.severity: {e} (comparisons: ==, !=, <, <=, >, >=)"
-                                    ),
-                                ));
-                                None
-                            }
-                        });
+                let matcher = compile_match(
+                    file,
+                    r.matcher,
+                    &format!("route `{name}`"),
+                    "match.",
+                    &mut problems,
+                    &mut sources,
+                    &mut when_at,
+                );
                 if r.to.is_empty() {
                     problems.push(at(
                         file,
@@ -324,19 +375,35 @@ impl Rules {
                 {
                     problems.push(at(file, &loc, format!("route `{name}`: set.severity must be one of debug, info, warning, error, critical")));
                 }
-                let when = r.matcher.when.map(|w| {
-                    sources.push(w.value.clone());
-                    when_at.push((file.clone(), w.referenced, name.clone()));
-                    sources.len() - 1
-                });
+                let (policy, intervals) = policy::compile(
+                    file,
+                    &name,
+                    RawPolicy {
+                        key: r.key,
+                        resolve_timeout: r.resolve_timeout,
+                        group_by: r.group_by,
+                        group_wait: r.group_wait,
+                        group_interval: r.group_interval,
+                        repeat_interval: r.repeat_interval,
+                        send_resolved: r.send_resolved,
+                        throttle: r.throttle,
+                        active_during: r.active_during,
+                        muted_during: r.muted_during,
+                        unless_severity: r.unless_severity,
+                        mode: r.mode,
+                    },
+                    &mut problems.0,
+                );
+                named_intervals.extend(
+                    intervals
+                        .into_iter()
+                        .map(|i| (file.clone(), name.clone(), i)),
+                );
                 routes.push(Route {
                     name,
                     file: file.clone(),
                     line: loc.line() as u32,
-                    types,
-                    severity,
-                    labels: r.matcher.labels.into_iter().collect(),
-                    when,
+                    matcher,
                     set: r.set,
                     to: r.to.into_iter().map(|s| s.value).collect(),
                     template_at: r
@@ -347,6 +414,49 @@ impl Rules {
                         }),
                     template: r.template.map(|t| t.value),
                     continue_: r.continue_,
+                    policy,
+                });
+            }
+            time_intervals.add(file, raw.time_intervals, &mut problems);
+            for (i, spanned) in raw.inhibit.into_iter().enumerate() {
+                let loc = spanned.referenced;
+                let raw = spanned.value;
+                let what = format!("inhibit entry {} (line {})", i + 1, loc.line());
+                let source = compile_match(
+                    file,
+                    raw.source,
+                    &what,
+                    "source.",
+                    &mut problems,
+                    &mut sources,
+                    &mut when_at,
+                );
+                let target = compile_match(
+                    file,
+                    raw.target,
+                    &what,
+                    "target.",
+                    &mut problems,
+                    &mut sources,
+                    &mut when_at,
+                );
+                let equal = raw
+                    .equal
+                    .iter()
+                    .filter_map(|k| match Key::parse(&k.value) {
+                        Ok(key) => Some(key),
+                        Err(e) => {
+                            problems.push(at(file, &k.referenced, format!("{what}: equal: {e}")));
+                            None
+                        }
+                    })
+                    .collect();
+                inhibitions.push(Inhibition {
+                    source,
+                    target,
+                    equal,
+                    file: file.clone(),
+                    line: loc.line() as u32,
                 });
             }
         }
@@ -359,11 +469,7 @@ impl Rules {
                         // An unknown filter would fail the condition on every event.
                         for call in Scan::expression(src).calls {
                             if let Some(problem) = known.problem(&call, &[]) {
-                                problems.push(at(
-                                    file,
-                                    loc,
-                                    format!("route `{name}`: when: {problem}"),
-                                ));
+                                problems.push(at(file, loc, format!("{name}: when: {problem}")));
                             }
                         }
                         let mut unknown: Vec<String> = expr
@@ -374,7 +480,7 @@ impl Rules {
                         unknown.sort();
                         if !unknown.is_empty() {
                             problems.push(at(file, loc, format!(
-                                "route `{name}`: when: unknown variable `{}`: fields are under `event`, e.g. event.pnl_pct",
+                                "{name}: when: unknown variable `{}`: fields are under `event`, e.g. event.pnl_pct",
                                 unknown.join("`, `")
                             )));
                         }
@@ -385,15 +491,27 @@ impl Rules {
                         problems.push(at(
                             file,
                             loc,
-                            format!("route `{name}`: when: {} ({detail})", e.kind()),
+                            format!("{name}: when: {} ({detail})", e.kind()),
                         ));
                     }
                 }
             }
             out
         });
+        for (file, route, named) in named_intervals {
+            if time_intervals.get(&named.name).is_none() {
+                let known: Vec<&str> = time_intervals.names().collect();
+                problems.push(Diagnostic::new(file, named.line, named.col, format!(
+                    "route `{route}`: no time interval named `{}`: define it under `time_intervals:` in a rule file{}",
+                    named.name,
+                    if known.is_empty() { String::new() } else { format!(" (defined: {})", known.join(", ")) }
+                )));
+            }
+        }
         problems.into_result(Rules {
             routes,
+            inhibitions,
+            time_intervals,
             compiled,
             sources,
         })
@@ -403,24 +521,38 @@ impl Rules {
         &self.routes
     }
 
+    pub fn inhibitions(&self) -> &[Inhibition] {
+        &self.inhibitions
+    }
+
+    /// The named time windows of every rule file.
+    pub fn time_intervals(&self) -> &TimeIntervals {
+        &self.time_intervals
+    }
+
     /// A fingerprint of each route (name → its whole definition), for reload diffs.
     pub fn fingerprints(&self) -> BTreeMap<String, String> {
         self.routes
             .iter()
             .map(|r| {
-                let when = r.when.map(|i| self.sources[i].as_str()).unwrap_or("");
+                let when = r
+                    .matcher
+                    .when
+                    .map(|i| self.sources[i].as_str())
+                    .unwrap_or("");
                 (
                     r.name.clone(),
                     format!(
                         "{:?}|{when}",
                         (
-                            &r.types,
-                            &r.severity,
-                            &r.labels,
+                            &r.matcher.types,
+                            &r.matcher.severity,
+                            &r.matcher.labels,
                             &r.set,
                             &r.to,
                             &r.template,
-                            r.continue_
+                            r.continue_,
+                            &r.policy,
                         )
                     ),
                 )
@@ -446,7 +578,9 @@ impl Rules {
         let mut ctx: Option<minijinja::Value> = None;
         let mut taken: Vec<&str> = Vec::new();
         for (i, route) in self.routes.iter().enumerate() {
-            if !self.matches(route, &event, &mut ctx, on_error) {
+            if !self.matches(&route.matcher, &event, &mut ctx, &mut |e| {
+                on_error(route, e)
+            }) {
                 continue;
             }
             if !route.set.is_empty() {
@@ -477,28 +611,30 @@ impl Rules {
         hits
     }
 
-    fn matches(
+    /// Whether `event` passes `matcher` (a route's `match:`, an inhibition's source or
+    /// target). `ctx` caches the event's value for `when:` across calls on one event.
+    pub fn matches(
         &self,
-        route: &Route,
+        matcher: &Match,
         event: &Arc<Event>,
         ctx: &mut Option<minijinja::Value>,
-        on_error: &mut dyn FnMut(&Route, String),
+        on_error: &mut dyn FnMut(String),
     ) -> bool {
-        if !route.admits_type(&event.kind) {
+        if !matcher.admits_type(&event.kind) {
             return false;
         }
-        if let Some(sev) = &route.severity
+        if let Some(sev) = &matcher.severity
             && !sev.matches(event.severity)
         {
             return false;
         }
-        for (k, pattern) in &route.labels {
+        for (k, pattern) in &matcher.labels {
             match event.labels.get(k) {
                 Some(v) if glob_match(pattern, v) => {}
                 _ => return false,
             }
         }
-        let Some(idx) = route.when else { return true };
+        let Some(idx) = matcher.when else { return true };
         // The event read in place, not converted: a condition reads a field or two.
         let ctx = ctx.get_or_insert_with(
             || minijinja::context! { event => crate::render::rule_event_value(event) },
@@ -506,7 +642,7 @@ impl Rules {
         match self.compiled.borrow_dependent()[idx].eval(ctx.clone()) {
             Ok(v) => v.is_true(),
             Err(e) => {
-                on_error(route, format!("when: {e}"));
+                on_error(format!("when: {e}"));
                 false
             }
         }
@@ -536,6 +672,48 @@ fn apply_set(event: &mut Event, set: &BTreeMap<String, serde_json::Value>) {
                 event.data.insert(k.clone(), v.clone());
             }
         }
+    }
+}
+
+/// Compiles a `match:`; a `when:` goes to `sources` (compiled with the others later),
+/// its place to `when_at` under `owner`'s name.
+fn compile_match(
+    file: &Path,
+    raw: RawMatch,
+    owner: &str,
+    prefix: &str,
+    problems: &mut Diagnostics,
+    sources: &mut Vec<String>,
+    when_at: &mut Vec<(PathBuf, serde_saphyr::Location, String)>,
+) -> Match {
+    let types = match raw.kind.map(|k| k.value) {
+        None => Vec::new(),
+        Some(OneOrMany::One(t)) => vec![t],
+        Some(OneOrMany::Many(ts)) => ts,
+    };
+    let severity = raw
+        .severity
+        .and_then(|s| match SeverityMatch::parse(&s.value) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                problems.push(at(
+                    file,
+                    &s.referenced,
+                    format!("{owner}: {prefix}severity: {e} (comparisons: ==, !=, <, <=, >, >=)"),
+                ));
+                None
+            }
+        });
+    let when = raw.when.map(|w| {
+        sources.push(w.value.clone());
+        when_at.push((file.to_path_buf(), w.referenced, owner.to_owned()));
+        sources.len() - 1
+    });
+    Match {
+        types,
+        severity,
+        labels: raw.labels.into_iter().collect(),
+        when,
     }
 }
 
@@ -1004,7 +1182,7 @@ routes:
                 .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "rules/test.yaml:3:23: match.severity: unknown severity \"eror\": use one of debug, info, warning, error, critical (comparisons: ==, !=, <, <=, >, >=)"
+            "rules/test.yaml:3:23: route `a`: match.severity: unknown severity \"eror\": use one of debug, info, warning, error, critical (comparisons: ==, !=, <, <=, >, >=)"
         );
     }
 

@@ -16,6 +16,7 @@ mod dead_letters;
 mod env_file;
 mod send;
 mod setup;
+mod silence;
 mod table;
 
 use crate::config::Config;
@@ -108,6 +109,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         storage: Option<PathBuf>,
     },
+    /// Silence events for a while: add, list or expire silences on a running router.
+    Silence(silence::Silence),
     /// Check Telegram's or Discord's credentials and give (or write into .env) the
     /// lines that switch the sink on.
     Setup(setup::Setup),
@@ -164,6 +167,7 @@ pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
             },
         ),
         Command::Setup(setup) => setup::run(&cli.config, setup),
+        Command::Silence(args) => silence::run(args),
         Command::PluginHost {
             plugin,
             plugin_version,
@@ -242,6 +246,7 @@ fn run(
     let pipeline = Pipeline::start_with(config, listen_flag, accept_data_loss)
         .map_err(|d| anyhow::anyhow!("{d}"))?;
     let reload = crate::reload::start(pipeline.clone())?;
+    let mut timers = crate::pipeline::timers::start(&pipeline)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("router")
@@ -280,6 +285,8 @@ fn run(
         drain_seconds = drain.as_secs_f64(),
         "stopped taking events; delivering what waits"
     );
+    // Open groups stay in the outbox and speak after the next start.
+    timers.stop();
     let deadline = Instant::now() + drain;
     let p = pipeline.clone();
     let left = std::thread::spawn(move || p.shutdown(deadline))

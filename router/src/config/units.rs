@@ -7,6 +7,12 @@ pub use alert_router_plugin::parse_duration;
 
 /// `30/min`, `1/s`, `5/2s`, `100/h`: the time between two deliveries at that rate.
 pub fn parse_rate(s: &str) -> Result<Duration, String> {
+    let (count, period) = parse_count_per(s)?;
+    Ok(period / count)
+}
+
+/// `30/min`, `1/10m`: a count and the period it is allowed in.
+pub fn parse_count_per(s: &str) -> Result<(u32, Duration), String> {
     let hint = "write it as count/period, e.g. 30/min, 1/s or 5/2s";
     let (count, per) = s.split_once('/').ok_or_else(|| format!("{s:?}: {hint}"))?;
     let count: u32 = count
@@ -31,7 +37,7 @@ pub fn parse_rate(s: &str) -> Result<Duration, String> {
     if period.is_zero() {
         return Err(format!("{s:?}: the period must be longer than zero"));
     }
-    Ok(period / count)
+    Ok((count, period))
 }
 
 /// `512KiB`, `8MiB`, `1MB`, or a plain number of bytes.

@@ -37,6 +37,9 @@ pub struct SinkStats {
     pub delivering_since_ms: AtomicI64,
     /// The `delivering_since_ms` of the last attempt warned of as stuck: one warning each.
     stuck_warned: AtomicI64,
+    /// Messages not sent when their event came: silenced, inhibited, throttled, grouped,
+    /// muted or delayed by a time window.
+    pub held_back: crate::notify::engine::HeldCounts,
 }
 
 impl SinkStats {

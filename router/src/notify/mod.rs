@@ -4,6 +4,13 @@
 //! windows; silences and inhibitions hold matching ones back. Everything held back is
 //! counted by reason.
 
+pub mod alerts;
+pub mod engine;
+pub mod groups;
+pub mod keys;
 pub mod matchers;
+pub mod policy;
+pub mod rows;
 pub mod silences;
+pub mod throttle;
 pub mod time_intervals;

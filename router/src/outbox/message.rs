@@ -38,6 +38,8 @@ pub struct Batch {
     pub messages: Vec<NewMessage>,
     /// Event ids to remember for the dedup window.
     pub seen: Vec<String>,
+    /// Alerts, held events and group timers (noise control), committed with the rest.
+    pub notify: crate::notify::rows::Changes,
 }
 
 /// A message read back for delivery.

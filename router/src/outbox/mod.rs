@@ -122,6 +122,8 @@ pub struct Opened {
     pub outbox: Arc<Outbox>,
     /// Event ids seen within the dedup window, with how long ago.
     pub seen: Vec<(String, Duration)>,
+    /// Noise control's alerts, held events and groups from the last run.
+    pub notify: crate::notify::rows::Stored,
 }
 
 impl Outbox {
@@ -198,6 +200,10 @@ impl Outbox {
                 path: path.clone(),
                 source,
             })?;
+        let notify = store::notify_state(&conn).map_err(|source| OutboxError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let reader = open_reader(&path)?;
         let writer = store::start_writer(conn, path.clone(), storage.clone(), mark)?;
         let mut total = Count::default();
@@ -226,6 +232,7 @@ impl Outbox {
         Ok(Opened {
             outbox: Arc::new(outbox),
             seen,
+            notify,
         })
     }
 

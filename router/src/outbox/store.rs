@@ -15,14 +15,53 @@ use super::watermark::{self, Watermark};
 use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, Tally, now_ms};
 use crate::config::{Storage, SyncMode};
 use crate::event::format_time;
+use crate::notify::rows::{AlertRow, Changes, GroupRow, HeldRow, Stored};
 use alert_router_sqlite::{self as sqlite, Writer};
 
 /// The schema this code writes; a database of a newer one is refused, not guessed at, and
 /// one of an older one is upgraded by [`UPGRADES`].
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
-/// From version 1: a message's attempts that ended in a crash.
-const UPGRADES: [&str; 1] = ["ALTER TABLE messages ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;"];
+/// From version 1: a message's attempts that ended in a crash. From version 2: noise
+/// control's tables (created by [`SCHEMA`]; the version tells an older router that this
+/// database holds state it would not see).
+const UPGRADES: [&str; 2] = [
+    "ALTER TABLE messages ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;",
+    NOTIFY_SCHEMA,
+];
+
+/// Alerts, events held for a group or a time window, and groups' timers
+/// (`notify/rows.rs`).
+const NOTIFY_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS alerts (
+    fingerprint TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    starts INTEGER NOT NULL,
+    ends INTEGER,
+    updated INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    resolve_timeout INTEGER NOT NULL,
+    route TEXT NOT NULL,
+    event TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS held (
+    id INTEGER PRIMARY KEY,
+    route TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    notified INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS groups (
+    route TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (route, group_key)
+) WITHOUT ROWID;
+";
 
 /// `state`: waiting for delivery, delivered, dead.
 const WAITING: i64 = 0;
@@ -54,6 +93,11 @@ CREATE INDEX IF NOT EXISTS dead ON messages (sink, seq) WHERE state = 2;
 CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_at ON seen (at);
 ";
+
+/// Everything [`open`] creates.
+fn schema() -> String {
+    format!("{SCHEMA}{NOTIFY_SCHEMA}")
+}
 
 /// Operations gathered in one commit at most; more wait for the next.
 const MAX_OPS: usize = 4096;
@@ -110,7 +154,7 @@ pub(super) enum Op {
 
 /// Opens the database read-write, in WAL mode, with the schema in place.
 pub(super) fn open(path: &Path, sync: SyncMode) -> Result<Connection, OutboxError> {
-    sqlite::open(path, sync.pragma(), SCHEMA, SCHEMA_VERSION, &UPGRADES).map_err(|e| match e {
+    sqlite::open(path, sync.pragma(), &schema(), SCHEMA_VERSION, &UPGRADES).map_err(|e| match e {
         sqlite::OpenError::Sqlite(source) => OutboxError::Open {
             path: path.to_owned(),
             source,
@@ -488,7 +532,146 @@ fn append(tx: &Connection, batch: &Batch) -> rusqlite::Result<()> {
     for id in &batch.seen {
         seen.execute(params![id, now])?;
     }
+    if !batch.notify.is_empty() {
+        write_notify(tx, &batch.notify)?;
+    }
     Ok(())
+}
+
+/// Noise control's part of a batch.
+fn write_notify(tx: &Connection, c: &Changes) -> rusqlite::Result<()> {
+    let mut alert = tx.prepare_cached(
+        "INSERT INTO alerts (fingerprint, version, status, starts, ends, updated, count,
+                             resolve_timeout, route, event)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (fingerprint) DO UPDATE SET version = excluded.version,
+             status = excluded.status, starts = excluded.starts, ends = excluded.ends,
+             updated = excluded.updated, count = excluded.count,
+             resolve_timeout = excluded.resolve_timeout, route = excluded.route,
+             event = excluded.event
+         WHERE excluded.version > alerts.version",
+    )?;
+    for a in &c.alerts {
+        alert.execute(params![
+            a.fingerprint,
+            a.version,
+            a.status,
+            a.starts_ms,
+            a.ends_ms,
+            a.updated_ms,
+            a.count as i64,
+            a.resolve_timeout_ms,
+            a.route,
+            &*a.event
+        ])?;
+    }
+    let mut gone = tx.prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")?;
+    for fp in &c.alerts_gone {
+        gone.execute([fp])?;
+    }
+    let mut held = tx.prepare_cached(
+        "INSERT INTO held (id, route, group_key, fingerprint, status, event, at, notified)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for h in &c.held {
+        held.execute(params![
+            h.id,
+            h.route,
+            h.group_key,
+            h.fingerprint,
+            h.status,
+            &*h.event,
+            h.at_ms,
+            h.notified
+        ])?;
+    }
+    let mut release = tx.prepare_cached("DELETE FROM held WHERE id = ?1")?;
+    for id in &c.released {
+        release.execute([id])?;
+    }
+    let mut notified = tx.prepare_cached("UPDATE held SET notified = 1 WHERE id = ?1")?;
+    for id in &c.notified {
+        notified.execute([id])?;
+    }
+    let mut group = tx.prepare_cached(
+        "INSERT OR REPLACE INTO groups (route, group_key, state) VALUES (?1, ?2, ?3)",
+    )?;
+    for g in &c.groups {
+        let state = serde_json::to_string(&g.state)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        group.execute(params![g.route, g.group_key, state])?;
+    }
+    let mut group_gone =
+        tx.prepare_cached("DELETE FROM groups WHERE route = ?1 AND group_key = ?2")?;
+    for (route, key) in &c.groups_gone {
+        group_gone.execute([route, key])?;
+    }
+    Ok(())
+}
+
+/// What noise control left in the database (read once, at start). A group whose state
+/// no longer reads is skipped: its held events form a new group.
+pub(super) fn notify_state(conn: &Connection) -> rusqlite::Result<Stored> {
+    let alerts = conn
+        .prepare(
+            "SELECT fingerprint, version, status, starts, ends, updated, count, resolve_timeout,
+                    route, event FROM alerts",
+        )?
+        .query_map([], |row| {
+            Ok(AlertRow {
+                fingerprint: row.get(0)?,
+                version: row.get(1)?,
+                status: row.get(2)?,
+                starts_ms: row.get(3)?,
+                ends_ms: row.get(4)?,
+                updated_ms: row.get(5)?,
+                count: row.get::<_, i64>(6)?.max(0) as u64,
+                resolve_timeout_ms: row.get(7)?,
+                route: row.get(8)?,
+                event: row.get::<_, String>(9)?.into(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let held = conn
+        .prepare(
+            "SELECT id, route, group_key, fingerprint, status, event, at, notified
+             FROM held ORDER BY id",
+        )?
+        .query_map([], |row| {
+            Ok(HeldRow {
+                id: row.get(0)?,
+                route: row.get(1)?,
+                group_key: row.get(2)?,
+                fingerprint: row.get(3)?,
+                status: row.get(4)?,
+                event: row.get::<_, String>(5)?.into(),
+                at_ms: row.get(6)?,
+                notified: row.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut groups = Vec::new();
+    let mut stmt = conn.prepare("SELECT route, group_key, state FROM groups")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (route, group_key, state): (String, String, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?);
+        match serde_json::from_str(&state) {
+            Ok(state) => groups.push(GroupRow {
+                route,
+                group_key,
+                state,
+            }),
+            Err(e) => {
+                tracing::warn!(%route, %group_key, error = %e, "a stored group's timers do not read; its events form a new group")
+            }
+        }
+    }
+    Ok(Stored {
+        alerts,
+        held,
+        groups,
+    })
 }
 
 /// Copies each dead letter back as a new waiting message (at the end of the queue) and

@@ -45,7 +45,11 @@ fn append(outbox: &Outbox, messages: Vec<NewMessage>) {
         .collect();
     let _taken = outbox.reserve(&room).expect("room");
     outbox
-        .append_blocking(Batch { messages, seen })
+        .append_blocking(Batch {
+            messages,
+            seen,
+            ..Batch::default()
+        })
         .expect("append");
 }
 

@@ -57,21 +57,23 @@ impl Pipeline {
             };
             let payload = match &letter.payload_text {
                 Some(_) => None,
-                None => match render_for_sink(
-                    &snap,
-                    entry,
-                    &letter.sink,
-                    &letter.template,
-                    &letter.route,
-                    &render::json_value(&letter.event),
-                    &now,
-                ) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        skip(e);
-                        continue;
+                None => {
+                    match render_for_sink(&snap, entry, &letter.sink, &letter.template, |plugin| {
+                        render::context_with(
+                            render::json_value(&letter.event),
+                            &letter.route,
+                            &letter.sink,
+                            plugin,
+                            &now,
+                        )
+                    }) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            skip(e);
+                            continue;
+                        }
                     }
-                },
+                }
             };
             requeue.push(Requeue {
                 seq: letter.seq,

@@ -14,6 +14,8 @@ use crate::dispatch::SinkStats;
 use crate::event::{Event, format_time};
 use crate::ingest::Seen;
 use crate::metrics::{OTHER_TYPES, TYPE_SERIES};
+use crate::notify::engine::{Held, Reason, Verdict};
+use crate::notify::rows::Changes;
 use crate::outbox::{self, Batch, Count, NewMessage, OutboxError, Reservation};
 use crate::render;
 
@@ -97,6 +99,10 @@ pub struct Prepared {
     routed: Vec<(Arc<SinkStats>, u64)>,
     /// Dead on arrival: the sink's counters, the error, whether it was a render error.
     dead: Vec<(Arc<SinkStats>, String, bool)>,
+    /// Events kept for a group or a time window, filed once the batch is written.
+    held: Vec<Held>,
+    /// Messages not sent now, per sink and reason, counted once the batch is written.
+    held_back: Vec<(Arc<SinkStats>, Reason)>,
 }
 /// What `ingest` answers: every event's id, in order (repeats included).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -151,7 +157,12 @@ impl Pipeline {
         // A full `Arc` (not a guard), held until the batch is written: a reload waits for
         // the last holder of the old snapshot before it stops the sinks that are gone.
         let snap = self.snapshot.load_full();
-        let now = format_time(OffsetDateTime::now_utc());
+        let now_t = crate::clock::now();
+        let now_ms = (now_t.unix_timestamp_nanos() / 1_000_000) as i64;
+        let now = format_time(now_t);
+        let mut notify_changes = Changes::default();
+        let mut held: Vec<Held> = Vec::new();
+        let mut held_back: Vec<(Arc<SinkStats>, Reason)> = Vec::new();
         let mut ids = Vec::with_capacity(events.len());
         let mut fresh = Vec::new();
         let mut messages: Vec<NewMessage> = Vec::new();
@@ -203,6 +214,8 @@ impl Pipeline {
             if self.stores.tracks(&event.kind) {
                 tracked.push(event.clone());
             }
+            // Kept for the alert's bookkeeping below (a route's `set` then changes a copy).
+            let alert = event.alert_status().map(|status| (status, event.clone()));
             let hits = snap.rules.route_shared(event, &mut |route, e| {
                 self.counters.rule_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(route = %route.name, file = %route.file.display(), line = route.line, error = %e, "rule condition failed; treated as no match");
@@ -214,6 +227,14 @@ impl Pipeline {
             if !span.is_disabled() {
                 spans.push(span.clone());
             }
+            // An alert is tracked whatever happens to its messages (a silenced alert
+            // still fires): under the identity its first route gives it.
+            let fingerprint = alert.map(|(status, event)| {
+                let text: Arc<str> = event.to_json_string().into();
+                let first = hits.first().map(|h| &snap.rules.routes()[h.route]);
+                self.notifier
+                    .observe(&event, &text, status, first, now_ms, &mut notify_changes)
+            });
             // The event's stored text, written once for the hits that share one event
             // (every hit, unless a route's `set` changed it).
             let mut written: Option<(Arc<Event>, Arc<str>)> = None;
@@ -227,6 +248,36 @@ impl Pipeline {
                         text
                     }
                 };
+                let suppressed = match self.notifier.verdict(
+                    &snap.rules,
+                    route,
+                    &hit.sinks,
+                    &hit.event,
+                    &event_text,
+                    fingerprint.as_deref(),
+                    now_t,
+                    now_ms,
+                ) {
+                    Verdict::Send { suppressed } => suppressed,
+                    Verdict::Hold(h) => {
+                        tracing::debug!(route = %route.name, group = %h.row.group_key, reason = h.reason.as_str(), "held for a notification to come");
+                        count_held(&snap, &hit.sinks, h.reason, &mut held_back);
+                        notify_changes.held.push(h.row.clone());
+                        held.push(*h);
+                        continue;
+                    }
+                    Verdict::HeldBack(reason, by) => {
+                        tracing::debug!(route = %route.name, reason = reason.as_str(), by = %by, "held back");
+                        if reason == Reason::Silenced
+                            && let Some(id) = by.strip_prefix("silence ")
+                        {
+                            self.notifier.silences.note_held_back(id);
+                        }
+                        count_held(&snap, &hit.sinks, reason, &mut held_back);
+                        continue;
+                    }
+                };
+                let suppressed = suppressed.map(|(n, since_ms)| (n, format_ms(since_ms)));
                 // Templates read the event in place; each sink's context shares it.
                 let event_value = render::event_value(&hit.event);
                 let template = route.template.as_deref().unwrap_or(&hit.event.kind);
@@ -253,15 +304,20 @@ impl Pipeline {
                     let Some(entry) = snap.sinks.get(sink) else {
                         continue; // a disabled sink
                     };
-                    match render_for_sink(
-                        &snap,
-                        entry,
-                        sink,
-                        template,
-                        &route.name,
-                        &event_value,
-                        &now,
-                    ) {
+                    let context = |plugin: &str| {
+                        let ctx = render::context_with(
+                            event_value.clone(),
+                            &route.name,
+                            sink,
+                            plugin,
+                            &now,
+                        );
+                        match &suppressed {
+                            Some((count, since)) => render::suppressed_context(ctx, *count, since),
+                            None => ctx,
+                        }
+                    };
+                    match render_for_sink(&snap, entry, sink, template, context) {
                         Ok(payload) => {
                             tracing::debug!(route = %route.name, %sink, template, message_id = %message.id, "rendered for the sink");
                             message.payload = Some(payload.into());
@@ -311,6 +367,7 @@ impl Pipeline {
             batch: Batch {
                 messages,
                 seen: fresh.clone(),
+                notify: notify_changes,
             },
             reservation,
             accepted: Accepted {
@@ -323,6 +380,8 @@ impl Pipeline {
             by_type,
             routed,
             dead,
+            held,
+            held_back,
         })
     }
 
@@ -349,6 +408,11 @@ impl Pipeline {
         for (stats, n) in prepared.routed {
             stats.routed.fetch_add(n, Ordering::Relaxed);
         }
+        for (stats, reason) in prepared.held_back {
+            stats.held_back.add(reason, 1);
+            self.notifier.held_back.add(reason, 1);
+        }
+        self.notifier.held(prepared.held);
         for (stats, error, render_error) in prepared.dead {
             if render_error {
                 stats.render_errors.fetch_add(1, Ordering::Relaxed);
@@ -386,28 +450,45 @@ impl Pipeline {
     }
 }
 
-/// Renders `template` of an event for a running sink, as JSON text. `event` is the
-/// event as templates see it ([`render::event_value`] or [`render::json_value`]).
+/// Counts a message of each running sink among `sinks` as held back for `reason`.
+fn count_held(
+    snap: &Snapshot,
+    sinks: &[String],
+    reason: Reason,
+    out: &mut Vec<(Arc<SinkStats>, Reason)>,
+) {
+    for sink in sinks {
+        if let Some(entry) = snap.sinks.get(sink) {
+            out.push((entry.worker.stats.clone(), reason));
+        }
+    }
+}
+
+/// Unix milliseconds as RFC 3339.
+pub(super) fn format_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(format_time)
+        .unwrap_or_default()
+}
+
+/// Renders `template` for a running sink, as JSON text, with the context `context`
+/// makes from the sink's plugin name.
 pub(super) fn render_for_sink(
     snap: &Snapshot,
     entry: &SinkEntry,
     sink: &str,
     template: &str,
-    route: &str,
-    event: &minijinja::Value,
-    now: &str,
+    context: impl FnOnce(&str) -> minijinja::Value,
 ) -> Result<String, String> {
     let plugin = entry.plugin.name();
     match snap.templates.resolve(sink, plugin, template) {
         None => Err(format!(
             "no template `{template}` for sink `{sink}`: add templates/{sink}/{template}.yaml, templates/{plugin}/{template}.yaml or a default.yaml"
         )),
-        Some(id) => {
-            let ctx = render::context_with(event.clone(), route, sink, plugin, now);
-            snap.templates
-                .render_json(id, &ctx)
-                .map_err(|e| e.to_string())
-        }
+        Some(id) => snap
+            .templates
+            .render_json(id, &context(plugin))
+            .map_err(|e| e.to_string()),
     }
 }
 

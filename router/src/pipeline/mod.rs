@@ -16,6 +16,7 @@ mod dead_letters;
 mod ingest;
 mod services;
 mod status;
+pub mod timers;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +32,8 @@ use crate::dispatch::{SinkStats, Worker};
 use crate::domains::Stores;
 use crate::event::format_time;
 use crate::ingest::Dedup;
+use crate::notify::engine::Notifier;
+use crate::notify::silences::Silences;
 use crate::outbox::Outbox;
 use crate::plugins::{Catalog, Plugin};
 use crate::render::Templates;
@@ -84,6 +87,8 @@ pub struct Pipeline {
     /// One reload at a time.
     reloading: Mutex<()>,
     pub reloads: ReloadLog,
+    /// Alerts, groups, silences, throttles: what outlives a reload.
+    pub notifier: Arc<Notifier>,
 }
 
 /// How a reload went.
@@ -160,6 +165,13 @@ impl Pipeline {
             dedup.remember(id, age);
         }
         let outbox = opened.outbox;
+        let stored_notify = opened.notify;
+        let silences = Silences::open(
+            &config.storage.path,
+            config.storage.sync,
+            crate::clock::now(),
+        )
+        .map_err(|e| storage_error(&e))?;
         let fixed = Fixed::new(&config, listen_flag);
         let checked = check(config, &catalog)?;
         // Settings a plugin refuses (its manifest or its `validate`) are a config error,
@@ -180,6 +192,12 @@ impl Pipeline {
             pipeline: OnceLock::new(),
         });
         let built = build(checked, &services, &outbox, None)?;
+        let notifier = Arc::new(Notifier::restore(
+            stored_notify,
+            Arc::new(silences),
+            &built.snapshot.rules,
+            crate::clock::now_ms(),
+        ));
         let pipeline = Arc::new(Pipeline {
             snapshot: ArcSwap::from_pointee(built.snapshot),
             stores,
@@ -192,6 +210,7 @@ impl Pipeline {
             fixed,
             reloading: Mutex::new(()),
             reloads: ReloadLog::default(),
+            notifier,
         });
         let _ = services.pipeline.set(Arc::downgrade(&pipeline));
         Ok(pipeline)

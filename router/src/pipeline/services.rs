@@ -6,7 +6,6 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use alert_router_plugin::HostError;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use super::Pipeline;
 use crate::dispatch;
@@ -74,7 +73,7 @@ impl Pipeline {
         };
         ctx.insert("sink".into(), json!(sink));
         ctx.insert("plugin".into(), json!(plugin));
-        ctx.insert("now".into(), json!(format_time(OffsetDateTime::now_utc())));
+        ctx.insert("now".into(), json!(format_time(crate::clock::now())));
         let payload = snap
             .templates
             .render(id, &minijinja::Value::from(minijinja::value::Serde(&ctx)))
@@ -140,7 +139,7 @@ impl HostServices for Services {
 
     fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, HostError> {
         let pipeline = self.pipeline()?;
-        let mut events = ingest::parse_body(event_json, OffsetDateTime::now_utc())
+        let mut events = ingest::parse_body(event_json, crate::clock::now())
             .map_err(|e| HostError::bad_request(e.to_string()))?;
         for e in &mut events {
             e.source.get_or_insert_with(|| sink.to_owned());

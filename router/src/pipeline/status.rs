@@ -113,6 +113,12 @@ impl Pipeline {
                 "rule_errors": c.rule_errors.load(Ordering::Relaxed),
                 "by_type": c.by_type.lock().unwrap_or_else(|e| e.into_inner()).to_json(),
             },
+            "notify": {
+                "held_back": self.notifier.held_back.to_json(),
+                "open": self.notifier.summary(),
+                "silences": self.notifier.silence_counts(crate::clock::now()),
+                "clock": if crate::clock::is_file_clock() { "file (tests only)" } else { "system" },
+            },
             "sinks": sinks,
         })
     }
@@ -154,6 +160,7 @@ fn sink_status(stats: &SinkStats, waiting: Count, dead: u64, recent: &[DeadLette
         "rate_limited": stats.rate_limited.load(Ordering::Relaxed),
         "render_errors": stats.render_errors.load(Ordering::Relaxed),
         "routed": stats.routed.load(Ordering::Relaxed),
+        "held_back": stats.held_back.to_json(),
         "dead_letters": dead,
         "recent_dead_letters": recent,
         "last_error": *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()),

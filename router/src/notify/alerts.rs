@@ -1,0 +1,368 @@
+//! Alerts: events with `status: firing | resolved`, tracked by identity. An alert's
+//! fingerprint is its type and labels (or a route's `key:`), hashed as Alertmanager
+//! hashes label sets (FNV-1a, 64 bits, over the sorted pairs). The router keeps each
+//! one's first and last sight, how many events it got, and its newest event; it
+//! resolves by a `resolved` event or after `resolve_timeout` without a `firing` one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::keys::{self, Key};
+use super::rows::AlertRow;
+use crate::event::{AlertStatus, Event};
+
+/// How long a resolved alert stays listed (`GET /v1/alerts?state=resolved`).
+pub const KEEP_RESOLVED_MS: i64 = 60 * 60 * 1000;
+
+/// An alert's identity.
+pub fn fingerprint(key: Option<&[Key]>, event: &Event) -> String {
+    let mut pairs: Vec<(String, String)> = match key {
+        Some(keys) => keys::values(keys, event),
+        None => {
+            let mut pairs = vec![("type".to_owned(), event.kind.clone())];
+            pairs.extend(
+                event
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (format!("labels.{k}"), v.clone())),
+            );
+            pairs
+        }
+    };
+    pairs.sort();
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET;
+    for (k, v) in &pairs {
+        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// One alert as the router knows it.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub fingerprint: String,
+    /// Bumped on every change, so a slower writer never overwrites a newer state.
+    pub version: i64,
+    pub status: AlertStatus,
+    pub starts_ms: i64,
+    pub ends_ms: Option<i64>,
+    pub updated_ms: i64,
+    pub count: u64,
+    pub resolve_timeout_ms: i64,
+    /// The route whose `key` and `resolve_timeout` it follows (the first that matched).
+    pub route: String,
+    pub event: Arc<Event>,
+    pub event_text: Arc<str>,
+}
+
+impl Alert {
+    pub fn row(&self) -> AlertRow {
+        AlertRow {
+            fingerprint: self.fingerprint.clone(),
+            version: self.version,
+            status: self.status.as_str().to_owned(),
+            starts_ms: self.starts_ms,
+            ends_ms: self.ends_ms,
+            updated_ms: self.updated_ms,
+            count: self.count,
+            resolve_timeout_ms: self.resolve_timeout_ms,
+            route: self.route.clone(),
+            event: self.event_text.clone(),
+        }
+    }
+
+    /// When it resolves by itself unless a `firing` event comes first.
+    pub fn times_out_at(&self) -> Option<i64> {
+        (self.status == AlertStatus::Firing).then_some(self.updated_ms + self.resolve_timeout_ms)
+    }
+}
+
+/// The alerts the router tracks: the firing ones, and the resolved ones for an hour.
+#[derive(Debug, Default)]
+pub struct Alerts {
+    by_fingerprint: HashMap<String, Alert>,
+    next_version: i64,
+}
+
+/// One event of an alert: under which identity, and the route it follows.
+pub struct Sighting<'a> {
+    pub fingerprint: &'a str,
+    pub event: &'a Arc<Event>,
+    pub event_text: &'a Arc<str>,
+    pub status: AlertStatus,
+    pub route: &'a str,
+    pub resolve_timeout_ms: i64,
+}
+
+/// What an event did to its alert.
+pub struct Observed {
+    pub row: AlertRow,
+}
+
+impl Alerts {
+    /// From the rows stored by an earlier run; a row whose event no longer reads as an
+    /// event (a schema change) is skipped, with the reason.
+    pub fn restore(rows: Vec<AlertRow>) -> (Alerts, Vec<String>) {
+        let mut alerts = Alerts::default();
+        let mut skipped = Vec::new();
+        for row in rows {
+            let event = serde_json::from_str(&row.event)
+                .map_err(|e| e.to_string())
+                .and_then(|v| {
+                    Event::from_json(v, time::OffsetDateTime::UNIX_EPOCH).map_err(|e| e.to_string())
+                });
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    skipped.push(format!("alert {}: {e}", row.fingerprint));
+                    continue;
+                }
+            };
+            let status = if row.status == "resolved" {
+                AlertStatus::Resolved
+            } else {
+                AlertStatus::Firing
+            };
+            alerts.next_version = alerts.next_version.max(row.version + 1);
+            alerts.by_fingerprint.insert(
+                row.fingerprint.clone(),
+                Alert {
+                    fingerprint: row.fingerprint,
+                    version: row.version,
+                    status,
+                    starts_ms: row.starts_ms,
+                    ends_ms: row.ends_ms,
+                    updated_ms: row.updated_ms,
+                    count: row.count,
+                    resolve_timeout_ms: row.resolve_timeout_ms,
+                    route: row.route,
+                    event: Arc::new(event),
+                    event_text: row.event,
+                },
+            );
+        }
+        (alerts, skipped)
+    }
+
+    /// Records an alert's event at `now_ms`.
+    pub fn observe(&mut self, sighting: Sighting<'_>, now_ms: i64) -> Observed {
+        let Sighting {
+            fingerprint,
+            event,
+            event_text,
+            status,
+            route,
+            resolve_timeout_ms,
+        } = sighting;
+        self.next_version += 1;
+        let version = self.next_version;
+        let alert = self
+            .by_fingerprint
+            .entry(fingerprint.to_owned())
+            .and_modify(|a| {
+                let was = a.status;
+                a.version = version;
+                a.updated_ms = now_ms;
+                a.event = event.clone();
+                a.event_text = event_text.clone();
+                a.count += 1;
+                a.resolve_timeout_ms = resolve_timeout_ms;
+                match (was, status) {
+                    // Firing again after it resolved: a new occurrence.
+                    (AlertStatus::Resolved, AlertStatus::Firing) => {
+                        a.starts_ms = now_ms;
+                        a.ends_ms = None;
+                        a.count = 1;
+                    }
+                    (AlertStatus::Firing, AlertStatus::Resolved) => a.ends_ms = Some(now_ms),
+                    _ => {}
+                }
+                a.status = status;
+            })
+            .or_insert_with(|| Alert {
+                fingerprint: fingerprint.to_owned(),
+                version,
+                status,
+                starts_ms: now_ms,
+                ends_ms: (status == AlertStatus::Resolved).then_some(now_ms),
+                updated_ms: now_ms,
+                count: 1,
+                resolve_timeout_ms,
+                route: route.to_owned(),
+                event: event.clone(),
+                event_text: event_text.clone(),
+            });
+        Observed { row: alert.row() }
+    }
+
+    pub fn get(&self, fingerprint: &str) -> Option<&Alert> {
+        self.by_fingerprint.get(fingerprint)
+    }
+
+    /// The firing alerts.
+    pub fn firing(&self) -> impl Iterator<Item = &Alert> {
+        self.by_fingerprint
+            .values()
+            .filter(|a| a.status == AlertStatus::Firing)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Alert> {
+        self.by_fingerprint.values()
+    }
+
+    /// Firing alerts whose `resolve_timeout` passed by `now_ms`.
+    pub fn timed_out(&self, now_ms: i64) -> Vec<&Alert> {
+        self.firing()
+            .filter(|a| a.times_out_at().is_some_and(|t| t <= now_ms))
+            .collect()
+    }
+
+    /// The earliest time an alert times out.
+    pub fn next_timeout(&self) -> Option<i64> {
+        self.by_fingerprint
+            .values()
+            .filter_map(Alert::times_out_at)
+            .min()
+    }
+
+    /// Forgets alerts resolved more than [`KEEP_RESOLVED_MS`] ago; returns their
+    /// fingerprints (to delete from storage).
+    pub fn prune(&mut self, now_ms: i64) -> Vec<String> {
+        let gone: Vec<String> = self
+            .by_fingerprint
+            .values()
+            .filter(|a| a.ends_ms.is_some_and(|e| now_ms - e > KEEP_RESOLVED_MS))
+            .map(|a| a.fingerprint.clone())
+            .collect();
+        for fp in &gone {
+            self.by_fingerprint.remove(fp);
+        }
+        gone
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_fingerprint.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_fingerprint.is_empty()
+    }
+}
+
+/// An alert as `GET /v1/alerts` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub fingerprint: String,
+    pub status: &'static str,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub severity: &'static str,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+    pub updated_at: String,
+    pub count: u64,
+    pub route: String,
+    /// Why it is not being sent now, if it is not: `silenced by <id>`, `inhibited by
+    /// <fingerprint>`.
+    pub held_back: Option<String>,
+    pub event: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn see(
+        alerts: &mut Alerts,
+        fingerprint: &str,
+        event: &Arc<Event>,
+        status: AlertStatus,
+        resolve_timeout_ms: i64,
+        now_ms: i64,
+    ) -> Observed {
+        let event_text: Arc<str> = event.to_json_string().into();
+        let sighting = Sighting {
+            fingerprint,
+            event,
+            event_text: &event_text,
+            status,
+            route: "r",
+            resolve_timeout_ms,
+        };
+        alerts.observe(sighting, now_ms)
+    }
+
+    fn event(v: serde_json::Value) -> Arc<Event> {
+        Arc::new(Event::from_json(v, time::OffsetDateTime::UNIX_EPOCH).expect("an event"))
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_type_and_labels_whatever_their_order() {
+        let a = event(json!({"type": "down", "labels": {"a": "1", "b": "2"}, "x": 1}));
+        let b = event(json!({"type": "down", "labels": {"b": "2", "a": "1"}, "x": 2}));
+        let c = event(json!({"type": "down", "labels": {"a": "1", "b": "3"}}));
+        let d = event(json!({"type": "up", "labels": {"a": "1", "b": "2"}}));
+        assert_eq!(fingerprint(None, &a), fingerprint(None, &b));
+        assert_ne!(fingerprint(None, &a), fingerprint(None, &c));
+        assert_ne!(fingerprint(None, &a), fingerprint(None, &d));
+        let by_b = [Key::parse("labels.b").expect("a key")];
+        assert_eq!(fingerprint(Some(&by_b), &a), fingerprint(Some(&by_b), &d));
+        assert_eq!(fingerprint(None, &a).len(), 16);
+    }
+
+    #[test]
+    fn an_alert_fires_counts_resolves_and_fires_anew() {
+        let mut alerts = Alerts::default();
+        let e = event(json!({"type": "down", "status": "firing"}));
+        let fp = fingerprint(None, &e);
+        see(&mut alerts, &fp, &e, AlertStatus::Firing, 300_000, 1_000);
+        see(&mut alerts, &fp, &e, AlertStatus::Firing, 300_000, 2_000);
+        let a = alerts.get(&fp).expect("tracked");
+        assert_eq!((a.count, a.starts_ms, a.updated_ms), (2, 1_000, 2_000));
+        assert_eq!(alerts.next_timeout(), Some(302_000));
+        assert!(alerts.timed_out(301_999).is_empty());
+        assert_eq!(alerts.timed_out(302_000).len(), 1);
+        let row = see(&mut alerts, &fp, &e, AlertStatus::Resolved, 300_000, 3_000).row;
+        assert_eq!(
+            (row.status.as_str(), row.ends_ms),
+            ("resolved", Some(3_000))
+        );
+        assert_eq!(alerts.next_timeout(), None);
+        let again = see(&mut alerts, &fp, &e, AlertStatus::Firing, 300_000, 4_000).row;
+        assert_eq!(
+            (again.starts_ms, again.ends_ms, again.count),
+            (4_000, None, 1)
+        );
+        assert!(again.version > row.version);
+    }
+
+    #[test]
+    fn resolved_alerts_are_forgotten_after_an_hour_and_restored_ones_keep_versions() {
+        let mut alerts = Alerts::default();
+        let e = event(json!({"type": "down", "status": "resolved"}));
+        see(&mut alerts, "f", &e, AlertStatus::Resolved, 1, 0);
+        assert!(alerts.prune(KEEP_RESOLVED_MS).is_empty());
+        let rows: Vec<AlertRow> = alerts.all().map(Alert::row).collect();
+        let (mut restored, skipped) = Alerts::restore(rows);
+        assert!(skipped.is_empty());
+        assert_eq!(
+            restored.get("f").map(|a| a.status),
+            Some(AlertStatus::Resolved)
+        );
+        let v = see(&mut restored, "f", &e, AlertStatus::Resolved, 1, 5)
+            .row
+            .version;
+        assert!(v > 1);
+        assert_eq!(restored.prune(KEEP_RESOLVED_MS + 1), vec!["f".to_owned()]);
+        assert!(restored.is_empty());
+    }
+}

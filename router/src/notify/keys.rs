@@ -1,0 +1,160 @@
+//! Keys that name a part of an event, as `group_by`, `key`, `throttle.key` and an
+//! inhibition's `equal` write them: `type`, `severity`, `source`, `labels.<name>`, or a
+//! top-level field (`component`). Their values, as text, identify groups, alerts and
+//! throttle series.
+
+use serde_json::Value;
+
+use crate::event::Event;
+
+/// One key, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    Type,
+    Severity,
+    Source,
+    Label(String),
+    Field(String),
+}
+
+impl Key {
+    /// `type`, `severity`, `source`, `labels.<name>` or a field's name.
+    pub fn parse(text: &str) -> Result<Key, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(
+                "an empty key: write `type`, `severity`, `labels.<name>` or a field's name".into(),
+            );
+        }
+        Ok(match text {
+            "type" => Key::Type,
+            "severity" => Key::Severity,
+            "source" => Key::Source,
+            "labels" | "labels." => {
+                return Err(format!("`{text}`: name one label, e.g. labels.exchange"));
+            }
+            _ => match text.strip_prefix("labels.") {
+                Some(name) => Key::Label(name.to_owned()),
+                None => Key::Field(text.to_owned()),
+            },
+        })
+    }
+
+    /// The key's value in `event` as text; `None` when the event has no such part (a
+    /// missing key groups with the others that miss it, as an empty label does in
+    /// Alertmanager).
+    pub fn value(&self, event: &Event) -> Option<String> {
+        match self {
+            Key::Type => Some(event.kind.clone()),
+            Key::Severity => Some(event.severity.as_str().to_owned()),
+            Key::Source => event.source.clone(),
+            Key::Label(name) => event.labels.get(name).cloned(),
+            Key::Field(name) => event.data.get(name).map(text_of),
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Type => f.write_str("type"),
+            Key::Severity => f.write_str("severity"),
+            Key::Source => f.write_str("source"),
+            Key::Label(name) => write!(f, "labels.{name}"),
+            Key::Field(name) => f.write_str(name),
+        }
+    }
+}
+
+/// A JSON value as text: strings as they are, anything else as JSON.
+pub fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The values of `keys` in `event`, in order, as one map (missing ones as empty text).
+pub fn values(keys: &[Key], event: &Event) -> Vec<(String, String)> {
+    keys.iter()
+        .map(|k| (k.to_string(), k.value(event).unwrap_or_default()))
+        .collect()
+}
+
+/// `a=1,b=x`: a readable, unique text for a set of key values.
+pub fn joined(values: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push('=');
+        // A value holding the separators is quoted, so two different sets never join
+        // into the same text.
+        if v.contains([',', '=', '"']) {
+            out.push_str(&Value::String(v.clone()).to_string());
+        } else {
+            out.push_str(v);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: Value) -> Event {
+        Event::from_json(json, time::OffsetDateTime::UNIX_EPOCH).expect("a valid event")
+    }
+
+    #[test]
+    fn keys_read_reserved_keys_labels_and_fields() {
+        let e = event(
+            serde_json::json!({"type": "failure", "severity": "error", "source": "bot",
+            "labels": {"exchange": "binance"}, "component": "api", "code": 502}),
+        );
+        let keys: Vec<Key> = [
+            "type",
+            "severity",
+            "source",
+            "labels.exchange",
+            "component",
+            "code",
+            "labels.none",
+        ]
+        .iter()
+        .map(|k| Key::parse(k).expect("a key"))
+        .collect();
+        let got: Vec<Option<String>> = keys.iter().map(|k| k.value(&e)).collect();
+        assert_eq!(
+            got,
+            [
+                Some("failure"),
+                Some("error"),
+                Some("bot"),
+                Some("binance"),
+                Some("api"),
+                Some("502"),
+                None
+            ]
+            .map(|v| v.map(str::to_owned))
+        );
+        assert_eq!(keys[3].to_string(), "labels.exchange");
+        assert!(
+            Key::parse("labels.")
+                .unwrap_err()
+                .contains("labels.exchange")
+        );
+        assert!(Key::parse(" ").is_err());
+    }
+
+    #[test]
+    fn joined_values_never_collide() {
+        let a = joined(&[("a".into(), "1,b=2".into())]);
+        let b = joined(&[("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert_ne!(a, b);
+        assert_eq!(b, "a=1,b=2");
+    }
+}
