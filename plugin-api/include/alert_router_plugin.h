@@ -166,7 +166,7 @@ typedef struct ar_host {
     /* Required. Reads router data as JSON. `path` names a resource of the
      * router's HTTP API below /v1, with an optional query string:
      *   "status", "state/portfolio", "state/positions", "state/trades?limit=10",
-     *   "state/performance", "state/equity";
+     *   "state/performance", "state/equity", "silences", "alerts";
      * and one of the host's own: "delivered?limit=N" (default 100, at most 10000),
      * this sink's latest delivered messages that the outbox still keeps
      * (storage.keep_delivered), oldest first, each the object `deliver` received;

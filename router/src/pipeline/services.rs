@@ -120,6 +120,18 @@ impl HostServices for Services {
         let (resource, query) = path.split_once('?').unwrap_or((path, ""));
         match resource.trim_matches('/') {
             "status" => Ok(pipeline.status().to_string()),
+            // As `GET /v1/silences` and `GET /v1/alerts` answer (without filters).
+            "silences" => {
+                let list = pipeline.notifier.silences.list(crate::clock::now());
+                serde_json::to_string(&serde_json::json!({ "silences": list }))
+                    .map_err(|e| HostError::failed(e.to_string()))
+            }
+            "alerts" => {
+                let now = crate::clock::now();
+                let alerts = pipeline.notifier.alerts(&pipeline.snapshot().rules, now);
+                serde_json::to_string(&serde_json::json!({ "alerts": alerts }))
+                    .map_err(|e| HostError::failed(e.to_string()))
+            }
             "delivered" => pipeline.delivered_to(sink, query),
             r if r.starts_with("state/") => pipeline
                 .stores
@@ -131,7 +143,7 @@ impl HostServices for Services {
                     StateQueryError::Refused(m) => HostError::bad_request(m),
                 }),
             other => Err(HostError::not_found(format!(
-                "unknown resource `{other}`: ask for status, delivered or state/<{}>",
+                "unknown resource `{other}`: ask for status, delivered, silences, alerts or state/<{}>",
                 pipeline.stores.resources().join("|")
             ))),
         }
