@@ -648,6 +648,25 @@ fn is_snowflake(text: &str) -> bool {
     !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The fake's checks of an Execute Webhook body, without a server: every field and
+/// limit, then the empty-message check, as a request with this body is judged after
+/// its path, rate limit and content type. `Err` is the body of the 400 the fake
+/// would answer (`{"code": 50035, "message": "Invalid Form Body", "errors": ...}`).
+pub fn check_body(body: &Value) -> Result<(), Value> {
+    let Value::Object(payload) = body else {
+        return Err(json!({"message": "The request body contains invalid JSON.", "code": 50109}));
+    };
+    let mut errors = Errors::default();
+    validate(payload, &mut errors);
+    if !errors.is_empty() {
+        return Err(json!({"code": 50035, "message": "Invalid Form Body", "errors": errors.tree}));
+    }
+    if is_empty_message(payload) {
+        return Err(json!({"message": "Cannot send an empty message", "code": 50006}));
+    }
+    Ok(())
+}
+
 fn validate(payload: &Map<String, Value>, errors: &mut Errors) {
     let null = Value::Null;
     let get = |key: &str| payload.get(key).unwrap_or(&null);

@@ -19,6 +19,11 @@ use crate::notify::rows::GroupState;
 use crate::outbox::{Batch, Count, NewMessage};
 use crate::render;
 
+/// Alerts a notification lists at most (the oldest ones); `counts` says how many there
+/// are in all. Keeps one render within the limits every template has (a webhook's JSON
+/// of 300 Alertmanager alerts is near the 10,000 values a payload may hold).
+const MAX_LISTED: usize = 200;
+
 /// The longest the timer sleeps without looking (it is woken when something changes).
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// How often old resolved alerts, idle throttles and expired silences are pruned.
@@ -228,7 +233,7 @@ fn notification(
         .unwrap_or("group")
         .to_owned();
     let template = group.template.clone().unwrap_or_else(|| "group".to_owned());
-    let alerts: Vec<Value> = entries.iter().map(entry_value).collect();
+    let alerts: Vec<Value> = entries.iter().take(MAX_LISTED).map(entry_value).collect();
     let firing = entries
         .iter()
         .filter(|e| e.status != Status::Resolved)

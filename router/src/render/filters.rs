@@ -1,10 +1,13 @@
 //! The trading-domain filters templates use: `money`, `percent`, `qty`, `number`,
-//! `duration`, `datetime` and `severity_emoji`.
+//! `duration`, `datetime` and `severity_emoji`; and `truncate`, to keep a line of a list
+//! within a sink's length limit.
 //!
-//! Each takes numbers as JSON gives them (integers or floats) or as numeric strings (a
+//! The number filters take numbers as JSON gives them (integers or floats) or as numeric strings (a
 //! shell script posting `pnl=12.5` sends text), and refuses anything else with an error
 //! that names the filter and what it got. A missing field is the same "undefined value"
 //! error as printing it.
+
+use std::borrow::Cow;
 
 use minijinja::value::{Kwargs, StringInput, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
@@ -20,6 +23,7 @@ pub(super) const NAMES: &[&str] = &[
     "duration",
     "datetime",
     "severity_emoji",
+    "truncate",
 ];
 
 /// Registers every filter of this module on `env`.
@@ -31,6 +35,7 @@ pub(super) fn register(env: &mut Environment<'_>) {
     env.add_filter("duration", duration);
     env.add_filter("datetime", datetime);
     env.add_filter("severity_emoji", severity_emoji);
+    env.add_filter("truncate", truncate);
 }
 
 /// The most decimals a number filter prints.
@@ -211,6 +216,69 @@ fn severity_emoji(state: &State, value: &Value) -> Result<&'static str, Error> {
             value,
         )
     })
+}
+
+/// The most characters `truncate` cuts to by default (Jinja's default).
+const TRUNCATE_DEFAULT: i64 = 255;
+
+/// `v|truncate(80)`: the value as text, at most 80 characters (Unicode code points),
+/// the last of them `…` when it was cut; `truncate(80, end='...')` ends a cut text in
+/// `...` instead. Unlike Jinja's `truncate`, the limit is exact (no leeway, no looking
+/// for a word boundary), so a template can promise a length. The text is cut before it
+/// is escaped for the sink's markup, so an entity (`&amp;`) is never cut in half; the
+/// escaped text may be longer. Numbers and booleans are written out first, none is
+/// empty; a list or map is refused.
+fn truncate(
+    state: &State,
+    value: &Value,
+    length: Option<i64>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    reject_undefined(state, value)?;
+    let length = match length {
+        Some(n) => Some(n),
+        None => kwargs.get::<Option<i64>>("length")?,
+    }
+    .unwrap_or(TRUNCATE_DEFAULT);
+    let end = kwargs.get::<Option<String>>("end")?;
+    kwargs.assert_all_used()?;
+    let end = end.as_deref().unwrap_or("…");
+    let length = usize::try_from(length).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("truncate: the length must be 0 or more, got {length}"),
+        )
+    })?;
+    let text: Cow<'_, str> = match value.kind() {
+        ValueKind::String => Cow::Borrowed(value.as_str().unwrap_or_default()),
+        ValueKind::Number => Cow::Owned(value.to_string()),
+        ValueKind::Bool => Cow::Owned(value.is_true().to_string()),
+        ValueKind::None => Cow::Borrowed(""),
+        _ => return Err(expected("truncate", "a text, number or boolean", value)),
+    };
+    if text.chars().nth(length).is_none() {
+        return Ok(match value.kind() {
+            ValueKind::String => value.clone(),
+            _ => Value::from(text.into_owned()),
+        });
+    }
+    // Room for `end` within the limit; an `end` longer than the limit is cut too.
+    let keep = length.saturating_sub(end.chars().count());
+    let cut_at = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+    let mut out = String::with_capacity(cut_at + end.len());
+    out.push_str(&text[..cut_at]);
+    out.extend(end.chars().take(length - keep));
+    Ok(value_like(value, out))
+}
+
+/// `text` as a value, `|safe` when `value` was: a safe value is cut as it is, so cutting
+/// markup (a macro's output) may cut a tag or an entity; cut the text, not the markup.
+fn value_like(value: &Value, text: String) -> Value {
+    if value.is_safe() {
+        Value::from_safe_string(text)
+    } else {
+        Value::from(text)
+    }
 }
 
 /// A number as a filter reads it: exact integers stay exact.
@@ -524,6 +592,42 @@ mod tests {
     }
 
     #[test]
+    fn truncate() {
+        assert_eq!(ok("{{ v|truncate(5) }}", "hello"), "hello");
+        assert_eq!(ok("{{ v|truncate(5) }}", "hello world"), "hell…");
+        assert_eq!(ok("{{ v|truncate(length=5) }}", "hello world"), "hell…");
+        assert_eq!(
+            ok("{{ v|truncate(6, end='...') }}", "hello world"),
+            "hel..."
+        );
+        // Characters, not bytes: a cut never splits one.
+        assert_eq!(ok("{{ v|truncate(3) }}", "ééééé"), "éé…");
+        assert_eq!(ok("{{ v|truncate(2) }}", "🚀🚀🚀"), "🚀…");
+        // The limit holds even for an `end` longer than it, and for 0.
+        assert_eq!(ok("{{ v|truncate(2, end='...') }}", "hello"), "..");
+        assert_eq!(ok("{{ v|truncate(0) }}", "hello"), "");
+        assert_eq!(ok("{{ v|truncate }}", "x".repeat(300)).chars().count(), 255);
+        assert_eq!(ok("{{ v|truncate(4) }}", 123456), "123…");
+        assert_eq!(ok("{{ v|truncate(4) }}", true), "true");
+        assert_eq!(ok("{{ v|truncate(4) }}", Value::from(())), "");
+        assert!(err("{{ v|truncate(4) }}", vec![1, 2]).contains("truncate expects a text"));
+        assert!(err("{{ v|truncate(-1) }}", "x").contains("0 or more, got -1"));
+        assert!(err("{{ v|truncate(4, ending='') }}", "x").contains("unknown keyword argument"));
+        // The text is cut before the formatter escapes it: never half an entity.
+        let mut env = env();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        let out = env
+            .render_str("{{ v|truncate(4) }}", context!(v => "a&<b>c"))
+            .unwrap();
+        assert_eq!(out, "a&amp;&lt;…");
+        // A safe value stays safe (and is cut as it is).
+        let out = env
+            .render_str("{{ v|safe|truncate(4) }}", context!(v => "<b>xyz</b>"))
+            .unwrap();
+        assert_eq!(out, "<b>…");
+    }
+
+    #[test]
     fn a_missing_field_is_an_undefined_value_not_a_type_error() {
         let e = env()
             .render_str(
@@ -540,6 +644,7 @@ mod tests {
             "duration",
             "datetime",
             "severity_emoji",
+            "truncate",
         ] {
             let e = env()
                 .render_str(&format!("{{{{ x|{filter} }}}}"), context!())

@@ -21,7 +21,8 @@
 //!   its place (`names.rs`), not at the first render that reaches it.
 //! - A runaway template stops after [`FUEL`] steps with an error.
 //! - Filters for the trading domain: `money`, `percent`, `qty`, `number`, `duration`,
-//!   `datetime`, `severity_emoji` (see `filters.rs`).
+//!   `datetime`, `severity_emoji`; and `truncate(n)`, at most `n` characters ending in
+//!   `…` when cut, cut before escaping (see `filters.rs`).
 //! - `{% set %}` in one string is visible in the strings after it in the same file;
 //!   names starting with `__n` are taken.
 //!
