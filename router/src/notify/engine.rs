@@ -285,6 +285,7 @@ impl Notifier {
                         next_ms,
                         last_notify_ms: None,
                         window: Some(name.clone()),
+                        closing: false,
                     };
                     hold(Reason::Delayed, format!("window:{name}"), state)
                 }
@@ -377,6 +378,66 @@ impl Notifier {
         }
         drop(state);
         self.raise();
+    }
+
+    /// After a reload: open groups of a route that still groups by the same keys take
+    /// its new timers, sinks and template, and keep what they hold and when they last
+    /// spoke; those of a route that is gone or groups differently send what they hold
+    /// at once, with the settings they had, and close. Returns what it did, in words.
+    pub fn reconfigure(&self, rules: &Rules, now_ms: i64) -> Vec<String> {
+        let mut state = self.lock();
+        let mut closed: BTreeMap<String, usize> = BTreeMap::new();
+        for group in state.groups.values_mut() {
+            if group.state.closing {
+                continue;
+            }
+            let route = rules.routes().iter().find(|r| r.name == group.route);
+            let same_keys = |r: &&Route| {
+                let by: Vec<String> = r
+                    .policy
+                    .grouping
+                    .iter()
+                    .flat_map(|g| g.by.iter().map(ToString::to_string))
+                    .collect();
+                let had: Vec<&String> = group.state.values.iter().map(|(k, _)| k).collect();
+                by.iter().collect::<Vec<_>>() == had
+            };
+            match route {
+                Some(r) if group.state.window.is_some() => {
+                    // A window's summary keeps its end; it follows the route's sinks.
+                    group.state.sinks = r.to.clone();
+                    group.state.template = r.template.clone();
+                }
+                Some(r) if r.policy.grouping.is_some() && same_keys(&r) => {
+                    if let Some(new) = group_state(r, group.state.values.clone(), None, now_ms) {
+                        let s = &mut group.state;
+                        s.sinks = new.sinks;
+                        s.template = new.template;
+                        s.interval_ms = new.interval_ms;
+                        s.repeat_ms = new.repeat_ms;
+                        s.send_resolved = new.send_resolved;
+                        if s.last_notify_ms.is_none() {
+                            // Still waiting for its first word: the new group_wait counts
+                            // from when it opened.
+                            s.wait_ms = new.wait_ms;
+                            s.next_ms = s.created_ms.saturating_add(new.wait_ms);
+                        }
+                    }
+                }
+                _ => {
+                    group.state.closing = true;
+                    group.state.next_ms = now_ms;
+                    *closed.entry(group.route.clone()).or_default() += 1;
+                }
+            }
+        }
+        drop(state);
+        self.raise();
+        let mut out: Vec<String> = Vec::new();
+        for (route, n) in closed {
+            out.push(format!("route `{route}` is gone or groups differently: its {n} open group(s) send what they hold now, and close"));
+        }
+        out
     }
 
     /// The groups due at `now_ms`, with what each says and releases.
@@ -578,6 +639,7 @@ fn group_state(
         next_ms: now_ms.saturating_add(ms(g.wait)),
         last_notify_ms: None,
         window: None,
+        closing: false,
     })
 }
 
@@ -596,6 +658,7 @@ fn orphan_state(now_ms: i64) -> GroupState {
         next_ms: now_ms,
         last_notify_ms: None,
         window: None,
+        closing: true,
     }
 }
 

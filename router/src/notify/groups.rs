@@ -120,7 +120,8 @@ impl Group {
         let mut release = Vec::new();
         let mut keep = Vec::new();
         let mut listed = Vec::new();
-        let window = s.window.is_some();
+        // A window's summary, or a group closed by a reload: everything, once.
+        let window = s.window.is_some() || s.closing;
         for entry in self.entries.values() {
             let wanted = window || entry.status != Status::Resolved || s.send_resolved;
             if wanted {
@@ -232,6 +233,7 @@ mod tests {
                 next_ms: 30_000,
                 last_notify_ms: None,
                 window: None,
+                closing: false,
             },
             entries: BTreeMap::new(),
         }

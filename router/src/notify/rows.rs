@@ -54,6 +54,10 @@ pub struct GroupState {
     pub last_notify_ms: Option<i64>,
     /// Set for the summary of a time window (`mode: delay`): the window's name.
     pub window: Option<String>,
+    /// Its route is gone or groups differently since a reload: it says everything it
+    /// holds at its next look, and closes.
+    #[serde(default)]
+    pub closing: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

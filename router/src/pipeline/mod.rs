@@ -261,6 +261,10 @@ impl Pipeline {
             Ok(built) => {
                 let mut changes = self.server_changes(&current.config, &built.snapshot.config);
                 changes.extend(built.changes);
+                changes.extend(
+                    self.notifier
+                        .reconfigure(&built.snapshot.rules, crate::clock::now_ms()),
+                );
                 self.snapshot.store(Arc::new(built.snapshot));
                 retire(current, built.retired, self.outbox.clone());
                 self.reloads.succeeded.fetch_add(1, Ordering::Relaxed);
