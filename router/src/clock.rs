@@ -6,7 +6,7 @@
 //! real time: they pace real upstreams.)
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -15,12 +15,21 @@ use time::format_description::well_known::Rfc3339;
 /// The clock in force, when it is not the system's.
 static FILE_CLOCK: OnceLock<PathBuf> = OnceLock::new();
 
+/// The file clock's last reading: what it says while the file is being rewritten.
+static LAST_READ: Mutex<Option<OffsetDateTime>> = Mutex::new(None);
+
 /// Now, on the clock in force.
 pub fn now() -> OffsetDateTime {
-    match FILE_CLOCK.get() {
-        None => OffsetDateTime::now_utc(),
-        Some(path) => read_file_clock(path).unwrap_or_else(OffsetDateTime::now_utc),
+    let Some(path) = FILE_CLOCK.get() else {
+        return OffsetDateTime::now_utc();
+    };
+    let mut last = LAST_READ.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = read_file_clock(path) {
+        *last = Some(t);
     }
+    // A file caught half-written reads as its last time, never as the system's (which
+    // would jump the clock by months in the middle of a test).
+    last.unwrap_or_else(OffsetDateTime::now_utc)
 }
 
 /// Milliseconds since the Unix epoch, on the clock in force.

@@ -38,7 +38,10 @@ impl Clock {
     fn set(&mut self, now: OffsetDateTime) {
         self.now = now;
         let text = now.format(&Rfc3339).expect("an RFC 3339 time");
-        std::fs::write(&self.path, text).expect("write the clock");
+        // Written beside and renamed over, so the router never reads half a time.
+        let next = self.path.with_extension("next");
+        std::fs::write(&next, text).expect("write the clock");
+        std::fs::rename(&next, &self.path).expect("move the clock");
     }
 
     fn advance(&mut self, secs: i64) {
@@ -463,7 +466,12 @@ async fn quiet_hours_follow_new_york_across_the_dst_change_and_deliver_a_summary
     clock.set(OffsetDateTime::parse("2026-11-01T10:30:00Z", &Rfc3339).expect("a time"));
     post(&router, json!({"type": "trade", "n": 5})).await;
     clock.advance_and_tick(&router, 0).await;
-    assert_eq!(texts(&router).len(), 2, "05:30 EST is still night");
+    assert_eq!(
+        texts(&router).len(),
+        2,
+        "05:30 EST is still night: {:?}",
+        texts(&router)
+    );
     clock.set(OffsetDateTime::parse("2026-11-01T11:00:00Z", &Rfc3339).expect("a time"));
     clock.advance_and_tick(&router, 0).await;
     let sent = texts_until(&router, 3).await;
@@ -527,4 +535,40 @@ async fn a_reload_keeps_open_groups_and_closes_those_whose_grouping_changed() {
     .await;
     clock.advance_and_tick(&router, 10).await;
     assert_eq!(texts_until(&router, 2).await[1], "1: failure.db/firingx1 ");
+}
+
+#[tokio::test]
+async fn a_silence_set_while_an_alert_sits_in_its_group_quiets_its_repeats() {
+    let (router, mut clock) = router_at("2026-12-04T10:00:00Z", GROUPED).await;
+    let alert = json!({"type": "failure", "component": "exchange", "status": "firing", "labels": {"exchange": "binance"}});
+    post(&router, alert.clone()).await;
+    clock.advance_and_tick(&router, 10).await;
+    assert_eq!(
+        texts_until(&router, 1).await,
+        ["1: failure.exchange/firingx1 "]
+    );
+    // "Quiet, I'm on it."
+    let created = reqwest::Client::new()
+        .post(format!("{}/v1/silences", router.url))
+        .json(&json!({"matchers": ["labels.exchange=binance"], "duration": "2h", "created_by": "ana"}))
+        .send()
+        .await
+        .expect("POST /v1/silences");
+    assert_eq!(created.status().as_u16(), 201);
+    post(&router, alert.clone()).await;
+    clock.advance_and_tick(&router, 3600 + 60).await;
+    assert_eq!(texts(&router).len(), 1, "the hourly repeat is silenced");
+    let alerts = router.get_json("/v1/alerts?state=firing").await;
+    let held = alerts["alerts"][0]["held_back"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(held.starts_with("silenced by "), "{alerts}");
+    // After the silence, the next repeat speaks again. The bot still reports the alert,
+    // which keeps it firing; the reports the silence held back are not in the group.
+    post(&router, alert).await;
+    clock.advance_and_tick(&router, 3600 + 60).await;
+    assert_eq!(
+        texts_until(&router, 2).await[1],
+        "1: failure.exchange/firingx1 "
+    );
 }

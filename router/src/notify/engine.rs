@@ -318,6 +318,25 @@ impl Notifier {
         Verdict::Send { suppressed: None }
     }
 
+    /// Why `event` (an entry of a group about to speak) is held back now, if it is: a
+    /// silence or an inhibition that began after it joined its group.
+    pub fn holds_back(
+        &self,
+        rules: &Rules,
+        event: &Arc<Event>,
+        fingerprint: &str,
+        now: OffsetDateTime,
+    ) -> Option<String> {
+        if let Some(id) = self.silences.matching(event, now) {
+            return Some(format!("silence {id}"));
+        }
+        if rules.inhibitions().is_empty() {
+            return None;
+        }
+        self.inhibited_by(rules, event, Some(fingerprint))
+            .map(|fp| format!("alert {fp}"))
+    }
+
     /// The firing alert that inhibits `event`, if one does: it matches an inhibition's
     /// source, `event` its target, they agree on the `equal` keys, and it is not `event`'s
     /// own alert.

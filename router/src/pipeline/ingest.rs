@@ -238,6 +238,7 @@ impl Pipeline {
             // The event's stored text, written once for the hits that share one event
             // (every hit, unless a route's `set` changed it).
             let mut written: Option<(Arc<Event>, Arc<str>)> = None;
+            let mut silence_noted = false;
             for hit in hits {
                 let route = &snap.rules.routes()[hit.route];
                 let event_text = match &written {
@@ -268,10 +269,13 @@ impl Pipeline {
                     }
                     Verdict::HeldBack(reason, by) => {
                         tracing::debug!(route = %route.name, reason = reason.as_str(), by = %by, "held back");
+                        // A silence counts events, not the routes they took.
                         if reason == Reason::Silenced
+                            && !silence_noted
                             && let Some(id) = by.strip_prefix("silence ")
                         {
                             self.notifier.silences.note_held_back(id);
+                            silence_noted = true;
                         }
                         count_held(&snap, &hit.sinks, reason, &mut held_back);
                         continue;

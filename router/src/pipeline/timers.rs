@@ -133,10 +133,16 @@ impl Pipeline {
     fn flush_due_groups(&self, now: OffsetDateTime, now_ms: i64) {
         for (plan, group) in self.notifier.due(now_ms) {
             let snap = self.snapshot.load_full();
-            let messages = match &plan.notify {
-                Some(entries) => notification(&snap, &plan, &group, entries, now),
-                None => Vec::new(),
-            };
+            // What a silence or an inhibition that began since holds back is left out
+            // (its group still counts it as said, so it does not come back as news).
+            let listed: Vec<Entry> = plan
+                .notify
+                .iter()
+                .flatten()
+                .filter(|e| !self.held_back_now(&snap, e, now))
+                .cloned()
+                .collect();
+            let messages = notification(&snap, &plan, &group, &listed, now);
             let mut wanted: Vec<(String, Count, u64)> = Vec::new();
             for m in messages.iter().filter(|m| m.error.is_none()) {
                 let max = snap
@@ -189,6 +195,27 @@ impl Pipeline {
                     tracing::error!(route = %plan.route, group = %plan.key, error = %e, "a group's notification could not be written; trying again");
                 }
             }
+        }
+    }
+
+    /// Whether a group's entry is silenced or inhibited at `now`.
+    fn held_back_now(&self, snap: &Snapshot, entry: &Entry, now: OffsetDateTime) -> bool {
+        let Ok(json) = serde_json::from_str(&entry.event) else {
+            return false;
+        };
+        let Ok(event) = crate::event::Event::from_json(json, now) else {
+            return false;
+        };
+        let event = Arc::new(event);
+        match self
+            .notifier
+            .holds_back(&snap.rules, &event, &entry.fingerprint, now)
+        {
+            Some(by) => {
+                tracing::debug!(fingerprint = %entry.fingerprint, %by, "left out of its group's notification");
+                true
+            }
+            None => false,
         }
     }
 
