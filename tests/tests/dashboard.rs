@@ -1014,3 +1014,160 @@ async fn the_page_reconnects_after_the_router_restarts() {
         )
         .await;
 }
+
+/// One route, every event to the dashboard: a silenced event is held back once.
+const ONE_ROUTE: &str = "routes:\n  - name: everything-to-dashboard\n    to: [dashboard]\n";
+
+/// What a hostile producer or silence author would like the page to run.
+const HOSTILE: &str = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>";
+
+#[tokio::test]
+async fn the_noise_section_shows_a_silence_and_what_it_held_back_live() {
+    let router = Router::start(
+        &config("{listen: \"127.0.0.1:0\"}").replace("{repo}/rules", "{dir}/rules"),
+        &[("rules/routes.yaml", ONE_ROUTE)],
+    )
+    .await;
+    let url = dashboard_url(&router).await;
+    let browser = Browser::start(1280, 900).await;
+    open_page(&browser, &url).await;
+    assert_eq!(
+        browser.text("#silences tbody").await.as_deref(),
+        Some("No silence is active or pending")
+    );
+
+    // After the page loaded: whatever shows next came by its live updates.
+    let client = reqwest::Client::new();
+    let post_silence = |body: Value| {
+        let client = client.clone();
+        let url = format!("{}/v1/silences", router.url);
+        async move {
+            let answer = client.post(url).json(&body).send().await.expect("POST");
+            assert_eq!(answer.status().as_u16(), 201);
+            let silence: Value = answer.json().await.expect("the silence");
+            silence["id"].as_str().expect("an id").to_owned()
+        }
+    };
+    let id = post_silence(
+        json!({"matchers": ["labels.exchange=binance"], "duration": "1h",
+                                 "created_by": "ana", "comment": "maintenance"}),
+    )
+    .await;
+    let later = at(OffsetDateTime::now_utc() + time::Duration::hours(2));
+    let pending = post_silence(json!({"matchers": ["type=deploy"], "starts_at": later,
+                                      "duration": "1h", "created_by": "bo", "comment": HOSTILE}))
+    .await;
+    let (status, answer) = router
+        .post_events(
+            json!({"type": "exchange_down", "status": "firing", "severity": "error",
+                   "labels": {"exchange": "binance", "note": HOSTILE}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+
+    let row = browser
+        .wait_for(
+            WAIT,
+            "the silence with one message held back",
+            &format!(
+                "const tr = document.querySelector('#silences tr[data-id=\"{id}\"]'); \
+                 const cells = tr ? [...tr.cells].map(c => c.textContent) : []; \
+                 return cells[5] === '1' ? cells : null;"
+            ),
+        )
+        .await;
+    let cells: Vec<&str> = row
+        .as_array()
+        .expect("the row's cells")
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(cells[0], "active");
+    assert_eq!(cells[1], "labels.exchange=\"binance\"");
+    assert!(cells[2].starts_with("ends in "), "{cells:?}");
+    assert_eq!(cells[3..], ["ana", "maintenance", "1"]);
+
+    // The pending silence after the active one; its comment as text.
+    let ids = browser
+        .execute(
+            "return [...document.querySelectorAll('#silences tbody tr')].map(r => r.dataset.id);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(ids, json!([id, pending]));
+    let comment = browser
+        .execute(
+            "return document.querySelector(`#silences tr[data-id=\"${arguments[0]}\"]`).cells[4].textContent;",
+            json!([pending]),
+        )
+        .await;
+    assert_eq!(comment, HOSTILE);
+    let when = browser
+        .execute(
+            "return document.querySelector(`#silences tr[data-id=\"${arguments[0]}\"]`).cells[2].textContent;",
+            json!([pending]),
+        )
+        .await;
+    assert!(
+        when.as_str().unwrap_or_default().starts_with("starts in "),
+        "{when}"
+    );
+
+    // The firing alert, and what holds it back; its labels as text.
+    let alert = browser
+        .wait_for(
+            WAIT,
+            "the firing alert",
+            "const tr = [...document.querySelectorAll('#alerts tbody tr')].find(r => r.cells[0].textContent === 'exchange_down'); \
+             return tr ? [...tr.cells].map(c => c.textContent) : null;",
+        )
+        .await;
+    assert_eq!(alert[1], "error");
+    assert_eq!(alert[5], format!("silenced by {id}"), "{alert}");
+    let chips = browser
+        .execute(
+            "return [...document.querySelectorAll('#alerts .label-chip')].map(c => c.textContent);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        chips,
+        json!(["exchange=binance", format!("note={HOSTILE}")])
+    );
+
+    // Held back by reason: the router's total and the dashboard sink's.
+    let silenced = |row: &str| {
+        format!(
+            "const col = [...document.querySelectorAll('#held-back thead th')].findIndex(h => h.textContent === 'Silenced'); \
+             const tr = document.querySelector('#held-back {row}'); \
+             return tr && col > 0 ? tr.cells[col].textContent : null;"
+        )
+    };
+    assert_eq!(browser.execute(&silenced("tr.total"), json!([])).await, "1");
+    assert_eq!(
+        browser
+            .execute(&silenced("tr[data-sink=\"dashboard\"]"), json!([]))
+            .await,
+        "1"
+    );
+    let summary = browser.text("#noise-summary").await.unwrap_or_default();
+    assert!(
+        summary.contains("1 alert firing") && summary.contains("1 silence active"),
+        "{summary}"
+    );
+
+    // Nothing the producer or the author wrote became markup, let alone ran.
+    let injected = browser
+        .execute(
+            "return [document.querySelectorAll('#noise img, #noise script').length, window.__pwned ?? null];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(injected, json!([0, null]));
+    let errors = console_errors(&browser).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    browser
+        .save_full_page_screenshot(&artifacts_dir().join("noise-control-full-page.png"))
+        .await;
+}

@@ -327,6 +327,93 @@
     }));
   };
 
+  // ---- noise control -------------------------------------------------------------------
+  const loadNoise = () => load('noise', async () => renderNoise(await get('api/noise')));
+  const th = (text, cls) => {
+    const el = document.createElement('th');
+    el.textContent = text;
+    if (cls) el.className = cls;
+    return el;
+  };
+  const capital = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+  const renderNoise = (n) => {
+    const held = n.held_back || {};
+    const router = held.router || {};
+    // The columns are the reasons the router counts, in its order: a new one shows too.
+    const reasons = Object.keys(router);
+    $('held-back').tHead.rows[0].replaceChildren(th('Sink'), ...reasons.map((r) => th(capital(r), 'num')));
+    const heldRows = [['All sinks', router]].concat(Object.entries(held.sinks || {}));
+    $('held-back').tBodies[0].replaceChildren(...heldRows.map(([name, counts], i) => {
+      const tr = document.createElement('tr');
+      if (i === 0) tr.className = 'total';
+      else tr.dataset.sink = name;
+      cell(tr, name);
+      for (const r of reasons) {
+        const v = (counts || {})[r] ?? 0;
+        cell(tr, String(v), v > 0 ? 'num held' : 'num');
+      }
+      return tr;
+    }));
+    const total = reasons.reduce((sum, r) => sum + (isNum(router[r]) ? router[r] : 0), 0);
+
+    const alerts = n.alerts || {};
+    const firing = alerts.firing || [];
+    const ac = alerts.counts || {};
+    const cut = ac.firing > firing.length ? `, the newest ${firing.length} shown` : '';
+    $('alerts-count').textContent = `· ${ac.firing ?? 0} firing, ${ac.resolved ?? 0} resolved${cut}`;
+    const alertBody = $('alerts').tBodies[0];
+    if (!firing.length) emptyRow(alertBody, 6, 'No alert is firing');
+    else alertBody.replaceChildren(...firing.map((x) => {
+      const tr = document.createElement('tr');
+      tr.dataset.fingerprint = x.fingerprint || '';
+      cell(tr, x.type || '—');
+      cell(tr, x.severity || '—', 'sev-' + (x.severity || 'info'));
+      const labels = cell(tr, '', 'wrap');
+      const pairs = Object.entries(x.labels || {});
+      if (!pairs.length) labels.textContent = '—';
+      labels.append(...pairs.map(([k, v]) => {
+        const chip = document.createElement('span');
+        chip.className = 'label-chip';
+        chip.textContent = `${k}=${v}`;
+        return chip;
+      }));
+      cell(tr, isNum(x.since_seconds) ? since(x.since_seconds) + ' ago' : when(x.starts_at)).title = when(x.starts_at);
+      cell(tr, String(x.count ?? '—'), 'num');
+      cell(tr, x.held_back || 'sent', x.held_back ? 'held' : 'muted');
+      return tr;
+    }));
+
+    const silences = n.silences || {};
+    const current = silences.current || [];
+    const sc = silences.counts || {};
+    $('silences-count').textContent = `· ${sc.active ?? 0} active, ${sc.pending ?? 0} pending, ${sc.expired ?? 0} expired`;
+    const silenceBody = $('silences').tBodies[0];
+    if (!current.length) emptyRow(silenceBody, 6, 'No silence is active or pending');
+    else silenceBody.replaceChildren(...current.map((x) => {
+      const tr = document.createElement('tr');
+      tr.dataset.id = x.id || '';
+      cell(tr, x.state || '—', x.state === 'active' ? 'held' : 'muted');
+      cell(tr, (x.matchers || []).join(', '), 'wrap');
+      const pending = x.state === 'pending';
+      const left = pending ? x.starts_in_seconds : x.ends_in_seconds;
+      const at = pending ? x.starts_at : x.ends_at;
+      const text = isNum(left) ? `${pending ? 'starts' : 'ends'} in ${since(left)}` : when(at);
+      cell(tr, text).title = `${when(x.starts_at)} → ${when(x.ends_at)}`;
+      cell(tr, x.created_by || '—');
+      cell(tr, x.comment || '', 'wrap');
+      cell(tr, String(x.held_back ?? 0), 'num');
+      return tr;
+    }));
+
+    const groups = n.groups || {};
+    $('noise-summary').textContent = [
+      count(ac.firing ?? 0, 'alert firing', 'alerts firing'),
+      count(sc.active ?? 0, 'silence active', 'silences active'),
+      count(groups.open ?? 0, 'group open', 'groups open'),
+      `${total} held back`,
+    ].join(' · ');
+  };
+
   // ---- live feed ---------------------------------------------------------------------
   const rank = (s) => Math.max(0, SEVERITIES.indexOf(s));
   const renderFeed = () => {
@@ -382,7 +469,7 @@
 
   // ---- refreshing ----------------------------------------------------------------------
   const loadState = () => Promise.all([loadSummary(), loadPositions(), loadTrades(), loadPerformance(), loadEquity(), loadAllocation()]);
-  const loadAll = () => Promise.all([loadState(), loadFeed(), loadStatus()]);
+  const loadAll = () => Promise.all([loadState(), loadFeed(), loadStatus(), loadNoise()]);
   // Trading events come in bursts: one refresh for a burst.
   const soon = () => {
     if (state.pending) return;
@@ -433,6 +520,7 @@
     es.addEventListener('hello', (e) => applyInfo(JSON.parse(e.data)));
     es.addEventListener('config', (e) => applyInfo(JSON.parse(e.data)));
     es.addEventListener('status', (e) => { if (state.live) renderStatus(JSON.parse(e.data)); });
+    es.addEventListener('noise', (e) => { if (state.live) renderNoise(JSON.parse(e.data)); });
     es.addEventListener('resync', () => loadFeed());
     es.addEventListener('feed', (e) => {
       const item = JSON.parse(e.data);

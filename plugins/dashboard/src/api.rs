@@ -13,8 +13,9 @@
 //! | `GET /api/trades?symbol=&strategy=&limit=&since=` | recent trades, plus every `symbols` and `strategies` seen |
 //! | `GET /api/equity?range=1D\|1W\|1M\|all` | the equity curve's points |
 //! | `GET /api/status` | the router's status: events, config, per-sink health |
+//! | `GET /api/noise` | noise control: firing alerts, current silences, messages held back by reason |
 //! | `GET /api/feed?severity=&limit=` | the live feed, newest first |
-//! | `GET /api/events` | server-sent events: `hello`, `feed`, `status`, `config`, `resync` |
+//! | `GET /api/events` | server-sent events: `hello`, `feed`, `status`, `noise`, `config`, `resync` |
 //! | `GET /api/charts/equity.svg?range=&theme=&width=`, `/api/charts/allocation.svg?theme=` | charts |
 
 use std::collections::HashMap;
@@ -39,10 +40,12 @@ use crate::config::{Config, MAX_TRADES_LIMIT, Theme};
 use crate::feed::{SEVERITIES, rank};
 use crate::figures;
 use crate::hub::{Hub, Live, NO_SOURCE};
+use crate::noise;
 
 /// The cookie that keeps the token after the page was opened with `?token=`.
 pub const COOKIE: &str = "alert_router_dashboard";
-/// How often an open page gets the router's status (per-sink health).
+/// How often an open page gets the router's status (per-sink health) and the noise
+/// control section.
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 /// How long a page waits before reconnecting its event stream.
 const RECONNECT_AFTER: Duration = Duration::from_millis(1000);
@@ -70,6 +73,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .route("/api/performance", get(performance))
         .route("/api/equity", get(equity))
         .route("/api/status", get(status))
+        .route("/api/noise", get(noise_control))
         .route("/api/feed", get(feed))
         .route("/api/events", get(events))
         .route("/api/charts/equity.svg", get(equity_chart))
@@ -393,6 +397,21 @@ pub fn health(status: &Value) -> Value {
     })
 }
 
+/// The noise-control section (see [`noise::section`]), from the router's status, alerts
+/// and silences.
+async fn noise_control(State(hub): State<Arc<Hub>>) -> Result<Json<Value>, ApiError> {
+    let status = ask(&hub, "status".into()).await?;
+    Ok(Json(noise_of(&hub, &status).await?))
+}
+
+/// The noise-control section, with the router's `status` already asked.
+async fn noise_of(hub: &Arc<Hub>, status: &Value) -> Result<Value, ApiError> {
+    let alerts = ask(hub, "alerts".into()).await?;
+    let silences = ask(hub, "silences".into()).await?;
+    let now = time::OffsetDateTime::now_utc();
+    Ok(noise::section(status, &alerts, &silences, now))
+}
+
 async fn feed(State(hub): State<Arc<Hub>>, Query(q): Params) -> Result<Json<Value>, ApiError> {
     let config = config(&hub)?;
     let min = match q.get("severity").filter(|s| !s.is_empty()) {
@@ -457,10 +476,10 @@ fn svg_response(svg: String) -> Response {
 }
 
 /// The event stream an open page listens to: `hello` (the settings) first, then a
-/// `feed` event per delivered message, `status` every two seconds, `config` after a
-/// reload changed the settings, and `resync` when the page fell too far behind (it then
-/// reloads the feed). It ends when the server stops; browsers reconnect after
-/// [`RECONNECT_AFTER`].
+/// `feed` event per delivered message, `status` and `noise` (as `/api/status` and
+/// `/api/noise` answer) every two seconds, `config` after a reload changed the
+/// settings, and `resync` when the page fell too far behind (it then reloads the feed).
+/// It ends when the server stops; browsers reconnect after [`RECONNECT_AFTER`].
 async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     struct Stream {
         hub: Arc<Hub>,
@@ -468,6 +487,8 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
         stopping: tokio::sync::watch::Receiver<bool>,
         tick: tokio::time::Interval,
         hello: bool,
+        /// The tick's `noise` event, sent right after its `status` event.
+        queued: Option<Event>,
     }
     let state = Stream {
         live: hub.subscribe(),
@@ -475,6 +496,7 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
         tick: tokio::time::interval(STATUS_EVERY),
         hub,
         hello: true,
+        queued: None,
     };
     let stream = futures_util::stream::unfold(state, |mut s| async move {
         if s.hello {
@@ -484,6 +506,9 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
                 .event("hello")
                 .retry(RECONNECT_AFTER)
                 .data(info.unwrap_or(Value::Null).to_string());
+            return Some((Ok(event), s));
+        }
+        if let Some(event) = s.queued.take() {
             return Some((Ok(event), s));
         }
         loop {
@@ -507,9 +532,16 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
                 Some(Err(RecvError::Lagged(_))) => Event::default().event("resync").data("{}"),
                 Some(Err(RecvError::Closed)) => return None,
                 None => match ask(&s.hub, "status".into()).await {
-                    Ok(status) => Event::default()
-                        .event("status")
-                        .data(health(&status).to_string()),
+                    Ok(status) => {
+                        // The status just asked serves the section too: one query, not two.
+                        s.queued = noise_of(&s.hub, &status)
+                            .await
+                            .ok()
+                            .map(|n| Event::default().event("noise").data(n.to_string()));
+                        Event::default()
+                            .event("status")
+                            .data(health(&status).to_string())
+                    }
                     Err(_) => continue,
                 },
             };

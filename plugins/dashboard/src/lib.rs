@@ -2,19 +2,23 @@
 //! plugin itself. It replaces the original module's Streamlit dashboard: header
 //! metrics, the equity curve with a time range, the portfolio distribution, positions,
 //! recent trades with filters, performance and risk metrics, the router's status; plus a
-//! live feed of routed events and each sink's health.
+//! live feed of routed events and each sink's health; and noise control: firing alerts,
+//! silences, and what the router held back and why.
 //!
 //! Settings are documented on [`Settings`]. Data comes from two places: the router's
-//! state and status through the host's `query` callback, asked when a page (or a script)
-//! loads an `/api/...` endpoint; and the messages delivered to this sink, which become
-//! feed items pushed to open pages by server-sent events. The page is one HTML file with
-//! a small hand-written script and stylesheet, all embedded in the library; the charts
-//! are SVG drawn by plotters. Nothing is fetched from elsewhere.
+//! state, status, alerts and silences through the host's `query` callback, asked when a
+//! page (or a script) loads an `/api/...` endpoint and, for status and noise control,
+//! every two seconds for each open page; and the messages delivered to this sink, which
+//! become feed items pushed to open pages by server-sent events. The page is one HTML
+//! file with a small hand-written script and stylesheet, all embedded in the library;
+//! the charts are SVG drawn by plotters. Nothing is fetched from elsewhere.
 //!
 //! - `config`: settings, defaults, validation (a token is required off loopback).
 //! - `feed`: a delivered message as a feed item, and the bounded feed.
 //! - `charts`: the equity curve and the distribution donut as SVG.
 //! - `figures`: the header's figures, one source (computed or reported) per figure.
+//! - `noise`: the noise-control section: firing alerts, current silences, and the
+//!   messages held back by reason.
 //! - `hub`: what the handlers share: the instances using a server (whose host the router
 //!   is asked through), the feed, the live channel to open pages.
 //! - `server`: the server's runtime, and how instances share it across reloads.
@@ -26,6 +30,7 @@ pub mod config;
 pub mod feed;
 mod figures;
 mod hub;
+mod noise;
 mod server;
 
 use std::sync::Arc;
@@ -72,7 +77,7 @@ export_plugin!(
     Dashboard,
     name = "dashboard",
     markup = "none",
-    description = "Live web dashboard: portfolio, equity curve, positions, trades, metrics, a live event feed and sink health",
+    description = "Live web dashboard: portfolio, equity curve, positions, trades, metrics, a live event feed, sink health, and noise control (firing alerts, silences, messages held back)",
 );
 
 #[cfg(test)]

@@ -62,10 +62,37 @@ impl Source for FakeRouter {
             "status" => Ok(
                 json!({"version": "0.1.0", "uptime_seconds": 5, "config": {"routes": 3},
                                   "events": {"accepted": 7},
+                                  "notify": {"held_back": {"silenced": 3, "inhibited": 1, "throttled": 0,
+                                                           "grouped": 4, "muted": 0, "delayed": 0},
+                                             "open": {"alerts": {"firing": 1, "resolved": 1}, "groups": 2,
+                                                      "held_entries": 4, "last_tick": null},
+                                             "silences": {"active": 1, "pending": 1, "expired": 1}},
                                   "sinks": {"telegram": {"plugin": "telegram", "healthy": true, "queued": 0, "sent": 4,
                                                          "failed": 1, "rate_limited": 2, "last_error": "429",
+                                                         "held_back": {"silenced": 2, "inhibited": 1, "throttled": 0,
+                                                                       "grouped": 4, "muted": 0, "delayed": 0},
                                                          "settings": {"bot_token": "***", "chat_ids": [42]}}}}),
             ),
+            "alerts" => Ok(json!({"alerts": [
+                {"fingerprint": "9f1c", "status": "firing", "type": "exchange_down", "severity": "error",
+                 "labels": {"exchange": "binance", "note": "<script>alert(1)</script>"},
+                 "starts_at": "2025-11-03T11:00:00Z", "ends_at": null, "updated_at": "2025-11-03T11:05:00Z",
+                 "count": 3, "route": "exchanges", "held_back": "silenced by s-active",
+                 "event": {"type": "exchange_down", "status": "firing"}},
+                {"fingerprint": "77aa", "status": "resolved", "type": "cpu_high", "severity": "warning",
+                 "labels": {}, "starts_at": "2026-12-04T09:00:00Z", "ends_at": "2026-12-04T09:30:00Z",
+                 "updated_at": "2026-12-04T09:30:00Z", "count": 1, "route": "hosts", "held_back": null,
+                 "event": {}}]})),
+            "silences" => Ok(json!({"silences": [
+                {"id": "s-pending", "state": "pending", "matchers": ["type=\"deploy\""],
+                 "starts_at": "2999-01-01T00:00:00Z", "ends_at": "2999-01-01T02:00:00Z", "created_by": "bo",
+                 "comment": "<img src=x onerror=alert(1)>", "updated_at": "2026-12-04T10:00:00Z", "held_back": 0},
+                {"id": "s-expired", "state": "expired", "matchers": ["type=\"x\""],
+                 "starts_at": "2026-12-03T00:00:00Z", "ends_at": "2026-12-03T01:00:00Z", "created_by": "bo",
+                 "comment": "", "updated_at": "2026-12-03T00:00:00Z", "held_back": 9},
+                {"id": "s-active", "state": "active", "matchers": ["labels.exchange=\"binance\""],
+                 "starts_at": "2026-12-04T10:00:00Z", "ends_at": "2999-01-01T00:00:00Z", "created_by": "ana",
+                 "comment": "maintenance", "updated_at": "2026-12-04T10:00:00Z", "held_back": 3}]})),
             other => Err(HostError::not_found(format!(
                 "unknown state resource `{other}`"
             ))),
@@ -139,6 +166,9 @@ async fn the_page_carries_the_title_theme_and_its_own_assets_only() {
             .starts_with("text/javascript")
     );
     assert!(js.contains("EventSource"));
+    // The noise-control section is on the page, refreshed by the stream's `noise` event.
+    assert!(html.contains("id=\"noise\"") && html.contains("id=\"silences\""));
+    assert!(js.contains("'noise'") && js.contains("api/noise"));
     let (status, _, _) = call(&hub, "/nope", &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -199,6 +229,137 @@ async fn the_json_endpoints_answer_from_the_router() {
     assert_eq!(
         (info["title"].clone(), info["theme"].clone()),
         (json!("Trading Dashboard"), json!("dark"))
+    );
+}
+
+#[tokio::test]
+async fn the_noise_section_shows_firing_alerts_current_silences_and_what_was_held_back() {
+    let (hub, router) = hub_with(Settings::default());
+    let noise = json_of(&hub, "/api/noise").await;
+    let asked = router.asked.lock().unwrap().clone();
+    assert_eq!(asked, ["status", "alerts", "silences"]);
+
+    // Held back by reason: the router's total and each sink's, as the router counts them.
+    assert_eq!(
+        noise["held_back"]["router"],
+        json!({"silenced": 3, "inhibited": 1, "throttled": 0, "grouped": 4, "muted": 0, "delayed": 0})
+    );
+    assert_eq!(noise["held_back"]["sinks"]["telegram"]["silenced"], 2);
+    assert_eq!(noise["held_back"]["sinks"]["telegram"]["grouped"], 4);
+    assert_eq!(noise["groups"], json!({"open": 2, "held_entries": 4}));
+
+    // The firing alert only, with why it is held back; the resolved one is counted.
+    assert_eq!(
+        noise["alerts"]["counts"],
+        json!({"firing": 1, "resolved": 1})
+    );
+    let firing = noise["alerts"]["firing"].as_array().unwrap();
+    assert_eq!(firing.len(), 1, "{firing:?}");
+    let alert = &firing[0];
+    assert_eq!(
+        (&alert["type"], &alert["severity"], &alert["count"]),
+        (&json!("exchange_down"), &json!("error"), &json!(3))
+    );
+    assert_eq!(alert["held_back"], "silenced by s-active");
+    assert_eq!(alert["starts_at"], "2025-11-03T11:00:00Z");
+    assert!(
+        alert["since_seconds"].as_i64().is_some_and(|s| s > 0),
+        "{alert}"
+    );
+    // As the producer sent it: the page writes it as text, so escaping it here would
+    // show `&lt;` on the page.
+    assert_eq!(alert["labels"]["note"], "<script>alert(1)</script>");
+    assert!(alert.get("event").is_none());
+
+    // Active, then pending; the expired one is only counted.
+    assert_eq!(
+        noise["silences"]["counts"],
+        json!({"active": 1, "pending": 1, "expired": 1})
+    );
+    let current = noise["silences"]["current"].as_array().unwrap();
+    let ids: Vec<&str> = current.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["s-active", "s-pending"]);
+    let active = &current[0];
+    assert_eq!(
+        (
+            &active["created_by"],
+            &active["comment"],
+            &active["held_back"]
+        ),
+        (&json!("ana"), &json!("maintenance"), &json!(3))
+    );
+    assert_eq!(active["matchers"], json!(["labels.exchange=\"binance\""]));
+    assert!(active["ends_in_seconds"].as_i64().is_some_and(|s| s > 0));
+    assert_eq!(active["starts_in_seconds"], Value::Null);
+    let pending = &current[1];
+    assert!(pending["starts_in_seconds"].as_i64().is_some_and(|s| s > 0));
+    assert_eq!(pending["comment"], "<img src=x onerror=alert(1)>");
+
+    // A router that cannot list silences: answered by the kind, like every endpoint.
+    router.refuse(
+        "silences",
+        HostError::not_found("unknown resource `silences`"),
+    );
+    let (status, _, body) = call(&hub, "/api/noise", &[]).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+}
+
+/// The events of an open stream, as `(event, data)`, until `last` arrived.
+async fn stream_until(hub: &Arc<Hub>, last: &str) -> Vec<(String, String)> {
+    let response = app(hub.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/api/events")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let deadline = std::time::Duration::from_secs(10);
+    loop {
+        let events: Vec<(String, String)> = text
+            .split("\n\n")
+            .filter_map(|block| {
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(str::to_owned)
+                };
+                Some((field("event: ")?, field("data: ").unwrap_or_default()))
+            })
+            .collect();
+        if events.iter().any(|(e, _)| e == last) {
+            return events;
+        }
+        let frame = tokio::time::timeout(deadline, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no `{last}` event within {deadline:?}: {text}"))
+            .expect("the stream goes on")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_event_stream_refreshes_the_noise_section_with_the_status() {
+    let (hub, router) = hub_with(Settings::default());
+    let events = stream_until(&hub, "noise").await;
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names, ["hello", "status", "noise"]);
+    let noise: Value = serde_json::from_str(&events[2].1).unwrap();
+    assert_eq!(noise["silences"]["current"][0]["id"], "s-active");
+    assert_eq!(noise["held_back"]["router"]["silenced"], 3);
+    let asked = router.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.iter().filter(|p| *p == "status").count(),
+        1,
+        "one status serves both events: {asked:?}"
     );
 }
 
