@@ -418,3 +418,95 @@ fn a_missing_template_is_a_check_error_at_its_place_not_a_fall_back() {
         "{stdout}"
     );
 }
+
+/// Noise settings, inhibitions and time windows with a mistake each.
+const NOISY_RULES: &str = r#"routes:
+  - name: errors
+    group_by: [labels.]
+    group_wait: soon
+    to: [console]
+  - name: trades
+    muted_during: [nigth]
+    mode: later
+    to: [console]
+  - name: chatter
+    throttle: {key: [component], at_most: "0/1m"}
+    to: [console]
+inhibit:
+  - source: {severity: ">= eror"}
+    target: {type: order_failed}
+    equal: [labels.]
+time_intervals:
+  - name: night
+    time_intervals:
+      - location: Mars/Olympus
+"#;
+
+#[test]
+fn check_reports_each_mistake_in_noise_settings_at_its_place() {
+    let dir = dir_with(&[
+        (
+            "router.yaml",
+            &config_with_settings(TYPO).replace(TYPO, "      path: \"{dir}/out.txt\"\n"),
+        ),
+        ("rules/a.yaml", NOISY_RULES),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+    ]);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for expected in [
+        "rules/a.yaml:3:15: route `errors`: group_by: `labels.`: name one label, e.g. labels.exchange",
+        "rules/a.yaml:4:17: route `errors`: group_wait:",
+        "rules/a.yaml:7:19: route `trades`: no time interval named `nigth`",
+        "rules/a.yaml:8:11: route `trades`: mode: `later`: use drop",
+        "rules/a.yaml:11:43: route `chatter`: throttle.at_most: \"0/1m\": a count of zero lets nothing through",
+        "rules/a.yaml:14:24: inhibit entry 1 (line 14): source.severity: unknown severity \"eror\"",
+        "rules/a.yaml:16:13: inhibit entry 1 (line 14): equal: `labels.`",
+        "rules/a.yaml:20:19:",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("Mars/Olympus"), "{stdout}");
+}
+
+#[test]
+fn a_grouped_route_needs_a_group_template_or_a_default_and_check_renders_it() {
+    let grouped = "routes:\n  - name: errors\n    group_by: [component]\n    to: [console]\n";
+    let dir = dir_with(&[
+        (
+            "router.yaml",
+            &config_with_settings("      path: \"{dir}/out.txt\"\n"),
+        ),
+        ("rules/a.yaml", grouped),
+        ("templates/console/error.yaml", TEXT_TEMPLATE),
+    ]);
+    let (code, stdout, _) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("rules/a.yaml:2: route `errors` groups its messages: no template `group` (nor a default) for sink `console`: write group.yaml in"),
+        "{stdout}"
+    );
+    // A group template that reads what a group does not have is a warning at its place.
+    let dir = dir_with(&[
+        (
+            "router.yaml",
+            &config_with_settings("      path: \"{dir}/out.txt\"\n"),
+        ),
+        ("rules/a.yaml", grouped),
+        (
+            "templates/console/group.yaml",
+            "text: \"{{ counts.total }} {{ alerts[0].event.nope }}\"\n",
+        ),
+        ("templates/console/default.yaml", TEXT_TEMPLATE),
+    ]);
+    let (code, stdout, stderr) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("templates/console/group.yaml:1:"),
+        "{stdout}{stderr}"
+    );
+    assert!(stdout.contains("warning"), "{stdout}{stderr}");
+}

@@ -7,7 +7,12 @@ pub use alert_router_plugin::parse_duration;
 
 /// `30/min`, `1/s`, `5/2s`, `100/h`: the time between two deliveries at that rate.
 pub fn parse_rate(s: &str) -> Result<Duration, String> {
-    let (count, period) = parse_count_per(s)?;
+    let (count, period) = parse_count_per(s).map_err(|e| {
+        e.replace(
+            "a count of zero lets nothing through",
+            "a rate of zero would never deliver; disable the sink instead",
+        )
+    })?;
     Ok(period / count)
 }
 
@@ -21,7 +26,7 @@ pub fn parse_count_per(s: &str) -> Result<(u32, Duration), String> {
         .map_err(|_| format!("{s:?}: the count must be a whole number; {hint}"))?;
     if count == 0 {
         return Err(format!(
-            "{s:?}: a rate of zero would never deliver; disable the sink instead"
+            "{s:?}: a count of zero lets nothing through: write at least 1"
         ));
     }
     let per = per.trim();

@@ -286,6 +286,22 @@ fn missing_templates(
                         ),
                     ));
                 }
+                // A group's notification renders `group`, else the default.
+                None if route.policy.grouping.is_some()
+                    && templates.find(sink, plugin.name(), "group").is_none()
+                    && templates.find(sink, plugin.name(), "default").is_none() =>
+                {
+                    problems.push(Diagnostic::new(
+                        &route.file,
+                        route.line,
+                        0,
+                        format!(
+                            "route `{}` groups its messages: no template `group` (nor a default) for sink `{sink}`: write group.yaml in {}",
+                            route.name,
+                            folders(sink, plugin.name())
+                        ),
+                    ));
+                }
                 // Without a name, an event renders with its type's template, else the
                 // default: fine when there is a default, or when the route names only
                 // types that each have their own.
@@ -335,7 +351,18 @@ fn rehearse_sends(
         .routes()
         .iter()
         .filter_map(|route| {
-            let template = route.template.clone()?;
+            // A grouped route's notifications render its template, else `group`.
+            let grouped = route.policy.grouping.is_some()
+                || route
+                    .policy
+                    .window
+                    .as_ref()
+                    .is_some_and(|w| w.mode == crate::notify::policy::Mode::Delay);
+            let template = match &route.template {
+                Some(t) => t.clone(),
+                None if grouped => "group".to_owned(),
+                None => return None,
+            };
             let mut samples: Vec<Sample> = documented
                 .iter()
                 .filter(|s| route.admits_type(&s.event.kind))
@@ -365,6 +392,7 @@ fn rehearse_sends(
                 route: route.name.clone(),
                 sinks: route.to.clone(),
                 samples,
+                grouped,
             })
         })
         .collect();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::samples::{self, Sample};
-use super::{TemplateId, Templates, context_with, event_value};
+use super::{TemplateId, Templates, context_with, event_value, group_context};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::format_time;
 
@@ -29,6 +29,9 @@ pub struct Named {
     pub sinks: Vec<String>,
     /// What the route can send, as its `set` leaves it.
     pub samples: Vec<Sample>,
+    /// The route groups (or delays to a window's summary): the template renders a
+    /// group's notification, each sample as a group of one firing alert.
+    pub grouped: bool,
 }
 
 /// Renders what each of `sinks` (name, plugin name) would use, and what `named` asks for;
@@ -40,29 +43,48 @@ pub fn rehearse(templates: &Templates, sinks: &[(String, String)], named: &[Name
     let mut tried: HashSet<(TemplateId, String, String, &'static str)> = HashSet::new();
     // Each failure once, in the order found, with the samples that hit it.
     let mut failed: Vec<(Diagnostic, Vec<Hit>)> = Vec::new();
-    let mut render = |id: TemplateId, sink: &str, plugin: &str, route: &str, sample: &Sample| {
-        if !tried.insert((id, route.to_owned(), sample.kind.clone(), sample.variant)) {
-            return;
-        }
-        let event = event_value(&Arc::new(sample.event.clone()));
-        let ctx = context_with(event, route, sink, plugin, &now);
-        if let Err(e) = templates.render_json(id, &ctx) {
-            let hit = (sample.kind.clone(), sample.variant);
-            match failed.iter_mut().find(|(d, _)| d == e.diagnostic()) {
-                Some((_, hits)) => hits.push(hit),
-                None => failed.push((e.diagnostic().clone(), vec![hit])),
+    let mut render =
+        |id: TemplateId, sink: &str, plugin: &str, route: &str, sample: &Sample, grouped: bool| {
+            if !tried.insert((id, route.to_owned(), sample.kind.clone(), sample.variant)) {
+                return;
             }
-        }
-    };
+            let event = event_value(&Arc::new(sample.event.clone()));
+            let mut ctx = context_with(event.clone(), route, sink, plugin, &now);
+            if grouped {
+                let alert = minijinja::context! {
+                    status => "firing",
+                    fingerprint => "0000000000000000",
+                    starts_at => &now,
+                    ends_at => (),
+                    count => 1,
+                    event => event,
+                };
+                let counts = minijinja::context! { firing => 1, resolved => 0, total => 1 };
+                ctx = group_context(
+                    ctx,
+                    minijinja::Value::from(vec![alert]),
+                    minijinja::context! {},
+                    counts,
+                    minijinja::Value::from(()),
+                );
+            }
+            if let Err(e) = templates.render_json(id, &ctx) {
+                let hit = (sample.kind.clone(), sample.variant);
+                match failed.iter_mut().find(|(d, _)| d == e.diagnostic()) {
+                    Some((_, hits)) => hits.push(hit),
+                    None => failed.push((e.diagnostic().clone(), vec![hit])),
+                }
+            }
+        };
     for (sink, plugin) in sinks {
         for sample in &documented {
             if let Some(id) = templates.find(sink, plugin, &sample.event.kind) {
-                render(id, sink, plugin, REHEARSAL, sample);
+                render(id, sink, plugin, REHEARSAL, sample, false);
             }
         }
         if let Some(id) = templates.find(sink, plugin, "default") {
             for sample in documented.iter().chain(&custom) {
-                render(id, sink, plugin, REHEARSAL, sample);
+                render(id, sink, plugin, REHEARSAL, sample, false);
             }
         }
     }
@@ -70,7 +92,7 @@ pub fn rehearse(templates: &Templates, sinks: &[(String, String)], named: &[Name
         for (sink, plugin) in sinks.iter().filter(|(s, _)| n.sinks.contains(s)) {
             if let Some(id) = templates.resolve(sink, plugin, &n.template) {
                 for sample in &n.samples {
-                    render(id, sink, plugin, &n.route, sample);
+                    render(id, sink, plugin, &n.route, sample, n.grouped);
                 }
             }
         }
@@ -185,6 +207,7 @@ mod tests {
             .filter(|s| s.event.kind == "trade_closed")
             .collect();
         let named = |samples: Vec<Sample>| Named {
+            grouped: false,
             template: "loss".into(),
             route: "big-loss".into(),
             sinks: vec!["console".into()],
