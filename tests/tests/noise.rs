@@ -572,3 +572,89 @@ async fn a_silence_set_while_an_alert_sits_in_its_group_quiets_its_repeats() {
         "1: failure.exchange/firingx1 "
     );
 }
+
+#[tokio::test]
+async fn route_and_render_explain_the_silence_window_throttle_and_group_that_apply() {
+    let extra = r#"  - name: errors
+    match: {type: failure}
+    group_by: [component]
+    group_wait: 10s
+    group_interval: 1m
+    to: [console]
+  - name: chatter-throttled
+    match: {type: noise}
+    throttle: {key: [component], at_most: 2/10m}
+    to: [console]
+  - name: rest"#;
+    let rules = format!(
+        "{}inhibit:\n  - source: {{type: exchange_down}}\n    target: {{type: order_failed}}\n    equal: [labels.exchange]\n",
+        QUIET_HOURS.replace("  - name: rest", extra)
+    );
+    // 03:00 in New York: night.
+    let (router, _clock) = router_at("2026-12-04T08:00:00Z", &rules).await;
+    let created = reqwest::Client::new()
+        .post(format!("{}/v1/silences", router.url))
+        .json(&json!({"matchers": ["labels.exchange=binance"], "duration": "1h", "created_by": "ana"}))
+        .send()
+        .await
+        .expect("POST /v1/silences");
+    assert_eq!(created.status().as_u16(), 201);
+    let dir = router.dir.path();
+    std::fs::write(
+        dir.join("events.ndjson"),
+        [
+            json!({"type": "trade", "n": 1}),
+            json!({"type": "failure", "component": "api", "status": "firing"}),
+            json!({"type": "noise", "component": "db"}),
+            json!({"type": "order_failed", "labels": {"exchange": "binance"}}),
+        ]
+        .map(|e| e.to_string())
+        .join("\n"),
+    )
+    .expect("write events");
+    let clock = dir.join("clock");
+    let out = std::process::Command::new(alert_router_tests::harness::router_binary())
+        .args(["route", "--event", "events.ndjson"])
+        .current_dir(dir)
+        .env("ALERT_ROUTER_TEST_CLOCK", &clock)
+        .output()
+        .expect("run route");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "- muted now by the time window `night`: kept, and sent in one summary when it ends",
+        "- an alert (firing), fingerprint ",
+        "- grouped as `component=api`: the group speaks 10s after it opens, then at most every 1m",
+        "console: templates/console/group.yaml",
+        "- throttled: at most 2 per 10m for component=db",
+        "- held back: silence ",
+        "(labels.exchange=\"binance\") by ana until 2026-12-04T09:00:00Z",
+        "- held back while an alert matching the source of the inhibition at ",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    let out = std::process::Command::new(alert_router_tests::harness::router_binary())
+        .args(["render", "--sink", "console", "--event", "events.ndjson"])
+        .current_dir(dir)
+        .env("ALERT_ROUTER_TEST_CLOCK", &clock)
+        .output()
+        .expect("run render");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("\"1: failure.api/firingx1 \""),
+        "the group template, with a group of one: {stdout}"
+    );
+    assert!(
+        stderr.contains("note: route `trades`: muted now by the time window `night`"),
+        "{stderr}"
+    );
+}

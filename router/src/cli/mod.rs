@@ -22,6 +22,7 @@ mod table;
 use crate::config::Config;
 use crate::diag::Diagnostics;
 use crate::event::{Event, format_time};
+use crate::notify::explain::explain;
 use crate::pipeline::{self, Pipeline};
 use crate::plugins::Catalog;
 use crate::render;
@@ -431,19 +432,27 @@ fn render_cmd(config_path: &Path, sink: &str, event_path: &Path) -> Result<ExitC
         Some(Ok(p)) => p.name().to_owned(),
         _ => sink_config.plugin.clone(),
     };
-    let now = format_time(OffsetDateTime::now_utc());
+    let now_t = crate::clock::now();
+    let now = format_time(now_t);
+    let silences = stored_silences(&checked);
     for event in read_events(event_path)? {
         let kind = event.kind.clone();
         let hits = checked.rules.route(event.clone(), &mut |_, _| {});
         let hit = hits.iter().find(|h| h.sinks.iter().any(|s| s == sink));
+        let mut grouped = false;
         let (rule, template, event) = match hit {
             Some(h) => {
                 let route = &checked.rules.routes()[h.route];
-                (
-                    route.name.clone(),
-                    route.template.clone().unwrap_or(kind),
-                    (*h.event).clone(),
-                )
+                for line in explain(&checked.rules, route, &h.event, &silences, now_t) {
+                    eprintln!("note: route `{}`: {line}", route.name);
+                }
+                grouped = route.policy.grouping.is_some();
+                let template = match &route.template {
+                    Some(t) => t.clone(),
+                    None if grouped => "group".to_owned(),
+                    None => kind,
+                };
+                (route.name.clone(), template, (*h.event).clone())
             }
             None => {
                 eprintln!(
@@ -457,7 +466,11 @@ fn render_cmd(config_path: &Path, sink: &str, event_path: &Path) -> Result<ExitC
                 "no template `{template}` for sink `{sink}`: add templates/{sink}/{template}.yaml or templates/{plugin}/{template}.yaml"
             );
         };
-        let ctx = render::context(&event.to_json(), &rule, sink, &plugin, &now);
+        let mut ctx = render::context(&event.to_json(), &rule, sink, &plugin, &now);
+        if grouped {
+            // As its group's notification would say it, were it alone in the group.
+            ctx = render::group_of_one(ctx, render::json_value(&event.to_json()), &now);
+        }
         let payload = checked
             .templates
             .render(id, &ctx)
@@ -471,6 +484,8 @@ fn render_cmd(config_path: &Path, sink: &str, event_path: &Path) -> Result<ExitC
 /// the template file it renders with, or why it gets nothing.
 fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
     let checked = checked(config_path)?;
+    let now = crate::clock::now();
+    let silences = stored_silences(&checked);
     for event in read_events(event_path)? {
         let (id, kind) = (event.id.clone(), event.kind.clone());
         let mut errors = Vec::new();
@@ -483,7 +498,11 @@ fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
         }
         for hit in &hits {
             let route = &checked.rules.routes()[hit.route];
-            let template = route.template.as_deref().unwrap_or(&hit.event.kind);
+            let template = match &route.template {
+                Some(t) => t.as_str(),
+                None if route.policy.grouping.is_some() => "group",
+                None => &hit.event.kind,
+            };
             println!(
                 "  route `{}` ({}:{}), severity {}:",
                 route.name,
@@ -491,6 +510,9 @@ fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
                 route.line,
                 hit.event.severity
             );
+            for line in explain(&checked.rules, route, &hit.event, &silences, now) {
+                println!("    - {line}");
+            }
             for sink in &hit.sinks {
                 println!("    {}", sink_outcome(&checked, sink, template));
             }
@@ -500,6 +522,15 @@ fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The silences of the configured storage, read without writing; a warning and none
+/// when they cannot be read.
+fn stored_silences(checked: &pipeline::Checked) -> Vec<crate::notify::silences::Silence> {
+    crate::notify::silences::Silences::stored(&checked.config.storage.path).unwrap_or_else(|e| {
+        eprintln!("warning: silences not considered: {e}");
+        Vec::new()
+    })
 }
 
 /// What sink `sink` does with a message a route sends it with `template`, as `route`

@@ -23,7 +23,7 @@ mod env;
 mod units;
 
 pub use env::{interpolate, read_dotenv};
-pub use units::{parse_count_per, parse_duration, parse_rate, parse_size};
+pub use units::{format_duration, parse_count_per, parse_duration, parse_rate, parse_size};
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]

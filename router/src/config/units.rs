@@ -5,6 +5,23 @@ use std::time::Duration;
 
 pub use alert_router_plugin::parse_duration;
 
+/// A duration as [`parse_duration`] reads it back, in its largest units: `1h30m`, `90s`
+/// as `1m30s`, `250ms`.
+pub fn format_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    out
+}
+
 /// `30/min`, `1/s`, `5/2s`, `100/h`: the time between two deliveries at that rate.
 pub fn parse_rate(s: &str) -> Result<Duration, String> {
     let (count, period) = parse_count_per(s).map_err(|e| {

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod engine;
+pub mod explain;
 pub mod groups;
 pub mod keys;
 pub mod matchers;

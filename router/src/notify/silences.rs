@@ -451,6 +451,24 @@ impl Silences {
         Ok(store)
     }
 
+    /// The silences stored in `dir`, read without writing anything (for `route` and
+    /// `render`, which may run beside the router that owns the file); none when there is
+    /// no file yet.
+    pub fn stored(dir: &Path) -> Result<Vec<Silence>, SilenceError> {
+        let path = dir.join(FILE);
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let storage = |message: String| SilenceError::Storage {
+            path: path.clone(),
+            message,
+        };
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| storage(format!("cannot open it: {e}")))?;
+        let entries = load(&conn).map_err(storage)?;
+        Ok(entries.into_iter().map(|e| e.silence).collect())
+    }
+
     /// Sets a silence: a new one, or (with `new.id`) a change to that one, as Alertmanager
     /// does it:
     ///

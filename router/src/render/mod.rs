@@ -117,6 +117,27 @@ pub fn group_context(
     }
 }
 
+/// [`group_context`] for a group of one firing alert, `event`, seen at `now`: what `check`
+/// rehearses a group template with, and what `render` shows for a grouped route.
+pub fn group_of_one(base: Value, event: Value, now: &str) -> Value {
+    let alert = minijinja::context! {
+        status => "firing",
+        fingerprint => "0000000000000000",
+        starts_at => now,
+        ends_at => (),
+        count => 1,
+        event => event,
+    };
+    let counts = minijinja::context! { firing => 1, resolved => 0, total => 1 };
+    group_context(
+        base,
+        Value::from(vec![alert]),
+        minijinja::context! {},
+        counts,
+        Value::from(()),
+    )
+}
+
 /// A throttled route's next message: [`context_with`]'s variables plus `suppressed`,
 /// `{count, since}`: how many like it were held back, and since when (RFC 3339).
 pub fn suppressed_context(base: Value, count: u64, since: &str) -> Value {

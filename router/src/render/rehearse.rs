@@ -17,7 +17,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::samples::{self, Sample};
-use super::{TemplateId, Templates, context_with, event_value, group_context};
+use super::{TemplateId, Templates, context_with, event_value, group_of_one};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::format_time;
 
@@ -51,22 +51,7 @@ pub fn rehearse(templates: &Templates, sinks: &[(String, String)], named: &[Name
             let event = event_value(&Arc::new(sample.event.clone()));
             let mut ctx = context_with(event.clone(), route, sink, plugin, &now);
             if grouped {
-                let alert = minijinja::context! {
-                    status => "firing",
-                    fingerprint => "0000000000000000",
-                    starts_at => &now,
-                    ends_at => (),
-                    count => 1,
-                    event => event,
-                };
-                let counts = minijinja::context! { firing => 1, resolved => 0, total => 1 };
-                ctx = group_context(
-                    ctx,
-                    minijinja::Value::from(vec![alert]),
-                    minijinja::context! {},
-                    counts,
-                    minijinja::Value::from(()),
-                );
+                ctx = group_of_one(ctx, event, &now);
             }
             if let Err(e) = templates.render_json(id, &ctx) {
                 let hit = (sample.kind.clone(), sample.variant);

@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 use super::{EnvLine, transport};
+use crate::config::format_duration;
 use alert_router_plugin::Secret;
 
 pub(super) const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -58,7 +59,7 @@ pub(super) fn run(token: &Secret, api_url: &str, wait: Duration) -> Result<Vec<E
              https://t.me/{username} for a private chat; in a group, add the bot and send \
              /start@{username}."
         );
-        println!("Waiting up to {} for it...", human(wait));
+        println!("Waiting up to {} for it...", format_duration(wait));
         let chat = wait_for_start(&api, &username, wait).await?;
         println!("Found: {}, chat id {}.", describe(&chat), chat["id"]);
         let text = format!(
@@ -139,7 +140,7 @@ async fn wait_for_start(api: &BotApi, username: &str, wait: Duration) -> Result<
                 "no /start reached @{username} within {}: open https://t.me/{username}, press Start \
                  (or send /start), and run setup again; for a group, add the bot first and send \
                  /start@{username} there (--wait gives more time)",
-                human(wait)
+                format_duration(wait)
             );
         }
     }
@@ -184,16 +185,6 @@ fn masked(token: &str) -> String {
     match token.split_once(':') {
         Some((id, _)) => format!("{id}:***"),
         None => "***".to_owned(),
-    }
-}
-
-/// `5m`, `90s`, `1m 30s`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 60, s % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m {s}s"),
     }
 }
 
@@ -364,8 +355,10 @@ mod tests {
 
     #[test]
     fn waits_read_as_people_write_them() {
-        assert_eq!(human(Duration::from_secs(300)), "5m");
-        assert_eq!(human(Duration::from_secs(90)), "1m 30s");
-        assert_eq!(human(Duration::from_secs(1)), "1s");
+        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(1)), "1s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(93_600)), "1d2h");
     }
 }
