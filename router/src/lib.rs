@@ -11,6 +11,8 @@
 //!   Alertmanager's notifications; [`event`] validates them;
 //! - [`pipeline`] holds the snapshot in force ([`config`], [`rules`], [`render`]'s
 //!   templates, the sinks) and moves each event through it, feeding [`state`];
+//!   [`notify`] decides per route whether a message goes now, waits for its group or a
+//!   time window, or is held back (silences, inhibition, throttles), on [`clock`]'s time;
 //! - [`outbox`] keeps every accepted message on disk until it is delivered or dead (it
 //!   and [`state`] open their databases through the `alert-router-sqlite` crate);
 //! - [`dispatch`] delivers per sink through [`plugins`] (the host side of the C ABI);
