@@ -28,6 +28,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod derive;
 pub mod diag;
 pub mod dispatch;
 pub mod domains;

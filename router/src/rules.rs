@@ -11,6 +11,7 @@ use minijinja::{Environment, Expression, UndefinedBehavior};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::derive::rules::{AlertRule, RawAlertRule};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{Event, Severity};
 use crate::notify::keys::Key;
@@ -32,7 +33,7 @@ struct RawFile {
     #[serde(default)]
     routes: Vec<Spanned<RawRoute>>,
     #[serde(default)]
-    alerts: Option<Spanned<serde_json::Value>>,
+    alerts: Vec<Spanned<RawAlertRule>>,
     #[serde(default)]
     inhibit: Vec<Spanned<RawInhibition>>,
     #[serde(default)]
@@ -80,7 +81,7 @@ struct RawRoute {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawMatch {
+pub(crate) struct RawMatch {
     #[serde(rename = "type")]
     kind: Option<Spanned<OneOrMany>>,
     severity: Option<Spanned<String>>,
@@ -223,6 +224,7 @@ self_cell::self_cell!(
 /// Every route of every rule file, in evaluation order.
 pub struct Rules {
     routes: Vec<Route>,
+    alert_rules: Vec<AlertRule>,
     inhibitions: Vec<Inhibition>,
     time_intervals: TimeIntervals,
     compiled: Compiled,
@@ -254,6 +256,7 @@ impl Rules {
     pub fn empty() -> Rules {
         Rules {
             routes: Vec::new(),
+            alert_rules: Vec::new(),
             inhibitions: Vec::new(),
             time_intervals: TimeIntervals::default(),
             compiled: Compiled::new(expression_env(), |_| Vec::new()),
@@ -300,8 +303,9 @@ impl Rules {
     ) -> Result<Rules, Diagnostics> {
         let mut problems = Diagnostics::default();
         let mut routes = Vec::new();
-        let mut sources = Vec::new();
-        let mut when_at = Vec::new();
+        let mut conditions = Conditions::default();
+        let mut alert_rules = Vec::new();
+        let mut alert_names = BTreeMap::new();
         let mut names = HashSet::new();
         let mut inhibitions = Vec::new();
         let mut named_intervals = Vec::new();
@@ -314,9 +318,13 @@ impl Rules {
                     continue;
                 }
             };
-            if let Some(alerts) = raw.alerts {
-                problems.push(at(file, &alerts.referenced, "alerts: derived alerts are planned but not supported by this version; remove the section"));
-            }
+            alert_rules.extend(crate::derive::rules::compile(
+                file,
+                raw.alerts,
+                &mut problems,
+                &mut conditions,
+                &mut alert_names,
+            ));
             for spanned in raw.routes {
                 let loc = spanned.referenced;
                 let r = spanned.value;
@@ -341,8 +349,7 @@ impl Rules {
                     &format!("route `{name}`"),
                     "match.",
                     &mut problems,
-                    &mut sources,
-                    &mut when_at,
+                    &mut conditions,
                 );
                 if r.to.is_empty() {
                     problems.push(at(
@@ -428,8 +435,7 @@ impl Rules {
                     &what,
                     "source.",
                     &mut problems,
-                    &mut sources,
-                    &mut when_at,
+                    &mut conditions,
                 );
                 let target = compile_match(
                     file,
@@ -437,8 +443,7 @@ impl Rules {
                     &what,
                     "target.",
                     &mut problems,
-                    &mut sources,
-                    &mut when_at,
+                    &mut conditions,
                 );
                 let equal = raw
                     .equal
@@ -460,29 +465,49 @@ impl Rules {
                 });
             }
         }
+        let Conditions {
+            sources,
+            at: places,
+        } = conditions;
         let compiled = Compiled::new(expression_env(), |env| {
             let mut out = Vec::with_capacity(sources.len());
             let mut known = Known::new(env, &[]);
-            for (src, (file, loc, name)) in sources.iter().zip(&when_at) {
+            for (src, place) in sources.iter().zip(&places) {
+                let ConditionAt {
+                    file,
+                    loc,
+                    owner: name,
+                    key,
+                    variables,
+                } = place;
                 match env.compile_expression_owned(src.clone()) {
                     Ok(expr) => {
                         // An unknown filter would fail the condition on every event.
                         for call in Scan::expression(src).calls {
                             if let Some(problem) = known.problem(&call, &[]) {
-                                problems.push(at(file, loc, format!("{name}: when: {problem}")));
+                                problems.push(at(file, loc, format!("{name}: {key}: {problem}")));
                             }
                         }
                         let mut unknown: Vec<String> = expr
                             .undeclared_variables(false)
                             .into_iter()
-                            .filter(|v| !EXPRESSION_VARIABLES.contains(&v.as_str()))
+                            .filter(|v| !variables.contains(&v.as_str()))
                             .collect();
                         unknown.sort();
                         if !unknown.is_empty() {
-                            problems.push(at(file, loc, format!(
-                                "{name}: when: unknown variable `{}`: fields are under `event`, e.g. event.pnl_pct",
-                                unknown.join("`, `")
-                            )));
+                            let hint = if variables.contains(&"state") {
+                                "the state store's answers are under `state`, e.g. state.daily.pnl_pct"
+                            } else {
+                                "fields are under `event`, e.g. event.pnl_pct"
+                            };
+                            problems.push(at(
+                                file,
+                                loc,
+                                format!(
+                                    "{name}: {key}: unknown variable `{}`: {hint}",
+                                    unknown.join("`, `")
+                                ),
+                            ));
                         }
                         out.push(expr);
                     }
@@ -491,7 +516,7 @@ impl Rules {
                         problems.push(at(
                             file,
                             loc,
-                            format!("{name}: when: {} ({detail})", e.kind()),
+                            format!("{name}: {key}: {} ({detail})", e.kind()),
                         ));
                     }
                 }
@@ -510,6 +535,7 @@ impl Rules {
         }
         problems.into_result(Rules {
             routes,
+            alert_rules,
             inhibitions,
             time_intervals,
             compiled,
@@ -519,6 +545,22 @@ impl Rules {
 
     pub fn routes(&self) -> &[Route] {
         &self.routes
+    }
+
+    pub fn alert_rules(&self) -> &[AlertRule] {
+        &self.alert_rules
+    }
+
+    /// Evaluates compiled condition `idx` (an alert rule's) in `ctx`.
+    pub fn eval_condition(&self, idx: usize, ctx: &minijinja::Value) -> Result<bool, String> {
+        let expr = self
+            .compiled
+            .borrow_dependent()
+            .get(idx)
+            .ok_or_else(|| format!("no condition #{idx}"))?;
+        expr.eval(ctx.clone())
+            .map(|v| v.is_true())
+            .map_err(|e| e.to_string())
     }
 
     pub fn inhibitions(&self) -> &[Inhibition] {
@@ -675,16 +717,55 @@ fn apply_set(event: &mut Event, set: &BTreeMap<String, serde_json::Value>) {
     }
 }
 
-/// Compiles a `match:`; a `when:` goes to `sources` (compiled with the others later),
-/// its place to `when_at` under `owner`'s name.
-fn compile_match(
+/// The expressions of every rule file (`when:`, an alert rule's conditions), compiled
+/// together in one environment once all files are read.
+#[derive(Default)]
+pub(crate) struct Conditions {
+    sources: Vec<String>,
+    /// Where each is, whose it is, its key (`when`, `threshold`...) and the variables it
+    /// may use.
+    at: Vec<ConditionAt>,
+}
+
+struct ConditionAt {
+    file: PathBuf,
+    loc: serde_saphyr::Location,
+    owner: String,
+    key: &'static str,
+    variables: &'static [&'static str],
+}
+
+impl Conditions {
+    /// Adds `source`; returns its index among the compiled expressions.
+    pub(crate) fn add(
+        &mut self,
+        file: &Path,
+        source: &Spanned<String>,
+        owner: &str,
+        key: &'static str,
+        variables: &'static [&'static str],
+    ) -> usize {
+        self.sources.push(source.value.clone());
+        self.at.push(ConditionAt {
+            file: file.to_path_buf(),
+            loc: source.referenced,
+            owner: owner.to_owned(),
+            key,
+            variables,
+        });
+        self.sources.len() - 1
+    }
+}
+
+/// Compiles a `match:`; a `when:` goes to `conditions` (compiled with the others
+/// later) under `owner`'s name.
+pub(crate) fn compile_match(
     file: &Path,
     raw: RawMatch,
     owner: &str,
     prefix: &str,
     problems: &mut Diagnostics,
-    sources: &mut Vec<String>,
-    when_at: &mut Vec<(PathBuf, serde_saphyr::Location, String)>,
+    conditions: &mut Conditions,
 ) -> Match {
     let types = match raw.kind.map(|k| k.value) {
         None => Vec::new(),
@@ -704,11 +785,9 @@ fn compile_match(
                 None
             }
         });
-    let when = raw.when.map(|w| {
-        sources.push(w.value.clone());
-        when_at.push((file.to_path_buf(), w.referenced, owner.to_owned()));
-        sources.len() - 1
-    });
+    let when = raw
+        .when
+        .map(|w| conditions.add(file, &w, owner, "when", &EXPRESSION_VARIABLES));
     Match {
         types,
         severity,

@@ -32,16 +32,11 @@ pub fn fingerprint(key: Option<&[Key]>, event: &Event) -> String {
         }
     };
     pairs.sort();
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET;
-    for (k, v) in &pairs {
-        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(PRIME);
-        }
-    }
-    format!("{hash:016x}")
+    keys::fnv1a(
+        pairs
+            .iter()
+            .flat_map(|(k, v)| k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff])),
+    )
 }
 
 /// One alert as the router knows it.

@@ -207,6 +207,12 @@ impl Notifier {
         let timeout = policy.map_or(super::policy::DEFAULT_RESOLVE_TIMEOUT, |p| {
             p.resolve_timeout
         });
+        // An alert rule's alert ends when the rule says so, never by silence.
+        let timeout = if event.source.as_deref() == Some(crate::derive::eval::SOURCE) {
+            std::time::Duration::from_secs(100 * 365 * 86_400)
+        } else {
+            timeout
+        };
         let sighting = alerts::Sighting {
             fingerprint: &fingerprint,
             event,

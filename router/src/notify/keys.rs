@@ -81,6 +81,19 @@ pub fn values(keys: &[Key], event: &Event) -> Vec<(String, String)> {
         .collect()
 }
 
+/// FNV-1a, 64 bits, as hex: the hash Alertmanager's fingerprints use, for short stable
+/// ids of alerts and series.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET;
+    for b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(PRIME);
+    }
+    format!("{hash:016x}")
+}
+
 /// `a=1,b=x`: a readable, unique text for a set of key values.
 pub fn joined(values: &[(String, String)]) -> String {
     let mut out = String::new();

@@ -81,6 +81,8 @@ pub struct Changes {
     pub notified: Vec<i64>,
     pub groups: Vec<GroupRow>,
     pub groups_gone: Vec<(String, String)>,
+    /// Alert rules' series (derive/eval.rs).
+    pub series: Vec<crate::derive::eval::SeriesRow>,
 }
 
 impl Changes {
@@ -92,6 +94,7 @@ impl Changes {
             && self.notified.is_empty()
             && self.groups.is_empty()
             && self.groups_gone.is_empty()
+            && self.series.is_empty()
     }
 }
 
@@ -101,4 +104,5 @@ pub struct Stored {
     pub alerts: Vec<AlertRow>,
     pub held: Vec<HeldRow>,
     pub groups: Vec<GroupRow>,
+    pub series: Vec<crate::derive::eval::SeriesRow>,
 }

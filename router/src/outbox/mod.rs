@@ -335,7 +335,7 @@ impl Outbox {
     /// Writes `batch` and waits until it is committed. Blocking.
     pub fn append_blocking(&self, batch: Batch) -> Result<(), OutboxError> {
         let sinks = waking(&batch);
-        self.ask(|ack| Op::Append(batch, Ack::Blocking(ack)))?;
+        self.ask(|ack| Op::Append(Box::new(batch), Ack::Blocking(ack)))?;
         self.wake(&sinks);
         Ok(())
     }
@@ -345,7 +345,7 @@ impl Outbox {
         let sinks = waking(&batch);
         let (ack, answer) = tokio::sync::oneshot::channel();
         self.writer
-            .send(Op::Append(batch, Ack::Async(ack)))
+            .send(Op::Append(Box::new(batch), Ack::Async(ack)))
             .map_err(|_| self.gone())?;
         answer
             .await

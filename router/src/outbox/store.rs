@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use super::watermark::{self, Watermark};
 use super::{Batch, Count, DeadLetter, OutboxError, Requeue, Selector, Tally, now_ms};
 use crate::config::{Storage, SyncMode};
+use crate::derive::eval::SeriesRow;
 use crate::event::format_time;
 use crate::notify::rows::{AlertRow, Changes, GroupRow, HeldRow, Stored};
 use alert_router_sqlite::{self as sqlite, Writer};
@@ -30,8 +31,8 @@ const UPGRADES: [&str; 2] = [
     NOTIFY_SCHEMA,
 ];
 
-/// Alerts, events held for a group or a time window, and groups' timers
-/// (`notify/rows.rs`).
+/// Alerts, events held for a group or a time window, groups' timers (`notify/rows.rs`),
+/// and alert rules' series (`derive/eval.rs`).
 const NOTIFY_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS alerts (
     fingerprint TEXT PRIMARY KEY,
@@ -55,6 +56,13 @@ CREATE TABLE IF NOT EXISTS held (
     at INTEGER NOT NULL,
     notified INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS series (
+    rule TEXT NOT NULL,
+    key TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (rule, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups (
     route TEXT NOT NULL,
     group_key TEXT NOT NULL,
@@ -129,7 +137,7 @@ impl Ack {
 
 /// One write for the writer thread.
 pub(super) enum Op {
-    Append(Batch, Ack),
+    Append(Box<Batch>, Ack),
     Delivered {
         seq: i64,
         attempts: u32,
@@ -606,6 +614,22 @@ fn write_notify(tx: &Connection, c: &Changes) -> rusqlite::Result<()> {
     for (route, key) in &c.groups_gone {
         group_gone.execute([route, key])?;
     }
+    let mut series = tx.prepare_cached(
+        "INSERT OR REPLACE INTO series (rule, key, definition, state) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut series_gone = tx.prepare_cached("DELETE FROM series WHERE rule = ?1 AND key = ?2")?;
+    for row in &c.series {
+        match &row.state {
+            Some(state) => {
+                let state = serde_json::to_string(state)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                series.execute(params![row.rule, row.key, row.definition, state])?;
+            }
+            None => {
+                series_gone.execute([&row.rule, &row.key])?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -667,10 +691,29 @@ pub(super) fn notify_state(conn: &Connection) -> rusqlite::Result<Stored> {
             }
         }
     }
+    let mut series = Vec::new();
+    let mut stmt = conn.prepare("SELECT rule, key, definition, state FROM series")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (rule, key, definition, state): (String, String, String, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        match serde_json::from_str(&state) {
+            Ok(state) => series.push(SeriesRow {
+                rule,
+                key,
+                definition,
+                state: Some(state),
+            }),
+            Err(e) => {
+                tracing::warn!(%rule, %key, error = %e, "a stored alert rule series does not read; it starts fresh")
+            }
+        }
+    }
     Ok(Stored {
         alerts,
         held,
         groups,
+        series,
     })
 }
 

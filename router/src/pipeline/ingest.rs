@@ -124,6 +124,21 @@ impl Pipeline {
         self.settle(prepared, written)
     }
 
+    /// [`ingest`](Self::ingest) of what the router derives on its timer: alert rules'
+    /// alerts, with the series state that goes with them (written in the same commit).
+    pub(super) fn ingest_derived(
+        &self,
+        events: Vec<Event>,
+        series: Vec<crate::derive::eval::SeriesRow>,
+    ) -> Result<Accepted, IngestError> {
+        let mut prepared = self.prepare(events)?;
+        prepared.batch.notify.series.extend(series);
+        let written = self
+            .outbox
+            .append_blocking(std::mem::take(&mut prepared.batch));
+        self.settle(prepared, written)
+    }
+
     /// [`ingest`](Self::ingest) for async callers: routing and rendering a big batch run
     /// on a blocking thread, and the commit is awaited. The work runs as a task of its
     /// own, so a producer that hangs up mid-request cannot cut it between the commit and
@@ -172,8 +187,14 @@ impl Pipeline {
         let mut tracked: Vec<Arc<Event>> = Vec::new();
         let mut spans = Vec::new();
         let total = events.len();
-        for event in events {
-            ids.push(event.id.clone());
+        // Alerts that alert rules derive from an event are routed in the same batch,
+        // after it.
+        let mut queue: std::collections::VecDeque<(Event, bool)> =
+            events.into_iter().map(|e| (e, false)).collect();
+        while let Some((event, derived)) = queue.pop_front() {
+            if !derived {
+                ids.push(event.id.clone());
+            }
             // One span per event, so `ALERT_ROUTER_LOG=debug` follows it from here to the
             // outbox; each delivery attempt's span names the same id (dispatch.rs).
             let span = tracing::debug_span!("event", id = %event.id, r#type = %event.kind);
@@ -213,6 +234,21 @@ impl Pipeline {
             let event = Arc::new(event);
             if self.stores.tracks(&event.kind) {
                 tracked.push(event.clone());
+            }
+            if !snap.rules.alert_rules().is_empty() {
+                let mut alerts = Vec::new();
+                self.evaluator.on_event(
+                    &snap.rules,
+                    &event,
+                    &event.to_json_string(),
+                    now_ms,
+                    &mut alerts,
+                    &mut notify_changes.series,
+                );
+                for a in &alerts {
+                    tracing::info!(rule = %a.data.get("rule").and_then(|r| r.as_str()).unwrap_or(""), status = %a.data.get("status").and_then(|r| r.as_str()).unwrap_or(""), id = %a.id, "alert rule");
+                }
+                queue.extend(alerts.into_iter().map(|a| (a, true)));
             }
             // Kept for the alert's bookkeeping below (a route's `set` then changes a copy).
             let alert = event.alert_status().map(|status| (status, event.clone()));

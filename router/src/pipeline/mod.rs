@@ -27,6 +27,7 @@ use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use crate::config::{Config, SinkConfig};
+use crate::derive::eval::Evaluator;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::dispatch::{SinkStats, Worker};
 use crate::domains::Stores;
@@ -89,6 +90,8 @@ pub struct Pipeline {
     pub reloads: ReloadLog,
     /// Alerts, groups, silences, throttles: what outlives a reload.
     pub notifier: Arc<Notifier>,
+    /// Alert rules' series: what outlives a reload too.
+    pub evaluator: Evaluator,
 }
 
 /// How a reload went.
@@ -165,7 +168,8 @@ impl Pipeline {
             dedup.remember(id, age);
         }
         let outbox = opened.outbox;
-        let stored_notify = opened.notify;
+        let mut stored_notify = opened.notify;
+        let stored_series = std::mem::take(&mut stored_notify.series);
         let silences = Silences::open(
             &config.storage.path,
             config.storage.sync,
@@ -198,6 +202,7 @@ impl Pipeline {
             &built.snapshot.rules,
             crate::clock::now_ms(),
         ));
+        let evaluator = Evaluator::restore(stored_series, &built.snapshot.rules);
         let pipeline = Arc::new(Pipeline {
             snapshot: ArcSwap::from_pointee(built.snapshot),
             stores,
@@ -211,6 +216,7 @@ impl Pipeline {
             reloading: Mutex::new(()),
             reloads: ReloadLog::default(),
             notifier,
+            evaluator,
         });
         let _ = services.pipeline.set(Arc::downgrade(&pipeline));
         Ok(pipeline)
@@ -265,6 +271,7 @@ impl Pipeline {
                     self.notifier
                         .reconfigure(&built.snapshot.rules, crate::clock::now_ms()),
                 );
+                changes.extend(self.evaluator.reconfigure(&built.snapshot.rules));
                 self.snapshot.store(Arc::new(built.snapshot));
                 retire(current, built.retired, self.outbox.clone());
                 self.reloads.succeeded.fetch_add(1, Ordering::Relaxed);

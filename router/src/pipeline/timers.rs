@@ -82,6 +82,7 @@ fn run(pipeline: &Weak<Pipeline>, stop: &AtomicBool) {
         // tick is lost, and the next one tries again.
         let tick = std::panic::AssertUnwindSafe(|| {
             p.resolve_timed_out(now, now_ms);
+            p.evaluate_alert_rules(now_ms);
             p.flush_due_groups(now, now_ms);
             if last_prune.is_none_or(|last| now_ms.saturating_sub(last) >= PRUNE_EVERY_MS) {
                 p.prune_notify(now, now_ms);
@@ -94,7 +95,15 @@ fn run(pipeline: &Weak<Pipeline>, stop: &AtomicBool) {
             );
         }
         p.notifier.last_tick_ms.store(now_ms, Ordering::Relaxed);
-        let next = p.notifier.next_deadline_ms();
+        let snap = p.snapshot.load_full();
+        let next = p
+            .notifier
+            .next_deadline_ms()
+            .into_iter()
+            .chain(p.evaluator.next_deadline_ms(&snap.rules))
+            .min()
+            .map(|ms| ms.max(now_ms));
+        drop(snap);
         let wait = next.map_or(MAX_SLEEP, |ms| {
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
                 .map_or(MAX_SLEEP, clock::real_wait)
@@ -126,6 +135,35 @@ impl Pipeline {
             Err(e) => {
                 tracing::warn!(error = %e, "alerts past their resolve_timeout could not be resolved yet; trying again")
             }
+        }
+    }
+
+    /// What time alone changes in alert rules (`for:` passed, a window emptied, an
+    /// absence, a state rule's look): their alerts, ingested with the series' state.
+    fn evaluate_alert_rules(&self, now_ms: i64) {
+        let snap = self.snapshot.load_full();
+        if snap.rules.alert_rules().is_empty() {
+            return;
+        }
+        // A state rule reads every resource of the state store.
+        let check = |idx: usize| {
+            let mut state = serde_json::Map::new();
+            for resource in self.stores.resources() {
+                if let Ok(v) = self.stores.query(resource, "") {
+                    state.insert(resource.to_owned(), v);
+                }
+            }
+            let ctx = minijinja::context! { state => Value::from(minijinja::value::Serde(&state)) };
+            snap.rules.eval_condition(idx, &ctx)
+        };
+        let (alerts, series) = self.evaluator.on_tick(&snap.rules, now_ms, &check);
+        if alerts.is_empty() && series.is_empty() {
+            return;
+        }
+        let (kept_alerts, kept_series) = (alerts.clone(), series.clone());
+        if let Err(e) = self.ingest_derived(alerts, series) {
+            tracing::warn!(error = %e, alerts = kept_alerts.len(), "alert rules' alerts could not be stored yet; trying again");
+            self.evaluator.retry_later(kept_alerts, kept_series);
         }
     }
 
