@@ -100,7 +100,8 @@ extern "C" {
 #define AR_RETRY 1 /* not delivered, worth another attempt (e.g. HTTP 429, 5xx, timeout) */
 #define AR_FAIL 2  /* not delivered, never will be (e.g. HTTP 400): dead-lettered */
 
-/* Result codes of the host's `query`, `emit` and `render` (added to ABI 1 later).
+/* Result codes of the host's `query`, `emit`, `render` and `request` (added to ABI 1
+ * later).
  * Each failure also writes a one-line message to the caller's `reply`, saying what
  * went wrong and what to do; the code says what kind of failure it is, so a plugin
  * decides by the code and shows the message, and never needs to read the message.
@@ -143,9 +144,9 @@ typedef void (*ar_write_fn)(void *ctx, const char *bytes, size_t len);
  * plugin may call it from `create`, `deliver`, or any thread of its own, including
  * several at once.
  *
- * After `destroy` returns (or `create` refused), the table is ended: `query`, `emit`
- * and `render` return AR_HOST_UNAVAILABLE with a message saying the sink's instance
- * was destroyed and the call came from a thread that outlived it; `set_health` is
+ * After `destroy` returns (or `create` refused), the table is ended: `query`, `emit`,
+ * `render` and `request` return AR_HOST_UNAVAILABLE with a message saying the sink's
+ * instance was destroyed and the call came from a thread that outlived it; `set_health` is
  * ignored; `log` still writes to the router's log, tagged with the sink's name and
  * marked as logged after the instance ended (the line is the operator's clue to the
  * leaked thread). A call in progress when `destroy` returns finishes normally.
@@ -219,6 +220,32 @@ typedef struct ar_host {
      * reports of an instance a failed reload discards are dropped with it. */
     void (*set_health)(void *host_data, int32_t healthy, const char *reason,
                        size_t reason_len);
+
+    /* Optional to call; added to ABI 1 later, so check AR_HOST_HAS(host, request)
+     * first: an older host's table ends before it (tell the user the router is too old
+     * for what they asked). Changes router data, as a write to the router's HTTP API
+     * below /v1 would, for a plugin that lets its users act on the router (a bot's
+     * /silence). `method` is "POST" or "DELETE" (upper case); `path` names the resource,
+     * without a query string; `body` is the JSON the HTTP API takes (empty, length 0,
+     * when the method takes none). The resources:
+     *   POST silences         sets a silence; `body` as POST /v1/silences takes it, e.g.
+     *                         {"matchers": "type=error, labels.exchange=binance",
+     *                          "duration": "2h", "created_by": "@ana", "comment": "..."}
+     *                         (matchers as text or a list; "id" to change a silence);
+     *   DELETE silences/<id>  expires silence <id> now (a pending one never starts).
+     * Both answer with the silence, as the HTTP API does; `query("silences")` lists them.
+     * The router logs every change with the sink's name; say who made it in the body
+     * (`created_by`), and let only the users who may (a bot's admins) make one.
+     * Returns AR_HOST_OK and writes the JSON answer to `reply`, or returns another
+     * AR_HOST_* code and writes a one-line message to `reply`:
+     * AR_HOST_NOT_FOUND for a resource or an id the router does not have,
+     * AR_HOST_BAD_REQUEST for a body the router refuses (the reason names the field:
+     * a matcher that does not parse, a duration missing) or a method or parameter the
+     * resource does not take, AR_HOST_UNAVAILABLE while the router starts or stops,
+     * AR_HOST_FAILED when storing the change failed. */
+    int32_t (*request)(void *host_data, const char *method, size_t method_len,
+                       const char *path, size_t path_len, const char *body, size_t body_len,
+                       ar_write_fn reply, void *reply_ctx);
 } ar_host;
 
 /* Whether the host's table has `field`: a field added to ar_host after ABI 1's first

@@ -415,6 +415,7 @@ mod tests {
             emit: call,
             render,
             set_health: None,
+            request: None,
         };
         let mut error = Vec::<u8>::new();
         // SAFETY: as the header documents; the table outlives the instance.

@@ -16,7 +16,7 @@ pub const AR_RETRY: i32 = 1;
 /// `AR_FAIL`: not delivered, never will be.
 pub const AR_FAIL: i32 = 2;
 
-/// `AR_HOST_OK`: a host call (`query`, `emit`, `render`) did what it was asked.
+/// `AR_HOST_OK`: a host call (`query`, `emit`, `render`, `request`) did what it was asked.
 pub const AR_HOST_OK: i32 = 0;
 /// `AR_HOST_FAILED`: a host call failed for another reason, which its message gives. A
 /// host from before the other codes returns it for every failure.
@@ -65,6 +65,9 @@ pub struct Host {
     /// Added to ABI 1 later: a host's table has it only when its `struct_size` covers
     /// it ([`host_has_set_health`]). NULL reads as `None`.
     pub set_health: Option<SetHealthFn>,
+    /// Added to ABI 1 later, after `set_health`: a host's table has it only when its
+    /// `struct_size` covers it ([`host_has_request`]). NULL reads as `None`.
+    pub request: Option<RequestFn>,
 }
 
 /// `ar_host.set_health`: how the sink is doing outside a delivery (1 healthy, 0 not,
@@ -81,6 +84,26 @@ pub type SetHealthFn = unsafe extern "C" fn(
 pub fn host_has_set_health(struct_size: u32) -> bool {
     struct_size as usize
         >= std::mem::offset_of!(Host, set_health) + size_of::<Option<SetHealthFn>>()
+}
+
+/// `ar_host.request`: a write to the router's data below `/v1` (`"POST"` `"silences"`,
+/// `"DELETE"` `"silences/<id>"`), answered with JSON or an `AR_HOST_*` code and a line.
+pub type RequestFn = unsafe extern "C" fn(
+    host_data: *mut c_void,
+    method: *const c_char,
+    method_len: usize,
+    path: *const c_char,
+    path_len: usize,
+    body: *const c_char,
+    body_len: usize,
+    reply: WriteFn,
+    reply_ctx: *mut c_void,
+) -> i32;
+
+/// Whether a host table that says it is `struct_size` bytes long has `request`
+/// (`AR_HOST_HAS(host, request)`).
+pub fn host_has_request(struct_size: u32) -> bool {
+    struct_size as usize >= std::mem::offset_of!(Host, request) + size_of::<Option<RequestFn>>()
 }
 
 /// `ar_plugin`: the descriptor returned by the entry symbol.

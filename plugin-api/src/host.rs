@@ -1,5 +1,5 @@
-//! [`Host`]: the router's services as a plugin sees them (log, query, emit, render, and
-//! health reports), and [`HostError`], why a call to them failed.
+//! [`Host`]: the router's services as a plugin sees them (log, query, emit, render,
+//! request, and health reports), and [`HostError`], why a call to them failed.
 
 use std::ffi::{c_char, c_void};
 use std::ptr::NonNull;
@@ -132,10 +132,10 @@ impl std::error::Error for HostError {}
 ///
 /// It may be kept by a thread that outlives the sink (one `Drop` failed to stop): the
 /// router keeps the table it points to for the life of the process. Once the sink is
-/// dropped, [`query`](Host::query), [`emit`](Host::emit) and [`render`](Host::render)
-/// return [`HostErrorKind::Unavailable`] with a message saying the instance was
-/// destroyed, health reports are ignored, and [`log`](Host::log) still logs, marked as
-/// late. Still, stop and join the sink's threads in `Drop`: routers built before this
+/// dropped, [`query`](Host::query), [`emit`](Host::emit), [`render`](Host::render) and
+/// [`request`](Host::request) return [`HostErrorKind::Unavailable`] with a message
+/// saying the instance was destroyed, health reports are ignored, and
+/// [`log`](Host::log) still logs, marked as late. Still, stop and join the sink's threads in `Drop`: routers built before this
 /// promise freed the table.
 #[derive(Clone, Copy)]
 pub struct Host {
@@ -322,6 +322,62 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Whether the router takes [`request`](Host::request): routers built before it do
+    /// not, and a plugin should tell its user the router is too old for what they asked.
+    pub fn can_request(&self) -> bool {
+        let t = self.table();
+        ffi::host_has_request(t.struct_size) && t.request.is_some()
+    }
+
+    /// Changes router data, as a write to the HTTP API below `/v1` would: `"POST"`
+    /// `"silences"` with the body of `POST /v1/silences` sets a silence, `"DELETE"`
+    /// `"silences/<id>"` (no body) expires one; either answers with the silence. Let
+    /// only the users who may (a bot's admins) reach it, and say who in the body
+    /// (`created_by`).
+    ///
+    /// Fails with [`NotFound`](HostErrorKind::NotFound) for a resource or id the router
+    /// does not have, and when the router is older than this call (see
+    /// [`can_request`](Host::can_request)); [`BadRequest`](HostErrorKind::BadRequest)
+    /// for a body it refuses (the message names the field: show it to the user) or a
+    /// method the resource does not take; [`Unavailable`](HostErrorKind::Unavailable)
+    /// while it starts or stops; [`Failed`](HostErrorKind::Failed) when storing failed.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, HostError> {
+        let t = self.table();
+        let request = match t.request {
+            Some(request) if ffi::host_has_request(t.struct_size) => request,
+            _ => {
+                return Err(HostError::not_found(format!(
+                    "{method} {path}: this router is older than ar_host.request and takes no changes from plugins; upgrade the router"
+                )));
+            }
+        };
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut reply = Vec::new();
+        // SAFETY: the table has the field (checked above); the slices are valid for the
+        // call; `reply` outlives it.
+        let rc = unsafe {
+            request(
+                t.host_data,
+                method.as_ptr() as *const c_char,
+                method.len(),
+                path.as_ptr() as *const c_char,
+                path.len(),
+                body.as_ptr() as *const c_char,
+                body.len(),
+                ffi::write_to_vec,
+                &mut reply as *mut Vec<u8> as *mut c_void,
+            )
+        };
+        answer(rc, reply)
+    }
+}
+
 /// A host call's result code and reply as the SDK's result.
 fn answer(rc: i32, reply: Vec<u8>) -> Result<serde_json::Value, HostError> {
     let text = String::from_utf8_lossy(&reply);
@@ -405,6 +461,35 @@ mod tests {
         seen.lock().unwrap().push((healthy, reason));
     }
 
+    /// Answers a request whose path is `"<code> <reply>"`, as [`scripted`] does, after
+    /// recording `METHOD path body` in the recorder `host_data` points to.
+    unsafe extern "C" fn scripted_request(
+        data: *mut c_void,
+        method: *const c_char,
+        method_len: usize,
+        path: *const c_char,
+        path_len: usize,
+        body: *const c_char,
+        body_len: usize,
+        reply: ffi::WriteFn,
+        ctx: *mut c_void,
+    ) -> i32 {
+        // SAFETY: the test's table points `host_data` at its recorder; the SDK passes
+        // valid slices and its own reply callback.
+        unsafe {
+            let seen = &*(data as *const Mutex<Vec<(i32, String)>>);
+            let text = |p, n| String::from_utf8_lossy(ffi::bytes(p, n)).into_owned();
+            let call = format!(
+                "{} {} {}",
+                text(method, method_len),
+                text(path, path_len),
+                text(body, body_len)
+            );
+            seen.lock().unwrap().push((-1, call));
+            scripted(path, path_len, reply, ctx)
+        }
+    }
+
     fn table(seen: &Mutex<Vec<(i32, String)>>, struct_size: usize) -> ffi::Host {
         ffi::Host {
             struct_size: struct_size as u32,
@@ -414,7 +499,47 @@ mod tests {
             emit: scripted_call,
             render: scripted_render,
             set_health: Some(record),
+            request: Some(scripted_request),
         }
+    }
+
+    #[test]
+    fn requests_reach_a_host_that_has_request_and_fail_as_too_old_without() {
+        let seen = Mutex::new(Vec::new());
+        let raw = table(&seen, size_of::<ffi::Host>());
+        // SAFETY: the table outlives the handle.
+        let host = unsafe { Host::from_raw(&raw) }.unwrap();
+        assert!(host.can_request());
+        let body = serde_json::json!({"matchers": "type=error", "duration": "2h"});
+        assert_eq!(
+            host.request("POST", r#"0 {"id":"s1"}"#, Some(&body)),
+            Ok(serde_json::json!({"id": "s1"}))
+        );
+        assert_eq!(
+            host.request("DELETE", "3 no silence has the id", None),
+            Err(HostError::not_found("no silence has the id"))
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                (-1, format!(r#"POST 0 {{"id":"s1"}} {body}"#)),
+                (-1, "DELETE 3 no silence has the id ".to_owned())
+            ]
+        );
+
+        // A host built before request: its table ends after `set_health`.
+        let seen = Mutex::new(Vec::new());
+        let raw = table(&seen, std::mem::offset_of!(ffi::Host, request));
+        // SAFETY: the table outlives the handle.
+        let host = unsafe { Host::from_raw(&raw) }.unwrap();
+        assert!(!host.can_request());
+        let e = host.request("POST", "0 {}", Some(&body)).unwrap_err();
+        assert_eq!(e.kind(), HostErrorKind::NotFound);
+        assert!(e.message().contains("older than ar_host.request"), "{e}");
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "nothing past struct_size was called"
+        );
     }
 
     #[test]

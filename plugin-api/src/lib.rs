@@ -7,9 +7,10 @@
 //! wraps it in a safe API:
 //!
 //! - implement [`Sink`] (settings, `create`, `deliver`);
-//! - call the router back through [`Host`] (`log`, `query`, `emit`, `render`; a failed
-//!   call is a [`HostError`] whose [`HostErrorKind`] says what to do), and tell it how
-//!   the sink is doing outside deliveries (`report_healthy`, `report_unhealthy`);
+//! - call the router back through [`Host`] (`log`, `query`, `emit`, `render`, and
+//!   `request` to change its data, such as a silence; a failed call is a [`HostError`]
+//!   whose [`HostErrorKind`] says what to do), and tell it how the sink is doing outside
+//!   deliveries (`report_healthy`, `report_unhealthy`);
 //! - export it with [`export_plugin!`], which generates the C entry points and catches
 //!   every panic at the boundary;
 //! - keep tokens and passwords in [`Secret`], which never prints its value.

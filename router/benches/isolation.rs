@@ -37,6 +37,9 @@ impl HostServices for NoHost {
     fn render(&self, _: &str, _: &str, _: &[u8]) -> Result<String, HostError> {
         Err(HostError::unavailable("no host in the bench"))
     }
+    fn request(&self, _: &str, _: &str, _: &str, _: &[u8]) -> Result<String, HostError> {
+        Err(HostError::unavailable("no host in the bench"))
+    }
 }
 
 fn deliver_in(c: &mut Criterion, name: &str, mut instance: Instance) {

@@ -28,7 +28,7 @@ use crate::ingest::{BatchError, Position};
 use alert_router_plugin::form_decode;
 
 use crate::domains::StateQueryError;
-use crate::notify::silences::{NewSilence, SilenceError};
+use crate::notify::silences::SilenceError;
 use crate::outbox::Selector;
 use crate::pipeline::{IngestError, Pipeline};
 
@@ -645,24 +645,17 @@ async fn get_silence(
 
 /// `POST /v1/silences`: a new silence (201), or a change to one (`id` given: 200).
 async fn post_silence(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Invalid(format!("the body is not JSON: {e}")))?;
-    let new = NewSilence::from_json(value).map_err(silence_error)?;
-    let created = new.id.is_none();
     let pipeline = state.pipeline.clone();
-    let silence = tokio::task::spawn_blocking(move || {
-        pipeline.notifier.silences.add(new, crate::clock::now())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the request did not finish: {e}")))?
-    .map_err(silence_error)?;
-    tracing::info!(id = %silence.silence.id, by = %silence.silence.created_by, "silence set");
-    let status = if created {
+    let set = tokio::task::spawn_blocking(move || pipeline.set_silence(&body, "api"))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the request did not finish: {e}")))?
+        .map_err(silence_error)?;
+    let status = if set.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(silence)).into_response())
+    Ok((status, Json(set.silence)).into_response())
 }
 
 /// `DELETE /v1/silences/{id}`: expires it now (it stays listed as expired).
@@ -671,13 +664,10 @@ async fn delete_silence(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let pipeline = state.pipeline.clone();
-    let silence = tokio::task::spawn_blocking(move || {
-        pipeline.notifier.silences.expire(&id, crate::clock::now())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the request did not finish: {e}")))?
-    .map_err(silence_error)?;
-    tracing::info!(id = %silence.silence.id, "silence expired");
+    let silence = tokio::task::spawn_blocking(move || pipeline.expire_silence(&id, "api"))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the request did not finish: {e}")))?
+        .map_err(silence_error)?;
     Ok(Json(silence).into_response())
 }
 
@@ -872,5 +862,67 @@ mod tests {
             assert!(!same_origin(origin, host), "{origin}");
         }
         assert!(!same_origin("http://127.0.0.1:9470", None));
+    }
+
+    /// Sends `method path` with `body` (JSON) to `app`: the status and the JSON answer.
+    async fn call(app: &Router, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        use tower::ServiceExt;
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body.to_owned()))
+            .expect("a request");
+        let resp = app.clone().oneshot(req).await.expect("an answer");
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("the body");
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn silences_are_set_changed_and_expired_over_http() {
+        let dir = crate::testing::TempDir::new("api-silences");
+        dir.write("rules/default.yaml", "routes: []\n")
+            .write("templates/.keep", "")
+            .write("router.yaml", "sinks: {}\n");
+        let path = dir.0.join("router.yaml");
+        let text = std::fs::read_to_string(&path).expect("the config was written");
+        let config = crate::config::Config::parse(&path, &text, &|_| None).expect("a valid config");
+        let pipeline = Pipeline::start(config, None).expect("the router starts");
+        let app = app(AppState {
+            pipeline: pipeline.clone(),
+        });
+
+        let new = r#"{"matchers": "type=deploy", "duration": "1h", "created_by": "ana"}"#;
+        let (status, set) = call(&app, "POST", "/v1/silences", new).await;
+        assert_eq!((status, &set["state"]), (201, &json!("active")), "{set}");
+        let id = set["id"].as_str().expect("an id").to_owned();
+        let change = json!({"id": id, "matchers": "type=deploy", "duration": "2h", "created_by": "ana", "comment": "longer"});
+        let (status, changed) = call(&app, "POST", "/v1/silences", &change.to_string()).await;
+        assert_eq!((status, &changed["id"]), (200, &json!(id)), "{changed}");
+        assert_eq!(changed["comment"], "longer");
+
+        let (status, refused) = call(&app, "POST", "/v1/silences", "{not json").await;
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("the body is not JSON")),
+            "{refused}"
+        );
+
+        let at = format!("/v1/silences/{id}");
+        let (status, expired) = call(&app, "DELETE", &at, "").await;
+        assert_eq!(
+            (status, &expired["state"]),
+            (200, &json!("expired")),
+            "{expired}"
+        );
+        let (status, again) = call(&app, "DELETE", &at, "").await;
+        assert_eq!(status, 400, "{again}");
+        let (status, unknown) = call(&app, "DELETE", "/v1/silences/nope", "").await;
+        assert_eq!(status, 404, "{unknown}");
     }
 }

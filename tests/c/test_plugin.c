@@ -11,6 +11,10 @@
  *   "query: <rc> <kind> <answer>"   for query("status");
  *   "emit: <rc> <kind> <answer>"    for emit({"type":"c_plugin_saw","bytes":N});
  *   "render: <rc> <kind> <answer>"  for render("ctest", {});
+ *   "request: <rc> <kind> <answer>" for request("POST", "silences", <a silence of
+ *                                   type=c_silenced for 1h by ctest>), only when the
+ *                                   payload says "request" ("request: absent" on a host
+ *                                   whose table ends before `request`);
  * where <kind> names the AR_HOST_* result code (ok, failed, bad_request, not_found,
  * unavailable; any other code is failed, as the header says).
  * Then it answers by what the message's payload contains: "fail" -> AR_FAIL,
@@ -179,6 +183,25 @@ static int misbehave(const char *msg, size_t len, uint64_t *retry_after_ms, ar_w
     return 0;
 }
 
+/* Sets a silence through `request`, which a host may not have (AR_HOST_HAS). */
+static void record_request(const ctest *t) {
+    const ar_host *h = t->host;
+    if (!AR_HOST_HAS(h, request) || h->request == NULL) {
+        const char *absent = "request: absent";
+        append_line(t->path, absent, strlen(absent));
+        return;
+    }
+    const char *method = "POST";
+    const char *path = "silences";
+    const char *body =
+        "{\"matchers\":\"type=c_silenced\",\"duration\":\"1h\",\"created_by\":\"ctest\"}";
+    buffer reply = {0};
+    int32_t rc = h->request(h->host_data, method, strlen(method), path, strlen(path), body,
+                            strlen(body), buffer_write, &reply);
+    record_answer(t, "request", rc, &reply);
+    free(reply.bytes);
+}
+
 static void *ctest_create(const ar_host *host, const char *settings, size_t len,
                           ar_write_fn error, void *error_ctx) {
     char *path = settings_path(settings, len);
@@ -241,6 +264,10 @@ static int32_t ctest_deliver(void *instance, const char *msg, size_t len,
     rc = h->render(h->host_data, name, strlen(name), "{}", 2, buffer_write, &rendered);
     record_answer(t, "render", rc, &rendered);
     free(rendered.bytes);
+
+    if (payload_says(msg, len, "\"request\"")) {
+        record_request(t);
+    }
 
     if (payload_says(msg, len, "\"fail\"")) {
         write_text(reason, reason_ctx, "the payload asked to fail");

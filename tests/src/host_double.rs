@@ -1,8 +1,9 @@
 //! A stand-in for the router's side of the plugin ABI: an `ar_host` table whose
-//! callbacks answer `query` from canned JSON (or fail with the result code of a canned
-//! [`HostError`]), render with a function the test gives, and record every log line,
-//! query, render, emitted event and health report. For testing a plugin through its Rust
-//! API (the rlib) without the router.
+//! callbacks answer `query` and `request` from canned JSON (or fail with the result code
+//! of a canned [`HostError`]), render with a function the test gives, and record every
+//! log line, query, request, render, emitted event and health report. For testing a
+//! plugin through its Rust API (the rlib) without the router. A double can also play a
+//! router from before `request` ([`HostDouble::before_request`]).
 //!
 //! ```ignore
 //! let host = HostDouble::new();
@@ -36,6 +37,9 @@ pub struct HostDouble {
 
 struct Inner {
     answers: Mutex<HashMap<String, Result<Value, HostError>>>,
+    /// Keyed by `METHOD path`.
+    request_answers: Mutex<HashMap<String, Result<Value, HostError>>>,
+    requests: Mutex<Vec<Request>>,
     renderer: Box<Renderer>,
     logs: Mutex<Vec<(i32, String)>>,
     queries: Mutex<Vec<String>>,
@@ -51,6 +55,15 @@ unsafe impl Sync for HostDouble {}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One `request` a plugin made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// `None` for an empty body.
+    pub body: Option<Value>,
 }
 
 /// A log level as the router shows it.
@@ -85,9 +98,26 @@ impl HostDouble {
         }))
     }
 
+    /// Like [`HostDouble::with_renderer`], as a router built before `request` was
+    /// appended to the table: its `struct_size` ends after `set_health`.
+    pub fn before_request(
+        renderer: impl Fn(&str, &Value) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Arc<HostDouble> {
+        HostDouble::hosting_table_of(
+            Box::new(move |name, context| renderer(name, context).map_err(HostError::failed)),
+            std::mem::offset_of!(ffi::Host, request),
+        )
+    }
+
     fn hosting(renderer: Box<Renderer>) -> Arc<HostDouble> {
+        HostDouble::hosting_table_of(renderer, size_of::<ffi::Host>())
+    }
+
+    fn hosting_table_of(renderer: Box<Renderer>, struct_size: usize) -> Arc<HostDouble> {
         let inner = Box::new(Inner {
             answers: Mutex::new(HashMap::new()),
+            request_answers: Mutex::new(HashMap::new()),
+            requests: Mutex::new(Vec::new()),
             renderer,
             logs: Mutex::new(Vec::new()),
             queries: Mutex::new(Vec::new()),
@@ -96,13 +126,14 @@ impl HostDouble {
             health: Mutex::new(Vec::new()),
         });
         let table = Box::new(ffi::Host {
-            struct_size: size_of::<ffi::Host>() as u32,
+            struct_size: struct_size as u32,
             host_data: &*inner as *const Inner as *mut c_void,
             log: host_log,
             query: host_query,
             emit: host_emit,
             render: host_render,
             set_health: Some(host_set_health),
+            request: Some(host_request),
         });
         Arc::new(HostDouble { table, inner })
     }
@@ -115,6 +146,21 @@ impl HostDouble {
     /// Fails `query(path)` with `error` (its kind's result code, its message) from now on.
     pub fn refuse(&self, path: &str, error: HostError) {
         lock(&self.inner.answers).insert(path.to_owned(), Err(error));
+    }
+
+    /// Answers `request(method, path, ..)` with `value` from now on.
+    pub fn answer_request(&self, method: &str, path: &str, value: Value) {
+        lock(&self.inner.request_answers).insert(format!("{method} {path}"), Ok(value));
+    }
+
+    /// Fails `request(method, path, ..)` with `error` from now on.
+    pub fn refuse_request(&self, method: &str, path: &str, error: HostError) {
+        lock(&self.inner.request_answers).insert(format!("{method} {path}"), Err(error));
+    }
+
+    /// Requests made so far, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        lock(&self.inner.requests).clone()
     }
 
     /// Creates sink `S` with this host, as the router's `create` would.
@@ -317,6 +363,49 @@ unsafe extern "C" fn host_render(
         )))
     });
     result(reply, ctx, rendered)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn host_request(
+    data: *mut c_void,
+    method: *const c_char,
+    method_len: usize,
+    path: *const c_char,
+    path_len: usize,
+    body: *const c_char,
+    body_len: usize,
+    reply: ffi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    // SAFETY: as in `host_log`.
+    let inner = unsafe { inner(data) };
+    let (method, path, raw) = (
+        text(method, method_len),
+        text(path, path_len),
+        text(body, body_len),
+    );
+    let body = if raw.is_empty() {
+        None
+    } else {
+        match serde_json::from_str::<Value>(&raw) {
+            Ok(body) => Some(body),
+            Err(e) => {
+                let e = HostError::bad_request(format!("the body is not JSON: {e}"));
+                return result(reply, ctx, Err(e));
+            }
+        }
+    };
+    let key = format!("{method} {path}");
+    lock(&inner.requests).push(Request { method, path, body });
+    let answer = lock(&inner.request_answers)
+        .get(&key)
+        .cloned()
+        .unwrap_or_else(|| {
+            Err(HostError::not_found(format!(
+                "{key}: not available in this host double"
+            )))
+        });
+    result(reply, ctx, answer)
 }
 
 unsafe extern "C" fn host_set_health(

@@ -129,6 +129,15 @@ fn every_first_party_manifest_lists_exactly_the_settings_its_plugin_takes() {
         ) -> Result<String, alert_router_plugin::HostError> {
             Err(alert_router_plugin::HostError::unavailable("no host"))
         }
+        fn request(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &[u8],
+        ) -> Result<String, alert_router_plugin::HostError> {
+            Err(alert_router_plugin::HostError::unavailable("no host"))
+        }
     }
     let catalog = Catalog::new(vec![plugin_dir()]);
     let services: std::sync::Arc<dyn HostServices> = std::sync::Arc::new(Nobody);

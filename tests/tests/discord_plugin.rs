@@ -89,6 +89,7 @@ impl Plugin {
             emit: host_unavailable,
             render: host_no_render,
             set_health: None,
+            request: None,
         });
         // SAFETY: the table outlives the sink (field order in `Plugin`).
         let host = unsafe { Host::from_raw(&*table) }.ok_or("no host table")?;
@@ -912,6 +913,17 @@ impl alert_router::plugins::HostServices for NoServices {
         Err(alert_router_plugin::HostError::not_found(
             "no templates in this test",
         ))
+    }
+    fn request(
+        &self,
+        _: &str,
+        _: &str,
+        path: &str,
+        _: &[u8],
+    ) -> Result<String, alert_router_plugin::HostError> {
+        Err(alert_router_plugin::HostError::not_found(format!(
+            "no resource /v1/{path} in this test"
+        )))
     }
 }
 

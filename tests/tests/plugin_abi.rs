@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alert_router::plugins::{Catalog, Delivery, Health, HostServices, Markup, PluginError};
+use alert_router::plugins::{
+    Catalog, Delivery, Health, HostServices, Markup, PluginError, ProcessOptions,
+};
 use alert_router_plugin::HostError;
-use alert_router_tests::harness::read_json_lines;
+use alert_router_tests::harness::{read_json_lines, router_binary};
 use serde_json::{Value, json};
 
 /// The directory holding libctest.so (ABI 1).
@@ -79,6 +81,12 @@ enum Call {
         name: String,
         context: String,
     },
+    Request {
+        sink: String,
+        method: String,
+        path: String,
+        body: Value,
+    },
 }
 
 /// HostServices that records every call and answers with fixed text.
@@ -90,6 +98,7 @@ struct Recorder {
 const STATUS: &str = r#"{"healthy":true}"#;
 const ACCEPTED: &str = r#"{"accepted":1,"ids":["e1"]}"#;
 const NO_TEMPLATE: &str = "no template `ctest` in templates/c-sink/ or templates/ctest/";
+const SILENCE: &str = r#"{"id":"s1","state":"active"}"#;
 
 impl Recorder {
     fn calls(&self) -> Vec<Call> {
@@ -130,6 +139,27 @@ impl HostServices for Recorder {
             context: String::from_utf8_lossy(context_json).into_owned(),
         });
         Err(HostError::not_found(NO_TEMPLATE))
+    }
+
+    fn request(
+        &self,
+        sink: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<String, HostError> {
+        let body =
+            serde_json::from_slice(body).map_err(|e| HostError::bad_request(e.to_string()))?;
+        self.push(Call::Request {
+            sink: sink.into(),
+            method: method.into(),
+            path: path.into(),
+            body,
+        });
+        match (method, path) {
+            ("POST", "silences") => Ok(SILENCE.into()),
+            _ => Err(HostError::not_found(format!("no resource /v1/{path}"))),
+        }
     }
 }
 
@@ -293,6 +323,60 @@ fn the_c_plugin_loads_delivers_calls_back_and_is_destroyed_once() {
     let recorded = lines(&out);
     assert_eq!(recorded.last().map(String::as_str), Some("destroyed"));
     assert_eq!(recorded.iter().filter(|l| *l == "destroyed").count(), 1);
+}
+
+#[test]
+fn the_c_plugins_request_reaches_the_host_in_process_and_from_its_own_process() {
+    let plugin = Catalog::new(vec![c_dir()]).load("ctest").expect("load");
+    for isolated in [false, true] {
+        let scratch = Scratch::new(if isolated {
+            "c-request-process"
+        } else {
+            "c-request"
+        });
+        let recorder = Arc::new(Recorder::default());
+        let out = scratch.path("calls.txt");
+        let settings = json!({"path": out});
+        let created = if isolated {
+            let copies = scratch.path("copies");
+            fs::create_dir_all(&copies).expect("the copies directory");
+            let options = ProcessOptions {
+                program: router_binary(),
+                copies,
+                strict: true,
+                deliver_timeout: Duration::from_secs(30),
+            };
+            plugin.create_isolated("c-sink", &settings, recorder.clone(), options)
+        } else {
+            plugin.create("c-sink", &settings, recorder.clone())
+        };
+        let mut instance = created.expect("create");
+        let asking = message("m1", "c-sink", json!({"text": "request"}));
+        assert_eq!(
+            instance.deliver(&asking),
+            Delivery::Ok,
+            "isolated: {isolated}"
+        );
+        // Through the header's table (and, isolated, a frame each way), the method, path
+        // and body arrive whole, and the plugin gets the answer and its code.
+        let recorded = lines(&out);
+        assert_eq!(
+            recorded.get(4),
+            Some(&format!("request: 0 ok {SILENCE}")),
+            "isolated: {isolated}: {recorded:?}"
+        );
+        assert_eq!(
+            recorder.calls().last(),
+            Some(&Call::Request {
+                sink: "c-sink".into(),
+                method: "POST".into(),
+                path: "silences".into(),
+                body: json!({"matchers": "type=c_silenced", "duration": "1h", "created_by": "ctest"}),
+            }),
+            "isolated: {isolated}"
+        );
+        drop(instance);
+    }
 }
 
 #[test]

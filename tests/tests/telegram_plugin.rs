@@ -7,7 +7,10 @@
 //! real router the next attempt comes after the router's backoff); markup Telegram cannot parse is resent as plain text; refusals fail with
 //! Telegram's description; commands are answered in allowed chats with data from the
 //! host, and strangers get nothing and are counted; `/mute` holds notifications and
-//! `/unmute` reports them; no update is answered twice; the bot token never appears in
+//! `/unmute` reports them; `/silence`, `/silences` and `/unsilence` set, list and end
+//! the router's silences (with the real router, under both isolations: a silenced event
+//! reaches no chat, the router's reason for a bad matcher reaches the user, and an old
+//! router is named as such); no update is answered twice; the bot token never appears in
 //! a reason or a log line; a failed `getMe` (refused token, unreachable Bot API) shows
 //! in the sink's health, through the host and, with the real router, in `/v1/status`.
 //!
@@ -25,8 +28,8 @@ use std::time::{Duration, Instant};
 use alert_router::render::{Markup, Templates};
 use alert_router_plugin::{HostError, Message, Outcome, Sink};
 use alert_router_tests::fake_telegram::{FakeTelegram, Reply, Sent};
-use alert_router_tests::harness::Router;
-use alert_router_tests::host_double::{HostDouble, Hosted, upstream_runtime};
+use alert_router_tests::harness::{Router, eventually};
+use alert_router_tests::host_double::{self, HostDouble, Hosted, upstream_runtime};
 use serde_json::{Value, json};
 use telegram::{Settings, Telegram};
 use tokio::runtime::Runtime;
@@ -834,7 +837,9 @@ fn every_command_is_answered_in_an_allowed_chat_with_data_from_the_state_store()
             "/help",
             vec![
                 "Commands",
-                "/mute — Hold notifications below critical: /mute 30m [type]",
+                "/mute — Hold this bot's notifications below critical: /mute 30m [type]",
+                "/silence — Hold back matching events from every sink",
+                "/mute quiets this bot only; /silence holds matching events back from every sink.",
                 "/trades — Recent trades",
             ],
         ),
@@ -956,7 +961,10 @@ fn every_command_is_answered_in_an_allowed_chat_with_data_from_the_state_store()
             "daily",
             "stats",
             "mute",
-            "unmute"
+            "unmute",
+            "silence",
+            "silences",
+            "unsilence"
         ]
     );
     // Data came from the host, and each command was reported to the router.
@@ -1438,4 +1446,318 @@ async fn a_server_error_is_retried_after_the_routers_backoff_not_a_pause_in_the_
         assert!(gap < TELOXIDE_5XX_PAUSE, "a pause in the plugin: {gap:?}");
     }
     assert!(!format!("{status}{}", router.stderr()).contains(SECRET));
+}
+
+// ---------------------------------------------------------------------------------
+// Silences: the router's, set from the chat through `request`
+
+/// A silence as the router answers POST /v1/silences.
+fn silence_view(id: &str, matchers: &[&str]) -> Value {
+    json!({"id": id, "state": "active", "matchers": matchers,
+           "starts_at": "2025-11-03T18:00:00Z", "ends_at": "2099-11-03T20:00:00Z",
+           "created_by": "@user7", "comment": "", "updated_at": "2025-11-03T18:00:00Z",
+           "held_back": 0})
+}
+
+#[test]
+fn silence_sends_the_words_to_the_router_and_shows_its_answer() {
+    let (_rt, tg) = fake(27);
+    let (host, _sink) = start_sink(27, &tg, json!({"commands": true}));
+    let id = "0193a1b2-c3d4-7aaa-8bbb-000000000001";
+    let view = silence_view(
+        id,
+        &[r#"type="error""#, r#"labels.exchange="binance maint""#],
+    );
+    host.answer_request("POST", "silences", view.clone());
+    host.answer("silences", json!({"silences": [view]}));
+
+    let answer = ask(
+        &tg,
+        42,
+        7,
+        r#"/silence type=error labels.exchange="binance maint" 2h exchange <maintenance>"#,
+    );
+    // The words as typed (quotes kept) for the router to parse, the duration in seconds,
+    // the user as the author, the rest of the line as the comment.
+    assert_eq!(
+        host.requests(),
+        [host_double::Request {
+            method: "POST".into(),
+            path: "silences".into(),
+            body: Some(json!({
+                "matchers": r#"type=error,labels.exchange="binance maint""#,
+                "duration": 7200,
+                "created_by": "@user7",
+                "comment": "exchange <maintenance>",
+            })),
+        }]
+    );
+    assert_eq!(answer.parse_mode.as_deref(), Some("HTML"));
+    assert!(
+        answer.visible.starts_with(
+            "🔇 Silenced for 2h, until 2099-11-03 20:00:00 UTC: events matching type=\"error\" labels.exchange=\"binance maint\" are held back from every sink."
+        ),
+        "{}",
+        answer.visible
+    );
+    assert!(
+        answer.visible.contains("/unsilence 0193a1b2 ends it"),
+        "{}",
+        answer.visible
+    );
+
+    // What the bot can tell without the router: it asks nothing.
+    let answer = ask(&tg, 42, 7, "/silence 2h type=error");
+    assert!(
+        answer.visible.starts_with("⚠️ \"2h\" is not a matcher"),
+        "{}",
+        answer.visible
+    );
+    assert!(
+        answer
+            .visible
+            .contains("Usage: /silence <matchers> <duration> [comment]")
+    );
+    assert_eq!(host.requests().len(), 1);
+
+    // What only the router can tell: its reason, with the usage.
+    host.refuse_request(
+        "POST",
+        "silences",
+        HostError::bad_request(
+            "field `matchers`: matcher `labels.=x`: no label key after `labels.`",
+        ),
+    );
+    let answer = ask(&tg, 42, 7, "/silence labels.=x 1h");
+    assert!(
+        answer
+            .visible
+            .starts_with("⚠️ field `matchers`: matcher `labels.=x`: no label key after `labels.`\nUsage: /silence"),
+        "{}",
+        answer.visible
+    );
+    // A router that cannot take it now says so, and asking again is the advice.
+    host.refuse_request(
+        "POST",
+        "silences",
+        HostError::unavailable("the router is starting or stopping"),
+    );
+    let answer = ask(&tg, 42, 7, "/silence type=x 1h");
+    assert_eq!(
+        answer.visible,
+        "⚠️ /silence did not go through: the router is starting or stopping. Try again in a moment."
+    );
+}
+
+#[test]
+fn a_router_older_than_request_is_named_as_too_old() {
+    let (_rt, tg) = fake(28);
+    let host = HostDouble::before_request(render_command);
+    let _sink = host
+        .create::<Telegram>(settings(28, &tg.api_url(), json!({"commands": true})))
+        .expect("created");
+    let too_old = "⚠️ /silence needs a newer router: this one takes no silences from the bot. /mute still holds this bot's notifications.";
+    assert_eq!(ask(&tg, 42, 7, "/silence type=error 2h").visible, too_old);
+    assert_eq!(
+        ask(&tg, 42, 7, "/unsilence 0193a1b2").visible,
+        too_old.replace("/silence", "/unsilence")
+    );
+    // Listing needs only a query: a router without silences is too old as well.
+    assert_eq!(
+        ask(&tg, 42, 7, "/silences").visible,
+        too_old.replace("/silence ", "/silences ")
+    );
+    assert!(
+        host.requests().is_empty(),
+        "nothing past struct_size was called"
+    );
+    // /mute is the bot's own and works with any router.
+    assert!(
+        ask(&tg, 42, 7, "/mute 5m")
+            .visible
+            .starts_with("🔕 Muted for 5m")
+    );
+}
+
+/// A router with one Telegram sink, `tg`, running in `isolation`, answering commands
+/// from chat 42 (admin: user 7), every `error` event routed to it and shown as
+/// `error <id>`, and the repository's silence answers.
+async fn router_with_silences(bot: u32, tg: &FakeTelegram, isolation: &str) -> Router {
+    let settings = format!(
+        "{{chat_ids: [42], admin_user_ids: [7], bot_token: \"{}\", api_url: \"{}\", rate_limits: {{chat: 100/s, group: 100/s, overall: 100/s, burst: 1000}}}}",
+        token(bot),
+        tg.api_url()
+    );
+    let mut files = vec![
+        (
+            "rules/errors.yaml",
+            "routes:\n  - name: errors\n    match: {type: error}\n    to: [tg]\n",
+        ),
+        (
+            "templates/tg/default.yaml",
+            "text: \"{{ event.type }} {{ event.id }}\"\n",
+        ),
+    ];
+    macro_rules! answers {
+        ($($name:literal),*) => {
+            $(files.push((
+                concat!("templates/telegram/commands/", $name, ".yaml"),
+                include_str!(concat!("../../templates/telegram/commands/", $name, ".yaml")),
+            ));)*
+        };
+    }
+    answers!(
+        "silence",
+        "silences",
+        "unsilence",
+        "usage",
+        "not_allowed",
+        "not_done",
+        "too_old"
+    );
+    Router::start(
+        &format!(
+            "plugins: {{dirs: [\"{{plugins}}\"]}}\nrules: rules\ntemplates: templates\nsinks:\n  tg:\n    plugin: telegram\n    isolation: {isolation}\n    settings: {settings}\n"
+        ),
+        &files,
+    )
+    .await
+}
+
+/// Pushes a command and waits for the bot's answer in chat 42 (notifications, `error
+/// <id>`, are not answers).
+async fn ask_router(tg: &FakeTelegram, user: i64, command: &str) -> String {
+    let before = tg.messages_to(42).len();
+    tg.push_command(42, user, command);
+    eventually(PATIENCE, &format!("an answer to {command}"), || {
+        tg.messages_to(42)
+            .get(before..)?
+            .iter()
+            .map(|m| m.visible.clone())
+            .find(|text| !text.starts_with("error "))
+    })
+    .await
+}
+
+/// Posts one `error` event with `id` and `labels`.
+async fn post_error(router: &Router, id: &str, labels: Value) {
+    let event = json!({"type": "error", "id": id, "message": "boom", "labels": labels});
+    assert_eq!(router.post_events(event.to_string()).await.0, 202, "{id}");
+}
+
+/// The notifications chat 42 got, in order.
+fn notifications(tg: &FakeTelegram) -> Vec<String> {
+    tg.messages_to(42)
+        .into_iter()
+        .map(|m| m.visible)
+        .filter(|text| text.starts_with("error "))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_silence_from_the_chat_holds_matching_events_back_until_unsilence() {
+    for (bot, isolation) in [(29, "in-process"), (30, "process")] {
+        let tg = FakeTelegram::start(&token(bot)).await;
+        let router = router_with_silences(bot, &tg, isolation).await;
+
+        // Only admins may silence.
+        let refused = ask_router(&tg, 8, "/silence type=error 2h").await;
+        assert_eq!(refused, "⛔ Only admins may use /silence.", "{isolation}");
+        // A matcher the router refuses: its reason reaches the user.
+        let bad = ask_router(&tg, 7, "/silence type=error labels.=binance 2h").await;
+        assert!(
+            bad.starts_with("⚠️ field `matchers`: matcher `labels.=binance`: no label key after `labels.`: write e.g. labels.exchange=binance")
+                && bad.contains("Usage: /silence"),
+            "{isolation}: {bad}"
+        );
+        assert_eq!(
+            router.get_json("/v1/silences").await["silences"],
+            json!([]),
+            "{isolation}: nothing was silenced yet"
+        );
+
+        let set = ask_router(
+            &tg,
+            7,
+            "/silence type=error labels.exchange=binance 2h exchange maintenance",
+        )
+        .await;
+        assert!(
+            set.starts_with("🔇 Silenced for 2h, until "),
+            "{isolation}: {set}"
+        );
+        let listed = router.get_json("/v1/silences").await;
+        let silence = &listed["silences"][0];
+        assert_eq!(silence["state"], "active", "{isolation}: {listed}");
+        assert_eq!(
+            silence["matchers"],
+            json!([r#"type="error""#, r#"labels.exchange="binance""#]),
+            "{isolation}: {listed}"
+        );
+        assert_eq!(silence["created_by"], "@user7", "{isolation}: {listed}");
+        assert_eq!(
+            silence["comment"], "exchange maintenance",
+            "{isolation}: {listed}"
+        );
+        let id = silence["id"].as_str().expect("an id").to_owned();
+
+        // The sink delivers in order: once the later, unmatched event is in the chat, the
+        // matched one would have been too.
+        post_error(&router, "binance-1", json!({"exchange": "binance"})).await;
+        post_error(&router, "kraken-1", json!({"exchange": "kraken"})).await;
+        eventually(PATIENCE, "the unmatched event in the chat", || {
+            notifications(&tg)
+                .contains(&"error kraken-1".to_owned())
+                .then_some(())
+        })
+        .await;
+        assert_eq!(notifications(&tg), ["error kraken-1"], "{isolation}");
+
+        let list = ask_router(&tg, 8, "/silences").await;
+        for shown in [
+            "Silences (1)",
+            &id[..8],
+            r#"type="error" labels.exchange="binance""#,
+            "ends in 1h 59m",
+            "by @user7 · 1 held back",
+            "exchange maintenance",
+        ] {
+            assert!(
+                list.contains(shown),
+                "{isolation}: {shown:?} not in\n{list}"
+            );
+        }
+
+        let refused = ask_router(&tg, 8, &format!("/unsilence {}", &id[..13])).await;
+        assert_eq!(refused, "⛔ Only admins may use /unsilence.", "{isolation}");
+        let ended = ask_router(&tg, 7, &format!("/unsilence {}", &id[..13])).await;
+        assert!(
+            ended.starts_with(&format!("🔊 Silence {} ended", &id[..8]))
+                && ended.contains("It held back 1 event."),
+            "{isolation}: {ended}"
+        );
+        let listed = router.get_json("/v1/silences").await;
+        assert_eq!(
+            listed["silences"][0]["state"], "expired",
+            "{isolation}: {listed}"
+        );
+
+        post_error(&router, "binance-2", json!({"exchange": "binance"})).await;
+        eventually(PATIENCE, "the event after /unsilence in the chat", || {
+            notifications(&tg)
+                .contains(&"error binance-2".to_owned())
+                .then_some(())
+        })
+        .await;
+        assert_eq!(
+            notifications(&tg),
+            ["error kraken-1", "error binance-2"],
+            "{isolation}"
+        );
+        let none = ask_router(&tg, 8, "/silences").await;
+        assert!(
+            none.contains("None: every event goes out."),
+            "{isolation}: {none}"
+        );
+    }
 }

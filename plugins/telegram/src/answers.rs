@@ -1,7 +1,7 @@
 //! The bot's answers: the commands it knows, each command's data (from `host.query`)
 //! and its wording (the operator's `templates/telegram/commands/*.yaml`, through
 //! `host.render`), sent to the chat that asked; and the line posted to every chat when a
-//! mute ends.
+//! mute ends. The silence commands' answers are in `silences.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,7 +15,7 @@ use crate::config::ChatRef;
 use crate::format::{self, Limits, Payload};
 use crate::mute::{Ended, parse_duration, unix_now, unix_now_ceil};
 use crate::notify::send_part;
-use crate::{Shared, Stats, rfc3339};
+use crate::{Shared, Stats, rfc3339, silences};
 
 /// One command the bot knows.
 pub(crate) struct Command {
@@ -74,12 +74,27 @@ pub(crate) const COMMANDS: &[Command] = &[
     },
     Command {
         name: "mute",
-        description: "Hold notifications below critical: /mute 30m [type]",
+        description: "Hold this bot's notifications below critical: /mute 30m [type]",
         changes: true,
     },
     Command {
         name: "unmute",
-        description: "Resume notifications",
+        description: "Resume this bot's notifications",
+        changes: true,
+    },
+    Command {
+        name: "silence",
+        description: "Hold back matching events from every sink: /silence type=error 2h [comment]",
+        changes: true,
+    },
+    Command {
+        name: "silences",
+        description: "Active and pending silences",
+        changes: false,
+    },
+    Command {
+        name: "unsilence",
+        description: "End a silence: /unsilence <id>",
         changes: true,
     },
 ];
@@ -92,15 +107,19 @@ const MAX_TRADES: u32 = 100;
 /// router; the polling loop waits for them).
 const ANSWER_MAX_WAIT: Duration = Duration::from_secs(60);
 
-/// A command as typed: `/trades@alert_bot 5` → `trades`, `["5"]`.
+/// A command as typed: `/trades@alert_bot 5` → `trades`, `["5"]`, `"5"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Invocation {
     pub name: String,
+    /// The words after the command.
     pub args: Vec<String>,
+    /// The line after the command, as typed: for arguments whose quotes hold spaces
+    /// (`/silence labels.x="a b" 2h`).
+    pub text: String,
 }
 
 /// Adds `extra`'s keys to the context object.
-fn with(mut context: Value, extra: Value) -> Value {
+pub(crate) fn with(mut context: Value, extra: Value) -> Value {
     if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
         context.extend(extra);
     }
@@ -189,6 +208,9 @@ pub(crate) fn answer(
             shared.mute_changed.notify_one();
             render(shared, "unmute", with(context, ended_json(ended.as_ref())))
         }
+        "silence" => silences::silence(shared, invocation, context, user_id),
+        "silences" => silences::list(shared, context),
+        "unsilence" => silences::unsilence(shared, invocation, context),
         _ => render(shared, "unknown", context),
     }
 }
@@ -372,7 +394,7 @@ fn ended_json(ended: Option<&Ended>) -> Value {
     }
 }
 
-fn usage(shared: &Shared, context: Value, usage: &str, problem: &str) -> Value {
+pub(crate) fn usage(shared: &Shared, context: Value, usage: &str, problem: &str) -> Value {
     render(
         shared,
         "usage",
@@ -511,7 +533,7 @@ mod tests {
             .filter(|c| c.changes)
             .map(|c| c.name)
             .collect();
-        assert_eq!(changing, ["mute", "unmute"]);
+        assert_eq!(changing, ["mute", "unmute", "silence", "unsilence"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The Telegram sink: a bot that sends the router's notifications to chats and answers
-//! commands (`/status`, `/portfolio`, `/mute 30m`, ...) by long polling.
+//! commands (`/status`, `/portfolio`, `/mute 30m`, `/silence type=error 2h`, ...) by long
+//! polling.
 //!
 //! Settings are documented on [`Settings`]. The plugin runs its own tokio runtime
 //! (one worker thread) for the Bot API client and the polling loop; `deliver` hands
@@ -14,19 +15,25 @@
 //! - `notify`: one notification to every chat, remembering which chats got it.
 //! - `polling`: the long-poll loop: `getUpdates`, the offset, who may ask what.
 //! - `answers`: each command's answer (data and template), and the end-of-mute line.
+//! - `silences`: `/silence`, `/silences`, `/unsilence`: the router's silences, which hold
+//!   events back from every sink (through `host.request`).
 //! - `health`: without commands, the start-up `getMe` that shows a bad token or an
 //!   unreachable Bot API in the router's status before any notification does.
-//! - `mute`, `state`: the mute, and what survives reloads and restarts.
+//! - `mute`, `state`: the mute (this bot's notifications only), and what survives
+//!   reloads and restarts.
+//! - `duration`: durations as commands take them (`30m`, `1h30m`).
 
 mod answers;
 mod client;
 pub mod config;
+mod duration;
 pub mod format;
 mod health;
 mod mute;
 mod notify;
 mod pace;
 mod polling;
+mod silences;
 mod state;
 
 use std::future::Future;

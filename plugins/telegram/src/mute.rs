@@ -1,6 +1,8 @@
 //! `/mute`: holding back this sink's notifications below critical (optionally of one
 //! event type) until a time, counting what was held, and the summary the bot posts
-//! when the mute ends. Times are Unix seconds so a mute survives a restart.
+//! when the mute ends. Times are Unix seconds so a mute survives a restart. It stays
+//! the bot's own, as muting a chat is in Telegram: the other sinks go on; a router
+//! silence (`/silence`, `silences.rs`) holds events back from every sink.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -147,43 +149,12 @@ impl MuteState {
     }
 }
 
-/// Parses a duration as `/mute` takes it: `90s`, `30m`, `2h`, `1d`, or combinations
-/// like `1h30m`. A bare number means minutes.
+/// Parses a duration as `/mute` takes it (see [`crate::duration`]), at most
+/// [`MAX_MUTE`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim().to_ascii_lowercase();
-    let usage = || format!("{text:?} is not a duration; write it like 30m, 2h, 1h30m or 1d");
-    if text.is_empty() {
-        return Err(usage());
-    }
-    if let Ok(minutes) = text.parse::<u64>() {
-        return check(Duration::from_secs(minutes.saturating_mul(60)), &text);
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 7 * 86400,
-            _ => return Err(usage()),
-        };
-        let n: u64 = number.parse().map_err(|_| usage())?;
-        total = total.saturating_add(n.saturating_mul(unit));
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(usage());
-    }
-    check(Duration::from_secs(total), &text)
-}
-
-fn check(length: Duration, text: &str) -> Result<Duration, String> {
+    let length =
+        crate::duration::parse(text).ok_or_else(|| crate::duration::not_a_duration(text.trim()))?;
+    let text = text.trim();
     if length.is_zero() {
         return Err(format!(
             "{text:?} is no time at all; use /unmute to end a mute"

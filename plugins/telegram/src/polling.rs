@@ -4,8 +4,8 @@
 //!
 //! Only chats in `chat_ids` get answers. A command from any other chat gets nothing:
 //! it is logged with chat and user id, counted, and emitted as a `telegram_command`
-//! event with `allowed: false`. A command that changes something (`/mute`) from a user
-//! not in `admin_user_ids` (when set) gets the `not_allowed` answer.
+//! event with `allowed: false`. A command that changes something (`/mute`, `/silence`)
+//! from a user not in `admin_user_ids` (when set) gets the `not_allowed` answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,12 @@ fn parse_command(text: &str, bot_username: Option<&str>) -> Option<Invocation> {
     let rest = text.trim_start().strip_prefix('/')?;
     let mut words = rest.split_whitespace();
     let head = words.next()?;
+    // `rest` starts with `head` unless white space follows the slash.
+    let after = rest
+        .trim_start()
+        .get(head.len()..)
+        .unwrap_or_default()
+        .trim();
     let (name, addressee) = match head.split_once('@') {
         Some((name, to)) => (name, Some(to)),
         None => (head, None),
@@ -43,6 +49,7 @@ fn parse_command(text: &str, bot_username: Option<&str>) -> Option<Invocation> {
     Some(Invocation {
         name: name.to_ascii_lowercase(),
         args: words.map(str::to_owned).collect(),
+        text: after.to_owned(),
     })
 }
 
@@ -321,6 +328,7 @@ mod tests {
         Some(Invocation {
             name: name.to_owned(),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
+            text: args.join(" "),
         })
     }
 
@@ -338,6 +346,11 @@ mod tests {
         assert_eq!(parse_command("/", me), None);
         assert_eq!(parse_command("/st-atus", me), None);
         assert_eq!(parse_command("/status@bot", None), None);
+        // The words split at every space; the text keeps the line as typed.
+        let typed =
+            parse_command("/silence@alert_bot  labels.x=\"a  b\" 2h ", me).expect("a command");
+        assert_eq!(typed.args, ["labels.x=\"a", "b\"", "2h"]);
+        assert_eq!(typed.text, "labels.x=\"a  b\" 2h");
     }
 
     #[test]

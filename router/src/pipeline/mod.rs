@@ -6,8 +6,9 @@
 //! One job per module: [`check`] reads a config into what can start, [`build`] starts it
 //! (or reuses the running sinks on a reload) and [`changes`] says what a reload changed;
 //! [`ingest`] moves events through the snapshot into the outbox; [`dead_letters`]
-//! re-drives or drops dead letters; [`status`] answers `/v1/status`; [`services`] answers
-//! the plugins' host calls (query, emit, render).
+//! re-drives or drops dead letters; [`silencing`] sets and expires silences on request
+//! (the API's and plugins'); [`status`] answers `/v1/status`; [`services`] answers the
+//! plugins' host calls (query, emit, render, request).
 
 mod build;
 mod changes;
@@ -15,6 +16,7 @@ mod check;
 mod dead_letters;
 mod ingest;
 mod services;
+mod silencing;
 mod status;
 pub mod timers;
 
@@ -46,6 +48,7 @@ pub use check::{CannotStart, Checked, check};
 pub use dead_letters::{Retried, Skipped};
 pub use ingest::{Accepted, Counters, IngestError, Prepared};
 use services::Services;
+pub use silencing::SetSilence;
 
 /// A sink that runs.
 pub struct SinkEntry {

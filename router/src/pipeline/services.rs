@@ -1,6 +1,7 @@
 //! The host services plugins call back into through the C ABI: `query` (status, a
-//! sink's delivered messages, the state store), `emit` (an event of the plugin's own)
-//! and `render` (a template of the plugin's own, e.g. a Telegram command's answer).
+//! sink's delivered messages, the state store), `emit` (an event of the plugin's own),
+//! `render` (a template of the plugin's own, e.g. a Telegram command's answer) and
+//! `request` (a change: a silence set or expired, e.g. a Telegram admin's `/silence`).
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -166,6 +167,56 @@ impl HostServices for Services {
     fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, HostError> {
         self.pipeline()?.render_for_plugin(sink, name, context_json)
     }
+
+    fn request(
+        &self,
+        sink: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<String, HostError> {
+        let pipeline = self.pipeline()?;
+        let resource = path.trim_matches('/');
+        if let Some((resource, params)) = resource.split_once('?') {
+            return Err(HostError::bad_request(format!(
+                "{method} {resource} takes no parameters: leave out `?{params}`"
+            )));
+        }
+        let (collection, id) = match resource.split_once('/') {
+            Some((collection, id)) => (collection, Some(id)),
+            None => (resource, None),
+        };
+        let via = format!("sink {sink}");
+        // As `POST /v1/silences` and `DELETE /v1/silences/{id}` answer.
+        let silence = match (collection, method, id) {
+            ("silences", "POST", None) => pipeline.set_silence(body, &via).map(|s| s.silence),
+            ("silences", "DELETE", Some(id)) if body.is_empty() => {
+                pipeline.expire_silence(id, &via)
+            }
+            ("silences", "DELETE", Some(_)) => {
+                return Err(HostError::bad_request(
+                    "DELETE silences/<id> takes no body: pass an empty one",
+                ));
+            }
+            ("silences", _, _) => {
+                return Err(HostError::bad_request(format!(
+                    "{method} {resource}: silences take POST silences (a new silence, or a change with its id in the body) and DELETE silences/<id>; query(\"silences\") lists them"
+                )));
+            }
+            _ => {
+                return Err(HostError::not_found(format!(
+                    "unknown resource `{resource}`: request takes POST silences and DELETE silences/<id>"
+                )));
+            }
+        };
+        let silence = silence.map_err(|e| match e.http_status() {
+            404 => HostError::not_found(e.to_string()),
+            // A wrong body, or a silence already expired: the same call fails the same way.
+            400 | 409 => HostError::bad_request(e.to_string()),
+            _ => HostError::failed(e.to_string()),
+        })?;
+        serde_json::to_string(&silence).map_err(|e| HostError::failed(e.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -227,7 +278,12 @@ mod tests {
         assert_eq!(kind(services.render("dash", "status", b"{}")), Unavailable);
 
         // Once the router is gone, every call says: not now.
+        let before_the_end = services.clone();
         drop(pipeline);
+        assert_eq!(
+            kind(before_the_end.request("dash", "POST", "silences", b"{}")),
+            Unavailable
+        );
         assert_eq!(kind(services.query("dash", "status")), Unavailable);
         assert_eq!(
             kind(services.emit("dash", br#"{"type": "x"}"#)),
@@ -243,5 +299,69 @@ mod tests {
             (e.kind(), e.message()),
             (Unavailable, "the router is starting or stopping")
         );
+    }
+
+    #[test]
+    fn a_request_sets_and_expires_a_silence_as_the_api_does() {
+        use alert_router_plugin::HostErrorKind::{BadRequest, NotFound};
+        let dir = crate::testing::TempDir::new("host-request");
+        let pipeline = router(&dir);
+        let services = pipeline.services.clone();
+        let request = |method: &str, path: &str, body: &str| {
+            services.request("tg", method, path, body.as_bytes())
+        };
+        let json = |answer: Result<String, HostError>| -> Value {
+            serde_json::from_str(&answer.expect("an answer")).expect("JSON")
+        };
+
+        let set = json(request(
+            "POST",
+            "silences",
+            r#"{"matchers": "type=deploy, labels.env=prod", "duration": "1h", "created_by": "@ana", "comment": "release"}"#,
+        ));
+        assert_eq!(set["state"], "active", "{set}");
+        assert_eq!(
+            set["matchers"],
+            json!([r#"type="deploy""#, r#"labels.env="prod""#])
+        );
+        assert_eq!(set["created_by"], "@ana");
+        let id = set["id"].as_str().expect("an id").to_owned();
+        let listed = json(services.query("tg", "silences"));
+        assert_eq!(listed["silences"][0]["id"], id.as_str(), "{listed}");
+
+        // The router's own reasons, as the HTTP API gives them.
+        let e = request(
+            "POST",
+            "silences",
+            r#"{"matchers": "labels.=x", "duration": "1h", "created_by": "a"}"#,
+        )
+        .expect_err("a bad matcher");
+        assert_eq!(e.kind(), BadRequest);
+        assert!(e.message().contains("no label key after `labels.`"), "{e}");
+        let e = request("POST", "silences", "{not json").expect_err("not JSON");
+        assert_eq!(e.kind(), BadRequest);
+        assert!(e.message().starts_with("the body is not JSON"), "{e}");
+        assert_eq!(
+            kind(request("POST", "silences?dry_run=1", "{}")),
+            BadRequest
+        );
+        assert_eq!(kind(request("GET", "silences", "")), BadRequest);
+        assert_eq!(kind(request("DELETE", "silences", "")), BadRequest);
+        assert_eq!(kind(request("POST", "status", "{}")), NotFound);
+        assert_eq!(kind(request("DELETE", "silences/nope", "")), NotFound);
+        assert_eq!(
+            kind(request("DELETE", &format!("silences/{id}"), "{}")),
+            BadRequest
+        );
+
+        let expired = json(request("DELETE", &format!("/silences/{id}"), ""));
+        assert_eq!(
+            (expired["id"].as_str(), &expired["state"]),
+            (Some(id.as_str()), &json!("expired"))
+        );
+        // Expiring it again fails the same way every time.
+        let e = request("DELETE", &format!("silences/{id}"), "").expect_err("expired");
+        assert_eq!(e.kind(), BadRequest);
+        assert!(e.message().contains("has already expired"), "{e}");
     }
 }

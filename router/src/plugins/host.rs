@@ -25,6 +25,15 @@ pub trait HostServices: Send + Sync + 'static {
     fn emit(&self, sink: &str, event_json: &[u8]) -> Result<String, HostError>;
     /// Render this sink's template `name` with the JSON object `context_json`: payload JSON or why not.
     fn render(&self, sink: &str, name: &str, context_json: &[u8]) -> Result<String, HostError>;
+    /// Make a `request`, a write below /v1 (`"POST"` `"silences"` with a JSON body,
+    /// `"DELETE"` `"silences/<id>"` with none): the answer JSON or why not.
+    fn request(
+        &self,
+        sink: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<String, HostError>;
 }
 
 /// How a plugin says its sink is doing outside any delivery (`ar_host.set_health`).
@@ -191,7 +200,7 @@ impl HostTable {
                 struct_size: size_of::<ffi::Host>() as u32,
                 host_data: std::ptr::null_mut(),
                 log: host_log,
-                // SAFETY (all three): the callbacks differ from the table's types only in
+                // SAFETY (all four): the callbacks differ from the table's types only in
                 // taking the reply callback as `Option<WriteFn>`, which the language
                 // guarantees ABI-compatible with `WriteFn` (an option-like enum over a
                 // non-null function pointer). Taking it as Option lets a NULL from C be
@@ -200,6 +209,10 @@ impl HostTable {
                 emit: unsafe { std::mem::transmute::<EmitImpl, EmitFn>(host_emit) },
                 render: unsafe { std::mem::transmute::<RenderImpl, RenderFn>(host_render) },
                 set_health: Some(host_set_health),
+                // SAFETY: as for the three above.
+                request: Some(unsafe {
+                    std::mem::transmute::<RequestImpl, ffi::RequestFn>(host_request)
+                }),
             },
             data: HostData {
                 sink: sink.into(),
@@ -261,6 +274,18 @@ type RenderFn = unsafe extern "C" fn(
 ) -> i32;
 type RenderImpl = unsafe extern "C" fn(
     *mut c_void,
+    *const c_char,
+    usize,
+    *const c_char,
+    usize,
+    Option<ffi::WriteFn>,
+    *mut c_void,
+) -> i32;
+
+type RequestImpl = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    usize,
     *const c_char,
     usize,
     *const c_char,
@@ -369,6 +394,31 @@ unsafe extern "C" fn host_render(
     })
 }
 
+/// `ar_host.request`. The body may be empty (a method that takes none).
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn host_request(
+    host_data: *mut c_void,
+    method: *const c_char,
+    method_len: usize,
+    path: *const c_char,
+    path_len: usize,
+    body: *const c_char,
+    body_len: usize,
+    reply: Option<ffi::WriteFn>,
+    reply_ctx: *mut c_void,
+) -> i32 {
+    answer(reply, reply_ctx, || {
+        // SAFETY: as the header documents; NULL reads as absent or empty.
+        let data = unsafe { self::host_data(host_data) }.ok_or_else(no_host_data)?;
+        let method = std::str::from_utf8(unsafe { ffi::bytes(method, method_len) })
+            .map_err(|_| HostError::bad_request("the request method is not UTF-8"))?;
+        let path = std::str::from_utf8(unsafe { ffi::bytes(path, path_len) })
+            .map_err(|_| HostError::bad_request("the request path is not UTF-8"))?;
+        let body = unsafe { ffi::bytes(body, body_len) };
+        data.services()?.request(&data.sink, method, path, body)
+    })
+}
+
 /// `ar_host.set_health`: 0 is unhealthy with `reason`, anything else healthy.
 unsafe extern "C" fn host_set_health(
     host_data: *mut c_void,
@@ -471,6 +521,64 @@ mod tests {
                 String::from_utf8_lossy(context_json)
             ))
         }
+        fn request(
+            &self,
+            sink: &str,
+            method: &str,
+            path: &str,
+            body: &[u8],
+        ) -> Result<String, HostError> {
+            match (method, path) {
+                ("POST", "silences") => Ok(format!("{sink} set {}", String::from_utf8_lossy(body))),
+                ("DELETE", "silences/nope") => Err(HostError::not_found("no silence nope")),
+                _ => Err(HostError::bad_request(format!("{method} {path}: no"))),
+            }
+        }
+    }
+
+    /// Calls `request` through a table pointer as a plugin would.
+    fn request_at(table: *const ffi::Host, method: &str, path: &str, body: &[u8]) -> (i32, String) {
+        // SAFETY: a table HostTable made (never freed); `out` outlives the call.
+        unsafe {
+            let t = &*table;
+            assert!(ffi::host_has_request(t.struct_size));
+            let request = t.request.expect("the router's table has request");
+            let mut out = Vec::<u8>::new();
+            let rc = request(
+                t.host_data,
+                method.as_ptr().cast(),
+                method.len(),
+                path.as_ptr().cast(),
+                path.len(),
+                body.as_ptr().cast(),
+                body.len(),
+                ffi::write_to_vec,
+                (&raw mut out).cast(),
+            );
+            (rc, String::from_utf8(out).unwrap())
+        }
+    }
+
+    #[test]
+    fn request_reaches_the_services_with_method_path_and_body() {
+        let table = table();
+        let raw = table.as_ptr();
+        assert_eq!(
+            request_at(raw, "POST", "silences", br#"{"matchers":"type=x"}"#),
+            (0, r#"tg-ops set {"matchers":"type=x"}"#.to_owned())
+        );
+        assert_eq!(
+            request_at(raw, "DELETE", "silences/nope", b""),
+            (ffi::AR_HOST_NOT_FOUND, "no silence nope".to_owned())
+        );
+        assert_eq!(
+            request_at(raw, "POST", "status", b"{}"),
+            (ffi::AR_HOST_BAD_REQUEST, "POST status: no".to_owned())
+        );
+        drop(table);
+        let (rc, message) = request_at(raw, "POST", "silences", b"{}");
+        assert_eq!(rc, ffi::AR_HOST_UNAVAILABLE);
+        assert!(message.contains("instance was destroyed"), "{message}");
     }
 
     fn table() -> HostTable {
@@ -615,6 +723,21 @@ mod tests {
                     std::ptr::null_mut()
                 ),
                 0
+            );
+            assert_eq!(
+                host_request(
+                    host_data,
+                    std::ptr::null(),
+                    4,
+                    std::ptr::null(),
+                    8,
+                    std::ptr::null(),
+                    2,
+                    None,
+                    std::ptr::null_mut()
+                ),
+                ffi::AR_HOST_BAD_REQUEST,
+                "an empty method and path are a request no resource takes"
             );
             host_log(std::ptr::null_mut(), INFO, "x".as_ptr().cast(), 1);
             host_log(host_data, INFO, std::ptr::null(), 10);

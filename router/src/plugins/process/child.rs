@@ -243,4 +243,23 @@ impl HostServices for RemoteHost {
     fn render(&self, _sink: &str, name: &str, context_json: &[u8]) -> Result<String, HostError> {
         self.ask(frames::RENDER, &[name.as_bytes(), b"\0", context_json])
     }
+
+    fn request(
+        &self,
+        _sink: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<String, HostError> {
+        // A NUL would move the frame's separators: the router would read another call.
+        if method.contains('\0') || path.contains('\0') {
+            return Err(HostError::bad_request(
+                "the request method or path holds a NUL byte",
+            ));
+        }
+        self.ask(
+            frames::REQUEST,
+            &[method.as_bytes(), b"\0", path.as_bytes(), b"\0", body],
+        )
+    }
 }

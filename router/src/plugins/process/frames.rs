@@ -1,10 +1,11 @@
 //! The protocol between the router and a plugin's own process, over a Unix socket pair:
 //! length-prefixed frames, each a kind, an id and a body. A call (the router's `create`,
-//! `validate`, `deliver`, `destroy`; the plugin's `query`, `emit`, `render`) is answered by a
-//! [`REPLY`] with the same id; `HEALTH` is answered by nothing. Either side may call
-//! while the other's call is in flight (a plugin asks `query` from inside `deliver`), so
-//! each side reads on a thread of its own ([`read_loop`]) that hands replies to the
-//! callers waiting in [`Peer::call`] and everything else to the side's handler.
+//! `validate`, `deliver`, `destroy`; the plugin's `query`, `emit`, `render`, `request`)
+//! is answered by a [`REPLY`] with the same id; `HEALTH` is answered by nothing. Either
+//! side may call while the other's call is in flight (a plugin asks `query` from inside
+//! `deliver`), so each side reads on a thread of its own ([`read_loop`]) that hands
+//! replies to the callers waiting in [`Peer::call`] and everything else to the side's
+//! handler.
 //!
 //! `len: u32 LE` (of what follows) · `kind: u8` · `id: u64 LE` · `body`.
 
@@ -25,6 +26,9 @@ pub const RENDER: u8 = 6;
 pub const HEALTH: u8 = 7;
 pub const REPLY: u8 = 8;
 pub const VALIDATE: u8 = 9;
+/// `method \0 path \0 body`: neither method nor path holds a NUL (the child refuses
+/// them before sending), the body may.
+pub const REQUEST: u8 = 10;
 
 /// The longest frame either side accepts: far above any message the router makes, and
 /// a bound on what a confused peer can make the other allocate.
@@ -41,10 +45,16 @@ pub struct Frame {
 impl Frame {
     /// The two parts of a body written as `first \0 second`.
     pub fn split(&self) -> (&[u8], &[u8]) {
-        match self.body.iter().position(|&b| b == 0) {
-            Some(at) => (&self.body[..at], &self.body[at + 1..]),
-            None => (&self.body, &[]),
-        }
+        split_at_nul(&self.body)
+    }
+}
+
+/// `bytes` cut at the first NUL: what is before it and what is after it (empty without
+/// one).
+pub fn split_at_nul(bytes: &[u8]) -> (&[u8], &[u8]) {
+    match bytes.iter().position(|&b| b == 0) {
+        Some(at) => (&bytes[..at], &bytes[at + 1..]),
+        None => (bytes, &[]),
     }
 }
 
@@ -324,5 +334,16 @@ mod tests {
             body: b"name\0{\"a\":1}".to_vec(),
         };
         assert_eq!(frame.split(), (&b"name"[..], &b"{\"a\":1}"[..]));
+        // A request's three parts: the body keeps a NUL of its own.
+        let frame = Frame {
+            kind: REQUEST,
+            id: 2,
+            body: b"POST\0silences\0{}\0".to_vec(),
+        };
+        let (method, rest) = frame.split();
+        assert_eq!(
+            (method, split_at_nul(rest)),
+            (&b"POST"[..], (&b"silences"[..], &b"{}\0"[..]))
+        );
     }
 }

@@ -337,6 +337,10 @@ impl HostServices for NoHost {
     fn render(&self, _sink: &str, _name: &str, _context: &[u8]) -> Result<String, HostError> {
         Err(HostError::unavailable("validate may not call the host"))
     }
+
+    fn request(&self, _: &str, _: &str, _: &str, _: &[u8]) -> Result<String, HostError> {
+        Err(HostError::unavailable("validate may not call the host"))
+    }
 }
 
 /// Serves one call the plugin made from its process.
@@ -371,6 +375,19 @@ fn host_call(
                 std::str::from_utf8(name)
                     .map_err(|_| HostError::bad_request("the template name is not UTF-8"))
                     .and_then(|name| services.render(sink, name, context)),
+            )
+        }
+        frames::REQUEST => {
+            let (method, rest) = frame.split();
+            let (path, body) = frames::split_at_nul(rest);
+            answer(
+                std::str::from_utf8(method)
+                    .map_err(|_| HostError::bad_request("the request method is not UTF-8"))
+                    .and_then(|method| {
+                        let path = std::str::from_utf8(path)
+                            .map_err(|_| HostError::bad_request("the request path is not UTF-8"))?;
+                        services.request(sink, method, path, body)
+                    }),
             )
         }
         frames::HEALTH => {
