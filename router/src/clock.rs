@@ -6,6 +6,7 @@
 //! real time: they pace real upstreams.)
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -15,11 +16,20 @@ use time::format_description::well_known::Rfc3339;
 /// The clock in force, when it is not the system's.
 static FILE_CLOCK: OnceLock<PathBuf> = OnceLock::new();
 
+/// A clock set by the program itself (`alert-router test` and `replay` run their events
+/// at the times they name): Unix nanoseconds, 0 while not in force.
+static MANUAL: AtomicI64 = AtomicI64::new(0);
+
 /// The file clock's last reading: what it says while the file is being rewritten.
 static LAST_READ: Mutex<Option<OffsetDateTime>> = Mutex::new(None);
 
 /// Now, on the clock in force.
 pub fn now() -> OffsetDateTime {
+    let manual = MANUAL.load(Ordering::Acquire);
+    if manual != 0 {
+        return OffsetDateTime::from_unix_timestamp_nanos(i128::from(manual))
+            .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    }
     let Some(path) = FILE_CLOCK.get() else {
         return OffsetDateTime::now_utc();
     };
@@ -53,6 +63,15 @@ pub fn real_wait(until: OffsetDateTime) -> Duration {
 /// the file exists (or while it holds no valid instant) the system clock answers.
 pub fn install_file_clock(path: PathBuf) {
     let _ = FILE_CLOCK.set(path);
+}
+
+/// Makes the clock stand at `t` until set again: for a process that plays events at
+/// their own times (`test`, `replay`), never for a running router.
+pub fn set_manual(t: OffsetDateTime) {
+    let nanos = i64::try_from(t.unix_timestamp_nanos())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    MANUAL.store(nanos, Ordering::Release);
 }
 
 /// Whether a file clock is in force (status says so: a test run must not pass for a

@@ -43,5 +43,6 @@ pub mod reload;
 pub mod render;
 pub mod restart;
 pub mod rules;
+pub mod simulate;
 #[cfg(test)]
 mod testing;

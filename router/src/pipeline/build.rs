@@ -260,6 +260,9 @@ fn create(
     copies: &Path,
     services: &Arc<Services>,
 ) -> Result<Instance, PluginError> {
+    if let Some(capture) = &services.capture {
+        return Ok(Instance::capture(plugin.clone(), name, capture.clone()));
+    }
     let services = services.clone() as Arc<dyn HostServices>;
     match process_options(config, sink, plugin, copies)? {
         None => plugin.create(name, &sink.settings, services),

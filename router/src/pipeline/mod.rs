@@ -142,12 +142,33 @@ impl Pipeline {
         Pipeline::start_with(config, listen_flag, false)
     }
 
+    /// A router that only shows what it would send: each sink's messages go to
+    /// `capture` instead of its plugin (whose manifest and `validate` still judge the
+    /// config), on `config.storage.path` (a scratch directory: `alert-router test` and
+    /// `replay`). No timer thread runs: the caller moves the clock and calls
+    /// [`Pipeline::tick`].
+    pub fn start_capturing(
+        config: Config,
+        capture: crate::plugins::Capture,
+    ) -> Result<Arc<Pipeline>, Diagnostics> {
+        Pipeline::start_inner(config, None, false, Some(capture))
+    }
+
     /// Like [`Pipeline::start`]; with `accept_data_loss`, an outbox that lost commits
     /// (`run --accept-data-loss`) is used as it is instead of refused.
     pub fn start_with(
         config: Config,
         listen_flag: Option<std::net::SocketAddr>,
         accept_data_loss: bool,
+    ) -> Result<Arc<Pipeline>, Diagnostics> {
+        Pipeline::start_inner(config, listen_flag, accept_data_loss, None)
+    }
+
+    fn start_inner(
+        config: Config,
+        listen_flag: Option<std::net::SocketAddr>,
+        accept_data_loss: bool,
+        capture: Option<crate::plugins::Capture>,
     ) -> Result<Arc<Pipeline>, Diagnostics> {
         let storage_error = |e: &dyn std::fmt::Display| {
             Diagnostics::from(Diagnostic::file(&config.path, format!("storage.path: {e}")))
@@ -197,6 +218,7 @@ impl Pipeline {
         }
         let services = Arc::new(Services {
             pipeline: OnceLock::new(),
+            capture,
         });
         let built = build(checked, &services, &outbox, None)?;
         let notifier = Arc::new(Notifier::restore(

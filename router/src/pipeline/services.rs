@@ -104,6 +104,9 @@ fn delivered_limit(query: &str) -> Result<usize, String> {
 /// inside it, and a strong reference would keep it alive forever.
 pub(super) struct Services {
     pub(super) pipeline: OnceLock<Weak<Pipeline>>,
+    /// Set when the router only shows what it would send (`test`, `replay`): sinks get
+    /// capturing instances instead of their plugins' (see [`crate::simulate`]).
+    pub(super) capture: Option<crate::plugins::Capture>,
 }
 
 impl Services {
@@ -293,6 +296,7 @@ mod tests {
         // And before it is there.
         let starting = Services {
             pipeline: OnceLock::new(),
+            capture: None,
         };
         let e = starting.query("dash", "status").expect_err("not started");
         assert_eq!(

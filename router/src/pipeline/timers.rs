@@ -81,9 +81,7 @@ fn run(pipeline: &Weak<Pipeline>, stop: &AtomicBool) {
         // A bug here must not end the timers (groups would never speak again): the
         // tick is lost, and the next one tries again.
         let tick = std::panic::AssertUnwindSafe(|| {
-            p.resolve_timed_out(now, now_ms);
-            p.evaluate_alert_rules(now_ms);
-            p.flush_due_groups(now, now_ms);
+            p.tick(now);
             if last_prune.is_none_or(|last| now_ms.saturating_sub(last) >= PRUNE_EVERY_MS) {
                 p.prune_notify(now, now_ms);
                 last_prune = Some(now_ms);
@@ -95,15 +93,7 @@ fn run(pipeline: &Weak<Pipeline>, stop: &AtomicBool) {
             );
         }
         p.notifier.last_tick_ms.store(now_ms, Ordering::Relaxed);
-        let snap = p.snapshot.load_full();
-        let next = p
-            .notifier
-            .next_deadline_ms()
-            .into_iter()
-            .chain(p.evaluator.next_deadline_ms(&snap.rules))
-            .min()
-            .map(|ms| ms.max(now_ms));
-        drop(snap);
+        let next = p.next_deadline_ms().map(|ms| ms.max(now_ms));
         let wait = next.map_or(MAX_SLEEP, |ms| {
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
                 .map_or(MAX_SLEEP, clock::real_wait)
@@ -119,6 +109,27 @@ fn ms(t: OffsetDateTime) -> i64 {
 }
 
 impl Pipeline {
+    /// Does what is due at `now` on the router's clock: alerts past their
+    /// `resolve_timeout` resolve, alert rules look at time, due groups speak. The timer
+    /// thread calls it; `test` and `replay` call it as they move their clock.
+    pub fn tick(&self, now: OffsetDateTime) {
+        let now_ms = ms(now);
+        self.resolve_timed_out(now, now_ms);
+        self.evaluate_alert_rules(now_ms);
+        self.flush_due_groups(now, now_ms);
+    }
+
+    /// When [`Pipeline::tick`] has something to do next, on the router's clock (Unix
+    /// ms): a group due, an alert timing out, an alert rule's time.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        let snap = self.snapshot.load_full();
+        self.notifier
+            .next_deadline_ms()
+            .into_iter()
+            .chain(self.evaluator.next_deadline_ms(&snap.rules))
+            .min()
+    }
+
     /// Resolves the alerts whose `resolve_timeout` passed, by ingesting their `resolved`
     /// events. A refusal (a full outbox) is tried again on the next tick.
     fn resolve_timed_out(&self, now: OffsetDateTime, now_ms: i64) {

@@ -44,7 +44,13 @@ pub struct Instance {
 enum Inner {
     InProcess(Loaded),
     Process(ProcessInstance),
+    /// No plugin code runs: each message is handed to the function (`alert-router test`
+    /// and `replay`, which show what would be sent without sending it).
+    Capture(Capture),
 }
+
+/// Where a captured message goes: the sink's name and the message as `deliver` gets it.
+pub type Capture = Arc<dyn Fn(&str, &[u8]) + Send + Sync>;
 
 /// An instance in the router's process.
 struct Loaded {
@@ -90,6 +96,16 @@ impl Instance {
         }
     }
 
+    /// An instance that runs none of the plugin's code: [`Instance::deliver`] hands each
+    /// message to `capture` and answers delivered.
+    pub fn capture(plugin: Arc<Plugin>, sink: &str, capture: Capture) -> Instance {
+        Instance {
+            inner: Inner::Capture(capture),
+            plugin,
+            sink: sink.to_owned(),
+        }
+    }
+
     /// Whether the plugin runs in a process of its own (`isolation: process`).
     pub fn is_isolated(&self) -> bool {
         matches!(self.inner, Inner::Process(_))
@@ -99,7 +115,7 @@ impl Instance {
     pub fn pid(&self) -> Option<u32> {
         match &self.inner {
             Inner::Process(p) => p.pid(),
-            Inner::InProcess(_) => None,
+            Inner::InProcess(_) | Inner::Capture(_) => None,
         }
     }
 
@@ -115,6 +131,10 @@ impl Instance {
         match &mut self.inner {
             Inner::InProcess(loaded) => loaded.deliver(message_json),
             Inner::Process(process) => process.deliver(message_json),
+            Inner::Capture(capture) => {
+                capture(&self.sink, message_json);
+                Delivery::Ok
+            }
         }
     }
 
@@ -125,6 +145,7 @@ impl Instance {
         match &self.inner {
             Inner::InProcess(loaded) => loaded.host.health().pass_on_to(listener),
             Inner::Process(process) => process.health().pass_on_to(listener),
+            Inner::Capture(_) => {}
         }
     }
 

@@ -38,7 +38,7 @@ mod trust;
 pub use catalog::Catalog;
 pub use error::PluginError;
 pub use host::{Health, HealthListener, HostServices};
-pub use instance::{Delivery, Instance};
+pub use instance::{Capture, Delivery, Instance};
 pub use manifest::{Manifest, Markup, Setting, SettingProblem, SettingType, UnknownMarkup};
 pub use plugin::Plugin;
 pub use process::{HostArgs, ProcessOptions, serve as serve_plugin_host};
