@@ -26,6 +26,7 @@ pub mod alertmanager;
 pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod comparison;
 pub mod config;
 pub mod demo;
 pub mod derive;

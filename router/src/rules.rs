@@ -11,6 +11,7 @@ use minijinja::{Environment, Expression, UndefinedBehavior};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::comparison::Comparison;
 use crate::derive::rules::{AlertRule, RawAlertRule};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{Event, Severity};
@@ -88,6 +89,22 @@ pub(crate) struct RawMatch {
     #[serde(default)]
     labels: BTreeMap<String, String>,
     when: Option<Spanned<String>>,
+}
+
+impl RawMatch {
+    /// What it says, without where it says it (a definition's digest must not change
+    /// when the file's lines move).
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{:?}",
+            (
+                self.kind.as_ref().map(|k| &k.value),
+                self.severity.as_ref().map(|s| &s.value),
+                &self.labels,
+                self.when.as_ref().map(|w| &w.value),
+            )
+        )
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +245,8 @@ pub struct Rules {
     inhibitions: Vec<Inhibition>,
     time_intervals: TimeIntervals,
     compiled: Compiled,
+    /// For each compiled condition, its native form when it is a plain comparison.
+    fast: Vec<Option<Comparison>>,
     /// `when:` sources, for reload diffs.
     sources: Vec<String>,
 }
@@ -260,6 +279,7 @@ impl Rules {
             inhibitions: Vec::new(),
             time_intervals: TimeIntervals::default(),
             compiled: Compiled::new(expression_env(), |_| Vec::new()),
+            fast: Vec::new(),
             sources: Vec::new(),
         }
     }
@@ -539,6 +559,7 @@ impl Rules {
             inhibitions,
             time_intervals,
             compiled,
+            fast: sources.iter().map(|s| Comparison::parse(s)).collect(),
             sources,
         })
     }
@@ -677,17 +698,36 @@ impl Rules {
             }
         }
         let Some(idx) = matcher.when else { return true };
-        // The event read in place, not converted: a condition reads a field or two.
-        let ctx = ctx.get_or_insert_with(
-            || minijinja::context! { event => crate::render::rule_event_value(event) },
-        );
-        match self.compiled.borrow_dependent()[idx].eval(ctx.clone()) {
-            Ok(v) => v.is_true(),
+        match self.eval_on_event(idx, event, ctx) {
+            Ok(holds) => holds,
             Err(e) => {
                 on_error(format!("when: {e}"));
                 false
             }
         }
+    }
+
+    /// Evaluates compiled condition `idx` over `event`: natively when it is a plain
+    /// comparison of a number field, else with minijinja, reading the event in place
+    /// (`ctx` keeps its template value for the next condition on the same event).
+    pub fn eval_on_event(
+        &self,
+        idx: usize,
+        event: &Arc<Event>,
+        ctx: &mut Option<minijinja::Value>,
+    ) -> Result<bool, String> {
+        if let Some(holds) = self
+            .fast
+            .get(idx)
+            .and_then(Option::as_ref)
+            .and_then(|c| c.decide(event))
+        {
+            return Ok(holds);
+        }
+        let ctx = ctx.get_or_insert_with(
+            || minijinja::context! { event => crate::render::rule_event_value(event) },
+        );
+        self.eval_condition(idx, ctx)
     }
 }
 

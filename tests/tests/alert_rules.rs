@@ -220,9 +220,12 @@ alerts:
     streak: {count: 3, when: "event.pnl < 0"}
     annotations: {summary: "last loss {{ event.pnl }}"}
 "#;
-    let (mut router, _clock) = router_with(rules).await;
+    let (mut router, mut clock) = router_with(rules).await;
     post(&router, json!([{"type": "closed", "pnl": -1}, {"type": "closed", "pnl": 5}, {"type": "closed", "pnl": -2}])).await;
     post(&router, json!({"type": "closed", "pnl": -3})).await;
+    // Series are written at every tick (at least once a second): after one, a kill loses
+    // nothing of them.
+    clock.advance_and_tick(&router, 1).await;
     router.kill();
     router.restart().await;
     assert!(texts(&router).is_empty());

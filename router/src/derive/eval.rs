@@ -1,9 +1,12 @@
 //! Alert rules at work: per rule and series, what the events so far say, and the alert
 //! events (`type: alert`, `status: firing` then `resolved`) that follow. Events are read
 //! as they are routed; time-based changes (`for:`, `keep_firing_for:`, a count window
-//! emptying, an absence, a state rule's look) come from the timer. Each series' state is
-//! written with the batch that changed it, so a restart goes on where the last run was;
-//! a rule whose definition changed starts fresh.
+//! emptying, an absence, a state rule's look) come from the timer. The series that
+//! changed are written every timer tick (a second at most) and at a clean stop, not with
+//! each event: a hundred rules reading every event would otherwise mean a hundred rows
+//! per event. The alerts themselves are committed with their batch; a crash forgets at
+//! most the last second of evaluation (a count or streak a second short). A rule whose
+//! definition changed starts fresh.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,9 +22,6 @@ use crate::rules::Rules;
 
 /// The `source` of the alerts rules make: alert rules never read these.
 pub const SOURCE: &str = "alert-rules";
-/// Timestamps a count rule keeps per series, at most (beyond `at_least`, more say
-/// nothing new).
-const MAX_COUNTED: usize = 10_000;
 
 /// One series of one rule.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,8 +41,12 @@ pub struct Series {
     pub firing_since_ms: Option<i64>,
     /// It stopped holding; it resolves at this time unless it holds again.
     pub keep_until_ms: Option<i64>,
-    /// The newest matching event, as stored (annotations read it).
-    pub last_event: Option<String>,
+    /// The newest matching event, as stored (annotations read it); shared by every rule
+    /// that read it.
+    pub last_event: Option<Arc<str>>,
+    /// Changed since it was last written.
+    #[serde(skip)]
+    pub dirty: bool,
 }
 
 /// What the evaluator writes with a batch.
@@ -57,9 +61,9 @@ pub struct SeriesRow {
 
 #[derive(Default)]
 struct State {
-    /// Alerts (and their series' rows) a tick made that could not be stored yet (a full
-    /// outbox): the next tick hands them out again, first.
-    unsent: (Vec<Event>, Vec<SeriesRow>),
+    /// Alerts a tick made that could not be stored yet (a full outbox): the next tick
+    /// hands them out again, first.
+    unsent: Vec<Event>,
     /// rule name → (definition, series key → series)
     rules: HashMap<String, (String, BTreeMap<String, Series>)>,
     /// When each `state:` rule looks next (Unix ms).
@@ -133,20 +137,21 @@ impl Evaluator {
     }
 
     /// Reads `event` (as routed, before any route's `set`) with every alert rule that
-    /// matches it; alerts that start or end go to `alerts`, changed series to `rows`.
+    /// matches it; alerts that start or end go to `alerts`.
     pub fn on_event(
         &self,
         rules: &Rules,
         event: &Arc<Event>,
-        event_text: &str,
+        event_text: &Arc<str>,
         now_ms: i64,
         alerts: &mut Vec<Event>,
-        rows: &mut Vec<SeriesRow>,
     ) {
         if rules.alert_rules().is_empty() || event.source.as_deref() == Some(SOURCE) {
             return;
         }
         let mut ctx = None;
+        // The event as conditions see it, made once for every rule that asks.
+        let mut condition_ctx: Option<minijinja::Value> = None;
         let mut state = self.lock();
         for rule in rules.alert_rules() {
             let mut failed = |e: String| {
@@ -160,24 +165,34 @@ impl Evaluator {
                 state.state_due.insert(rule.name.clone(), now_ms);
                 continue;
             }
-            let values = keys::values(&rule.by, event);
-            let key = keys::joined(&values);
-            let (_, all) = state
-                .rules
-                .entry(rule.name.clone())
-                .or_insert_with(|| (rule.definition.clone(), BTreeMap::new()));
-            let series = all.entry(key.clone()).or_insert_with(|| Series {
-                values,
-                ..Series::default()
-            });
+            let key = if rule.by.is_empty() {
+                String::new()
+            } else {
+                keys::joined_values(&rule.by, event)
+            };
+            let all = match state.rules.get_mut(&rule.name) {
+                Some((_, all)) => all,
+                None => {
+                    let fresh = (rule.definition.clone(), BTreeMap::new());
+                    &mut state.rules.entry(rule.name.clone()).or_insert(fresh).1
+                }
+            };
+            let series = match all.get_mut(&key) {
+                Some(series) => series,
+                None => all.entry(key).or_insert_with(|| Series {
+                    values: keys::values(&rule.by, event),
+                    ..Series::default()
+                }),
+            };
             series.last_seen_ms = now_ms;
-            series.last_event = Some(event_text.to_owned());
-            let condition = |idx: usize| {
-                let ctx = minijinja::context! { event => crate::render::rule_event_value(event) };
-                rules.eval_condition(idx, &ctx).unwrap_or_else(|e| {
-                    failed(e);
-                    false
-                })
+            series.last_event = Some(event_text.clone());
+            let mut condition = |idx: usize| {
+                rules
+                    .eval_on_event(idx, event, &mut condition_ctx)
+                    .unwrap_or_else(|e| {
+                        failed(e);
+                        false
+                    })
             };
             match &rule.kind {
                 Kind::Threshold(idx) => {
@@ -186,8 +201,7 @@ impl Evaluator {
                 }
                 Kind::Count { at_least, within } => {
                     series.times.push_back(now_ms);
-                    prune_window(series, *within, now_ms);
-                    let holds = series.times.len() >= *at_least as usize;
+                    let holds = prune_window(series, *at_least, *within, now_ms);
                     look(rule, series, holds, now_ms);
                 }
                 Kind::Streak { count, when } => {
@@ -205,30 +219,19 @@ impl Evaluator {
                 }
                 Kind::State { .. } => {}
             }
-            let transition = transition(rule, series, now_ms);
-            if let Some(alert) = transition {
+            if let Some(alert) = transition(rule, series, now_ms) {
                 alerts.push(alert_event(rule, series, alert, now_ms));
             }
-            rows.push(SeriesRow {
-                rule: rule.name.clone(),
-                key,
-                definition: rule.definition.clone(),
-                state: Some(series.clone()),
-            });
+            series.dirty = true;
         }
     }
 
     /// What time alone changes at `now_ms`: `for:` passed, a `keep_firing_for` ran out,
     /// a count window emptied, an absence began, a state rule's look. `state` evaluates a
     /// state rule's condition.
-    pub fn on_tick(
-        &self,
-        rules: &Rules,
-        now_ms: i64,
-        state_check: StateCheck<'_>,
-    ) -> (Vec<Event>, Vec<SeriesRow>) {
+    pub fn on_tick(&self, rules: &Rules, now_ms: i64, state_check: StateCheck<'_>) -> Vec<Event> {
         let mut state = self.lock();
-        let (mut alerts, mut rows) = std::mem::take(&mut state.unsent);
+        let mut alerts = std::mem::take(&mut state.unsent);
         for rule in rules.alert_rules() {
             if let Kind::State { condition, every } = &rule.kind {
                 let due = state.state_due.get(&rule.name).copied().unwrap_or(i64::MIN);
@@ -254,24 +257,18 @@ impl Evaluator {
                     alerts.push(alert_event(rule, series, status, now_ms));
                 }
                 if *series != before {
-                    rows.push(SeriesRow {
-                        rule: rule.name.clone(),
-                        key: String::new(),
-                        definition: rule.definition.clone(),
-                        state: Some(series.clone()),
-                    });
+                    series.dirty = true;
                 }
                 continue;
             }
             let Some((_, all)) = state.rules.get_mut(&rule.name) else {
                 continue;
             };
-            for (key, series) in all.iter_mut() {
+            for series in all.values_mut() {
                 let before = series.clone();
                 match &rule.kind {
                     Kind::Count { at_least, within } => {
-                        prune_window(series, *within, now_ms);
-                        let holds = series.times.len() >= *at_least as usize;
+                        let holds = prune_window(series, *at_least, *within, now_ms);
                         look(rule, series, holds, now_ms);
                     }
                     Kind::Absent(after) => {
@@ -285,29 +282,54 @@ impl Evaluator {
                     alerts.push(alert_event(rule, series, status, now_ms));
                 }
                 if *series != before {
-                    rows.push(SeriesRow {
-                        rule: rule.name.clone(),
-                        key: key.clone(),
-                        definition: rule.definition.clone(),
-                        state: Some(series.clone()),
-                    });
+                    series.dirty = true;
                 }
             }
         }
-        (alerts, rows)
+        alerts
+    }
+
+    /// The series changed since the last call, to write (and marked written).
+    pub fn take_dirty(&self) -> Vec<SeriesRow> {
+        let mut state = self.lock();
+        let mut rows = Vec::new();
+        for (rule, (definition, all)) in state.rules.iter_mut() {
+            for (key, series) in all.iter_mut().filter(|(_, s)| s.dirty) {
+                series.dirty = false;
+                rows.push(SeriesRow {
+                    rule: rule.clone(),
+                    key: key.clone(),
+                    definition: definition.clone(),
+                    state: Some(series.clone()),
+                });
+            }
+        }
+        rows
     }
 
     /// A tick's alerts could not be stored: they go out with the next tick's.
-    pub fn retry_later(&self, alerts: Vec<Event>, rows: Vec<SeriesRow>) {
+    pub fn retry_later(&self, alerts: Vec<Event>) {
+        self.lock().unsent.extend(alerts);
+    }
+
+    /// Rows that could not be written: marked to be written again.
+    pub fn unwritten(&self, rows: Vec<SeriesRow>) {
         let mut state = self.lock();
-        state.unsent.0.extend(alerts);
-        state.unsent.1.extend(rows);
+        for row in rows {
+            if let Some(series) = state
+                .rules
+                .get_mut(&row.rule)
+                .and_then(|(_, all)| all.get_mut(&row.key))
+            {
+                series.dirty = true;
+            }
+        }
     }
 
     /// The earliest time something may change by time alone.
     pub fn next_deadline_ms(&self, rules: &Rules) -> Option<i64> {
         let state = self.lock();
-        if !state.unsent.0.is_empty() || !state.unsent.1.is_empty() {
+        if !state.unsent.is_empty() {
             return Some(i64::MIN);
         }
         let mut next: Option<i64> = state.state_due.values().copied().min();
@@ -383,11 +405,20 @@ fn transition(rule: &AlertRule, series: &mut Series, now_ms: i64) -> Option<&'st
     }
 }
 
-fn prune_window(series: &mut Series, within: std::time::Duration, now_ms: i64) {
+/// Drops the times that left the window, and all but the newest `at_least` (older ones
+/// say nothing the newest do not); whether `at_least` remain.
+fn prune_window(
+    series: &mut Series,
+    at_least: u32,
+    within: std::time::Duration,
+    now_ms: i64,
+) -> bool {
     let from = now_ms - within.as_millis() as i64;
-    while series.times.front().is_some_and(|&t| t <= from) || series.times.len() > MAX_COUNTED {
+    while series.times.front().is_some_and(|&t| t <= from) || series.times.len() > at_least as usize
+    {
         series.times.pop_front();
     }
+    series.times.len() >= at_least as usize
 }
 
 /// The alert event of `rule`'s series going `status` at `now_ms`.

@@ -86,7 +86,7 @@ pub struct AlertRule {
     pub kind: Kind,
     pub for_: Duration,
     pub keep_firing_for: Duration,
-    /// A text that changes when the definition does: state kept for a rule whose
+    /// A digest that changes when the definition does: state kept for a rule whose
     /// definition changed is dropped (it starts fresh, and says so).
     pub definition: String,
 }
@@ -152,22 +152,26 @@ pub(crate) fn compile(
         } else {
             names.insert(name.clone(), (file.to_path_buf(), loc.line() as u32));
         }
-        let definition = format!(
-            "{:?}",
-            (
-                &r.matcher,
-                &r.by.iter().map(|b| &b.value).collect::<Vec<_>>(),
-                &r.threshold.as_ref().map(|t| &t.value),
-                &r.count
-                    .as_ref()
-                    .map(|c| (c.value.at_least, &c.value.within.value)),
-                &r.streak
-                    .as_ref()
-                    .map(|s| (s.value.count, &s.value.when.value)),
-                &r.absent.as_ref().map(|a| &a.value),
-                &r.state.as_ref().map(|s| &s.value),
-                &r.for_.as_ref().map(|f| &f.value)
+        // A short digest: it is stored with every series.
+        let definition = crate::notify::keys::fnv1a(
+            format!(
+                "{:?}",
+                (
+                    r.matcher.describe(),
+                    &r.by.iter().map(|b| &b.value).collect::<Vec<_>>(),
+                    &r.threshold.as_ref().map(|t| &t.value),
+                    &r.count
+                        .as_ref()
+                        .map(|c| (c.value.at_least, &c.value.within.value)),
+                    &r.streak
+                        .as_ref()
+                        .map(|s| (s.value.count, &s.value.when.value)),
+                    &r.absent.as_ref().map(|a| &a.value),
+                    &r.state.as_ref().map(|s| &s.value),
+                    &r.for_.as_ref().map(|f| &f.value)
+                )
             )
+            .into_bytes(),
         );
         let matcher = compile_match(file, r.matcher, &owner, "match.", problems, conditions);
         let by =

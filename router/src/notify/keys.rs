@@ -94,6 +94,38 @@ pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> String {
     format!("{hash:016x}")
 }
 
+/// [`joined`] of `keys`' values in `event`, made in one string.
+pub fn joined_values(keys: &[Key], event: &Event) -> String {
+    let mut out = String::new();
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let value = match k {
+            Key::Type => Some(std::borrow::Cow::Borrowed(event.kind.as_str())),
+            Key::Severity => Some(std::borrow::Cow::Borrowed(event.severity.as_str())),
+            Key::Source => event.source.as_deref().map(std::borrow::Cow::Borrowed),
+            Key::Label(name) => event
+                .labels
+                .get(name)
+                .map(|v| std::borrow::Cow::Borrowed(v.as_str())),
+            Key::Field(name) => event.data.get(name).map(|v| match v {
+                Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                other => std::borrow::Cow::Owned(other.to_string()),
+            }),
+        };
+        let value = value.unwrap_or_default();
+        out.push_str(&k.to_string());
+        out.push('=');
+        if value.contains([',', '=', '"']) {
+            out.push_str(&Value::String(value.into_owned()).to_string());
+        } else {
+            out.push_str(&value);
+        }
+    }
+    out
+}
+
 /// `a=1,b=x`: a readable, unique text for a set of key values.
 pub fn joined(values: &[(String, String)]) -> String {
     let mut out = String::new();
@@ -161,6 +193,16 @@ mod tests {
                 .contains("labels.exchange")
         );
         assert!(Key::parse(" ").is_err());
+    }
+
+    #[test]
+    fn joined_values_in_one_go_are_the_joined_values() {
+        let e = event(serde_json::json!({"type": "t", "labels": {"a": "x,y"}, "n": 2}));
+        let keys: Vec<Key> = ["labels.a", "n", "source", "type"]
+            .iter()
+            .map(|k| Key::parse(k).expect("a key"))
+            .collect();
+        assert_eq!(joined_values(&keys, &e), joined(&values(&keys, &e)));
     }
 
     #[test]

@@ -124,21 +124,6 @@ impl Pipeline {
         self.settle(prepared, written)
     }
 
-    /// [`ingest`](Self::ingest) of what the router derives on its timer: alert rules'
-    /// alerts, with the series state that goes with them (written in the same commit).
-    pub(super) fn ingest_derived(
-        &self,
-        events: Vec<Event>,
-        series: Vec<crate::derive::eval::SeriesRow>,
-    ) -> Result<Accepted, IngestError> {
-        let mut prepared = self.prepare(events)?;
-        prepared.batch.notify.series.extend(series);
-        let written = self
-            .outbox
-            .append_blocking(std::mem::take(&mut prepared.batch));
-        self.settle(prepared, written)
-    }
-
     /// [`ingest`](Self::ingest) for async callers: routing and rendering a big batch run
     /// on a blocking thread, and the commit is awaited. The work runs as a task of its
     /// own, so a producer that hangs up mid-request cannot cut it between the commit and
@@ -237,14 +222,9 @@ impl Pipeline {
             }
             if !snap.rules.alert_rules().is_empty() {
                 let mut alerts = Vec::new();
-                self.evaluator.on_event(
-                    &snap.rules,
-                    &event,
-                    &event.to_json_string(),
-                    now_ms,
-                    &mut alerts,
-                    &mut notify_changes.series,
-                );
+                let text: Arc<str> = event.to_json_string().into();
+                self.evaluator
+                    .on_event(&snap.rules, &event, &text, now_ms, &mut alerts);
                 for a in &alerts {
                     tracing::info!(rule = %a.data.get("rule").and_then(|r| r.as_str()).unwrap_or(""), status = %a.data.get("status").and_then(|r| r.as_str()).unwrap_or(""), id = %a.id, "alert rule");
                 }

@@ -408,6 +408,7 @@ impl Pipeline {
     /// plugin instances. What is left stays in the outbox for the next start; returns
     /// (sink, messages left) for each sink that has some.
     pub fn shutdown(&self, deadline: Instant) -> Vec<(String, u64)> {
+        self.write_series();
         for e in self.stores.flush() {
             tracing::error!(error = %e, "a domain's state could not save everything");
         }

@@ -167,14 +167,29 @@ impl Pipeline {
             let ctx = minijinja::context! { state => Value::from(minijinja::value::Serde(&state)) };
             snap.rules.eval_condition(idx, &ctx)
         };
-        let (alerts, series) = self.evaluator.on_tick(&snap.rules, now_ms, &check);
-        if alerts.is_empty() && series.is_empty() {
+        let alerts = self.evaluator.on_tick(&snap.rules, now_ms, &check);
+        if !alerts.is_empty() {
+            let kept = alerts.clone();
+            if let Err(e) = self.ingest(alerts) {
+                tracing::warn!(error = %e, alerts = kept.len(), "alert rules' alerts could not be stored yet; trying again");
+                self.evaluator.retry_later(kept);
+            }
+        }
+        self.write_series();
+    }
+
+    /// Writes the alert rules' series that changed since the last time (each tick, and at
+    /// a clean stop).
+    pub(super) fn write_series(&self) {
+        let rows = self.evaluator.take_dirty();
+        if rows.is_empty() {
             return;
         }
-        let (kept_alerts, kept_series) = (alerts.clone(), series.clone());
-        if let Err(e) = self.ingest_derived(alerts, series) {
-            tracing::warn!(error = %e, alerts = kept_alerts.len(), "alert rules' alerts could not be stored yet; trying again");
-            self.evaluator.retry_later(kept_alerts, kept_series);
+        let mut batch = Batch::default();
+        batch.notify.series = rows.clone();
+        if let Err(e) = self.outbox.append_blocking(batch) {
+            tracing::warn!(error = %e, "alert rules' state could not be written; trying again");
+            self.evaluator.unwritten(rows);
         }
     }
 
