@@ -456,7 +456,7 @@ fn tag_end(source: &str, from: usize, closer: &str) -> usize {
             b'}' if closer == "}}" && depth > 0 => depth -= 1,
             _ => {}
         }
-        if (depth == 0 || closer == "%}") && source[i..].starts_with(closer) {
+        if (depth == 0 || closer == "%}") && bytes[i..].starts_with(closer.as_bytes()) {
             return i;
         }
         i += 1;
@@ -573,6 +573,26 @@ mod tests {
         );
         assert_eq!(&src[scan.calls[0].at.clone()], "datetme");
         assert_eq!(&src[scan.calls[1].at.clone()], "defind");
+    }
+
+    /// Found by the `templates` fuzz target: a tag left open before a character of
+    /// several bytes was searched for its end byte by byte, slicing inside the character.
+    #[test]
+    fn an_unclosed_tag_before_a_multibyte_character_is_scanned_without_a_panic() {
+        for src in [
+            "{{ event.x🏷️>b {% for %}",
+            "{% if a🕐 %}{{ b|upper🏷️",
+            "{{ {'a': 1}🏷️ }}",
+        ] {
+            let scan = Scan::template(src);
+            for call in &scan.calls {
+                assert!(src.get(call.at.clone()).is_some(), "{src}: {:?}", call.at);
+            }
+        }
+        assert_eq!(
+            calls(&Scan::template("{{ x|upper }}🏷️{{ y|lower")),
+            [(Kind::Filter, "upper"), (Kind::Filter, "lower")]
+        );
     }
 
     #[test]
