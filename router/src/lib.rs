@@ -47,3 +47,4 @@ pub mod rules;
 pub mod simulate;
 #[cfg(test)]
 mod testing;
+pub mod tz;

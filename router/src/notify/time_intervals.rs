@@ -201,13 +201,7 @@ fn instants(zone: &TimeZone, dt: DateTime) -> impl Iterator<Item = Timestamp> {
         .filter_map(move |offset| offset.to_timestamp(dt).ok())
 }
 
-fn to_timestamp(at: OffsetDateTime) -> Option<Timestamp> {
-    Timestamp::from_nanosecond(at.unix_timestamp_nanos()).ok()
-}
-
-fn to_offset_date_time(at: Timestamp) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(at.as_nanosecond()).ok()
-}
+use crate::tz::{to_offset_date_time, to_timestamp};
 
 /// A compiled window: the union of its periods. The default contains nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -634,31 +628,9 @@ fn time_range(report: &mut Reporter, raw: &RawTimeRange) -> Option<(i32, i32)> {
     Some((start, end))
 }
 
-/// The zone named `name` (IANA, e.g. `Europe/Berlin`; `UTC`; `Local` for this machine's,
-/// as Alertmanager accepts); `Err` says what is wrong.
+/// The zone named `name` (see [`crate::tz::zone`]), for a window's `location`.
 fn zone(name: &str) -> Result<TimeZone, String> {
-    match name {
-        // Go reads an empty name as UTC.
-        "" | "UTC" => return Ok(TimeZone::UTC),
-        "Local" => {
-            return TimeZone::try_system().map_err(|e| {
-                format!("`Local`: this machine's time zone is unknown ({e}): name an IANA zone such as `Europe/Berlin`")
-            });
-        }
-        _ => {}
-    }
-    TimeZone::get(name).map_err(|_| {
-        let known: Vec<String> = jiff::tz::db()
-            .available()
-            .map(|n| n.as_str().to_owned())
-            .collect();
-        match closest(name, known.iter().map(String::as_str)) {
-            Some(c) => format!("`{name}` is not an IANA time zone name: did you mean `{c}`?"),
-            None => format!(
-                "`{name}` is not an IANA time zone name: write one such as `Europe/Berlin` or `America/New_York`, or leave `location` out for UTC"
-            ),
-        }
-    })
+    crate::tz::zone(name, ", or leave `location` out for UTC")
 }
 
 #[cfg(test)]
