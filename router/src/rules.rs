@@ -13,6 +13,7 @@ use serde_saphyr::Spanned;
 
 use crate::comparison::Comparison;
 use crate::derive::rules::{AlertRule, RawAlertRule};
+use crate::derive::schedules::{RawSchedule, Schedule};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{Event, Severity};
 use crate::notify::keys::Key;
@@ -35,6 +36,8 @@ struct RawFile {
     routes: Vec<Spanned<RawRoute>>,
     #[serde(default)]
     alerts: Vec<Spanned<RawAlertRule>>,
+    #[serde(default)]
+    schedules: Vec<Spanned<RawSchedule>>,
     #[serde(default)]
     inhibit: Vec<Spanned<RawInhibition>>,
     #[serde(default)]
@@ -242,6 +245,7 @@ self_cell::self_cell!(
 pub struct Rules {
     routes: Vec<Route>,
     alert_rules: Vec<AlertRule>,
+    schedules: Vec<Schedule>,
     inhibitions: Vec<Inhibition>,
     time_intervals: TimeIntervals,
     compiled: Compiled,
@@ -276,6 +280,7 @@ impl Rules {
         Rules {
             routes: Vec::new(),
             alert_rules: Vec::new(),
+            schedules: Vec::new(),
             inhibitions: Vec::new(),
             time_intervals: TimeIntervals::default(),
             compiled: Compiled::new(expression_env(), |_| Vec::new()),
@@ -325,6 +330,8 @@ impl Rules {
         let mut routes = Vec::new();
         let mut conditions = Conditions::default();
         let mut alert_rules = Vec::new();
+        let mut schedules = Vec::new();
+        let mut schedule_names = BTreeMap::new();
         let mut alert_names = BTreeMap::new();
         let mut names = HashSet::new();
         let mut inhibitions = Vec::new();
@@ -338,6 +345,12 @@ impl Rules {
                     continue;
                 }
             };
+            schedules.extend(crate::derive::schedules::compile(
+                file,
+                raw.schedules,
+                &mut problems,
+                &mut schedule_names,
+            ));
             alert_rules.extend(crate::derive::rules::compile(
                 file,
                 raw.alerts,
@@ -556,6 +569,7 @@ impl Rules {
         problems.into_result(Rules {
             routes,
             alert_rules,
+            schedules,
             inhibitions,
             time_intervals,
             compiled,
@@ -570,6 +584,10 @@ impl Rules {
 
     pub fn alert_rules(&self) -> &[AlertRule] {
         &self.alert_rules
+    }
+
+    pub fn schedules(&self) -> &[Schedule] {
+        &self.schedules
     }
 
     /// Evaluates compiled condition `idx` (an alert rule's) in `ctx`.

@@ -445,8 +445,11 @@ fn router_stderr(dir: &TempDir) -> String {
     std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
 }
 
-fn expand(text: &str, dir: &Path) -> String {
-    text.replace("{plugins}", &plugin_dir().display().to_string())
+/// `text` with `{shipped-rules}`, `{plugins}`, `{dir}` and `{repo}` made paths, as every
+/// config the harness writes is.
+pub fn expand(text: &str, dir: &Path) -> String {
+    text.replace("{shipped-rules}", crate::shipped::RULES)
+        .replace("{plugins}", &plugin_dir().display().to_string())
         .replace("{dir}", &dir.display().to_string())
         .replace("{repo}", &repo_root().display().to_string())
 }

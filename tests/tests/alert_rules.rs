@@ -318,3 +318,48 @@ alerts:
         "{outcome}"
     );
 }
+
+#[tokio::test]
+async fn a_schedule_posts_its_event_on_time_in_its_zone_and_makes_a_missed_run_once() {
+    let rules = r#"
+schedules:
+  - name: close
+    cron: "59 23 * * *"
+    time_zone: America/New_York
+    event:
+      type: report
+      date: "{{ now[:10] }}"
+      trades: "{{ state.daily.count }}"
+"#;
+    let routes = "routes:\n  - name: reports\n    match: {type: report}\n    to: [console]\n";
+    let (mut router, mut clock) = router_with(rules).await;
+    std::fs::write(router.dir.path().join("rules/routes.yaml"), routes).expect("routes");
+    std::fs::write(
+        router.dir.path().join("templates/console/default.yaml"),
+        "text: \"{{ event.type }} {{ event.time }} trades={{ event.trades }}\"\n",
+    )
+    .expect("template");
+    let outcome: Value = reqwest::Client::new()
+        .post(format!("{}/v1/reload", router.url))
+        .send()
+        .await
+        .expect("reload")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(outcome["ok"], true, "{outcome}");
+    // 10:00 UTC; 23:59 in New York is 04:59 UTC the next day.
+    clock.advance_and_tick(&router, 18 * 3600 + 58 * 60).await;
+    assert!(texts(&router).is_empty(), "04:58 UTC: not yet");
+    clock.advance_and_tick(&router, 60).await;
+    let sent = texts_until(&router, 1).await;
+    assert_eq!(sent, ["report 2026-12-05T04:59:00Z trades=0"]);
+    // Down for three days: the missed runs are made once, at the start.
+    router.kill();
+    clock.advance(3 * 86_400);
+    router.restart().await;
+    let sent = texts_until(&router, 2).await;
+    assert_eq!(sent[1], "report 2026-12-08T04:59:00Z trades=0");
+    clock.advance_and_tick(&router, 60).await;
+    assert_eq!(texts(&router).len(), 2, "once");
+}

@@ -66,7 +66,7 @@ async fn alertmanager_notifications_reach_the_chats_once_each_and_resolve() {
     let router = Router::start(
         &format!(
             r#"plugins: {{dirs: ["{{plugins}}"]}}
-rules: "{{repo}}/rules"
+rules: {{shipped-rules}}
 templates: "{{repo}}/templates"
 sinks:
   console:
@@ -180,7 +180,7 @@ sinks:
 async fn what_is_not_a_notification_is_refused_with_where() {
     let router = Router::start(
         r#"plugins: {dirs: ["{plugins}"]}
-rules: "{repo}/rules"
+rules: {shipped-rules}
 templates: "{repo}/templates"
 sinks:
   console: {plugin: console, settings: {path: "{dir}/console.txt"}}

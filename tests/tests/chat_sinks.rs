@@ -19,7 +19,7 @@ async fn router(sinks: &str) -> Router {
     Router::start(
         &format!(
             r#"plugins: {{dirs: ["{{plugins}}"]}}
-rules: "{{repo}}/rules"
+rules: {{shipped-rules}}
 templates: "{{repo}}/templates"
 sinks:
   console:

@@ -22,7 +22,7 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The shipped rules and templates, the console writing JSON lines to `out.jsonl`.
 const CONFIG: &str = r#"
 plugins: {dirs: ["{plugins}"]}
-rules: "{repo}/rules"
+rules: {shipped-rules}
 templates: "{repo}/templates"
 sinks:
   console:
@@ -355,7 +355,7 @@ const DEMO_CONFIG: &str = r#"
 server: {listen: "127.0.0.1:0"}
 storage: {path: data}
 plugins: {dirs: ["{plugins}"]}
-rules: "{repo}/rules"
+rules: {shipped-rules}
 templates: "{repo}/templates"
 sinks:
   console:

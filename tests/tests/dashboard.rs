@@ -26,7 +26,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn config(settings: &str) -> String {
     format!(
         r#"plugins: {{dirs: ["{{plugins}}"]}}
-rules: "{{repo}}/rules"
+rules: {{shipped-rules}}
 templates: "{{repo}}/templates"
 sinks:
   dashboard:
@@ -595,20 +595,7 @@ async fn a_reload_changes_title_and_theme_and_a_failed_one_changes_nothing() {
     delivered(&router, 1).await;
     let reload = |settings: &str, extra: &str| {
         let text = config(settings).replace("sinks:\n", &format!("sinks:\n{extra}"));
-        let text = text
-            .replace(
-                "{plugins}",
-                &alert_router_tests::harness::plugin_dir()
-                    .display()
-                    .to_string(),
-            )
-            .replace(
-                "{repo}",
-                &alert_router_tests::harness::repo_root()
-                    .display()
-                    .to_string(),
-            )
-            .replace("{dir}", &router.dir.path().display().to_string());
+        let text = alert_router_tests::harness::expand(&text, router.dir.path());
         std::fs::write(router.dir.path().join("router.yaml"), text).expect("write router.yaml");
     };
     let client = reqwest::Client::new();
@@ -1024,7 +1011,7 @@ const HOSTILE: &str = "<img src=x onerror=\"window.__pwned=1\"><script>window.__
 #[tokio::test]
 async fn the_noise_section_shows_a_silence_and_what_it_held_back_live() {
     let router = Router::start(
-        &config("{listen: \"127.0.0.1:0\"}").replace("{repo}/rules", "{dir}/rules"),
+        &config("{listen: \"127.0.0.1:0\"}").replace("{shipped-rules}", "\"{dir}/rules\""),
         &[("rules/routes.yaml", ONE_ROUTE)],
     )
     .await;

@@ -64,7 +64,7 @@ async fn original_examples_print_as_the_golden_console_output() {
     let router = Router::start(
         r#"
 plugins: {dirs: ["{plugins}"]}
-rules: "{repo}/rules"
+rules: {shipped-rules}
 templates: "{repo}/templates"
 sinks:
   console:

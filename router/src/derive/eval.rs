@@ -491,6 +491,14 @@ fn alert_event(rule: &AlertRule, series: &mut Series, status: &str, now_ms: i64)
         },
     );
     data.insert("rule".into(), json!(rule.name));
+    // The rest of an Alertmanager alert's fields (alertmanager.rs), empty, so that a
+    // template for `alert` events reads both kinds alike.
+    let fingerprint =
+        keys::fnv1a(format!("{}\u{ff}{}", rule.name, keys::joined(&series.values)).into_bytes());
+    data.insert("fingerprint".into(), json!(fingerprint));
+    for empty in ["generator_url", "receiver", "group_key", "external_url"] {
+        data.insert(empty.into(), json!(""));
+    }
     Event {
         id: format!(
             "rule:{}:{}:{since}:{status}",

@@ -4,3 +4,4 @@
 pub mod cron;
 pub mod eval;
 pub mod rules;
+pub mod schedules;

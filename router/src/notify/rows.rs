@@ -83,6 +83,8 @@ pub struct Changes {
     pub groups_gone: Vec<(String, String)>,
     /// Alert rules' series (derive/eval.rs).
     pub series: Vec<crate::derive::eval::SeriesRow>,
+    /// Schedules' last runs: (name, Unix ms), with the event the run posts.
+    pub schedule_runs: Vec<(String, i64)>,
 }
 
 impl Changes {
@@ -95,6 +97,7 @@ impl Changes {
             && self.groups.is_empty()
             && self.groups_gone.is_empty()
             && self.series.is_empty()
+            && self.schedule_runs.is_empty()
     }
 }
 
@@ -105,4 +108,5 @@ pub struct Stored {
     pub held: Vec<HeldRow>,
     pub groups: Vec<GroupRow>,
     pub series: Vec<crate::derive::eval::SeriesRow>,
+    pub schedule_runs: Vec<(String, i64)>,
 }

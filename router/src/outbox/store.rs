@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS series (
     state TEXT NOT NULL,
     PRIMARY KEY (rule, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schedule_runs (
+    name TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups (
     route TEXT NOT NULL,
     group_key TEXT NOT NULL,
@@ -614,6 +618,13 @@ fn write_notify(tx: &Connection, c: &Changes) -> rusqlite::Result<()> {
     for (route, key) in &c.groups_gone {
         group_gone.execute([route, key])?;
     }
+    let mut run = tx.prepare_cached(
+        "INSERT INTO schedule_runs (name, last) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET last = max(last, excluded.last)",
+    )?;
+    for (name, last) in &c.schedule_runs {
+        run.execute(params![name, last])?;
+    }
     let mut series = tx.prepare_cached(
         "INSERT OR REPLACE INTO series (rule, key, definition, state) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -709,11 +720,16 @@ pub(super) fn notify_state(conn: &Connection) -> rusqlite::Result<Stored> {
             }
         }
     }
+    let schedule_runs = conn
+        .prepare("SELECT name, last FROM schedule_runs")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
     Ok(Stored {
         alerts,
         held,
         groups,
         series,
+        schedule_runs,
     })
 }
 

@@ -124,6 +124,21 @@ impl Pipeline {
         self.settle(prepared, written)
     }
 
+    /// [`ingest`](Self::ingest) with more of the router's own state written in the same
+    /// commit (`extra` adds it to the batch's noise-control changes).
+    pub(super) fn ingest_with(
+        &self,
+        events: Vec<Event>,
+        extra: impl FnOnce(&mut crate::notify::rows::Changes),
+    ) -> Result<Accepted, IngestError> {
+        let mut prepared = self.prepare(events)?;
+        extra(&mut prepared.batch.notify);
+        let written = self
+            .outbox
+            .append_blocking(std::mem::take(&mut prepared.batch));
+        self.settle(prepared, written)
+    }
+
     /// [`ingest`](Self::ingest) for async callers: routing and rendering a big batch run
     /// on a blocking thread, and the commit is awaited. The work runs as a task of its
     /// own, so a producer that hangs up mid-request cannot cut it between the commit and

@@ -95,6 +95,8 @@ pub struct Pipeline {
     pub notifier: Arc<Notifier>,
     /// Alert rules' series: what outlives a reload too.
     pub evaluator: Evaluator,
+    /// When each schedule last ran.
+    pub schedule_runs: crate::derive::schedules::Runs,
 }
 
 /// How a reload went.
@@ -194,6 +196,7 @@ impl Pipeline {
         let outbox = opened.outbox;
         let mut stored_notify = opened.notify;
         let stored_series = std::mem::take(&mut stored_notify.series);
+        let stored_runs = std::mem::take(&mut stored_notify.schedule_runs);
         let silences = Silences::open(
             &config.storage.path,
             config.storage.sync,
@@ -228,6 +231,11 @@ impl Pipeline {
             crate::clock::now_ms(),
         ));
         let evaluator = Evaluator::restore(stored_series, &built.snapshot.rules);
+        let schedule_runs = crate::derive::schedules::Runs::restore(
+            stored_runs,
+            built.snapshot.rules.schedules(),
+            crate::clock::now(),
+        );
         let pipeline = Arc::new(Pipeline {
             snapshot: ArcSwap::from_pointee(built.snapshot),
             stores,
@@ -242,6 +250,7 @@ impl Pipeline {
             reloads: ReloadLog::default(),
             notifier,
             evaluator,
+            schedule_runs,
         });
         let _ = services.pipeline.set(Arc::downgrade(&pipeline));
         Ok(pipeline)

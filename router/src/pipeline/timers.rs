@@ -115,6 +115,7 @@ impl Pipeline {
     pub fn tick(&self, now: OffsetDateTime) {
         let now_ms = ms(now);
         self.resolve_timed_out(now, now_ms);
+        self.run_schedules(now);
         self.evaluate_alert_rules(now_ms);
         self.flush_due_groups(now, now_ms);
     }
@@ -127,7 +128,53 @@ impl Pipeline {
             .next_deadline_ms()
             .into_iter()
             .chain(self.evaluator.next_deadline_ms(&snap.rules))
+            .chain(self.schedule_runs.next_ms(snap.rules.schedules()))
             .min()
+    }
+
+    /// The state store's answer to every resource, as `state` rules and schedules' event
+    /// templates see it.
+    fn state_answers(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut state = serde_json::Map::new();
+        for resource in self.stores.resources() {
+            if let Ok(v) = self.stores.query(resource, "") {
+                state.insert(resource.to_owned(), v);
+            }
+        }
+        state
+    }
+
+    /// Posts the event of every schedule whose time has come, stored with the mark of its
+    /// run (so it is made once); a refusal is tried again on the next tick.
+    fn run_schedules(&self, now: OffsetDateTime) {
+        let snap = self.snapshot.load_full();
+        let due = self.schedule_runs.due(snap.rules.schedules(), now);
+        if due.is_empty() {
+            return;
+        }
+        let state = self.state_answers();
+        for (schedule, at) in due {
+            let event = match schedule.event(at, &state) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Counted as run: the next run may fare better; this one would fail
+                    // the same way every tick.
+                    tracing::error!(schedule = %schedule.name, file = %schedule.file.display(), line = schedule.line, error = %e, "a schedule's event could not be made; this run is skipped");
+                    self.schedule_runs.ran(&schedule.name, at);
+                    continue;
+                }
+            };
+            let mark = (schedule.name.clone(), ms(at));
+            match self.ingest_with(vec![event], |changes| changes.schedule_runs.push(mark)) {
+                Ok(_) => {
+                    tracing::info!(schedule = %schedule.name, at = %crate::event::format_time(at), "schedule ran");
+                    self.schedule_runs.ran(&schedule.name, at);
+                }
+                Err(e) => {
+                    tracing::warn!(schedule = %schedule.name, error = %e, "a schedule's event could not be stored yet; trying again")
+                }
+            }
+        }
     }
 
     /// Resolves the alerts whose `resolve_timeout` passed, by ingesting their `resolved`
@@ -158,12 +205,7 @@ impl Pipeline {
         }
         // A state rule reads every resource of the state store.
         let check = |idx: usize| {
-            let mut state = serde_json::Map::new();
-            for resource in self.stores.resources() {
-                if let Ok(v) = self.stores.query(resource, "") {
-                    state.insert(resource.to_owned(), v);
-                }
-            }
+            let state = self.state_answers();
             let ctx = minijinja::context! { state => Value::from(minijinja::value::Serde(&state)) };
             snap.rules.eval_condition(idx, &ctx)
         };
