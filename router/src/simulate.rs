@@ -61,6 +61,8 @@ impl Simulation {
             ))
         })?;
         config.storage.path = scratch.clone();
+        // Scratch storage: no fsync per commit (nothing here must survive a power cut).
+        config.storage.sync = crate::config::SyncMode::Normal;
         for sink in config.sinks.values_mut() {
             sink.rate_limit = None;
         }

@@ -14,6 +14,8 @@ use time::OffsetDateTime;
 
 mod dead_letters;
 mod env_file;
+mod export;
+mod replay;
 mod send;
 mod setup;
 mod silence;
@@ -110,6 +112,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         storage: Option<PathBuf>,
     },
+    /// Write the events the outbox keeps as NDJSON, oldest first (for `replay`). Reads
+    /// the outbox read-only, also while the router runs.
+    Export(export::Export),
+    /// Play recorded events through a candidate config and a baseline on a clock of
+    /// their own, and compare what each would have sent, held back and alerted on.
+    Replay(replay::Replay),
     /// Silence events for a while: add, list or expire silences on a running router.
     Silence(silence::Silence),
     /// Check Telegram's or Discord's credentials and give (or write into .env) the
@@ -135,7 +143,13 @@ pub enum Command {
 pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
     crate::domains::register(domains);
     let cli = Cli::parse();
-    init_logging();
+    // A replay runs two routers through a day in seconds: their info lines would bury
+    // the report.
+    init_logging(if matches!(cli.command, Some(Command::Replay(_))) {
+        "warn"
+    } else {
+        "info"
+    });
     let command = cli.command.unwrap_or(Command::Run {
         listen: None,
         drain: DEFAULT_DRAIN,
@@ -169,6 +183,8 @@ pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
         ),
         Command::Setup(setup) => setup::run(&cli.config, setup),
         Command::Silence(args) => silence::run(args),
+        Command::Export(args) => export::run(&cli.config, args),
+        Command::Replay(args) => replay::run(&cli.config, args),
         Command::PluginHost {
             plugin,
             plugin_version,
@@ -195,12 +211,13 @@ pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr at `ALERT_ROUTER_LOG`, else at `default`.
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
     let asked = std::env::var("ALERT_ROUTER_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| "info".to_owned());
+        .unwrap_or_else(|| default.to_owned());
     let mut filter = EnvFilter::try_new(&asked).unwrap_or_else(|_| EnvFilter::new("info"));
     // The file watcher logs every file event at debug and trace; with the log written
     // into a watched directory (the config's), each line would be an event to log: a

@@ -28,6 +28,8 @@ pub struct Counters {
     pub rule_errors: AtomicU64,
     pub rejected: AtomicU64,
     pub by_type: Mutex<TypeCounts>,
+    /// Per route and per alert rule.
+    pub tally: super::tally::Tally,
 }
 
 /// Events taken, by type. The first [`TYPE_SERIES`] types seen are counted each on its
@@ -83,7 +85,7 @@ pub enum IngestError {
 /// A batch routed and rendered, with room taken in the outbox, not yet written.
 pub struct Prepared {
     /// Held until the batch is written: a reload stops removed sinks only after that.
-    _snapshot: Arc<Snapshot>,
+    snapshot: Arc<Snapshot>,
     batch: Batch,
     reservation: Reservation,
     accepted: Accepted,
@@ -103,6 +105,11 @@ pub struct Prepared {
     held: Vec<Held>,
     /// Messages not sent now, per sink and reason, counted once the batch is written.
     held_back: Vec<(Arc<SinkStats>, Reason)>,
+    /// Messages per route (its index in the snapshot's routes): `None` written for a
+    /// sink, else the reason it was held back.
+    by_route: Vec<(usize, Option<Reason>)>,
+    /// Alert rules' alerts routed in this batch: (rule, fired (else resolved)).
+    alert_rules: Vec<(String, bool)>,
 }
 /// What `ingest` answers: every event's id, in order (repeats included).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -178,6 +185,8 @@ impl Pipeline {
         let mut notify_changes = Changes::default();
         let mut held: Vec<Held> = Vec::new();
         let mut held_back: Vec<(Arc<SinkStats>, Reason)> = Vec::new();
+        let mut by_route: Vec<(usize, Option<Reason>)> = Vec::new();
+        let mut alert_rules: Vec<(String, bool)> = Vec::new();
         let mut ids = Vec::with_capacity(events.len());
         let mut fresh = Vec::new();
         let mut messages: Vec<NewMessage> = Vec::new();
@@ -221,6 +230,13 @@ impl Pipeline {
                         return Err(IngestError::InFlight { id: event.id });
                     }
                 }
+            }
+            // An alert rule's alert (from this batch's events, or from the timer).
+            if event.source.as_deref() == Some(crate::derive::eval::SOURCE)
+                && let Some(rule) = event.data.get("rule").and_then(|r| r.as_str())
+            {
+                let fired = event.data.get("status").and_then(|s| s.as_str()) == Some("firing");
+                alert_rules.push((rule.to_owned(), fired));
             }
             // Look up before inserting: `entry` would allocate the key for every event.
             match by_type.get_mut(&event.kind) {
@@ -294,6 +310,7 @@ impl Pipeline {
                     Verdict::Hold(h) => {
                         tracing::debug!(route = %route.name, group = %h.row.group_key, reason = h.reason.as_str(), "held for a notification to come");
                         count_held(&snap, &hit.sinks, h.reason, &mut held_back);
+                        count_route(&snap, hit.route, &hit.sinks, h.reason, &mut by_route);
                         notify_changes.held.push(h.row.clone());
                         held.push(*h);
                         continue;
@@ -309,6 +326,7 @@ impl Pipeline {
                             silence_noted = true;
                         }
                         count_held(&snap, &hit.sinks, reason, &mut held_back);
+                        count_route(&snap, hit.route, &hit.sinks, reason, &mut by_route);
                         continue;
                     }
                 };
@@ -356,6 +374,7 @@ impl Pipeline {
                         Ok(payload) => {
                             tracing::debug!(route = %route.name, %sink, template, message_id = %message.id, "rendered for the sink");
                             message.payload = Some(payload.into());
+                            by_route.push((hit.route, None));
                             let bytes = message.bytes();
                             match per_sink.get_mut(sink) {
                                 Some(count) => count.add(1, bytes),
@@ -398,7 +417,7 @@ impl Pipeline {
             })
             .collect();
         Ok(Prepared {
-            _snapshot: snap,
+            snapshot: snap,
             batch: Batch {
                 messages,
                 seen: fresh.clone(),
@@ -417,6 +436,8 @@ impl Pipeline {
             dead,
             held,
             held_back,
+            by_route,
+            alert_rules,
         })
     }
 
@@ -446,6 +467,23 @@ impl Pipeline {
         for (stats, reason) in prepared.held_back {
             stats.held_back.add(reason, 1);
             self.notifier.held_back.add(reason, 1);
+        }
+        if !prepared.by_route.is_empty() {
+            let routes = prepared.snapshot.rules.routes();
+            self.counters.tally.routes(
+                prepared
+                    .by_route
+                    .iter()
+                    .filter_map(|(i, reason)| Some((routes.get(*i)?.name.as_str(), *reason))),
+            );
+        }
+        if !prepared.alert_rules.is_empty() {
+            self.counters.tally.alerts(
+                prepared
+                    .alert_rules
+                    .iter()
+                    .map(|(rule, fired)| (rule.as_str(), *fired)),
+            );
         }
         self.notifier.held(prepared.held);
         for (stats, error, render_error) in prepared.dead {
@@ -495,6 +533,21 @@ fn count_held(
     for sink in sinks {
         if let Some(entry) = snap.sinks.get(sink) {
             out.push((entry.worker.stats.clone(), reason));
+        }
+    }
+}
+
+/// Counts a message of each running sink among `sinks` as held back by route `route`.
+fn count_route(
+    snap: &Snapshot,
+    route: usize,
+    sinks: &[String],
+    reason: Reason,
+    out: &mut Vec<(usize, Option<Reason>)>,
+) {
+    for sink in sinks {
+        if snap.sinks.contains_key(sink) {
+            out.push((route, Some(reason)));
         }
     }
 }

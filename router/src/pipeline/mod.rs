@@ -18,6 +18,7 @@ mod ingest;
 mod services;
 mod silencing;
 mod status;
+mod tally;
 pub mod timers;
 
 use std::collections::BTreeMap;

@@ -112,7 +112,11 @@ impl Pipeline {
                 "rejected": c.rejected.load(Ordering::Relaxed),
                 "rule_errors": c.rule_errors.load(Ordering::Relaxed),
                 "by_type": c.by_type.lock().unwrap_or_else(|e| e.into_inner()).to_json(),
+                "alert_rules": c.tally.alert_rules_json(
+                    snap.rules.alert_rules().iter().map(|r| r.name.as_str())
+                ),
             },
+            "routes": c.tally.routes_json(snap.rules.routes().iter().map(|r| r.name.as_str())),
             "notify": {
                 "held_back": self.notifier.held_back.to_json(),
                 "open": self.notifier.summary(),

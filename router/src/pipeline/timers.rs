@@ -279,6 +279,11 @@ impl Pipeline {
             match self.outbox.append_blocking(batch) {
                 Ok(()) => {
                     self.notifier.done(&plan);
+                    let routed = sent
+                        .iter()
+                        .filter(|(sink, ok)| *ok && snap.sinks.contains_key(sink))
+                        .map(|_| (plan.route.as_str(), None));
+                    self.counters.tally.routes(routed);
                     for (sink, ok) in sent {
                         if let Some(entry) = snap.sinks.get(&sink) {
                             if ok {
