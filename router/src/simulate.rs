@@ -128,6 +128,14 @@ impl Simulation {
         accepted
     }
 
+    /// Sets a silence at the clock's time, as `POST /v1/silences` would with `body`.
+    pub fn set_silence(
+        &mut self,
+        body: &[u8],
+    ) -> Result<crate::pipeline::SetSilence, crate::notify::silences::SilenceError> {
+        self.pipeline.set_silence(body, "test")
+    }
+
     /// Every message captured so far, in the order the sinks took them.
     pub fn captured(&self) -> Vec<Captured> {
         self.captured

@@ -363,3 +363,32 @@ schedules:
     clock.advance_and_tick(&router, 60).await;
     assert_eq!(texts(&router).len(), 2, "once");
 }
+
+#[tokio::test]
+async fn a_count_window_goes_on_across_a_restart() {
+    let rules = r#"
+alerts:
+  - name: error-burst
+    match: {type: failure}
+    count: {at_least: 3, within: 10m}
+    annotations: {summary: "three within ten minutes"}
+"#;
+    let (mut router, mut clock) = router_with(rules).await;
+    post(&router, json!([{"type": "failure"}, {"type": "failure"}])).await;
+    clock.advance_and_tick(&router, 60).await;
+    router.kill();
+    router.restart().await;
+    post(&router, json!({"type": "failure"})).await;
+    assert_eq!(
+        texts_until(&router, 1).await,
+        ["error-burst firing three within ten minutes"]
+    );
+    // The window still ends ten minutes after the first two, counted before the restart.
+    clock.advance_and_tick(&router, 9 * 60 - 1).await;
+    assert_eq!(texts(&router).len(), 1);
+    clock.advance_and_tick(&router, 1).await;
+    assert_eq!(
+        texts_until(&router, 2).await[1],
+        "error-burst resolved three within ten minutes"
+    );
+}

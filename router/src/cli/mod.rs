@@ -20,6 +20,7 @@ mod send;
 mod setup;
 mod silence;
 mod table;
+mod test_rules;
 
 use crate::config::Config;
 use crate::diag::Diagnostics;
@@ -118,6 +119,15 @@ pub enum Command {
     /// Play recorded events through a candidate config and a baseline on a clock of
     /// their own, and compare what each would have sent, held back and alerted on.
     Replay(replay::Replay),
+    /// Run rule tests: play each test file's events and silences through the config on
+    /// a simulated clock, and check the alerts, what the sinks got and what was held
+    /// back at the times the file names. Exit 1 when a test fails, 2 when a file or its
+    /// config is invalid.
+    Test {
+        /// Test files (YAML), or directories: every *.yaml in them.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// Silence events for a while: add, list or expire silences on a running router.
     Silence(silence::Silence),
     /// Check Telegram's or Discord's credentials and give (or write into .env) the
@@ -143,13 +153,10 @@ pub enum Command {
 pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
     crate::domains::register(domains);
     let cli = Cli::parse();
-    // A replay runs two routers through a day in seconds: their info lines would bury
-    // the report.
-    init_logging(if matches!(cli.command, Some(Command::Replay(_))) {
-        "warn"
-    } else {
-        "info"
-    });
+    // Commands that play a whole config through a clock of their own say what matters
+    // themselves; the routers' start-up news would bury it.
+    let quiet = matches!(cli.command, Some(Command::Replay(_) | Command::Test { .. }));
+    init_logging(if quiet { "warn" } else { "info" });
     let command = cli.command.unwrap_or(Command::Run {
         listen: None,
         drain: DEFAULT_DRAIN,
@@ -182,6 +189,7 @@ pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
             },
         ),
         Command::Setup(setup) => setup::run(&cli.config, setup),
+        Command::Test { files } => test_rules::run(&cli.config, &files),
         Command::Silence(args) => silence::run(args),
         Command::Export(args) => export::run(&cli.config, args),
         Command::Replay(args) => replay::run(&cli.config, args),
@@ -218,7 +226,7 @@ fn init_logging(default: &str) {
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| default.to_owned());
-    let mut filter = EnvFilter::try_new(&asked).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&asked).unwrap_or_else(|_| EnvFilter::new(default));
     // The file watcher logs every file event at debug and trace; with the log written
     // into a watched directory (the config's), each line would be an event to log: a
     // loop that fills the disk. They stay at info unless named on purpose.
