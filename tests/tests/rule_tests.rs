@@ -215,3 +215,27 @@ fn a_key_that_does_not_exist_is_refused_at_its_place_with_exit_2() {
         "{stdout}"
     );
 }
+
+/// The shipped rules' own tests (rules/tests), as a user runs them, with the shipped
+/// router.yaml (its plugins those the tests build).
+#[test]
+fn the_shipped_rules_pass_their_own_tests() {
+    let repo = alert_router_tests::harness::repo_root();
+    let config = alert_router_tests::shipped::router_yaml()
+        .replace("\nrules: {shipped-rules}\n", "\nrules: \"{repo}/rules\"\n");
+    let tests = std::fs::read_to_string(repo.join("rules/tests/trading.yaml"))
+        .expect("the shipped rule tests");
+    let dir = alert_router_tests::harness::dir_with(&[
+        ("router.yaml", &config),
+        ("rules/tests/trading.yaml", &tests),
+    ]);
+    let (code, stdout, stderr) = alert_router_tests::harness::run_cli(
+        dir.path(),
+        &["--config", "router.yaml", "test", "rules/tests"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("5 test(s) in 1 file(s): 5 ok, 0 failed"),
+        "{stdout}"
+    );
+}
