@@ -40,22 +40,24 @@ struct Notification {
     alerts: Vec<Alert>,
 }
 
+/// One alert, as the webhook sends it (and as `POST /api/v2/alerts` makes it: see
+/// [`crate::api`]'s `am_v2`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Alert {
-    status: String,
+pub(crate) struct Alert {
+    pub status: String,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     #[serde(default)]
-    starts_at: Option<String>,
+    pub starts_at: Option<String>,
     #[serde(default)]
-    ends_at: Option<String>,
+    pub ends_at: Option<String>,
     #[serde(default, rename = "generatorURL")]
-    generator_url: String,
+    pub generator_url: String,
     #[serde(default)]
-    fingerprint: String,
+    pub fingerprint: String,
 }
 
 /// The events of one notification, in its order. A body that is not a version 4
@@ -98,6 +100,19 @@ pub fn events(body: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, BatchError
 
 /// The event (as posted to `/v1/events`) for one alert.
 fn alert_event(n: &Notification, a: &Alert) -> Result<Value, (&'static str, String)> {
+    let mut event = alert_fields(a, "alertmanager")?;
+    event.insert("receiver".into(), json!(n.receiver));
+    event.insert("group_key".into(), json!(n.group_key));
+    event.insert("external_url".into(), json!(n.external_url));
+    Ok(Value::Object(event))
+}
+
+/// An alert's event, but for what only a notification says (receiver, group key,
+/// external URL), with `source` as given.
+pub(crate) fn alert_fields(
+    a: &Alert,
+    source: &str,
+) -> Result<Map<String, Value>, (&'static str, String)> {
     let status = match a.status.as_str() {
         "firing" | "resolved" => a.status.clone(),
         other => {
@@ -134,7 +149,7 @@ fn alert_event(n: &Notification, a: &Alert) -> Result<Value, (&'static str, Stri
     if let Some(t) = time {
         event.insert("time".into(), json!(t));
     }
-    event.insert("source".into(), json!("alertmanager"));
+    event.insert("source".into(), json!(source));
     event.insert("labels".into(), json!(a.labels));
     event.insert(
         "alertname".into(),
@@ -148,14 +163,11 @@ fn alert_event(n: &Notification, a: &Alert) -> Result<Value, (&'static str, Stri
     event.insert("ends_at".into(), json!(ends_at));
     event.insert("generator_url".into(), json!(a.generator_url));
     event.insert("fingerprint".into(), json!(a.fingerprint));
-    event.insert("receiver".into(), json!(n.receiver));
-    event.insert("group_key".into(), json!(n.group_key));
-    event.insert("external_url".into(), json!(n.external_url));
-    Ok(Value::Object(event))
+    Ok(event)
 }
 
 /// Alertmanager sends a firing alert's `endsAt` as Go's zero time.
-fn is_zero_time(t: &str) -> bool {
+pub(crate) fn is_zero_time(t: &str) -> bool {
     t.starts_with("0001-01-01")
 }
 

@@ -1,6 +1,6 @@
 //! The HTTP API (axum): `POST /v1/events`, `POST /v1/alertmanager`, `GET /v1/status`, `GET /v1/state/*`,
 //! `POST /v1/reload`, `GET /v1/dead-letters` and `POST /v1/dead-letters/{retry,drop}`,
-//! `GET /healthz`, `GET /metrics`. Handlers are thin: they parse, call the [`Pipeline`], and map its
+//! `GET /healthz`, `GET /metrics`, and Alertmanager's API v2 ([`am_v2`]). Handlers are thin: they parse, call the [`Pipeline`], and map its
 //! answers to status codes through one [`ApiError`].
 //!
 //! [`serve`] runs the server itself (not `axum::serve`), for what a hostile client needs:
@@ -31,6 +31,8 @@ use crate::domains::StateQueryError;
 use crate::notify::silences::SilenceError;
 use crate::outbox::Selector;
 use crate::pipeline::{IngestError, Pipeline};
+
+pub mod am_v2;
 
 /// What every handler shares. `server.token` and `server.max_body` are read from the
 /// pipeline's snapshot in force on every request, so a reload applies them at once.
@@ -277,9 +279,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/silences", get(get_silences).post(post_silence))
         .route("/v1/silences/{id}", get(get_silence).delete(delete_silence))
         .route("/metrics", get(get_metrics))
+        .merge(am_v2::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(am_v2::health())
         .merge(v1)
         .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .with_state(state)

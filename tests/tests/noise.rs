@@ -658,3 +658,30 @@ async fn route_and_render_explain_the_silence_window_throttle_and_group_that_app
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_firing_alert_sent_again_with_its_id_is_not_routed_again_but_does_not_time_out() {
+    let rules = "routes:\n  - name: all\n    resolve_timeout: 5m\n    to: [console]\n";
+    let (router, mut clock) = router_at("2026-12-04T10:00:00Z", rules).await;
+    let alert = json!({"type": "disk_full", "id": "prom:1", "status": "firing", "labels": {"host": "a"}, "n": 1});
+    post(&router, alert.clone()).await;
+    assert_eq!(texts_until(&router, 1).await, ["disk_full n=1 firing"]);
+    // As Prometheus does: the same alert every minute, for ten minutes.
+    for _ in 0..10 {
+        clock.advance_and_tick(&router, 60).await;
+        post(&router, alert.clone()).await;
+    }
+    assert_eq!(
+        texts(&router).len(),
+        1,
+        "not routed again, not resolved by the timeout"
+    );
+    let firing = router.get_json("/v1/alerts?state=firing").await;
+    assert_eq!(
+        firing["alerts"][0]["updated_at"], "2026-12-04T10:10:00Z",
+        "{firing}"
+    );
+    // Then it stops coming: five minutes later it resolves.
+    clock.advance_and_tick(&router, 300).await;
+    assert_eq!(texts_until(&router, 2).await[1], "disk_full n=1 resolved");
+}

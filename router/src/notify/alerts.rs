@@ -16,9 +16,18 @@ use crate::event::{AlertStatus, Event};
 /// How long a resolved alert stays listed (`GET /v1/alerts?state=resolved`).
 pub const KEEP_RESOLVED_MS: i64 = 60 * 60 * 1000;
 
-/// An alert's identity.
+/// The `source` of the events `POST /api/v2/alerts` makes (Alertmanager's API).
+pub const ALERTMANAGER_API_SOURCE: &str = "alertmanager-api";
+
+/// An alert's identity. An alert posted to Alertmanager's API (source
+/// [`ALERTMANAGER_API_SOURCE`]) is identified as Alertmanager identifies it, whatever the
+/// route: by its labels alone (`model.LabelSet.Fingerprint`), so the router's fingerprint
+/// is the one Alertmanager's clients know.
 pub fn fingerprint(key: Option<&[Key]>, event: &Event) -> String {
     let mut pairs: Vec<(String, String)> = match key {
+        _ if event.source.as_deref() == Some(ALERTMANAGER_API_SOURCE) => {
+            return label_set_fingerprint(&event.labels);
+        }
         Some(keys) => keys::values(keys, event),
         None => {
             let mut pairs = vec![("type".to_owned(), event.kind.clone())];
@@ -34,6 +43,17 @@ pub fn fingerprint(key: Option<&[Key]>, event: &Event) -> String {
     pairs.sort();
     keys::fnv1a(
         pairs
+            .iter()
+            .flat_map(|(k, v)| k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff])),
+    )
+}
+
+/// Alertmanager's fingerprint of a label set (prometheus/common `model.LabelSet.Fingerprint`):
+/// FNV-1a 64 over the names in order, each name and value followed by the byte 0xff, as
+/// 16 hex digits. The empty set hashes nothing (FNV's offset).
+pub fn label_set_fingerprint(labels: &std::collections::BTreeMap<String, String>) -> String {
+    keys::fnv1a(
+        labels
             .iter()
             .flat_map(|(k, v)| k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff])),
     )
@@ -195,6 +215,19 @@ impl Alerts {
                 event_text: event_text.clone(),
             });
         Observed { row: alert.row() }
+    }
+
+    /// A firing alert seen again at `now_ms` without news (a repeated event): its
+    /// timeout starts again. The row to store, when it fires.
+    pub fn touch(&mut self, fingerprint: &str, now_ms: i64) -> Option<AlertRow> {
+        let alert = self.by_fingerprint.get_mut(fingerprint)?;
+        if alert.status != AlertStatus::Firing {
+            return None;
+        }
+        self.next_version += 1;
+        alert.version = self.next_version;
+        alert.updated_ms = alert.updated_ms.max(now_ms);
+        Some(alert.row())
     }
 
     pub fn get(&self, fingerprint: &str) -> Option<&Alert> {

@@ -227,6 +227,18 @@ impl Notifier {
         fingerprint
     }
 
+    /// A repeat of a firing alert's event (its id seen before): the alert, if it still
+    /// fires, was seen now, so its `resolve_timeout` starts again. Nothing is routed.
+    pub fn still_firing(&self, event: &Event, now_ms: i64, changes: &mut Changes) {
+        if event.alert_status() != Some(AlertStatus::Firing) {
+            return;
+        }
+        let fingerprint = alerts::fingerprint(None, event);
+        if let Some(row) = self.lock().alerts.touch(&fingerprint, now_ms) {
+            changes.alerts.push(row);
+        }
+    }
+
     /// What to do with `route`'s message for `event` (`fingerprint` set for an alert).
     #[allow(clippy::too_many_arguments)]
     pub fn verdict(

@@ -382,7 +382,8 @@ impl Matcher {
         self.matches_text("")
     }
 
-    fn matches_text(&self, text: &str) -> bool {
+    /// Whether `text` (what the name gives) matches.
+    pub fn matches_text(&self, text: &str) -> bool {
         let found = match &self.regex {
             Some(re) => re.is_match(text),
             None => text == self.value,

@@ -214,6 +214,10 @@ impl Pipeline {
                     Seen::Repeat => {
                         self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!("a repeat of an event already stored: not routed again");
+                        // A firing alert sent again (Prometheus resends each one every
+                        // minute, with the same id) is not news, but says it still fires.
+                        self.notifier
+                            .still_firing(&event, now_ms, &mut notify_changes);
                         continue;
                     }
                     // Twice in this batch: the batch is stored whole, so a repeat.

@@ -13,6 +13,11 @@ use crate::event::format_time;
 use crate::outbox::{Count, DeadLetter, Selector, now_ms};
 
 impl Pipeline {
+    /// How long the router has run.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     /// `GET /v1/status`.
     pub fn status(&self) -> Value {
         let snap = self.snapshot.load();
