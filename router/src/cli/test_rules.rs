@@ -335,6 +335,9 @@ impl Checking<'_> {
         if expect.checks_messages {
             self.messages(expect, period, &mut failures);
         }
+        if !expect.routed.is_empty() {
+            self.routed(expect, &mut failures);
+        }
         if !expect.held_back.is_empty() {
             self.held_back(expect, &mut failures);
         }
@@ -389,6 +392,39 @@ impl Checking<'_> {
                     alerts_text(&firing, "firing")
                 ),
             );
+        }
+    }
+
+    /// `routed:`: the messages each named route wrote for its sinks since the start.
+    fn routed(&self, expect: &Expect, failures: &mut Vec<Failure>) {
+        let status = self.sim.status();
+        let routes = &status["routes"];
+        for (route, want, line) in &expect.routed {
+            let Some(counts) = routes.get(route.as_str()) else {
+                let known: Vec<&str> = routes
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, _)| name.as_str())
+                    .collect();
+                self.fail(
+                    failures,
+                    *line,
+                    format!(
+                        "routed: the config has no route `{route}` (its routes: {})",
+                        known.join(", ")
+                    ),
+                );
+                continue;
+            };
+            let got = counts["routed"].as_u64().unwrap_or(0);
+            if got != *want {
+                self.fail(
+                    failures,
+                    *line,
+                    format!("expected route `{route}` to have written {want} message(s) for its sinks, got {got}"),
+                );
+            }
         }
     }
 

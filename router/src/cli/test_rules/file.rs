@@ -69,6 +69,7 @@ struct RawExpect {
     messages: Option<Spanned<Vec<Spanned<RawMessage>>>>,
     count: Option<Spanned<u64>>,
     held_back: Option<BTreeMap<String, Spanned<u64>>>,
+    routed: Option<BTreeMap<String, Spanned<u64>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +144,8 @@ pub struct Expect {
     pub count: Option<(u64, u32)>,
     /// `held_back:` reason, count and line.
     pub held_back: Vec<(String, u64, u32)>,
+    /// `routed:` route, messages it wrote for its sinks since the start, and line.
+    pub routed: Vec<(String, u64, u32)>,
 }
 
 #[derive(Debug)]
@@ -505,14 +508,20 @@ fn expectation(
             .held_back
             .push((reason, count.value, count.referenced.line() as u32));
     }
+    for (route, count) in raw.routed.unwrap_or_default() {
+        expect
+            .routed
+            .push((route, count.value, count.referenced.line() as u32));
+    }
     if expect.alerts.is_empty()
         && !expect.no_alerts
         && !expect.checks_messages
         && expect.held_back.is_empty()
+        && expect.routed.is_empty()
         && problems.0.len() == before
     {
         problems.push(at(path, loc, format!(
-            "{what}: this expectation checks nothing: give alerts, no_alerts: true, messages, count or held_back"
+            "{what}: this expectation checks nothing: give alerts, no_alerts: true, messages, count, held_back or routed"
         )));
     }
     (problems.0.len() == before).then_some(expect)
@@ -807,7 +816,7 @@ tests:
         assert_eq!(
             problems("tests:\n  - name: a\n    expect:\n      - at: 1m\n        alerst: []\n"),
             [
-                "dir/t.yaml:5:9: unknown field `alerst`, expected one of at, alerts, no_alerts, messages, count, held_back"
+                "dir/t.yaml:5:9: unknown field `alerst`, expected one of at, alerts, no_alerts, messages, count, held_back, routed"
             ]
         );
         assert_eq!(
