@@ -186,7 +186,7 @@ fn a_key_that_does_not_exist_is_refused_at_its_place_with_exit_2() {
     let (code, stdout, stderr) = run_cli(dir.path(), &["test", "bad.yaml", "good.yaml"]);
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(
-        stdout.starts_with("bad.yaml:8:9: unknown field `mesages`, expected one of at, alerts, no_alerts, messages, count, held_back\n"),
+        stdout.starts_with("bad.yaml:8:9: unknown field `mesages`, expected one of at, alerts, no_alerts, messages, count, held_back, routed\n"),
         "{stdout}"
     );
     // The other files still run.
