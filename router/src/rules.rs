@@ -331,8 +331,8 @@ impl Rules {
         let mut conditions = Conditions::default();
         let mut alert_rules = Vec::new();
         let mut schedules = Vec::new();
-        let mut schedule_names = BTreeMap::new();
-        let mut alert_names = BTreeMap::new();
+        let mut schedule_names = crate::derive::Names::default();
+        let mut alert_names = crate::derive::Names::default();
         let mut names = HashSet::new();
         let mut inhibitions = Vec::new();
         let mut named_intervals = Vec::new();

@@ -9,6 +9,7 @@ pub mod fake_discord;
 pub mod fake_slack;
 pub mod fake_telegram;
 pub mod fake_webhook;
+pub mod file_clock;
 pub mod host_double;
 pub mod shipped;
 pub mod templates;

@@ -3,15 +3,9 @@
 //! fire and resolve as `alert` events that are routed like any other; their series are
 //! separate, survive a SIGKILL, and start fresh when their rule changes.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use alert_router_tests::harness::{Router, dir_with, eventually_async, read_json_lines};
+use alert_router_tests::file_clock::{FileClock, console_texts, console_texts_until};
+use alert_router_tests::harness::{Router, dir_with, read_json_lines};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 const CONFIG: &str = r#"
 plugins: {dirs: ["{plugins}"]}
@@ -27,33 +21,7 @@ sinks:
 const ALERT: &str = "text: \"{{ event.alertname }} {{ event.status }} {{ event.summary }}\"\n";
 const ROUTES: &str = "routes:\n  - name: alerts\n    match: {type: alert}\n    to: [console]\n";
 
-struct Clock {
-    path: PathBuf,
-    now: OffsetDateTime,
-}
-
-impl Clock {
-    fn advance(&mut self, secs: i64) {
-        self.now += time::Duration::seconds(secs);
-        let next = self.path.with_extension("next");
-        std::fs::write(&next, self.now.format(&Rfc3339).expect("a time")).expect("write");
-        std::fs::rename(&next, &self.path).expect("move the clock");
-    }
-
-    async fn advance_and_tick(&mut self, router: &Router, secs: i64) {
-        self.advance(secs);
-        let want = self.now;
-        eventually_async(WAIT, "the timer to see the new time", || async {
-            let status = router.get_json("/v1/status").await;
-            let tick = status["notify"]["open"]["last_tick"].as_str()?.to_owned();
-            (OffsetDateTime::parse(&tick, &Rfc3339).ok()? >= want).then_some(())
-        })
-        .await;
-    }
-}
-
-async fn router_with(alerts: &str) -> (Router, Clock) {
-    let start = "2026-12-04T10:00:00Z";
+async fn router_with(alerts: &str) -> (Router, FileClock) {
     let dir = dir_with(&[
         ("router.yaml", CONFIG),
         ("rules/routes.yaml", ROUTES),
@@ -63,34 +31,8 @@ async fn router_with(alerts: &str) -> (Router, Clock) {
             "templates/console/default.yaml",
             "text: \"{{ event.type }}\"\n",
         ),
-        ("clock", start),
     ]);
-    let path = dir.path().join("clock");
-    let router = Router::start_in_with_env(
-        dir,
-        &[(
-            "ALERT_ROUTER_TEST_CLOCK",
-            path.to_str().expect("a UTF-8 path"),
-        )],
-    )
-    .await;
-    let now = OffsetDateTime::parse(start, &Rfc3339).expect("a time");
-    (router, Clock { path, now })
-}
-
-fn texts(router: &Router) -> Vec<String> {
-    read_json_lines(&router.dir.path().join("out.jsonl"))
-        .iter()
-        .filter_map(|l| l["payload"]["text"].as_str().map(str::to_owned))
-        .collect()
-}
-
-async fn texts_until(router: &Router, n: usize) -> Vec<String> {
-    eventually_async(WAIT, &format!("{n} messages"), || async {
-        let t = texts(router);
-        (t.len() >= n).then_some(t)
-    })
-    .await
+    FileClock::start(dir, "2026-12-04T10:00:00Z").await
 }
 
 async fn post(router: &Router, events: Value) {
@@ -121,7 +63,7 @@ alerts:
     )
     .await;
     clock.advance_and_tick(&router, 299).await;
-    assert!(texts(&router).is_empty(), "not for 5 minutes yet");
+    assert!(console_texts(&router).is_empty(), "not for 5 minutes yet");
     // Interrupted `for:` on another series: b goes over, back under, over again.
     post(
         &router,
@@ -130,7 +72,7 @@ alerts:
     .await;
     clock.advance_and_tick(&router, 1).await;
     assert_eq!(
-        texts_until(&router, 1).await,
+        console_texts_until(&router, 1).await,
         ["drawdown firing drawdown 12% on a"]
     );
     post(
@@ -145,13 +87,13 @@ alerts:
     .await;
     clock.advance_and_tick(&router, 299).await;
     assert_eq!(
-        texts(&router).len(),
+        console_texts(&router).len(),
         1,
         "b's for: started again at its last crossing"
     );
     clock.advance_and_tick(&router, 1).await;
     assert_eq!(
-        texts_until(&router, 2).await[1],
+        console_texts_until(&router, 2).await[1],
         "drawdown firing drawdown 15% on b"
     );
     post(
@@ -160,7 +102,7 @@ alerts:
     )
     .await;
     assert_eq!(
-        texts_until(&router, 3).await[2],
+        console_texts_until(&router, 3).await[2],
         "drawdown resolved drawdown 2% on a"
     );
     let out = read_json_lines(&router.dir.path().join("out.jsonl"));
@@ -195,18 +137,18 @@ alerts:
     clock.advance_and_tick(&router, 60).await;
     post(&router, json!({"type": "failure", "component": "api"})).await;
     clock.advance_and_tick(&router, 60).await;
-    assert!(texts(&router).is_empty());
+    assert!(console_texts(&router).is_empty());
     post(&router, json!({"type": "failure", "component": "api"})).await;
     assert_eq!(
-        texts_until(&router, 1).await,
+        console_texts_until(&router, 1).await,
         ["error-burst firing api failing"]
     );
     // The first of the three leaves the window 10 minutes after it came.
     clock.advance_and_tick(&router, 479).await;
-    assert_eq!(texts(&router).len(), 1);
+    assert_eq!(console_texts(&router).len(), 1);
     clock.advance_and_tick(&router, 1).await;
     assert_eq!(
-        texts_until(&router, 2).await[1],
+        console_texts_until(&router, 2).await[1],
         "error-burst resolved api failing"
     );
 }
@@ -228,15 +170,15 @@ alerts:
     clock.advance_and_tick(&router, 1).await;
     router.kill();
     router.restart().await;
-    assert!(texts(&router).is_empty());
+    assert!(console_texts(&router).is_empty());
     post(&router, json!({"type": "closed", "pnl": -4})).await;
     assert_eq!(
-        texts_until(&router, 1).await,
+        console_texts_until(&router, 1).await,
         ["losing-streak firing last loss -4"]
     );
     post(&router, json!({"type": "closed", "pnl": 1})).await;
     assert_eq!(
-        texts_until(&router, 2).await[1],
+        console_texts_until(&router, 2).await[1],
         "losing-streak resolved last loss 1"
     );
 }
@@ -261,15 +203,19 @@ alerts:
     post(&router, json!({"type": "heartbeat", "source": "bot-b"})).await;
     clock.advance_and_tick(&router, 60).await;
     assert_eq!(
-        texts_until(&router, 1).await,
+        console_texts_until(&router, 1).await,
         ["bot-silent firing bot-a last seen at 2026-12-04T10:00:00Z"]
     );
     post(&router, json!({"type": "heartbeat", "source": "bot-a"})).await;
     assert_eq!(
-        texts_until(&router, 2).await[1],
+        console_texts_until(&router, 2).await[1],
         "bot-silent resolved bot-a last seen at 2026-12-04T10:02:00Z"
     );
-    assert_eq!(texts(&router).len(), 2, "bot-b was seen a minute ago");
+    assert_eq!(
+        console_texts(&router).len(),
+        2,
+        "bot-b was seen a minute ago"
+    );
 }
 
 #[tokio::test]
@@ -288,14 +234,14 @@ alerts:
     )
     .await;
     clock.advance_and_tick(&router, 1).await;
-    assert!(texts(&router).is_empty());
+    assert!(console_texts(&router).is_empty());
     post(
         &router,
         json!({"type": "portfolio_update", "total_value": 38000}),
     )
     .await;
     clock.advance_and_tick(&router, 1).await;
-    let sent = texts_until(&router, 1).await;
+    let sent = console_texts_until(&router, 1).await;
     assert!(sent[0].starts_with("low-equity firing"), "{sent:?}");
     // A changed rule starts fresh, and the reload says so.
     std::fs::write(
@@ -350,18 +296,18 @@ schedules:
     assert_eq!(outcome["ok"], true, "{outcome}");
     // 10:00 UTC; 23:59 in New York is 04:59 UTC the next day.
     clock.advance_and_tick(&router, 18 * 3600 + 58 * 60).await;
-    assert!(texts(&router).is_empty(), "04:58 UTC: not yet");
+    assert!(console_texts(&router).is_empty(), "04:58 UTC: not yet");
     clock.advance_and_tick(&router, 60).await;
-    let sent = texts_until(&router, 1).await;
+    let sent = console_texts_until(&router, 1).await;
     assert_eq!(sent, ["report 2026-12-05T04:59:00Z trades=0"]);
     // Down for three days: the missed runs are made once, at the start.
     router.kill();
     clock.advance(3 * 86_400);
     router.restart().await;
-    let sent = texts_until(&router, 2).await;
+    let sent = console_texts_until(&router, 2).await;
     assert_eq!(sent[1], "report 2026-12-08T04:59:00Z trades=0");
     clock.advance_and_tick(&router, 60).await;
-    assert_eq!(texts(&router).len(), 2, "once");
+    assert_eq!(console_texts(&router).len(), 2, "once");
 }
 
 #[tokio::test]
@@ -380,15 +326,15 @@ alerts:
     router.restart().await;
     post(&router, json!({"type": "failure"})).await;
     assert_eq!(
-        texts_until(&router, 1).await,
+        console_texts_until(&router, 1).await,
         ["error-burst firing three within ten minutes"]
     );
     // The window still ends ten minutes after the first two, counted before the restart.
     clock.advance_and_tick(&router, 9 * 60 - 1).await;
-    assert_eq!(texts(&router).len(), 1);
+    assert_eq!(console_texts(&router).len(), 1);
     clock.advance_and_tick(&router, 1).await;
     assert_eq!(
-        texts_until(&router, 2).await[1],
+        console_texts_until(&router, 2).await[1],
         "error-burst resolved three within ten minutes"
     );
 }

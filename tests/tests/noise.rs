@@ -3,15 +3,11 @@
 //! themselves; silences, inhibitions, throttles and time windows hold messages back and
 //! count them; what a group holds survives a SIGKILL.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use alert_router_tests::harness::{Router, dir_with, eventually_async, read_json_lines, run_cli};
+use alert_router_tests::file_clock::{FileClock, console_texts, console_texts_until};
+use alert_router_tests::harness::{Router, dir_with, read_json_lines, run_cli};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 const CONFIG: &str = r#"
 plugins: {dirs: ["{plugins}"]}
@@ -28,78 +24,15 @@ sinks:
 const GROUP: &str = "text: \"{{ counts.total }}: {% for a in alerts %}{{ a.event.type }}{% if a.event.component is defined %}.{{ a.event.component }}{% endif %}/{{ a.status }}x{{ a.count }}{% if a.event.resolved_by is defined %}({{ a.event.resolved_by }}){% endif %} {% endfor %}{% if window %}window={{ window.name }}{% endif %}\"\n";
 const ONE: &str = "text: \"{{ event.type }} n={{ event.n | default('') }}{% if event.status is defined %} {{ event.status }}{% endif %}{% if suppressed is defined %} suppressed={{ suppressed.count }}{% endif %}\"\n";
 
-/// The router's clock: a file holding one instant.
-struct Clock {
-    path: PathBuf,
-    now: OffsetDateTime,
-}
-
-impl Clock {
-    fn set(&mut self, now: OffsetDateTime) {
-        self.now = now;
-        let text = now.format(&Rfc3339).expect("an RFC 3339 time");
-        // Written beside and renamed over, so the router never reads half a time.
-        let next = self.path.with_extension("next");
-        std::fs::write(&next, text).expect("write the clock");
-        std::fs::rename(&next, &self.path).expect("move the clock");
-    }
-
-    fn advance(&mut self, secs: i64) {
-        self.set(self.now + time::Duration::seconds(secs));
-    }
-
-    /// Moves the clock and waits until the router's timer has looked at it: whatever
-    /// is due by then has been written to the outbox.
-    async fn advance_and_tick(&mut self, router: &Router, secs: i64) {
-        self.advance(secs);
-        let want = self.now;
-        eventually_async(WAIT, "the timer to see the new time", || async {
-            let status = router.get_json("/v1/status").await;
-            let tick = status["notify"]["open"]["last_tick"].as_str()?.to_owned();
-            let tick = OffsetDateTime::parse(&tick, &Rfc3339).ok()?;
-            (tick >= want).then_some(())
-        })
-        .await;
-    }
-}
-
 /// A router on the file clock at `start`, with `rules` and the two test templates.
-async fn router_at(start: &str, rules: &str) -> (Router, Clock) {
+async fn router_at(start: &str, rules: &str) -> (Router, FileClock) {
     let dir = dir_with(&[
         ("router.yaml", CONFIG),
         ("rules/r.yaml", rules),
         ("templates/console/group.yaml", GROUP),
         ("templates/console/default.yaml", ONE),
-        ("clock", start),
     ]);
-    let path = dir.path().join("clock");
-    let now = OffsetDateTime::parse(start, &Rfc3339).expect("an RFC 3339 start");
-    let router = Router::start_in_with_env(
-        dir,
-        &[(
-            "ALERT_ROUTER_TEST_CLOCK",
-            path.to_str().expect("a UTF-8 path"),
-        )],
-    )
-    .await;
-    (router, Clock { path, now })
-}
-
-/// The texts the console sink wrote, in order.
-fn texts(router: &Router) -> Vec<String> {
-    read_json_lines(&router.dir.path().join("out.jsonl"))
-        .iter()
-        .filter_map(|l| l["payload"]["text"].as_str().map(str::to_owned))
-        .collect()
-}
-
-/// Waits until the console wrote `n` messages; returns them all.
-async fn texts_until(router: &Router, n: usize) -> Vec<String> {
-    eventually_async(WAIT, &format!("{n} messages"), || async {
-        let t = texts(router);
-        (t.len() >= n).then_some(t)
-    })
-    .await
+    FileClock::start(dir, start).await
 }
 
 async fn post(router: &Router, events: Value) {
@@ -142,13 +75,13 @@ async fn a_group_waits_speaks_once_per_interval_repeats_and_says_when_alerts_res
     )
     .await;
     // The plain event goes at once; the group waits.
-    assert_eq!(texts_until(&router, 1).await, ["tick n=4"]);
+    assert_eq!(console_texts_until(&router, 1).await, ["tick n=4"]);
     clock.advance_and_tick(&router, 9).await;
-    assert_eq!(texts(&router).len(), 1, "group_wait has not passed");
+    assert_eq!(console_texts(&router).len(), 1, "group_wait has not passed");
     assert_eq!(held_back(&router, "grouped").await, 4);
 
     clock.advance_and_tick(&router, 1).await;
-    let mut sent = texts_until(&router, 3).await;
+    let mut sent = console_texts_until(&router, 3).await;
     sent[1..].sort();
     assert_eq!(
         sent[1..],
@@ -161,23 +94,27 @@ async fn a_group_waits_speaks_once_per_interval_repeats_and_says_when_alerts_res
     // The alert fires again: the same alert, nothing new to say at the next interval.
     post(&router, json!({"type": "failure", "component": "api", "status": "firing", "labels": {"check": "latency"}})).await;
     clock.advance_and_tick(&router, 60).await;
-    assert_eq!(texts(&router).len(), 3, "no change: no notification");
+    assert_eq!(
+        console_texts(&router).len(),
+        3,
+        "no change: no notification"
+    );
 
     // An hour after the last notification it is repeated, with its count.
     clock.advance_and_tick(&router, 3600).await;
-    let sent = texts_until(&router, 4).await;
+    let sent = console_texts_until(&router, 4).await;
     assert_eq!(sent[3], "1: failure.api/firingx2 ");
 
     // It resolves: said once at the next interval, then the group is done.
     post(&router, json!({"type": "failure", "component": "api", "status": "resolved", "labels": {"check": "latency"}})).await;
     clock.advance_and_tick(&router, 60).await;
-    let sent = texts_until(&router, 5).await;
+    let sent = console_texts_until(&router, 5).await;
     assert_eq!(sent[4], "1: failure.api/resolvedx3 ");
     let alerts = router.get_json("/v1/alerts?state=resolved").await;
     assert_eq!(alerts["alerts"][0]["count"], 3, "{alerts}");
     // Nothing more to say; a resolved alert is listed for an hour, then forgotten.
     clock.advance_and_tick(&router, 3 * 3600).await;
-    assert_eq!(texts(&router).len(), 5);
+    assert_eq!(console_texts(&router).len(), 5);
     let status = router.get_json("/v1/status").await;
     assert_eq!(status["notify"]["open"]["groups"], 0, "{status}");
     assert_eq!(
@@ -195,7 +132,10 @@ async fn an_alert_without_news_resolves_after_its_resolve_timeout() {
         json!({"type": "disk_full", "status": "firing", "labels": {"host": "a"}, "n": 1}),
     )
     .await;
-    assert_eq!(texts_until(&router, 1).await, ["disk_full n=1 firing"]);
+    assert_eq!(
+        console_texts_until(&router, 1).await,
+        ["disk_full n=1 firing"]
+    );
     let firing = router
         .get_json("/v1/alerts?state=firing&labels.host=a")
         .await;
@@ -205,9 +145,9 @@ async fn an_alert_without_news_resolves_after_its_resolve_timeout() {
         "{firing}"
     );
     clock.advance_and_tick(&router, 119).await;
-    assert_eq!(texts(&router).len(), 1, "not yet");
+    assert_eq!(console_texts(&router).len(), 1, "not yet");
     clock.advance_and_tick(&router, 1).await;
-    let sent = texts_until(&router, 2).await;
+    let sent = console_texts_until(&router, 2).await;
     assert_eq!(sent[1], "disk_full n=1 resolved");
     let out = read_json_lines(&router.dir.path().join("out.jsonl"));
     assert_eq!(out[1]["event"]["resolved_by"], "timeout", "{}", out[1]);
@@ -231,15 +171,15 @@ async fn what_a_group_holds_survives_a_kill_and_speaks_after_the_restart() {
     .await;
     router.kill();
     router.restart().await;
-    assert!(texts(&router).is_empty());
+    assert!(console_texts(&router).is_empty());
     clock.advance_and_tick(&router, 10).await;
-    let sent = texts_until(&router, 1).await;
+    let sent = console_texts_until(&router, 1).await;
     assert_eq!(sent, ["2: failure.api/firingx1 failure.api/firingx1 "]);
     // The firing alert is still known after a second kill, and only it is repeated.
     router.kill();
     router.restart().await;
     clock.advance_and_tick(&router, 3600 + 60).await;
-    let sent = texts_until(&router, 2).await;
+    let sent = console_texts_until(&router, 2).await;
     assert_eq!(sent[1], "1: failure.api/firingx1 ");
     let firing = router.get_json("/v1/alerts?state=firing").await;
     assert_eq!(
@@ -270,7 +210,7 @@ async fn silences_hold_back_what_they_match_until_they_expire_and_survive_a_rest
     ]))
     .await;
     assert_eq!(
-        texts_until(&router, 2).await,
+        console_texts_until(&router, 2).await,
         ["order_failed n=2", "order_failed n=3"]
     );
     assert_eq!(held_back(&router, "silenced").await, 1);
@@ -287,7 +227,7 @@ async fn silences_hold_back_what_they_match_until_they_expire_and_survive_a_rest
     .await;
     post(&router, json!({"type": "marker", "n": 5})).await;
     assert_eq!(
-        texts_until(&router, 3).await[2],
+        console_texts_until(&router, 3).await[2],
         "marker n=5",
         "n=4 was silenced"
     );
@@ -299,7 +239,7 @@ async fn silences_hold_back_what_they_match_until_they_expire_and_survive_a_rest
         json!({"type": "order_failed", "labels": {"exchange": "binance"}, "n": 6}),
     )
     .await;
-    assert_eq!(texts_until(&router, 4).await[3], "order_failed n=6");
+    assert_eq!(console_texts_until(&router, 4).await[3], "order_failed n=6");
     let expired = router.get_json("/v1/silences?state=expired").await;
     assert_eq!(
         expired["silences"].as_array().map(Vec::len),
@@ -344,11 +284,11 @@ async fn the_silence_command_line_adds_lists_and_expires() {
         json!([{"type": "heartbeat", "n": 1}, {"type": "marker", "n": 2}]),
     )
     .await;
-    assert_eq!(texts_until(&router, 1).await, ["marker n=2"]);
+    assert_eq!(console_texts_until(&router, 1).await, ["marker n=2"]);
     let (code, _, err) = run_cli(dir, &["silence", "expire", "--url", url, &id]);
     assert_eq!(code, 0, "{err}");
     post(&router, json!({"type": "heartbeat", "n": 3})).await;
-    assert_eq!(texts_until(&router, 2).await[1], "heartbeat n=3");
+    assert_eq!(console_texts_until(&router, 2).await[1], "heartbeat n=3");
     let (code, _, err) = run_cli(dir, &["silence", "expire", "--url", url, "no-such-id"]);
     assert_ne!(code, 0);
     assert!(err.contains("no-such-id"), "{err}");
@@ -376,7 +316,7 @@ inhibit:
     )
     .await;
     assert_eq!(
-        texts_until(&router, 2).await,
+        console_texts_until(&router, 2).await,
         ["exchange_down n=1 firing", "order_failed n=3"]
     );
     assert_eq!(held_back(&router, "inhibited").await, 1);
@@ -387,7 +327,7 @@ inhibit:
     )
     .await;
     assert_eq!(
-        texts_until(&router, 4).await[2..],
+        console_texts_until(&router, 4).await[2..],
         ["exchange_down n=4 resolved", "order_failed n=5"]
     );
 }
@@ -411,7 +351,7 @@ routes:
     )
     .await;
     assert_eq!(
-        texts_until(&router, 3).await,
+        console_texts_until(&router, 3).await,
         ["failure n=1", "failure n=2", "failure n=6"]
     );
     assert_eq!(held_back(&router, "throttled").await, 3);
@@ -421,7 +361,10 @@ routes:
         json!({"type": "failure", "component": "api", "n": 7}),
     )
     .await;
-    assert_eq!(texts_until(&router, 4).await[3], "failure n=7 suppressed=3");
+    assert_eq!(
+        console_texts_until(&router, 4).await[3],
+        "failure n=7 suppressed=3"
+    );
 }
 
 const QUIET_HOURS: &str = r#"
@@ -460,25 +403,28 @@ async fn quiet_hours_follow_new_york_across_the_dst_change_and_deliver_a_summary
         ]),
     )
     .await;
-    assert_eq!(texts_until(&router, 2).await, ["trade n=2", "marker n=4"]);
+    assert_eq!(
+        console_texts_until(&router, 2).await,
+        ["trade n=2", "marker n=4"]
+    );
     assert_eq!(held_back(&router, "delayed").await, 1);
     assert_eq!(held_back(&router, "muted").await, 1);
     clock.set(OffsetDateTime::parse("2026-11-01T10:30:00Z", &Rfc3339).expect("a time"));
     post(&router, json!({"type": "trade", "n": 5})).await;
     clock.advance_and_tick(&router, 0).await;
     assert_eq!(
-        texts(&router).len(),
+        console_texts(&router).len(),
         2,
         "05:30 EST is still night: {:?}",
-        texts(&router)
+        console_texts(&router)
     );
     clock.set(OffsetDateTime::parse("2026-11-01T11:00:00Z", &Rfc3339).expect("a time"));
     clock.advance_and_tick(&router, 0).await;
-    let sent = texts_until(&router, 3).await;
+    let sent = console_texts_until(&router, 3).await;
     assert_eq!(sent[2], "2: trade/firingx1 trade/firingx1 window=night");
     post(&router, json!({"type": "chatter", "n": 6})).await;
     assert_eq!(
-        texts_until(&router, 4).await[3],
+        console_texts_until(&router, 4).await[3],
         "chatter n=6",
         "the day has begun"
     );
@@ -511,7 +457,10 @@ async fn a_reload_keeps_open_groups_and_closes_those_whose_grouping_changed() {
     let outcome = reload(&router).await;
     assert_eq!(outcome["ok"], true, "{outcome}");
     clock.advance_and_tick(&router, 10).await;
-    assert!(texts(&router).is_empty(), "the new group_wait applies");
+    assert!(
+        console_texts(&router).is_empty(),
+        "the new group_wait applies"
+    );
     post(
         &router,
         json!({"type": "failure", "component": "api", "n": 2}),
@@ -526,7 +475,7 @@ async fn a_reload_keeps_open_groups_and_closes_those_whose_grouping_changed() {
     let outcome = reload(&router).await;
     let changes = outcome["changes"].to_string();
     assert!(changes.contains("groups differently"), "{outcome}");
-    let sent = texts_until(&router, 1).await;
+    let sent = console_texts_until(&router, 1).await;
     assert_eq!(sent, ["2: failure.api/firingx1 failure.api/firingx1 "]);
     post(
         &router,
@@ -534,7 +483,10 @@ async fn a_reload_keeps_open_groups_and_closes_those_whose_grouping_changed() {
     )
     .await;
     clock.advance_and_tick(&router, 10).await;
-    assert_eq!(texts_until(&router, 2).await[1], "1: failure.db/firingx1 ");
+    assert_eq!(
+        console_texts_until(&router, 2).await[1],
+        "1: failure.db/firingx1 "
+    );
 }
 
 #[tokio::test]
@@ -544,7 +496,7 @@ async fn a_silence_set_while_an_alert_sits_in_its_group_quiets_its_repeats() {
     post(&router, alert.clone()).await;
     clock.advance_and_tick(&router, 10).await;
     assert_eq!(
-        texts_until(&router, 1).await,
+        console_texts_until(&router, 1).await,
         ["1: failure.exchange/firingx1 "]
     );
     // "Quiet, I'm on it."
@@ -557,7 +509,11 @@ async fn a_silence_set_while_an_alert_sits_in_its_group_quiets_its_repeats() {
     assert_eq!(created.status().as_u16(), 201);
     post(&router, alert.clone()).await;
     clock.advance_and_tick(&router, 3600 + 60).await;
-    assert_eq!(texts(&router).len(), 1, "the hourly repeat is silenced");
+    assert_eq!(
+        console_texts(&router).len(),
+        1,
+        "the hourly repeat is silenced"
+    );
     let alerts = router.get_json("/v1/alerts?state=firing").await;
     let held = alerts["alerts"][0]["held_back"]
         .as_str()
@@ -568,7 +524,7 @@ async fn a_silence_set_while_an_alert_sits_in_its_group_quiets_its_repeats() {
     post(&router, alert).await;
     clock.advance_and_tick(&router, 3600 + 60).await;
     assert_eq!(
-        texts_until(&router, 2).await[1],
+        console_texts_until(&router, 2).await[1],
         "1: failure.exchange/firingx1 "
     );
 }
@@ -665,14 +621,17 @@ async fn a_firing_alert_sent_again_with_its_id_is_not_routed_again_but_does_not_
     let (router, mut clock) = router_at("2026-12-04T10:00:00Z", rules).await;
     let alert = json!({"type": "disk_full", "id": "prom:1", "status": "firing", "labels": {"host": "a"}, "n": 1});
     post(&router, alert.clone()).await;
-    assert_eq!(texts_until(&router, 1).await, ["disk_full n=1 firing"]);
+    assert_eq!(
+        console_texts_until(&router, 1).await,
+        ["disk_full n=1 firing"]
+    );
     // As Prometheus does: the same alert every minute, for ten minutes.
     for _ in 0..10 {
         clock.advance_and_tick(&router, 60).await;
         post(&router, alert.clone()).await;
     }
     assert_eq!(
-        texts(&router).len(),
+        console_texts(&router).len(),
         1,
         "not routed again, not resolved by the timeout"
     );
@@ -683,5 +642,8 @@ async fn a_firing_alert_sent_again_with_its_id_is_not_routed_again_but_does_not_
     );
     // Then it stops coming: five minutes later it resolves.
     clock.advance_and_tick(&router, 300).await;
-    assert_eq!(texts_until(&router, 2).await[1], "disk_full n=1 resolved");
+    assert_eq!(
+        console_texts_until(&router, 2).await[1],
+        "disk_full n=1 resolved"
+    );
 }

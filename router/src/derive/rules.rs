@@ -119,7 +119,7 @@ pub(crate) fn compile(
     raw: Vec<Spanned<RawAlertRule>>,
     problems: &mut Diagnostics,
     conditions: &mut Conditions,
-    names: &mut BTreeMap<String, (PathBuf, u32)>,
+    names: &mut super::Names,
 ) -> Vec<AlertRule> {
     let mut out = Vec::new();
     for spanned in raw {
@@ -135,23 +135,7 @@ pub(crate) fn compile(
                 format!("{owner}: {m}"),
             )
         };
-        if !crate::config::valid_name(&name) {
-            problems.push(at(
-                &r.name.referenced,
-                "use letters, digits, `_` and `-` in a name".into(),
-            ));
-        }
-        if let Some((first, line)) = names.get(&name) {
-            problems.push(at(
-                &r.name.referenced,
-                format!(
-                    "the name is used twice (first at {}:{line}): names must be unique",
-                    first.display()
-                ),
-            ));
-        } else {
-            names.insert(name.clone(), (file.to_path_buf(), loc.line() as u32));
-        }
+        names.claim(file, &r.name, &owner, problems);
         // A short digest: it is stored with every series.
         let definition = crate::notify::keys::fnv1a(
             format!(

@@ -56,7 +56,7 @@ pub(crate) fn compile(
     file: &Path,
     raw: Vec<Spanned<RawSchedule>>,
     problems: &mut Diagnostics,
-    names: &mut std::collections::BTreeMap<String, (PathBuf, u32)>,
+    names: &mut super::Names,
 ) -> Vec<Schedule> {
     let mut out = Vec::new();
     for spanned in raw {
@@ -71,23 +71,7 @@ pub(crate) fn compile(
                 format!("schedule `{name}`: {m}"),
             )
         };
-        if !crate::config::valid_name(&name) {
-            problems.push(at(
-                &r.name.referenced,
-                "use letters, digits, `_` and `-` in a name".into(),
-            ));
-        }
-        if let Some((first, line)) = names.get(&name) {
-            problems.push(at(
-                &r.name.referenced,
-                format!(
-                    "the name is used twice (first at {}:{line}): names must be unique",
-                    first.display()
-                ),
-            ));
-        } else {
-            names.insert(name.clone(), (file.to_path_buf(), loc.line() as u32));
-        }
+        names.claim(file, &r.name, &format!("schedule `{name}`"), problems);
         let cron = match Cron::parse(&r.cron.value) {
             Ok(c) => Some(c),
             Err(e) => {

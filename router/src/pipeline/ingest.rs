@@ -255,11 +255,20 @@ impl Pipeline {
             if self.stores.tracks(&event.kind) {
                 tracked.push(event.clone());
             }
-            if !snap.rules.alert_rules().is_empty() {
+            // The event's stored text, written once for everything that wants it: alert
+            // rules, the alert's own record, and the hits that share the event (every
+            // hit, unless a route's `set` changed it).
+            let mut written: Option<(Arc<Event>, Arc<str>)> = None;
+            if !snap.rules.alert_rules().is_empty() || event.alert_status().is_some() {
+                written = Some((event.clone(), event.to_json_string().into()));
+            }
+            if let Some((_, text)) = written
+                .as_ref()
+                .filter(|_| !snap.rules.alert_rules().is_empty())
+            {
                 let mut alerts = Vec::new();
-                let text: Arc<str> = event.to_json_string().into();
                 self.evaluator
-                    .on_event(&snap.rules, &event, &text, now_ms, &mut alerts);
+                    .on_event(&snap.rules, &event, text, now_ms, &mut alerts);
                 for a in &alerts {
                     tracing::info!(rule = %a.data.get("rule").and_then(|r| r.as_str()).unwrap_or(""), status = %a.data.get("status").and_then(|r| r.as_str()).unwrap_or(""), id = %a.id, "alert rule");
                 }
@@ -281,14 +290,14 @@ impl Pipeline {
             // An alert is tracked whatever happens to its messages (a silenced alert
             // still fires): under the identity its first route gives it.
             let fingerprint = alert.map(|(status, event)| {
-                let text: Arc<str> = event.to_json_string().into();
+                let text = match &written {
+                    Some((e, text)) if Arc::ptr_eq(e, &event) => text.clone(),
+                    _ => event.to_json_string().into(),
+                };
                 let first = hits.first().map(|h| &snap.rules.routes()[h.route]);
                 self.notifier
                     .observe(&event, &text, status, first, now_ms, &mut notify_changes)
             });
-            // The event's stored text, written once for the hits that share one event
-            // (every hit, unless a route's `set` changed it).
-            let mut written: Option<(Arc<Event>, Arc<str>)> = None;
             let mut silence_noted = false;
             for hit in hits {
                 let route = &snap.rules.routes()[hit.route];
