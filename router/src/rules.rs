@@ -1,7 +1,10 @@
 //! Routing rules (`rules/*.yaml`): which sinks get an event. Compiled once per config
-//! load (globs, severity comparisons, `when:` expressions), evaluated per event in order:
-//! the first match wins unless it says `continue: true`. Takes an [`Event`], emits the
-//! [`Hit`]s: the sinks, the template, and the event as the matching rule's `set` left it.
+//! load (globs, severity comparisons, matchers, `when:` expressions), evaluated per event
+//! in order: the first match wins unless it says `continue: true`. A route may hold
+//! routes of its own, tried the same way when it matches, as Alertmanager's route tree
+//! does: the route itself sends only when none of them matched. Takes an [`Event`],
+//! emits the [`Hit`]s: the sinks, the template, and the event as the matching rule's
+//! `set` left it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use crate::derive::schedules::{RawSchedule, Schedule};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{Event, Severity};
 use crate::notify::keys::Key;
+use crate::notify::matchers::Matcher;
 use crate::notify::policy::{self, Policy, RawPolicy, RawThrottle};
 use crate::notify::time_intervals::{RawTimeInterval, TimeIntervals};
 use crate::render::names::{Known, Scan};
@@ -63,8 +67,8 @@ struct RawRoute {
     matcher: RawMatch,
     #[serde(default)]
     set: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    to: Vec<Spanned<String>>,
+    /// Absent is a mistake unless `routes` send; `[]` drops what it matches.
+    to: Option<Vec<Spanned<String>>>,
     template: Option<Spanned<String>>,
     #[serde(rename = "continue", default)]
     continue_: bool,
@@ -81,6 +85,9 @@ struct RawRoute {
     muted_during: Option<Spanned<Vec<String>>>,
     unless_severity: Option<Spanned<String>>,
     mode: Option<Spanned<String>>,
+    /// Tried in order when this route matches; it sends itself only if none matched.
+    #[serde(default)]
+    routes: Vec<Spanned<RawRoute>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +98,9 @@ pub(crate) struct RawMatch {
     severity: Option<Spanned<String>>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// Alertmanager's matchers, in the silences' syntax (notify/matchers.rs).
+    #[serde(default)]
+    matchers: Vec<Spanned<String>>,
     when: Option<Spanned<String>>,
 }
 
@@ -104,6 +114,7 @@ impl RawMatch {
                 self.kind.as_ref().map(|k| &k.value),
                 self.severity.as_ref().map(|s| &s.value),
                 &self.labels,
+                self.matchers.iter().map(|m| &m.value).collect::<Vec<_>>(),
                 self.when.as_ref().map(|w| &w.value),
             )
         )
@@ -184,6 +195,11 @@ pub struct Route {
     pub continue_: bool,
     /// What it does about noise: grouping, throttling, time windows, alert identity.
     pub policy: Policy,
+    /// The index just past its own routes (they follow it in [`Rules::routes`]); its own
+    /// index + 1 when it has none.
+    pub end: usize,
+    /// How deep in the tree: 0 for a route of a file's `routes:`.
+    pub depth: usize,
 }
 
 /// A compiled `match:` (a route's, or an inhibition's `source` or `target`).
@@ -192,6 +208,7 @@ pub struct Match {
     types: Vec<String>,
     severity: Option<SeverityMatch>,
     labels: Vec<(String, String)>,
+    matchers: Vec<Matcher>,
     /// Index into the compiled expressions.
     when: Option<usize>,
 }
@@ -327,15 +344,18 @@ impl Rules {
         sink_exists: &dyn Fn(&str) -> bool,
     ) -> Result<Rules, Diagnostics> {
         let mut problems = Diagnostics::default();
-        let mut routes = Vec::new();
+        let mut tree = RouteTree {
+            routes: Vec::new(),
+            names: HashSet::new(),
+            intervals: Vec::new(),
+            sink_exists,
+        };
         let mut conditions = Conditions::default();
         let mut alert_rules = Vec::new();
         let mut schedules = Vec::new();
         let mut schedule_names = crate::derive::Names::default();
         let mut alert_names = crate::derive::Names::default();
-        let mut names = HashSet::new();
         let mut inhibitions = Vec::new();
-        let mut named_intervals = Vec::new();
         let mut time_intervals = TimeIntervals::default();
         for (file, text) in files {
             let raw: RawFile = match serde_saphyr::from_str(text) {
@@ -359,103 +379,7 @@ impl Rules {
                 &mut alert_names,
             ));
             for spanned in raw.routes {
-                let loc = spanned.referenced;
-                let r = spanned.value;
-                let name = r.name.value.clone();
-                if !crate::config::valid_name(&name) {
-                    problems.push(at(
-                        file,
-                        &r.name.referenced,
-                        format!("route name {name:?}: use letters, digits, `_` and `-`"),
-                    ));
-                }
-                if !names.insert(name.clone()) {
-                    problems.push(at(
-                        file,
-                        &r.name.referenced,
-                        format!("route name `{name}` is used twice: names must be unique"),
-                    ));
-                }
-                let matcher = compile_match(
-                    file,
-                    r.matcher,
-                    &format!("route `{name}`"),
-                    "match.",
-                    &mut problems,
-                    &mut conditions,
-                );
-                if r.to.is_empty() {
-                    problems.push(at(
-                        file,
-                        &loc,
-                        format!("route `{name}`: `to` is empty: list the sinks it sends to"),
-                    ));
-                }
-                if let Some(t) = &r.template
-                    && !valid_template_name(&t.value)
-                {
-                    problems.push(at(file, &t.referenced, format!(
-                        "route `{name}`: template `{}` is not a template's name: name a file of the sink's template folder without `.yaml` (letters, digits, `_`, `-`, `.`; no `/`)",
-                        t.value
-                    )));
-                }
-                for sink in &r.to {
-                    if !sink_exists(&sink.value) {
-                        problems.push(at(file, &sink.referenced, format!(
-                            "route `{name}`: unknown sink `{}`: define it under `sinks:` in router.yaml",
-                            sink.value
-                        )));
-                    }
-                }
-                if let Some(sev) = r.set.get("severity")
-                    && sev
-                        .as_str()
-                        .and_then(|s| s.parse::<Severity>().ok())
-                        .is_none()
-                {
-                    problems.push(at(file, &loc, format!("route `{name}`: set.severity must be one of debug, info, warning, error, critical")));
-                }
-                let (policy, intervals) = policy::compile(
-                    file,
-                    &name,
-                    RawPolicy {
-                        key: r.key,
-                        resolve_timeout: r.resolve_timeout,
-                        group_by: r.group_by,
-                        group_wait: r.group_wait,
-                        group_interval: r.group_interval,
-                        repeat_interval: r.repeat_interval,
-                        send_resolved: r.send_resolved,
-                        throttle: r.throttle,
-                        active_during: r.active_during,
-                        muted_during: r.muted_during,
-                        unless_severity: r.unless_severity,
-                        mode: r.mode,
-                    },
-                    &mut problems.0,
-                );
-                named_intervals.extend(
-                    intervals
-                        .into_iter()
-                        .map(|i| (file.clone(), name.clone(), i)),
-                );
-                routes.push(Route {
-                    name,
-                    file: file.clone(),
-                    line: loc.line() as u32,
-                    matcher,
-                    set: r.set,
-                    to: r.to.into_iter().map(|s| s.value).collect(),
-                    template_at: r
-                        .template
-                        .as_ref()
-                        .map_or((loc.line() as u32, loc.column() as u32), |t| {
-                            (t.referenced.line() as u32, t.referenced.column() as u32)
-                        }),
-                    template: r.template.map(|t| t.value),
-                    continue_: r.continue_,
-                    policy,
-                });
+                tree.add(file, spanned, 0, &mut problems, &mut conditions);
             }
             time_intervals.add(file, raw.time_intervals, &mut problems);
             for (i, spanned) in raw.inhibit.into_iter().enumerate() {
@@ -556,7 +480,10 @@ impl Rules {
             }
             out
         });
-        for (file, route, named) in named_intervals {
+        let RouteTree {
+            routes, intervals, ..
+        } = tree;
+        for (file, route, named) in intervals {
             if time_intervals.get(&named.name).is_none() {
                 let known: Vec<&str> = time_intervals.names().collect();
                 problems.push(Diagnostic::new(file, named.line, named.col, format!(
@@ -615,7 +542,8 @@ impl Rules {
     pub fn fingerprints(&self) -> BTreeMap<String, String> {
         self.routes
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let when = r
                     .matcher
                     .when
@@ -629,11 +557,13 @@ impl Rules {
                             &r.matcher.types,
                             &r.matcher.severity,
                             &r.matcher.labels,
+                            &r.matcher.matchers,
                             &r.set,
                             &r.to,
                             &r.template,
                             r.continue_,
                             &r.policy,
+                            (r.depth, r.end - i),
                         )
                     ),
                 )
@@ -652,44 +582,69 @@ impl Rules {
     /// until a route's `set` changes it, which then changes a copy.
     pub fn route_shared(
         &self,
-        mut event: Arc<Event>,
+        event: Arc<Event>,
         on_error: &mut dyn FnMut(&Route, String),
     ) -> Vec<Hit> {
-        let mut hits = Vec::new();
-        let mut ctx: Option<minijinja::Value> = None;
-        let mut taken: Vec<&str> = Vec::new();
-        for (i, route) in self.routes.iter().enumerate() {
-            if !self.matches(&route.matcher, &event, &mut ctx, &mut |e| {
+        let mut walk = Walk {
+            event,
+            ctx: None,
+            taken: Vec::new(),
+            hits: Vec::new(),
+        };
+        self.walk(0, self.routes.len(), &mut walk, on_error);
+        walk.hits
+    }
+
+    /// Tries the routes `start..end` (one level: siblings, each followed by its own
+    /// routes) in order, as Alertmanager walks its tree: a matching route with routes
+    /// of its own tries them, and sends itself only if none matched; the level stops at
+    /// the first match unless it says `continue: true`. Whether any matched.
+    fn walk<'r>(
+        &'r self,
+        start: usize,
+        end: usize,
+        walk: &mut Walk<'r>,
+        on_error: &mut dyn FnMut(&Route, String),
+    ) -> bool {
+        let mut matched = false;
+        let mut i = start;
+        while i < end {
+            let route = &self.routes[i];
+            if self.matches(&route.matcher, &walk.event, &mut walk.ctx, &mut |e| {
                 on_error(route, e)
             }) {
-                continue;
+                matched = true;
+                if !route.set.is_empty() {
+                    // The context holds a reference to the event: drop it first, or the
+                    // change below would copy the event although nothing else shares it.
+                    walk.ctx = None;
+                    apply_set(Arc::make_mut(&mut walk.event), &route.set);
+                }
+                let children_sent =
+                    route.end > i + 1 && self.walk(i + 1, route.end, walk, on_error);
+                if !children_sent {
+                    let sinks: Vec<String> = route
+                        .to
+                        .iter()
+                        .filter(|s| !walk.taken.contains(&s.as_str()))
+                        .cloned()
+                        .collect();
+                    walk.taken.extend(route.to.iter().map(String::as_str));
+                    if !sinks.is_empty() {
+                        walk.hits.push(Hit {
+                            route: i,
+                            sinks,
+                            event: walk.event.clone(),
+                        });
+                    }
+                }
+                if !route.continue_ {
+                    break;
+                }
             }
-            if !route.set.is_empty() {
-                // The context holds a reference to the event: drop it first, or the
-                // change below would copy the event although nothing else shares it.
-                ctx = None;
-                let e = Arc::make_mut(&mut event);
-                apply_set(e, &route.set);
-            }
-            let sinks: Vec<String> = route
-                .to
-                .iter()
-                .filter(|s| !taken.contains(&s.as_str()))
-                .cloned()
-                .collect();
-            taken.extend(route.to.iter().map(String::as_str));
-            if !sinks.is_empty() {
-                hits.push(Hit {
-                    route: i,
-                    sinks,
-                    event: event.clone(),
-                });
-            }
-            if !route.continue_ {
-                break;
-            }
+            i = route.end;
         }
-        hits
+        matched
     }
 
     /// Whether `event` passes `matcher` (a route's `match:`, an inhibition's source or
@@ -714,6 +669,9 @@ impl Rules {
                 Some(v) if glob_match(pattern, v) => {}
                 _ => return false,
             }
+        }
+        if !crate::notify::matchers::matches_all(&matcher.matchers, event) {
+            return false;
         }
         let Some(idx) = matcher.when else { return true };
         match self.eval_on_event(idx, event, ctx) {
@@ -747,6 +705,17 @@ impl Rules {
         );
         self.eval_condition(idx, ctx)
     }
+}
+
+/// One event's way through the routes.
+struct Walk<'r> {
+    /// As the `set`s of the routes it matched so far left it.
+    event: Arc<Event>,
+    /// Its value for `when:`, made once (until a `set` changes it).
+    ctx: Option<minijinja::Value>,
+    /// The sinks already given it: each gets it once.
+    taken: Vec<&'r str>,
+    hits: Vec<Hit>,
 }
 
 /// Applies a route's `set`: `severity` and `labels` change the reserved keys, anything
@@ -815,6 +784,136 @@ impl Conditions {
     }
 }
 
+/// The routes of every file as they compile: in evaluation order, each followed by its
+/// own routes (depth first), with what the whole set must check once all are read.
+struct RouteTree<'a> {
+    routes: Vec<Route>,
+    names: HashSet<String>,
+    /// The time intervals routes name: (file, route, reference).
+    intervals: Vec<(PathBuf, String, policy::NamedInterval)>,
+    sink_exists: &'a dyn Fn(&str) -> bool,
+}
+
+impl RouteTree<'_> {
+    /// Compiles one route and, after it, its own routes.
+    fn add(
+        &mut self,
+        file: &Path,
+        spanned: Spanned<RawRoute>,
+        depth: usize,
+        problems: &mut Diagnostics,
+        conditions: &mut Conditions,
+    ) {
+        let loc = spanned.referenced;
+        let r = spanned.value;
+        let name = r.name.value.clone();
+        if !crate::config::valid_name(&name) {
+            problems.push(at(
+                file,
+                &r.name.referenced,
+                format!("route name {name:?}: use letters, digits, `_` and `-`"),
+            ));
+        }
+        if !self.names.insert(name.clone()) {
+            problems.push(at(
+                file,
+                &r.name.referenced,
+                format!("route name `{name}` is used twice: names must be unique"),
+            ));
+        }
+        let matcher = compile_match(
+            file,
+            r.matcher,
+            &format!("route `{name}`"),
+            "match.",
+            problems,
+            conditions,
+        );
+        if r.to.is_none() && r.routes.is_empty() {
+            problems.push(at(
+                file,
+                &loc,
+                format!(
+                    "route `{name}`: `to` is missing: list the sinks it sends to (`to: []` drops what it matches)"
+                ),
+            ));
+        }
+        let to = r.to.unwrap_or_default();
+        if let Some(t) = &r.template
+            && !valid_template_name(&t.value)
+        {
+            problems.push(at(file, &t.referenced, format!(
+                "route `{name}`: template `{}` is not a template's name: name a file of the sink's template folder without `.yaml` (letters, digits, `_`, `-`, `.`; no `/`)",
+                t.value
+            )));
+        }
+        for sink in &to {
+            if !(self.sink_exists)(&sink.value) {
+                problems.push(at(file, &sink.referenced, format!(
+                    "route `{name}`: unknown sink `{}`: define it under `sinks:` in router.yaml",
+                    sink.value
+                )));
+            }
+        }
+        if let Some(sev) = r.set.get("severity")
+            && sev
+                .as_str()
+                .and_then(|s| s.parse::<Severity>().ok())
+                .is_none()
+        {
+            problems.push(at(file, &loc, format!("route `{name}`: set.severity must be one of debug, info, warning, error, critical")));
+        }
+        let (policy, intervals) = policy::compile(
+            file,
+            &name,
+            RawPolicy {
+                key: r.key,
+                resolve_timeout: r.resolve_timeout,
+                group_by: r.group_by,
+                group_wait: r.group_wait,
+                group_interval: r.group_interval,
+                repeat_interval: r.repeat_interval,
+                send_resolved: r.send_resolved,
+                throttle: r.throttle,
+                active_during: r.active_during,
+                muted_during: r.muted_during,
+                unless_severity: r.unless_severity,
+                mode: r.mode,
+            },
+            &mut problems.0,
+        );
+        self.intervals.extend(
+            intervals
+                .into_iter()
+                .map(|i| (file.to_path_buf(), name.clone(), i)),
+        );
+        let index = self.routes.len();
+        self.routes.push(Route {
+            name,
+            file: file.to_path_buf(),
+            line: loc.line() as u32,
+            matcher,
+            set: r.set,
+            to: to.into_iter().map(|s| s.value).collect(),
+            template_at: r
+                .template
+                .as_ref()
+                .map_or((loc.line() as u32, loc.column() as u32), |t| {
+                    (t.referenced.line() as u32, t.referenced.column() as u32)
+                }),
+            template: r.template.map(|t| t.value),
+            continue_: r.continue_,
+            policy,
+            end: index + 1,
+            depth,
+        });
+        for child in r.routes {
+            self.add(file, child, depth + 1, problems, conditions);
+        }
+        self.routes[index].end = self.routes.len();
+    }
+}
+
 /// Compiles a `match:`; a `when:` goes to `conditions` (compiled with the others
 /// later) under `owner`'s name.
 pub(crate) fn compile_match(
@@ -843,6 +942,21 @@ pub(crate) fn compile_match(
                 None
             }
         });
+    let matchers = raw
+        .matchers
+        .iter()
+        .filter_map(|m| match Matcher::parse(&m.value) {
+            Ok(matcher) => Some(matcher),
+            Err(e) => {
+                problems.push(at(
+                    file,
+                    &m.referenced,
+                    format!("{owner}: {prefix}matchers: {e}"),
+                ));
+                None
+            }
+        })
+        .collect();
     let when = raw
         .when
         .map(|w| conditions.add(file, &w, owner, "when", &EXPRESSION_VARIABLES));
@@ -850,6 +964,7 @@ pub(crate) fn compile_match(
         types,
         severity,
         labels: raw.labels.into_iter().collect(),
+        matchers,
         when,
     }
 }
@@ -1294,6 +1409,102 @@ routes:
         assert!(text.contains("match.severity: unknown severity"), "{text}");
         let err = rules("routes:\n  - name: a\n    to: [console]\n    colour: red\n").unwrap_err();
         assert!(err.to_string().starts_with("rules/test.yaml:4:"), "{err}");
+    }
+
+    /// Alertmanager's tree: a matching route tries its own routes, and sends itself only
+    /// when none matched; each level stops at its first match unless `continue: true`.
+    #[test]
+    fn nested_routes_are_walked_as_alertmanagers_tree() {
+        let r = rules(
+            r#"
+routes:
+  - name: prod
+    match: {labels: {env: prod}}
+    to: [console]
+    continue: true
+    routes:
+      - name: db
+        match: {matchers: ['labels.team="db"']}
+        to: [pager]
+        routes:
+          - name: db-critical
+            match: {severity: critical}
+            to: [telegram]
+      - name: noisy
+        match: {matchers: ['labels.alertname=~"Disk.*|Cpu"', 'labels.team!="db"']}
+        to: [discord]
+        continue: true
+      - name: anything-web
+        match: {labels: {team: web}}
+        to: [telegram]
+  - name: rest
+    to: [discord]
+"#,
+        )
+        .unwrap();
+        let names = |v| -> Vec<String> { route(&r, v).into_iter().map(|(n, _)| n).collect() };
+        // A child that matches takes it; the parent does not send; `prod` continues.
+        assert_eq!(
+            names(json!({"type": "alert", "labels": {"env": "prod", "team": "db"}})),
+            ["db", "rest"]
+        );
+        // Deeper still; the grandchild's match keeps `db` itself quiet.
+        assert_eq!(
+            names(
+                json!({"type": "alert", "severity": "critical", "labels": {"env": "prod", "team": "db"}})
+            ),
+            ["db-critical", "rest"]
+        );
+        // `noisy` continues to its sibling; `rest` matches too, but its discord was
+        // `noisy`'s already.
+        assert_eq!(
+            names(
+                json!({"type": "alert", "labels": {"env": "prod", "team": "web", "alertname": "DiskFull"}})
+            ),
+            ["noisy", "anything-web"]
+        );
+        assert_eq!(
+            names(json!({"type": "alert", "labels": {"env": "prod", "alertname": "CpuHigh"}})),
+            ["prod", "rest"],
+            "`Cpu` does not match `CpuHigh`: anchored; no child matched, so prod sends"
+        );
+        // Outside the parent its routes are never tried.
+        assert_eq!(
+            names(json!({"type": "alert", "labels": {"env": "dev", "team": "db"}})),
+            ["rest"]
+        );
+        // A sink still gets an event once: `rest`'s discord after `noisy`'s is dropped.
+        let hits = route(
+            &r,
+            json!({"type": "alert", "labels": {"env": "prod", "alertname": "Cpu"}}),
+        );
+        assert_eq!(hits, [("noisy".to_owned(), vec!["discord".to_owned()])]);
+    }
+
+    #[test]
+    fn a_route_without_to_needs_routes_and_to_empty_drops() {
+        let err = rules("routes:\n  - name: a\n    match: {type: x}\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("rules/test.yaml:2:5: route `a`: `to` is missing"),
+            "{err}"
+        );
+        let r = rules(
+            "routes:\n  - name: blackhole\n    match: {type: x}\n    to: []\n  - name: all\n    to: [console]\n",
+        )
+        .unwrap();
+        assert!(route(&r, json!({"type": "x"})).is_empty(), "dropped");
+        assert_eq!(route(&r, json!({"type": "y"})).len(), 1);
+        let err = rules(
+            "routes:\n  - name: a\n    match: {matchers: ['labels.x=~\"(\"']}\n    to: [console]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "rules/test.yaml:3:24: route `a`: match.matchers: matcher `labels.x=~\"(\"`"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

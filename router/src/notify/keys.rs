@@ -1,6 +1,7 @@
 //! Keys that name a part of an event, as `group_by`, `key`, `throttle.key` and an
-//! inhibition's `equal` write them: `type`, `severity`, `source`, `labels.<name>`, or a
-//! top-level field (`component`). Their values, as text, identify groups, alerts and
+//! inhibition's `equal` write them: `type`, `severity`, `source`, `labels.<name>`,
+//! `labels.*` (every label together, Alertmanager's `group_by: ['...']`), or a top-level
+//! field (`component`). Their values, as text, identify groups, alerts and
 //! throttle series.
 
 use serde_json::Value;
@@ -14,6 +15,8 @@ pub enum Key {
     Severity,
     Source,
     Label(String),
+    /// Every label, as one value.
+    Labels,
     Field(String),
 }
 
@@ -30,8 +33,11 @@ impl Key {
             "type" => Key::Type,
             "severity" => Key::Severity,
             "source" => Key::Source,
+            "labels.*" => Key::Labels,
             "labels" | "labels." => {
-                return Err(format!("`{text}`: name one label, e.g. labels.exchange"));
+                return Err(format!(
+                    "`{text}`: name one label, e.g. labels.exchange, or every one: labels.*"
+                ));
             }
             _ => match text.strip_prefix("labels.") {
                 Some(name) => Key::Label(name.to_owned()),
@@ -49,6 +55,7 @@ impl Key {
             Key::Severity => Some(event.severity.as_str().to_owned()),
             Key::Source => event.source.clone(),
             Key::Label(name) => event.labels.get(name).cloned(),
+            Key::Labels => Some(all_labels(event)),
             Key::Field(name) => event.data.get(name).map(text_of),
         }
     }
@@ -61,9 +68,20 @@ impl std::fmt::Display for Key {
             Key::Severity => f.write_str("severity"),
             Key::Source => f.write_str("source"),
             Key::Label(name) => write!(f, "labels.{name}"),
+            Key::Labels => f.write_str("labels.*"),
             Key::Field(name) => f.write_str(name),
         }
     }
+}
+
+/// Every label of `event` as one text, `a=1,b=x` in name order.
+fn all_labels(event: &Event) -> String {
+    let labels: Vec<(String, String)> = event
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    joined(&labels)
 }
 
 /// A JSON value as text: strings as they are, anything else as JSON.
@@ -109,6 +127,7 @@ pub fn joined_values(keys: &[Key], event: &Event) -> String {
                 .labels
                 .get(name)
                 .map(|v| std::borrow::Cow::Borrowed(v.as_str())),
+            Key::Labels => Some(std::borrow::Cow::Owned(all_labels(event))),
             Key::Field(name) => event.data.get(name).map(|v| match v {
                 Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
                 other => std::borrow::Cow::Owned(other.to_string()),
@@ -198,11 +217,24 @@ mod tests {
     #[test]
     fn joined_values_in_one_go_are_the_joined_values() {
         let e = event(serde_json::json!({"type": "t", "labels": {"a": "x,y"}, "n": 2}));
-        let keys: Vec<Key> = ["labels.a", "n", "source", "type"]
+        let keys: Vec<Key> = ["labels.a", "n", "source", "type", "labels.*"]
             .iter()
             .map(|k| Key::parse(k).expect("a key"))
             .collect();
         assert_eq!(joined_values(&keys, &e), joined(&values(&keys, &e)));
+    }
+
+    /// Alertmanager's `group_by: ['...']`: one group per set of labels.
+    #[test]
+    fn every_label_is_one_key() {
+        let all = Key::parse("labels.*").expect("a key");
+        let a = event(serde_json::json!({"type": "t", "labels": {"b": "2", "a": "1"}}));
+        let b = event(serde_json::json!({"type": "u", "labels": {"a": "1", "b": "2"}}));
+        let c = event(serde_json::json!({"type": "t", "labels": {"a": "1"}}));
+        assert_eq!(all.value(&a).as_deref(), Some("a=1,b=2"));
+        assert_eq!(all.value(&a), all.value(&b), "labels only, in name order");
+        assert_ne!(all.value(&a), all.value(&c));
+        assert_eq!(all.to_string(), "labels.*");
     }
 
     #[test]
