@@ -83,7 +83,7 @@ fn updated(text: &str, vars: &[(&str, &str)]) -> String {
                 seen[i] = true;
                 let (name, value) = vars[i];
                 out.push_str(if export { "export " } else { "" });
-                out.push_str(&format!("{name}={value}"));
+                out.push_str(&format!("{name}={}", quoted(value)));
                 out.push_str(if end.is_empty() { "\n" } else { end });
             }
             None => out.push_str(line),
@@ -94,10 +94,36 @@ fn updated(text: &str, vars: &[(&str, &str)]) -> String {
     }
     for ((name, value), seen) in vars.iter().zip(seen) {
         if !seen {
-            out.push_str(&format!("{name}={value}\n"));
+            out.push_str(&format!("{name}={}\n", quoted(value)));
         }
     }
     out
+}
+
+/// `value` as a `.env` value that reads back as it is: bare when it is plain, else in
+/// single quotes (taken literally), else, holding a `'` itself, in double quotes with
+/// `\`, `"`, `$` and newlines escaped.
+fn quoted(value: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@+,=%".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        return value.into();
+    }
+    if !value.contains(['\'', '\n']) {
+        return format!("'{value}'").into();
+    }
+    let mut out = String::from('"');
+    for c in value.chars() {
+        match c {
+            '\\' | '"' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out.into()
 }
 
 /// The variable a line sets, and whether it says `export`; `None` for comments, blank
@@ -140,6 +166,36 @@ mod tests {
     fn a_new_file_gets_one_line_each_and_crlf_stays() {
         assert_eq!(updated("", &[("A", "1"), ("B", "2")]), "A=1\nB=2\n");
         assert_eq!(updated("A=0\r\nC=3\r\n", &[("A", "1")]), "A=1\r\nC=3\r\n");
+    }
+
+    /// What is written reads back, through the same dotenv reader the config uses, as
+    /// the value given.
+    #[test]
+    fn values_read_back_as_they_were_given() {
+        let values = [
+            "1:a",
+            "Basic YWxlcnQ6cGE=",
+            "pa$$word",
+            "it's #1",
+            "both ' and \" and \\ and $HOME",
+            "two\nlines",
+            "",
+        ];
+        let vars: Vec<(String, &str)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("V{i}"), *v))
+            .collect();
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        let text = updated("", &refs);
+        let read: std::collections::HashMap<String, String> =
+            dotenvy::from_read_iter(text.as_bytes())
+                .map(|r| r.expect("a valid line"))
+                .collect();
+        for (name, value) in &vars {
+            assert_eq!(read.get(name).map(String::as_str), Some(*value), "{text}");
+        }
+        assert_eq!(quoted("1:a"), "1:a", "plain values stay bare");
     }
 
     #[test]
