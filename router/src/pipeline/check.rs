@@ -302,10 +302,11 @@ fn missing_templates(
                         ),
                     ));
                 }
-                // Without a name, an event renders with its type's template, else the
-                // default: fine when there is a default, or when the route names only
-                // types that each have their own.
-                None if templates.find(sink, plugin.name(), "default").is_none()
+                // Without a name, an event of a route that does not group renders with
+                // its type's template, else the default: fine when there is a default,
+                // or when the route names only types that each have their own.
+                None if route.policy.grouping.is_none()
+                    && templates.find(sink, plugin.name(), "default").is_none()
                     && (route.types().is_empty()
                         || route.types().iter().any(|t| {
                             t.contains(['*', '?'])
