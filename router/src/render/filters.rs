@@ -1,6 +1,7 @@
 //! The trading-domain filters templates use: `money`, `percent`, `qty`, `number`,
 //! `duration`, `datetime` and `severity_emoji`; and `truncate`, to keep a line of a list
-//! within a sink's length limit.
+//! within a sink's length limit; and those of [`super::alertmanager`], which shape a group
+//! as Alertmanager's webhook does.
 //!
 //! The number filters take numbers as JSON gives them (integers or floats) or as numeric strings (a
 //! shell script posting `pnl=12.5` sends text), and refuses anything else with an error
@@ -24,6 +25,11 @@ pub(super) const NAMES: &[&str] = &[
     "datetime",
     "severity_emoji",
     "truncate",
+    // super::alertmanager's
+    "alertmanager_alerts",
+    "common_labels",
+    "common_annotations",
+    "group_labels",
 ];
 
 /// Registers every filter of this module on `env`.
@@ -36,6 +42,7 @@ pub(super) fn register(env: &mut Environment<'_>) {
     env.add_filter("datetime", datetime);
     env.add_filter("severity_emoji", severity_emoji);
     env.add_filter("truncate", truncate);
+    super::alertmanager::register(env);
 }
 
 /// The most decimals a number filter prints.

@@ -37,6 +37,7 @@
 //! [`Templates::render_json`] writes the payload as JSON text directly, which is much
 //! cheaper for a large payload than building the [`serde_json::Value`] tree.
 
+mod alertmanager;
 mod compile;
 mod error;
 mod escape;
