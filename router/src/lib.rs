@@ -19,10 +19,12 @@
 //! - [`reload`] swaps in a new snapshot when files change, [`restart`] says what only a
 //!   restart applies; [`metrics`] and
 //!   `/v1/status` report; [`diag`] is how every file problem is said;
-//! - [`cli`] is the binary's commands, [`demo`] the simulated trading day. Producers'
+//! - [`cli`] is the binary's commands, [`demo`] the simulated trading day,
+//!   [`am_import`] the conversion of an Alertmanager configuration. Producers'
 //!   Rust client is the `alert-router-client` crate, which links none of this one.
 
 pub mod alertmanager;
+pub mod am_import;
 pub mod api;
 pub mod cli;
 pub mod clock;

@@ -585,14 +585,25 @@ impl Rules {
         event: Arc<Event>,
         on_error: &mut dyn FnMut(&Route, String),
     ) -> Vec<Hit> {
+        self.route_explained(event, on_error).0
+    }
+
+    /// [`route_shared`](Self::route_shared), and the routes with `to: []` that matched
+    /// and sent nowhere on purpose (for `route` to say so).
+    pub fn route_explained(
+        &self,
+        event: Arc<Event>,
+        on_error: &mut dyn FnMut(&Route, String),
+    ) -> (Vec<Hit>, Vec<usize>) {
         let mut walk = Walk {
             event,
             ctx: None,
             taken: Vec::new(),
             hits: Vec::new(),
+            dropped: Vec::new(),
         };
         self.walk(0, self.routes.len(), &mut walk, on_error);
-        walk.hits
+        (walk.hits, walk.dropped)
     }
 
     /// Tries the routes `start..end` (one level: siblings, each followed by its own
@@ -622,7 +633,9 @@ impl Rules {
                 }
                 let children_sent =
                     route.end > i + 1 && self.walk(i + 1, route.end, walk, on_error);
-                if !children_sent {
+                if !children_sent && route.to.is_empty() {
+                    walk.dropped.push(i);
+                } else if !children_sent {
                     let sinks: Vec<String> = route
                         .to
                         .iter()
@@ -716,6 +729,8 @@ struct Walk<'r> {
     /// The sinks already given it: each gets it once.
     taken: Vec<&'r str>,
     hits: Vec<Hit>,
+    /// Matching routes with `to: []`.
+    dropped: Vec<usize>,
 }
 
 /// Applies a route's `set`: `severity` and `labels` change the reserved keys, anything
@@ -1494,6 +1509,10 @@ routes:
         )
         .unwrap();
         assert!(route(&r, json!({"type": "x"})).is_empty(), "dropped");
+        let (hits, dropped) =
+            r.route_explained(Arc::new(event(json!({"type": "x"}))), &mut |_, _| {});
+        assert!(hits.is_empty());
+        assert_eq!(dropped, [0], "`route` says which route dropped it");
         assert_eq!(route(&r, json!({"type": "y"})).len(), 1);
         let err = rules(
             "routes:\n  - name: a\n    match: {matchers: ['labels.x=~\"(\"']}\n    to: [console]\n",

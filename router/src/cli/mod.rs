@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 mod dead_letters;
 mod env_file;
 mod export;
+mod import_alertmanager;
 mod replay;
 mod send;
 mod setup;
@@ -130,6 +131,11 @@ pub enum Command {
     },
     /// Silence events for a while: add, list or expire silences on a running router.
     Silence(silence::Silence),
+    /// Write the router's configuration for an Alertmanager one: its route tree, receivers
+    /// (webhook, Slack, email, Telegram, Discord), inhibit rules and time intervals; list
+    /// what cannot be converted, and check what was written.
+    #[command(name = "import-alertmanager")]
+    ImportAlertmanager(import_alertmanager::ImportAlertmanager),
     /// Check Telegram's or Discord's credentials and give (or write into .env) the
     /// lines that switch the sink on.
     Setup(setup::Setup),
@@ -191,6 +197,7 @@ pub fn main(domains: &[&'static dyn alert_router_domain::Domain]) -> ExitCode {
         Command::Setup(setup) => setup::run(&cli.config, setup),
         Command::Test { files } => test_rules::run(&cli.config, &files),
         Command::Silence(args) => silence::run(args),
+        Command::ImportAlertmanager(args) => import_alertmanager::run(args),
         Command::Export(args) => export::run(&cli.config, args),
         Command::Replay(args) => replay::run(&cli.config, args),
         Command::PluginHost {
@@ -514,11 +521,22 @@ fn route_cmd(config_path: &Path, event_path: &Path) -> Result<ExitCode> {
     for event in read_events(event_path)? {
         let (id, kind) = (event.id.clone(), event.kind.clone());
         let mut errors = Vec::new();
-        let hits = checked.rules.route(event, &mut |route, e| {
-            errors.push(format!("{}: {e}", route.name))
-        });
+        let (hits, dropped) = checked
+            .rules
+            .route_explained(Arc::new(event), &mut |route, e| {
+                errors.push(format!("{}: {e}", route.name))
+            });
         println!("{kind} ({id}):");
-        if hits.is_empty() {
+        for &i in &dropped {
+            let route = &checked.rules.routes()[i];
+            println!(
+                "  route `{}` ({}:{}) matches and sends nowhere (to: [])",
+                route.name,
+                route.file.display(),
+                route.line
+            );
+        }
+        if hits.is_empty() && dropped.is_empty() {
             println!("  no route matches: the event is accepted and goes nowhere");
         }
         for hit in &hits {
