@@ -653,3 +653,56 @@ async fn a_firing_alert_sent_again_with_its_id_is_not_routed_again_but_does_not_
     );
 }
 
+/// As Prometheus sends to Alertmanager's API: a firing alert with `endsAt` a few minutes
+/// ahead, sent again every minute with a later one. It resolves at the last `endsAt`
+/// once the resends stop, as Alertmanager resolves it, not after `resolve_timeout`.
+#[tokio::test]
+async fn an_alert_from_alertmanagers_api_resolves_at_its_last_announced_end() {
+    let rules = "routes:\n  - name: all\n    resolve_timeout: 1h\n    to: [console]\n";
+    let (router, mut clock) = router_at("2026-12-04T10:00:00Z", rules).await;
+    let client = reqwest::Client::new();
+    let send = |ends_at: OffsetDateTime| {
+        let body = json!([{
+            "labels": {"alertname": "DiskFull"},
+            "startsAt": "2026-12-04T10:00:00Z",
+            "endsAt": ends_at.format(&Rfc3339).expect("a time"),
+        }]);
+        let request = client
+            .post(format!("{}/api/v2/alerts", router.url))
+            .json(&body);
+        async move {
+            let status = request.send().await.expect("post").status();
+            assert_eq!(status, 200);
+        }
+    };
+    let four_minutes = time::Duration::minutes(4);
+    send(clock.now + four_minutes).await;
+    assert_eq!(console_texts_until(&router, 1).await, ["alert n= firing"]);
+    for _ in 0..3 {
+        clock.advance_and_tick(&router, 60).await;
+        send(clock.now + four_minutes).await;
+    }
+    // Alertmanager's API shows when it would end.
+    let listed = router.get_json("/api/v2/alerts").await;
+    assert_eq!(listed[0]["endsAt"], "2026-12-04T10:07:00Z", "{listed}");
+    // The resends stop at 10:03; the last said 10:07.
+    clock.advance_and_tick(&router, 239).await;
+    assert_eq!(console_texts(&router).len(), 1, "not before its end");
+    clock.advance_and_tick(&router, 1).await;
+    assert_eq!(
+        console_texts_until(&router, 2).await[1],
+        "alert n= resolved"
+    );
+    let out = read_json_lines(&router.dir.path().join("out.jsonl"));
+    assert_eq!(
+        out[1]["event"]["ends_at"], "2026-12-04T10:07:00Z",
+        "{}",
+        out[1]
+    );
+    let resolved = router.get_json("/v1/alerts?state=resolved").await;
+    assert_eq!(
+        resolved["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "{resolved}"
+    );
+}

@@ -163,13 +163,22 @@ fn alert_event(item: Value, now: OffsetDateTime) -> Result<Value, (&'static str,
         labels,
         annotations,
         starts_at: Some(starts_at),
-        // A firing alert's end is when Alertmanager would resolve it unless told again:
-        // the router resolves by `resolve_timeout` instead.
-        ends_at: if resolved { ends.map(|(t, _)| t) } else { None },
+        // A firing alert has no end yet; when it would end is its `expires_at` below.
+        ends_at: if resolved {
+            ends.clone().map(|(t, _)| t)
+        } else {
+            None
+        },
         generator_url,
         fingerprint,
     };
-    alert_fields(&alert, ALERTMANAGER_API_SOURCE).map(Value::Object)
+    let mut event = alert_fields(&alert, ALERTMANAGER_API_SOURCE)?;
+    if let (false, Some((end, _))) = (resolved, ends) {
+        // When Alertmanager would resolve it unless told again (Prometheus moves it
+        // with every resend): the router does the same.
+        event.insert("expires_at".into(), Value::String(end));
+    }
+    Ok(Value::Object(event))
 }
 
 /// Prometheus' label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -302,9 +311,9 @@ fn gettable_alert(a: &Listed) -> Value {
         "labels": a.labels,
         "annotations": event.get("annotations").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({})),
         "startsAt": starts_at,
-        // A firing alert has no end yet: Alertmanager shows when it would resolve; Go's
-        // zero time says "none" to its clients.
-        "endsAt": a.ends_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned()),
+        // A firing alert shows when it would resolve, as Alertmanager does; Go's zero
+        // time says "none" to its clients.
+        "endsAt": a.ends_at.clone().or_else(|| a.expires_at.clone()).unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned()),
         "updatedAt": a.updated_at,
         "generatorURL": event["generator_url"].as_str().unwrap_or(""),
         "fingerprint": a.fingerprint,
@@ -557,6 +566,10 @@ mod tests {
         assert_eq!(firing["summary"], "s");
         assert_eq!(firing["alertname"], "x");
         assert_eq!(firing["ends_at"], Value::Null, "firing: no end yet");
+        assert_eq!(
+            firing["expires_at"], "2026-12-04T10:05:00Z",
+            "when it resolves unless told again"
+        );
         assert_eq!(firing["generator_url"], "http://prom/graph");
         let fp = label_set_fingerprint(&events[0].labels);
         assert_eq!(firing["fingerprint"], json!(fp));

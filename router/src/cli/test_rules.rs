@@ -685,6 +685,7 @@ mod tests {
                 .collect(),
             starts_at: String::new(),
             ends_at: None,
+            expires_at: None,
             updated_at: String::new(),
             count: 1,
             route: String::new(),

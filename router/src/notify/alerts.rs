@@ -68,6 +68,9 @@ pub struct Alert {
     pub status: AlertStatus,
     pub starts_ms: i64,
     pub ends_ms: Option<i64>,
+    /// A firing alert's announced end (`expires_at`, Alertmanager's `endsAt`): it
+    /// resolves then unless a firing event moves it, instead of after `resolve_timeout`.
+    pub expires_ms: Option<i64>,
     pub updated_ms: i64,
     pub count: u64,
     pub resolve_timeout_ms: i64,
@@ -84,7 +87,11 @@ impl Alert {
             version: self.version,
             status: self.status.as_str().to_owned(),
             starts_ms: self.starts_ms,
-            ends_ms: self.ends_ms,
+            // A firing alert has no end yet: its row keeps the announced one.
+            ends_ms: match self.status {
+                AlertStatus::Firing => self.expires_ms,
+                AlertStatus::Resolved => self.ends_ms,
+            },
             updated_ms: self.updated_ms,
             count: self.count,
             resolve_timeout_ms: self.resolve_timeout_ms,
@@ -93,10 +100,25 @@ impl Alert {
         }
     }
 
-    /// When it resolves by itself unless a `firing` event comes first.
+    /// When it resolves by itself unless a `firing` event comes first: at its announced
+    /// end, else `resolve_timeout` after the last one.
     pub fn times_out_at(&self) -> Option<i64> {
-        (self.status == AlertStatus::Firing).then_some(self.updated_ms + self.resolve_timeout_ms)
+        (self.status == AlertStatus::Firing).then(|| {
+            self.expires_ms
+                .unwrap_or(self.updated_ms + self.resolve_timeout_ms)
+        })
     }
+}
+
+/// The end a firing alert's event announces: its `expires_at` (RFC 3339), in ms.
+pub fn announced_end(event: &Event) -> Option<i64> {
+    if event.alert_status() != Some(AlertStatus::Firing) {
+        return None;
+    }
+    let text = event.data.get("expires_at")?.as_str()?;
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// The alerts the router tracks: the firing ones, and the resolved ones for an hour.
@@ -145,6 +167,11 @@ impl Alerts {
             } else {
                 AlertStatus::Firing
             };
+            // A firing alert's row keeps its announced end where a resolved one's end is.
+            let (ends_ms, expires_ms) = match status {
+                AlertStatus::Firing => (None, row.ends_ms),
+                AlertStatus::Resolved => (row.ends_ms, None),
+            };
             alerts.next_version = alerts.next_version.max(row.version + 1);
             alerts.by_fingerprint.insert(
                 row.fingerprint.clone(),
@@ -153,7 +180,8 @@ impl Alerts {
                     version: row.version,
                     status,
                     starts_ms: row.starts_ms,
-                    ends_ms: row.ends_ms,
+                    ends_ms,
+                    expires_ms,
                     updated_ms: row.updated_ms,
                     count: row.count,
                     resolve_timeout_ms: row.resolve_timeout_ms,
@@ -178,6 +206,7 @@ impl Alerts {
         } = sighting;
         self.next_version += 1;
         let version = self.next_version;
+        let expires_ms = announced_end(event);
         let alert = self
             .by_fingerprint
             .entry(fingerprint.to_owned())
@@ -189,6 +218,7 @@ impl Alerts {
                 a.event_text = event_text.clone();
                 a.count += 1;
                 a.resolve_timeout_ms = resolve_timeout_ms;
+                a.expires_ms = expires_ms;
                 match (was, status) {
                     // Firing again after it resolved: a new occurrence.
                     (AlertStatus::Resolved, AlertStatus::Firing) => {
@@ -207,6 +237,7 @@ impl Alerts {
                 status,
                 starts_ms: now_ms,
                 ends_ms: (status == AlertStatus::Resolved).then_some(now_ms),
+                expires_ms,
                 updated_ms: now_ms,
                 count: 1,
                 resolve_timeout_ms,
@@ -218,8 +249,14 @@ impl Alerts {
     }
 
     /// A firing alert seen again at `now_ms` without news (a repeated event): its
-    /// timeout starts again. The row to store, when it fires.
-    pub fn touch(&mut self, fingerprint: &str, now_ms: i64) -> Option<AlertRow> {
+    /// timeout starts again, or its end moves to the one `expires_ms` announces. The row
+    /// to store, when it fires.
+    pub fn touch(
+        &mut self,
+        fingerprint: &str,
+        now_ms: i64,
+        expires_ms: Option<i64>,
+    ) -> Option<AlertRow> {
         let alert = self.by_fingerprint.get_mut(fingerprint)?;
         if alert.status != AlertStatus::Firing {
             return None;
@@ -227,6 +264,9 @@ impl Alerts {
         self.next_version += 1;
         alert.version = self.next_version;
         alert.updated_ms = alert.updated_ms.max(now_ms);
+        if expires_ms.is_some() {
+            alert.expires_ms = expires_ms;
+        }
         Some(alert.row())
     }
 
@@ -295,6 +335,8 @@ pub struct Listed {
     pub labels: std::collections::BTreeMap<String, String>,
     pub starts_at: String,
     pub ends_at: Option<String>,
+    /// A firing alert's announced end (see [`Alert::expires_ms`]).
+    pub expires_at: Option<String>,
     pub updated_at: String,
     pub count: u64,
     pub route: String,
@@ -371,6 +413,36 @@ mod tests {
             (4_000, None, 1)
         );
         assert!(again.version > row.version);
+    }
+
+    /// Alertmanager's `endsAt` on a firing alert (`expires_at`): it resolves then, not
+    /// after `resolve_timeout`; a repeat moves it; a restart keeps it.
+    #[test]
+    fn an_announced_end_replaces_the_timeout_and_moves_with_repeats() {
+        let mut alerts = Alerts::default();
+        let e = event(
+            json!({"type": "alert", "status": "firing", "expires_at": "1970-01-01T00:04:00Z"}),
+        );
+        see(&mut alerts, "f", &e, AlertStatus::Firing, 300_000, 1_000);
+        assert_eq!(alerts.next_timeout(), Some(240_000), "not 301_000");
+        let moved = announced_end(&event(
+            json!({"type": "alert", "status": "firing", "expires_at": "1970-01-01T00:08:00Z"}),
+        ));
+        let row = alerts.touch("f", 60_000, moved).expect("firing");
+        assert_eq!(alerts.next_timeout(), Some(480_000));
+        assert_eq!(row.ends_ms, Some(480_000), "stored with the alert");
+        // A repeat without one keeps the announced end.
+        alerts.touch("f", 120_000, None);
+        assert_eq!(alerts.next_timeout(), Some(480_000));
+        let (restored, _) = Alerts::restore(alerts.all().map(Alert::row).collect());
+        let a = restored.get("f").expect("restored");
+        assert_eq!((a.expires_ms, a.ends_ms), (Some(480_000), None));
+        assert_eq!(restored.next_timeout(), Some(480_000));
+        // A resolved event has no announced end.
+        let r = event(
+            json!({"type": "alert", "status": "resolved", "expires_at": "1970-01-01T00:08:00Z"}),
+        );
+        assert_eq!(announced_end(&r), None);
     }
 
     #[test]

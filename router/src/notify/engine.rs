@@ -234,7 +234,8 @@ impl Notifier {
             return;
         }
         let fingerprint = alerts::fingerprint(None, event);
-        if let Some(row) = self.lock().alerts.touch(&fingerprint, now_ms) {
+        let expires_ms = alerts::announced_end(event);
+        if let Some(row) = self.lock().alerts.touch(&fingerprint, now_ms, expires_ms) {
             changes.alerts.push(row);
         }
     }
@@ -524,8 +525,9 @@ impl Notifier {
         changes
     }
 
-    /// Resolved events for the firing alerts whose `resolve_timeout` passed: the same
-    /// alert, `status: resolved`, `resolved_by: timeout`, at `now`. Their ids are stable
+    /// Resolved events for the firing alerts whose `resolve_timeout` or announced end
+    /// (`expires_at`) passed: the same alert, `status: resolved`, `resolved_by: timeout`,
+    /// at `now` (`ends_at` the announced end, when there was one). Their ids are stable
     /// (`timeout:<fingerprint>:<started>`), so a retry after a crash is a repeat, not a
     /// second resolution.
     pub fn timed_out(&self, now: OffsetDateTime, now_ms: i64) -> Vec<Event> {
@@ -541,6 +543,10 @@ impl Notifier {
                 e.time = now;
                 e.data.insert("status".into(), "resolved".into());
                 e.data.insert("resolved_by".into(), "timeout".into());
+                if let Some(end) = a.expires_ms {
+                    e.data.remove("expires_at");
+                    e.data.insert("ends_at".into(), format_ms(end).into());
+                }
                 e
             })
             .collect()
@@ -610,6 +616,7 @@ impl Notifier {
                     labels: a.event.labels.clone(),
                     starts_at: format_ms(a.starts_ms),
                     ends_at: a.ends_ms.map(format_ms),
+                    expires_at: a.expires_ms.map(format_ms),
                     updated_at: format_ms(a.updated_ms),
                     count: a.count,
                     route: a.route.clone(),
