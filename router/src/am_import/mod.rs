@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use crate::diag::Diagnostic;
-use crate::notify::matchers::Matcher;
+use crate::notify::matchers::{Matcher, Op};
 use model::{AmConfig, AmRoute, InhibitRule};
 use receivers::{Sink, Sinks};
 use yaml::{list, q};
@@ -219,7 +219,7 @@ impl Tree<'_> {
         let name = self.name(&receiver);
         let pad = "  ".repeat(depth);
         let mut out = format!("{pad}- name: {name}\n");
-        let matchers = self.matchers(r)?;
+        let matchers = self.matchers(r, &spanned.referenced)?;
         if !matchers.is_empty() {
             out.push_str(&format!(
                 "{pad}  match:\n{pad}    matchers: {}\n",
@@ -298,13 +298,17 @@ impl Tree<'_> {
     }
 
     /// A route's `match`, `match_re` and `matchers`, as the router's matchers.
-    fn matchers(&self, r: &AmRoute) -> Result<Vec<String>, Diagnostic> {
+    fn matchers(
+        &self,
+        r: &AmRoute,
+        at: &serde_saphyr::Location,
+    ) -> Result<Vec<String>, Diagnostic> {
         let mut out = Vec::new();
         for (name, value) in &r.match_equal {
-            out.push(label_matcher(self.source, None, name, "=", value)?);
+            out.push(label_matcher(self.source, at, name, Op::Equal, value)?);
         }
         for (name, value) in &r.match_re {
-            out.push(label_matcher(self.source, None, name, "=~", value)?);
+            out.push(label_matcher(self.source, at, name, Op::Regex, value)?);
         }
         for m in &r.matchers {
             out.push(parsed_matcher(self.source, m)?);
@@ -322,10 +326,22 @@ fn inhibition(source: &Path, spanned: &Spanned<InhibitRule>) -> Result<String, D
      -> Result<Vec<String>, Diagnostic> {
         let mut out = Vec::new();
         for (name, value) in equal {
-            out.push(label_matcher(source, Some(spanned), name, "=", value)?);
+            out.push(label_matcher(
+                source,
+                &spanned.referenced,
+                name,
+                Op::Equal,
+                value,
+            )?);
         }
         for (name, value) in re {
-            out.push(label_matcher(source, Some(spanned), name, "=~", value)?);
+            out.push(label_matcher(
+                source,
+                &spanned.referenced,
+                name,
+                Op::Regex,
+                value,
+            )?);
         }
         for m in matchers {
             out.push(parsed_matcher(source, m)?);
@@ -362,21 +378,18 @@ fn parsed_matcher(source: &Path, m: &Spanned<String>) -> Result<String, Diagnost
         .map_err(|e| at(source, &m.referenced, format!("matchers: {e}")))
 }
 
-/// `match:` / `match_re:`'s `name: value` as the router's matcher on that label.
+/// `match:` / `match_re:`'s `name: value` (of the route or rule `place` starts) as the
+/// router's matcher on that label.
 fn label_matcher(
     source: &Path,
-    place: Option<&Spanned<InhibitRule>>,
+    place: &serde_saphyr::Location,
     name: &str,
-    op: &str,
+    op: Op,
     value: &str,
 ) -> Result<String, Diagnostic> {
-    let op = op.parse().unwrap_or(crate::notify::matchers::Op::Equal);
     Matcher::new(&format!("labels.{name}"), op, value)
         .map(|m| m.to_string())
-        .map_err(|e| match place {
-            Some(p) => at(source, &p.referenced, e.to_string()),
-            None => Diagnostic::file(source, e.to_string()),
-        })
+        .map_err(|e| at(source, place, e.to_string()))
 }
 
 /// An Alertmanager duration (`30s`, `1h30m`, `1d`, `1w`).
