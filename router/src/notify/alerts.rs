@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::deadlines::Deadlines;
 use super::keys::{self, Key};
 use super::rows::AlertRow;
 use crate::event::{AlertStatus, Event};
@@ -125,6 +126,8 @@ pub fn announced_end(event: &Event) -> Option<i64> {
 #[derive(Debug, Default)]
 pub struct Alerts {
     by_fingerprint: HashMap<String, Alert>,
+    /// The firing ones by when they time out.
+    timeouts: Deadlines<String>,
     next_version: i64,
 }
 
@@ -173,23 +176,26 @@ impl Alerts {
                 AlertStatus::Resolved => (row.ends_ms, None),
             };
             alerts.next_version = alerts.next_version.max(row.version + 1);
-            alerts.by_fingerprint.insert(
-                row.fingerprint.clone(),
-                Alert {
-                    fingerprint: row.fingerprint,
-                    version: row.version,
-                    status,
-                    starts_ms: row.starts_ms,
-                    ends_ms,
-                    expires_ms,
-                    updated_ms: row.updated_ms,
-                    count: row.count,
-                    resolve_timeout_ms: row.resolve_timeout_ms,
-                    route: row.route,
-                    event: Arc::new(event),
-                    event_text: row.event,
-                },
-            );
+            let alert = Alert {
+                fingerprint: row.fingerprint,
+                version: row.version,
+                status,
+                starts_ms: row.starts_ms,
+                ends_ms,
+                expires_ms,
+                updated_ms: row.updated_ms,
+                count: row.count,
+                resolve_timeout_ms: row.resolve_timeout_ms,
+                route: row.route,
+                event: Arc::new(event),
+                event_text: row.event,
+            };
+            alerts
+                .timeouts
+                .moved(&alert.fingerprint, None, alert.times_out_at());
+            alerts
+                .by_fingerprint
+                .insert(alert.fingerprint.clone(), alert);
         }
         (alerts, skipped)
     }
@@ -207,6 +213,7 @@ impl Alerts {
         self.next_version += 1;
         let version = self.next_version;
         let expires_ms = announced_end(event);
+        let before = self.get(fingerprint).and_then(Alert::times_out_at);
         let alert = self
             .by_fingerprint
             .entry(fingerprint.to_owned())
@@ -245,7 +252,10 @@ impl Alerts {
                 event: event.clone(),
                 event_text: event_text.clone(),
             });
-        Observed { row: alert.row() }
+        let row = alert.row();
+        let after = alert.times_out_at();
+        self.timeouts.moved(&fingerprint.to_owned(), before, after);
+        Observed { row }
     }
 
     /// A firing alert seen again at `now_ms` without news (a repeated event): its
@@ -261,12 +271,15 @@ impl Alerts {
         if alert.status != AlertStatus::Firing {
             return None;
         }
+        let before = alert.times_out_at();
         self.next_version += 1;
         alert.version = self.next_version;
         alert.updated_ms = alert.updated_ms.max(now_ms);
         if expires_ms.is_some() {
             alert.expires_ms = expires_ms;
         }
+        self.timeouts
+            .moved(&fingerprint.to_owned(), before, alert.times_out_at());
         Some(alert.row())
     }
 
@@ -287,17 +300,15 @@ impl Alerts {
 
     /// Firing alerts whose `resolve_timeout` passed by `now_ms`.
     pub fn timed_out(&self, now_ms: i64) -> Vec<&Alert> {
-        self.firing()
-            .filter(|a| a.times_out_at().is_some_and(|t| t <= now_ms))
+        self.timeouts
+            .due(now_ms)
+            .filter_map(|fp| self.by_fingerprint.get(fp))
             .collect()
     }
 
     /// The earliest time an alert times out.
     pub fn next_timeout(&self) -> Option<i64> {
-        self.by_fingerprint
-            .values()
-            .filter_map(Alert::times_out_at)
-            .min()
+        self.timeouts.next()
     }
 
     /// Forgets alerts resolved more than [`KEEP_RESOLVED_MS`] ago; returns their
@@ -443,6 +454,75 @@ mod tests {
             json!({"type": "alert", "status": "resolved", "expires_at": "1970-01-01T00:08:00Z"}),
         );
         assert_eq!(announced_end(&r), None);
+    }
+
+    /// The deadline index answers as a scan of every alert would, whatever happens to
+    /// them: firing, repeats, announced ends, resolutions, pruning, a restart.
+    #[test]
+    fn the_deadline_index_agrees_with_a_scan() {
+        let mut alerts = Alerts::default();
+        let mut seed: u64 = 7;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        let mut now = 0i64;
+        for step in 0..5_000 {
+            now += next(5_000) as i64;
+            let fp = format!("f{}", next(40));
+            match next(6) {
+                0 | 1 => {
+                    let expires = (next(3) == 0).then(|| {
+                        let at = time::OffsetDateTime::UNIX_EPOCH
+                            + time::Duration::milliseconds(now + next(600_000) as i64);
+                        at.format(&time::format_description::well_known::Rfc3339)
+                            .expect("a time")
+                    });
+                    let mut v = json!({"type": "t", "status": "firing"});
+                    if let Some(e) = expires {
+                        v["expires_at"] = json!(e);
+                    }
+                    see(
+                        &mut alerts,
+                        &fp,
+                        &event(v),
+                        AlertStatus::Firing,
+                        next(400_000) as i64,
+                        now,
+                    );
+                }
+                2 => {
+                    let e = event(json!({"type": "t", "status": "resolved"}));
+                    see(&mut alerts, &fp, &e, AlertStatus::Resolved, 300_000, now);
+                }
+                3 => {
+                    alerts.touch(&fp, now, (next(2) == 0).then_some(now + 1_000));
+                }
+                4 => {
+                    alerts.prune(now);
+                }
+                _ => {
+                    let rows = alerts.all().map(Alert::row).collect();
+                    alerts = Alerts::restore(rows).0;
+                }
+            }
+            let scan_next = alerts.all().filter_map(Alert::times_out_at).min();
+            assert_eq!(alerts.next_timeout(), scan_next, "step {step}");
+            let probe = now + next(400_000) as i64;
+            let mut scan: Vec<&str> = alerts
+                .all()
+                .filter(|a| a.times_out_at().is_some_and(|t| t <= probe))
+                .map(|a| a.fingerprint.as_str())
+                .collect();
+            let mut indexed: Vec<&str> = alerts
+                .timed_out(probe)
+                .into_iter()
+                .map(|a| a.fingerprint.as_str())
+                .collect();
+            scan.sort_unstable();
+            indexed.sort_unstable();
+            assert_eq!(indexed, scan, "step {step}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 use super::alerts::{self, Alerts};
-use super::groups::{Group, Plan};
+use super::groups::{Group, OpenGroups, Plan};
 use super::keys;
 use super::policy::Mode;
 use super::rows::{Changes, GroupState, HeldRow, Stored};
@@ -103,8 +103,12 @@ pub struct Notifier {
     state: Mutex<State>,
     pub silences: Arc<Silences>,
     next_held: AtomicI64,
-    /// Raised when a group appears or an alert changes: the timer looks again.
+    /// Raised when a group appears or an alert's end comes sooner than the timer's
+    /// wake-up: the timer looks again.
     wake: (Mutex<bool>, Condvar),
+    /// When the sleeping timer wakes by itself (Unix ms on the router's clock);
+    /// `i64::MAX` while it is awake, when anything new must raise it.
+    sleeping_until_ms: AtomicI64,
     pub held_back: HeldCounts,
     /// The clock's time (Unix ms) at the end of the timer's last pass: what tests wait
     /// for after moving the clock, before they check that nothing was sent.
@@ -114,7 +118,7 @@ pub struct Notifier {
 #[derive(Default)]
 struct State {
     alerts: Alerts,
-    groups: BTreeMap<(String, String), Group>,
+    groups: OpenGroups,
     throttles: Throttles,
 }
 
@@ -175,12 +179,13 @@ impl Notifier {
         Notifier {
             state: Mutex::new(State {
                 alerts,
-                groups,
+                groups: OpenGroups::new(groups),
                 throttles: Throttles::default(),
             }),
             silences,
             next_held: AtomicI64::new(next_held),
             wake: (Mutex::new(false), Condvar::new()),
+            sleeping_until_ms: AtomicI64::new(i64::MAX),
             held_back: HeldCounts::default(),
             last_tick_ms: AtomicI64::new(0),
         }
@@ -221,9 +226,21 @@ impl Notifier {
             route: route.map_or("", |r| r.name.as_str()),
             resolve_timeout_ms: timeout.as_millis() as i64,
         };
-        let observed = self.lock().alerts.observe(sighting, now_ms);
+        let (observed, ends_at) = {
+            let mut state = self.lock();
+            let observed = state.alerts.observe(sighting, now_ms);
+            let ends_at = state
+                .alerts
+                .get(&fingerprint)
+                .and_then(|a| a.times_out_at());
+            (observed, ends_at)
+        };
         changes.alerts.push(observed.row);
-        self.raise();
+        // Most alerts end later than the timer means to wake anyway: waking it for each
+        // one would cost a pass per event.
+        if ends_at.is_some_and(|t| t < self.sleeping_until_ms.load(Ordering::Acquire)) {
+            self.raise();
+        }
         fingerprint
     }
 
@@ -402,20 +419,27 @@ impl Notifier {
             return;
         }
         let mut state = self.lock();
+        let mut sooner = false;
+        let sleeping_until = self.sleeping_until_ms.load(Ordering::Acquire);
         for h in held {
-            let group = state
+            let Held { row, group, .. } = h;
+            state.groups.hold(&row, || Group {
+                route: row.route.clone(),
+                key: row.group_key.clone(),
+                state: group,
+                entries: BTreeMap::new(),
+            });
+            let id = (row.route.clone(), row.group_key.clone());
+            sooner |= state
                 .groups
-                .entry((h.row.route.clone(), h.row.group_key.clone()))
-                .or_insert_with(|| Group {
-                    route: h.row.route.clone(),
-                    key: h.row.group_key.clone(),
-                    state: h.group,
-                    entries: BTreeMap::new(),
-                });
-            group.hold(&h.row);
+                .get(&id)
+                .is_some_and(|g| g.state.next_ms < sleeping_until);
         }
         drop(state);
-        self.raise();
+        // A group that speaks later than the timer wakes anyway needs no wake-up.
+        if sooner {
+            self.raise();
+        }
     }
 
     /// After a reload: open groups of a route that still groups by the same keys take
@@ -425,9 +449,9 @@ impl Notifier {
     pub fn reconfigure(&self, rules: &Rules, now_ms: i64) -> Vec<String> {
         let mut state = self.lock();
         let mut closed: BTreeMap<String, usize> = BTreeMap::new();
-        for group in state.groups.values_mut() {
+        state.groups.change_all(|group| {
             if group.state.closing {
-                continue;
+                return;
             }
             let route = rules.routes().iter().find(|r| r.name == group.route);
             let same_keys = |r: &&Route| {
@@ -468,7 +492,7 @@ impl Notifier {
                     *closed.entry(group.route.clone()).or_default() += 1;
                 }
             }
-        }
+        });
         drop(state);
         self.raise();
         let mut out: Vec<String> = Vec::new();
@@ -483,7 +507,7 @@ impl Notifier {
         let state = self.lock();
         state
             .groups
-            .values()
+            .due(now_ms)
             .filter_map(|g| g.plan(now_ms).map(|p| (p, g.state.clone())))
             .collect()
     }
@@ -492,14 +516,7 @@ impl Notifier {
     /// moves on. Returns the storage changes that record it (written by the caller in
     /// the same batch as the notification, so built before it: see [`Notifier::changes_for`]).
     pub fn done(&self, plan: &Plan) {
-        let mut state = self.lock();
-        let key = (plan.route.clone(), plan.key.clone());
-        if let Some(group) = state.groups.get_mut(&key) {
-            group.apply(plan);
-            if group.is_empty() {
-                state.groups.remove(&key);
-            }
-        }
+        self.lock().groups.apply(plan);
     }
 
     /// The storage changes of carrying out `plan`: rows released and kept, and the
@@ -566,7 +583,7 @@ impl Notifier {
     /// When the timer must look next: the earliest group due or alert timing out.
     pub fn next_deadline_ms(&self) -> Option<i64> {
         let state = self.lock();
-        let groups = state.groups.values().map(|g| g.state.next_ms).min();
+        let groups = state.groups.next_ms();
         let alerts = state.alerts.next_timeout();
         groups.into_iter().chain(alerts).min()
     }
@@ -576,6 +593,19 @@ impl Notifier {
         let (flag, cv) = &self.wake;
         *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
+    }
+
+    /// The timer is awake: anything new raises it again.
+    pub fn awake(&self) {
+        self.sleeping_until_ms.store(i64::MAX, Ordering::Release);
+    }
+
+    /// Waits until raised or `timeout` passes; `until_ms` is when that is on the
+    /// router's clock, for [`Notifier::observe`] to know whether to raise.
+    pub fn sleep(&self, timeout: std::time::Duration, until_ms: i64) {
+        self.sleeping_until_ms.store(until_ms, Ordering::Release);
+        self.wait(timeout);
+        self.awake();
     }
 
     /// Waits until raised or `timeout` passes.

@@ -5,6 +5,7 @@
 //! counted by reason.
 
 pub mod alerts;
+pub mod deadlines;
 pub mod engine;
 pub mod explain;
 pub mod groups;

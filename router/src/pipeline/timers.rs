@@ -94,13 +94,18 @@ fn run(pipeline: &Weak<Pipeline>, stop: &AtomicBool) {
         }
         p.notifier.last_tick_ms.store(now_ms, Ordering::Relaxed);
         let next = p.next_deadline_ms().map(|ms| ms.max(now_ms));
-        let wait = next.map_or(MAX_SLEEP, |ms| {
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-                .map_or(MAX_SLEEP, clock::real_wait)
-        });
+        let wait = next
+            .map_or(MAX_SLEEP, |ms| {
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                    .map_or(MAX_SLEEP, clock::real_wait)
+            })
+            .min(MAX_SLEEP);
+        let until_ms = next
+            .unwrap_or(i64::MAX)
+            .min(now_ms.saturating_add(wait.as_millis() as i64));
         let notifier = p.notifier.clone();
         drop(p);
-        notifier.wait(wait.min(MAX_SLEEP));
+        notifier.sleep(wait, until_ms);
     }
 }
 
