@@ -1,5 +1,5 @@
 //! `import-alertmanager`: an Alertmanager configuration as the router's own. The route
-//! tree becomes routes in routes (rules.rs walks them as Alertmanager walks its tree),
+//! tree becomes routes in routes (rules/ walks them as Alertmanager walks its tree),
 //! with the inherited `receiver`, `group_by` and timers written out on every route; each
 //! receiver's integrations the router has a plugin for become sinks (secrets in `.env`);
 //! inhibit rules and time intervals keep their meaning. What has no counterpart is

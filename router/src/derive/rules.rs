@@ -24,7 +24,7 @@ use crate::config::parse_duration;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::Severity;
 use crate::notify::keys::Key;
-use crate::rules::{Conditions, Match, RawMatch, compile_match};
+use crate::rules::matching::{Conditions, Match, RawMatch, compile_match};
 
 /// Variables a threshold, streak or event condition may use.
 const EVENT_VARIABLES: [&str; 1] = ["event"];

@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 use super::keys::Key;
 use crate::config::{parse_count_per, parse_duration};
 use crate::diag::Diagnostic;
-use crate::rules::SeverityMatch;
+use crate::rules::matching::SeverityMatch;
 
 /// Alertmanager's defaults, so a route that only says `group_by` behaves as there.
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
@@ -22,7 +22,7 @@ pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 /// How long a firing alert stays firing without a new `firing` event.
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
-/// The noise keys of a route, as written (rules.rs reads them with the rest of the
+/// The noise keys of a route, as written (rules/ reads them with the rest of the
 /// route and hands them over).
 #[derive(Debug, Default)]
 pub struct RawPolicy {
