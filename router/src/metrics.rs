@@ -7,12 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::dispatch::{LATENCY_BUCKETS, SinkStats};
 use crate::pipeline::Pipeline;
-
-/// How many event types get a series of their own here and a count in `/v1/status`.
-pub const TYPE_SERIES: usize = 500;
-/// The type the ones past [`TYPE_SERIES`] are counted under. Not a valid event type
-/// (types have no parentheses), so it never mixes with one.
-pub const OTHER_TYPES: &str = "(other)";
+use crate::pipeline::{OTHER_TYPES, TYPE_SERIES};
 
 /// Builds an exposition: families with their HELP and TYPE, then samples.
 struct Exposition {

@@ -13,7 +13,6 @@ use super::{Pipeline, SinkEntry, Snapshot};
 use crate::dispatch::SinkStats;
 use crate::event::{Event, format_time};
 use crate::ingest::Seen;
-use crate::metrics::{OTHER_TYPES, TYPE_SERIES};
 use crate::notify::engine::{Held, Reason, Verdict};
 use crate::notify::rows::Changes;
 use crate::outbox::{self, Batch, Count, NewMessage, OutboxError, Reservation};
@@ -31,6 +30,13 @@ pub struct Counters {
     /// Per route and per alert rule.
     pub tally: super::tally::Tally,
 }
+
+/// How many event types get a series of their own in `/metrics` and a count in
+/// `/v1/status`.
+pub const TYPE_SERIES: usize = 500;
+/// The type the ones past [`TYPE_SERIES`] are counted under. Not a valid event type
+/// (types have no parentheses), so it never mixes with one.
+pub const OTHER_TYPES: &str = "(other)";
 
 /// Events taken, by type. The first [`TYPE_SERIES`] types seen are counted each on its
 /// own, every later one under [`OTHER_TYPES`]: a producer that sends ever-new types

@@ -47,7 +47,7 @@ use crate::rules::Rules;
 use build::{build, retire};
 pub use check::{CannotStart, Checked, check};
 pub use dead_letters::{Retried, Skipped};
-pub use ingest::{Accepted, Counters, IngestError, Prepared};
+pub use ingest::{Accepted, Counters, IngestError, OTHER_TYPES, Prepared, TYPE_SERIES};
 use services::Services;
 pub use silencing::SetSilence;
 
