@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::client::{SendOptions, Verdict};
+use crate::commands::{Invocation, render, usage, with};
 use crate::config::ChatRef;
 use crate::format::{self, Limits, Payload};
 use crate::mute::{Ended, parse_duration, unix_now, unix_now_ceil};
 use crate::notify::send_part;
-use crate::{Shared, Stats, rfc3339, silences};
+use crate::{Shared, rfc3339, silences};
 
 /// One command the bot knows.
 pub(crate) struct Command {
@@ -106,25 +107,6 @@ const MAX_TRADES: u32 = 100;
 /// The longest an answer waits for Telegram's pace (answers are not queued by the
 /// router; the polling loop waits for them).
 const ANSWER_MAX_WAIT: Duration = Duration::from_secs(60);
-
-/// A command as typed: `/trades@alert_bot 5` → `trades`, `["5"]`, `"5"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Invocation {
-    pub name: String,
-    /// The words after the command.
-    pub args: Vec<String>,
-    /// The line after the command, as typed: for arguments whose quotes hold spaces
-    /// (`/silence labels.x="a b" 2h`).
-    pub text: String,
-}
-
-/// Adds `extra`'s keys to the context object.
-pub(crate) fn with(mut context: Value, extra: Value) -> Value {
-    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
-        context.extend(extra);
-    }
-    context
-}
 
 /// The answer to a command from an allowed user, as a rendered payload.
 pub(crate) fn answer(
@@ -390,30 +372,6 @@ fn ended_json(ended: Option<&Ended>) -> Value {
         }),
         None => {
             json!({"was_muted": false, "held": 0, "seconds": 0, "event_type": null, "expired": false})
-        }
-    }
-}
-
-pub(crate) fn usage(shared: &Shared, context: Value, usage: &str, problem: &str) -> Value {
-    render(
-        shared,
-        "usage",
-        with(context, json!({"usage": usage, "problem": problem})),
-    )
-}
-
-/// Renders `templates/<sink>/commands/<name>.yaml` (or the plugin's default). When the
-/// template is missing or broken, the user gets a short notice and the log says why.
-pub(crate) fn render(shared: &Shared, name: &str, context: Value) -> Value {
-    let template = format!("commands/{name}");
-    match shared.host.render(&template, &context) {
-        Ok(payload) => payload,
-        Err(e) => {
-            Stats::bump(&shared.stats.errors);
-            shared.error(&format!(
-                "cannot render the answer template {template}: {e}"
-            ));
-            json!({"text": "⚠️ This answer could not be worded: its template failed. The router log says why."})
         }
     }
 }

@@ -25,6 +25,7 @@
 
 mod answers;
 mod client;
+mod commands;
 pub mod config;
 mod duration;
 pub mod format;

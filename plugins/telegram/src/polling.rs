@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 use teloxide::types::{BotCommand, Chat, Message, Update, UpdateKind, User};
 use tokio::sync::watch;
 
-use crate::answers::{self, COMMANDS, Invocation};
+use crate::answers::{self, COMMANDS};
 use crate::client::{POLL_TIMEOUT_SECS, Verdict, verdict};
+use crate::commands::{self, Invocation};
 use crate::config::ChatRef;
 use crate::{Shared, Stats};
 
@@ -273,7 +274,7 @@ async fn handle_command(shared: &Shared, message: &Message, invocation: Invocati
              settings.admin_user_ids"
         ));
         emit(shared, &invocation.name, chat_id, user_id, false);
-        let payload = answers::render(shared, "not_allowed", context);
+        let payload = commands::render(shared, "not_allowed", context);
         answers::reply(shared, &ChatRef::Id(chat_id), payload).await;
         return;
     }

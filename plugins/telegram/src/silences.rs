@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::answers::{Invocation, render, usage, with};
+use crate::commands::{Invocation, render, usage, with};
 use crate::mute::unix_now;
 use crate::{Shared, rfc3339};
 
