@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Once, OnceLock};
 
-use super::in_flight::{Record, State};
+use super::in_flight_record::{Record, State};
 
 const SIGNALS: [c_int; 6] = [
     libc::SIGSEGV,

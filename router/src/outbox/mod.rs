@@ -18,6 +18,7 @@ mod crash_signals;
 mod error;
 mod feed;
 mod in_flight;
+mod in_flight_record;
 mod message;
 mod store;
 mod watermark;
