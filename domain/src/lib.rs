@@ -81,9 +81,15 @@ pub trait Store: Send + Sync {
     /// The resources [`query`](Store::query) answers, for messages: `portfolio`, ...
     fn resources(&self) -> &'static [&'static str];
 
-    /// Answers `resource` with `query` (a URL query string), or `None` when `resource`
-    /// is not one of this store's.
-    fn query(&self, resource: &str, query: &str) -> Option<Result<Value, QueryError>>;
+    /// Answers `resource` with `query` (a URL query string) as of `now`, the router's
+    /// clock (what `today` or the last day means: a simulated day in `alert-router test`
+    /// and `replay`), or `None` when `resource` is not one of this store's.
+    fn query(
+        &self,
+        resource: &str,
+        query: &str,
+        now: OffsetDateTime,
+    ) -> Option<Result<Value, QueryError>>;
 }
 
 /// Why a store could not answer a query of one of its resources: said to the client

@@ -98,10 +98,10 @@ impl Stores {
         self.0.iter().flat_map(|s| s.resources()).copied().collect()
     }
 
-    /// Answers `GET /v1/state/<resource>?<query>`.
+    /// Answers `GET /v1/state/<resource>?<query>`, as of the router's clock.
     pub fn query(&self, resource: &str, query: &str) -> Result<Value, StateQueryError> {
         for store in &self.0 {
-            if let Some(answer) = store.query(resource, query) {
+            if let Some(answer) = store.query(resource, query, crate::clock::now()) {
                 return answer.map_err(|e| StateQueryError::Refused(e.0));
             }
         }

@@ -235,7 +235,7 @@ fn the_shipped_rules_pass_their_own_tests() {
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("5 test(s) in 1 file(s): 5 ok, 0 failed"),
+        stdout.contains("6 test(s) in 1 file(s): 6 ok, 0 failed"),
         "{stdout}"
     );
 }

@@ -22,6 +22,7 @@ use std::path::Path;
 
 use alert_router_domain::{Domain, EventRef, EventType, Field, QueryError, Simulator, Store};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 pub use schemas::EVENT_TYPES;
 pub use simulator::SimulatedBot;
@@ -75,10 +76,18 @@ impl Store for StateStore {
         state::RESOURCES
     }
 
-    fn query(&self, resource: &str, query: &str) -> Option<Result<Value, QueryError>> {
+    fn query(
+        &self,
+        resource: &str,
+        query: &str,
+        now: OffsetDateTime,
+    ) -> Option<Result<Value, QueryError>> {
         if !state::RESOURCES.contains(&resource) {
             return None;
         }
-        Some(StateStore::query(self, resource, query).map_err(|e| QueryError(e.to_string())))
+        Some(
+            self.query_at(resource, query, now)
+                .map_err(|e| QueryError(e.to_string())),
+        )
     }
 }

@@ -88,7 +88,7 @@ impl StateStore {
     }
 
     /// [`query`](StateStore::query) as if the time were `now`.
-    pub(super) fn query_at(
+    pub fn query_at(
         &self,
         resource: &str,
         query: &str,
