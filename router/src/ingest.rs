@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
@@ -367,9 +367,10 @@ pub struct Dedup {
 
 #[derive(Debug, Default)]
 struct DedupState {
-    /// When each id was first offered, and whether its batch is committed.
-    seen: HashMap<String, (Instant, bool)>,
-    order: VecDeque<(Instant, String)>,
+    /// When each id was first offered (Unix ms on the router's clock), and whether its
+    /// batch is committed.
+    seen: HashMap<String, (i64, bool)>,
+    order: VecDeque<(i64, String)>,
 }
 
 /// What an offered id is.
@@ -392,12 +393,14 @@ impl Dedup {
         }
     }
 
-    /// Offers `id`: new ones are marked storing.
-    pub fn offer(&self, id: &str) -> Seen {
-        let now = Instant::now();
+    /// Offers `id` at `now_ms` (Unix ms on the router's clock, so a simulated day in
+    /// `test` and `replay` forgets ids as the window passes in it): new ones are marked
+    /// storing.
+    pub fn offer(&self, id: &str, now_ms: i64) -> Seen {
+        let window_ms = i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX);
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((t, _)) = s.order.front() {
-            if now.duration_since(*t) < self.window {
+            if now_ms.saturating_sub(*t) < window_ms {
                 break;
             }
             if let Some((t, old)) = s.order.pop_front()
@@ -411,8 +414,8 @@ impl Dedup {
             Some((_, false)) => return Seen::Storing,
             None => {}
         }
-        s.seen.insert(id.to_owned(), (now, false));
-        s.order.push_back((now, id.to_owned()));
+        s.seen.insert(id.to_owned(), (now_ms, false));
+        s.order.push_back((now_ms, id.to_owned()));
         Seen::New
     }
 
@@ -426,11 +429,10 @@ impl Dedup {
         }
     }
 
-    /// Remembers `id` as stored `age` ago (read back from the outbox at start).
-    pub fn remember(&self, id: String, age: Duration) {
-        let Some(at) = Instant::now().checked_sub(age) else {
-            return;
-        };
+    /// Remembers `id` as stored `age` before `now_ms` (read back from the outbox at
+    /// start).
+    pub fn remember(&self, id: String, age: Duration, now_ms: i64) {
+        let at = now_ms.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.seen.insert(id.clone(), (at, true));
         s.order.push_back((at, id));
@@ -574,20 +576,27 @@ mod tests {
     #[test]
     fn dedup_within_the_window() {
         let d = Dedup::new(Duration::from_secs(60));
-        assert_eq!(d.offer("a"), Seen::New);
-        assert_eq!(d.offer("a"), Seen::Storing, "not committed yet");
+        let t = 1_000_000;
+        assert_eq!(d.offer("a", t), Seen::New);
+        assert_eq!(d.offer("a", t), Seen::Storing, "not committed yet");
         d.stored(&["a".to_owned()]);
-        assert_eq!(d.offer("a"), Seen::Repeat);
-        assert_eq!(d.offer("b"), Seen::New);
+        assert_eq!(d.offer("a", t + 59_999), Seen::Repeat);
+        assert_eq!(d.offer("b", t), Seen::New);
         d.forget("b");
         assert_eq!(
-            d.offer("b"),
+            d.offer("b", t),
             Seen::New,
             "a refused batch's ids can come again"
         );
-        d.remember("c".into(), Duration::from_secs(1));
-        assert_eq!(d.offer("c"), Seen::Repeat, "read back from the outbox");
+        d.remember("c".into(), Duration::from_secs(1), t);
+        assert_eq!(d.offer("c", t), Seen::Repeat, "read back from the outbox");
+        // The window passes on the clock it is given (a simulated day's), not in real
+        // time.
+        assert_eq!(d.offer("a", t + 60_000), Seen::New, "a minute later: new");
         let short = Dedup::new(Duration::ZERO);
-        assert_eq!((short.offer("x"), short.offer("x")), (Seen::New, Seen::New));
+        assert_eq!(
+            (short.offer("x", t), short.offer("x", t)),
+            (Seen::New, Seen::New)
+        );
     }
 }

@@ -38,6 +38,9 @@ routes:
     group_by: [component]
     group_wait: 30s
     to: [hook]
+  - name: pings
+    match: {type: ping}
+    to: [console]
 "#;
 
 const ALERT: &str = "text: \"{{ event.alertname }} {{ event.status }}: {{ event.summary }}\"\n";
@@ -70,6 +73,20 @@ tests:
         messages:
           - {sink: console, contains: "drawdown resolved"}
         count: 1
+
+  - name: an id sent again is a repeat within the dedup window, and new after it
+    events:
+      - at: 0s
+        event: {type: ping, id: p-1}
+      - at: 5m
+        event: {type: ping, id: p-1}
+      - at: 1h
+        event: {type: ping, id: p-1}
+    expect:
+      - at: 5m
+        count: 1                  # the first; the repeat is not routed
+      - at: 1h
+        count: 1                  # since 5m: the dedup window (10m) has passed
 "#;
 
 /// Passes too, with its own `config:` (relative to the file).
@@ -154,9 +171,9 @@ fn passing_tests_are_listed_ok_and_exit_0() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(
         stdout,
-        "rule_tests/drawdown.yaml\n  ok      drawdown fires after five minutes and resolves\n\
+        "rule_tests/drawdown.yaml\n  ok      drawdown fires after five minutes and resolves\n  ok      an id sent again is a repeat within the dedup window, and new after it\n\
          rule_tests/grouped.yaml\n  ok      errors are grouped per component and a silence holds one back\n\
-         2 test(s) in 2 file(s): 2 ok, 0 failed\n",
+         3 test(s) in 2 file(s): 3 ok, 0 failed\n",
         "{stderr}"
     );
 }
@@ -195,7 +212,7 @@ fn a_key_that_does_not_exist_is_refused_at_its_place_with_exit_2() {
         "{stdout}"
     );
     assert!(
-        stdout.ends_with("1 test(s) in 2 file(s): 1 ok, 0 failed; 1 invalid (see above)\n"),
+        stdout.ends_with("2 test(s) in 2 file(s): 2 ok, 0 failed; 1 invalid (see above)\n"),
         "{stdout}"
     );
 

@@ -215,7 +215,7 @@ impl Pipeline {
             let span = tracing::debug_span!("event", id = %event.id, r#type = %event.kind);
             let _in_event = span.enter();
             if event.id_given {
-                match self.dedup.offer(&event.id) {
+                match self.dedup.offer(&event.id, now_ms) {
                     Seen::New => fresh.push(event.id.clone()),
                     Seen::Repeat => {
                         self.counters.duplicates.fetch_add(1, Ordering::Relaxed);

@@ -191,8 +191,10 @@ impl Pipeline {
         let catalog = Arc::new(catalog);
         let stores = Stores::open(&config.storage.path).map_err(|e| storage_error(&e))?;
         let dedup = Dedup::new(config.storage.dedup_window);
+        let now = crate::clock::now();
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         for (id, age) in opened.seen {
-            dedup.remember(id, age);
+            dedup.remember(id, age, now_ms);
         }
         let outbox = opened.outbox;
         let mut stored_notify = opened.notify;
