@@ -356,8 +356,9 @@ fn event_error(position: Position, e: EventError) -> BatchError {
     }
 }
 
-/// Event ids seen within a window. A repeated id is accepted (the producer gets its
-/// answer) but not delivered again. An id is *storing* from when its batch is routed
+/// Event ids seen within a window, counted from when each was last seen (to a tenth of
+/// the window). A repeated id is accepted (the producer gets its answer) but not
+/// delivered again. An id is *storing* from when its batch is routed
 /// until the batch is committed ([`Dedup::stored`]) or refused ([`Dedup::forget`]).
 #[derive(Debug)]
 pub struct Dedup {
@@ -409,8 +410,19 @@ impl Dedup {
                 s.seen.remove(&old);
             }
         }
-        match s.seen.get(id) {
-            Some((_, true)) => return Seen::Repeat,
+        match s.seen.get_mut(id) {
+            Some((seen_ms, true)) => {
+                // Remembered for a window from when it was last seen: a producer that
+                // sends one alert again every minute (Prometheus) keeps it a repeat for
+                // as long as it does, not only for the window after its first time. In
+                // steps of a tenth of the window, so an id sent again and again adds at
+                // most ten entries to `order`.
+                if now_ms.saturating_sub(*seen_ms) >= (window_ms / 10).max(1) {
+                    *seen_ms = now_ms;
+                    s.order.push_back((now_ms, id.to_owned()));
+                }
+                return Seen::Repeat;
+            }
             Some((_, false)) => return Seen::Storing,
             None => {}
         }
@@ -590,9 +602,19 @@ mod tests {
         );
         d.remember("c".into(), Duration::from_secs(1), t);
         assert_eq!(d.offer("c", t), Seen::Repeat, "read back from the outbox");
-        // The window passes on the clock it is given (a simulated day's), not in real
-        // time.
-        assert_eq!(d.offer("a", t + 60_000), Seen::New, "a minute later: new");
+        // The window counts from when an id was last seen, on the clock it is given (a
+        // simulated day's), not in real time.
+        assert_eq!(d.offer("a", t + 100_000), Seen::Repeat, "seen at 59.999 s");
+        assert_eq!(
+            d.offer("a", t + 105_000),
+            Seen::Repeat,
+            "within a tenth: not moved"
+        );
+        assert_eq!(
+            d.offer("a", t + 160_000),
+            Seen::New,
+            "a minute after 100 s: new"
+        );
         let short = Dedup::new(Duration::ZERO);
         assert_eq!(
             (short.offer("x", t), short.offer("x", t)),
