@@ -118,6 +118,9 @@ impl Simulation {
         }
         self.set(target);
         self.pipeline.tick(target);
+        // As the live timer does (every minute): resolved alerts leave the list after
+        // an hour.
+        self.pipeline.prune_notify(target, target_ms);
         self.drain();
     }
 

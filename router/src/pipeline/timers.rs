@@ -335,7 +335,9 @@ impl Pipeline {
         }
     }
 
-    fn prune_notify(&self, now: OffsetDateTime, now_ms: i64) {
+    /// Forgets what noise control keeps past its time: alerts resolved over an hour ago,
+    /// idle throttle series, silences expired five days ago.
+    pub fn prune_notify(&self, now: OffsetDateTime, now_ms: i64) {
         let changes = self.notifier.prune(now_ms);
         if !changes.is_empty() {
             let batch = Batch {
