@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_saphyr::{Location, Spanned};
 
 use super::Notes;
@@ -367,7 +369,7 @@ fn authorization(h: &HttpConfig, here: &str, notes: &mut Notes) -> Option<String
             b.username.as_deref().unwrap_or_default(),
             b.password.as_deref().unwrap_or_default()
         );
-        return Some(format!("Basic {}", base64(pair.as_bytes())));
+        return Some(format!("Basic {}", STANDARD.encode(pair)));
     }
     None
 }
@@ -502,28 +504,6 @@ fn env_var(sink: &str, setting: &str) -> String {
         .collect()
 }
 
-/// Standard base64 with padding, for a Basic `Authorization` header.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if k <= chunk.len() {
-                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The shipped templates of the chat plugins, as the router's `templates/` has them.
 const SHIPPED: [(&str, &str, &str); 12] = [
     (
@@ -634,19 +614,6 @@ alerts: "{{{{ alerts|alertmanager_alerts }}}}"
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_as_the_standard_writes_it() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("user:pa$$", "dXNlcjpwYSQk"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
-        }
-    }
 
     #[test]
     fn env_variables_are_named_after_the_sink() {

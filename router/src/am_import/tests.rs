@@ -195,3 +195,18 @@ receivers:
         imported.notes
     );
 }
+
+#[test]
+fn basic_auth_becomes_an_authorization_header_in_env() {
+    let imported = import(
+        "route: {receiver: h}\nreceivers:\n  - name: h\n    webhook_configs:\n      - url: http://h\n        http_config: {basic_auth: {username: user, password: pa$$}}\n",
+    );
+    assert!(
+        imported.env.contains(&(
+            "H_AUTHORIZATION".to_owned(),
+            "Basic dXNlcjpwYSQk".to_owned()
+        )),
+        "{:?}",
+        imported.env
+    );
+}

@@ -423,17 +423,13 @@ impl Notifier {
         let sleeping_until = self.sleeping_until_ms.load(Ordering::Acquire);
         for h in held {
             let Held { row, group, .. } = h;
-            state.groups.hold(&row, || Group {
+            let speaks_at = state.groups.hold(&row, || Group {
                 route: row.route.clone(),
                 key: row.group_key.clone(),
                 state: group,
                 entries: BTreeMap::new(),
             });
-            let id = (row.route.clone(), row.group_key.clone());
-            sooner |= state
-                .groups
-                .get(&id)
-                .is_some_and(|g| g.state.next_ms < sleeping_until);
+            sooner |= speaks_at < sleeping_until;
         }
         drop(state);
         // A group that speaks later than the timer wakes anyway needs no wake-up.

@@ -78,14 +78,16 @@ impl OpenGroups {
         self.by_id.is_empty()
     }
 
-    /// Files `row` in its group, opening it with `open` if it is not.
-    pub fn hold(&mut self, row: &HeldRow, open: impl FnOnce() -> Group) {
+    /// Files `row` in its group, opening it with `open` if it is not; when the group
+    /// speaks next.
+    pub fn hold(&mut self, row: &HeldRow, open: impl FnOnce() -> Group) -> i64 {
         let id = (row.route.clone(), row.group_key.clone());
         let before = self.by_id.get(&id).map(|g| g.state.next_ms);
         let group = self.by_id.entry(id.clone()).or_insert_with(open);
         group.hold(row);
         let after = group.state.next_ms;
         self.next.moved(&id, before, Some(after));
+        after
     }
 
     /// Carries out `plan` on its group, which closes when it holds nothing more.
